@@ -1,0 +1,113 @@
+"""Per-component config sections.
+
+Each device kind owns one struct here so that adding a key to the kiosk does not touch the core's
+rules. Every key has a type and a default where one makes sense; unknown keys are errors so a typo
+never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+
+class Base(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Common options for every config struct."""
+
+
+class BusSection(Base, kw_only=True):
+    """Where the MQTT broker is. No host means: start the embedded broker (demo only)."""
+
+    host: str = ""
+    port: int = 1883
+    prefix: str = "qcall"
+    username: str = ""
+    password_file: str = ""
+    keepalive_s: int = 15
+    command_timeout_s: float = 3.0
+
+
+class StorageSection(Base, kw_only=True):
+    """Where the core keeps its journal (SQLite, WAL) and how often it snapshots."""
+
+    journal: str = "var/journal.db"
+    snapshot_every: int = 5000
+    group_commit_max: int = 1000
+
+
+class PrivacySection(Base, kw_only=True):
+    """Customer recognition by keyed hash. The key file is never logged or sent anywhere."""
+
+    hash_key_file: str = "var/hash.key"
+    roster_file: str = ""
+    priority_age: int = 70
+
+
+class PrinterSection(Base, kw_only=True):
+    """Ticket printer: kind is usb | serial | network | file | twin."""
+
+    kind: str = "twin"
+    usb_vendor: int = 0
+    usb_product: int = 0
+    serial_port: str = ""
+    baudrate: int = 9600
+    host: str = ""
+    port: int = 9100
+    path: str = ""
+    width_chars: int = 48
+
+
+class KioskSection(Base, kw_only=True):
+    """Ticket kiosk behaviour."""
+
+    id: str = "kiosk1"
+    screen: bool = True
+    fullscreen: bool = False
+    resolution: tuple[int, int] = (1280, 800)
+    repeat_guard_s: float = 3.0
+    issue_timeout_s: float = 3.0
+    gpio_buttons: dict[str, int] = {}
+    staff_pins: dict[str, str] = {}
+
+
+class DisplaySection(Base, kw_only=True):
+    """Hall display: layout is landscape-1080 | landscape-720 | portrait-1080."""
+
+    layout: str = "landscape-1080"
+    fullscreen: bool = True
+    font: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    font_index: int = 0
+    highlight_s: float = 6.0
+    recent_calls: int = 8
+    notice_zh: str = ""
+    notice_en: str = ""
+    fps: int = 60
+
+
+class VoiceSection(Base, kw_only=True):
+    """Offline voice calling: clip folder (a branch's own recordings win over generated ones)."""
+
+    enabled: bool = True
+    repeat: int = 2
+    clips_dir: str = "var/clips"
+    custom_clips_dir: str = ""
+    english: bool = True
+
+
+class SerialDevice(Base, kw_only=True):
+    """One keypad or rating pad on a serial line."""
+
+    address: int
+    counter: int
+    kind: str = "keypad"
+
+
+class SerialLine(Base, kw_only=True):
+    """One serial line: RS-232 (one counter) or RS-485 multi-drop (many devices)."""
+
+    port: str
+    baudrate: int = 9600
+    codec: str = "qframe"
+    rs485: bool = False
+    rs485_mode: str = "auto"
+    heartbeat_timeout_s: float = 10.0
+    devices: list[SerialDevice] = []

@@ -1,0 +1,141 @@
+"""Checks that a schema alone cannot express: references between sections, ranges, uniqueness.
+
+Every problem names the key (`counter[2].serves.loans`) so the person editing the TOML finds it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from qbus.config.branch import BranchConfig
+
+# Letters that read like digits on a ticket: never a prefix (0/O, 1/I).
+AMBIGUOUS_PREFIXES = frozenset("IO")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def problems(cfg: BranchConfig) -> list[str]:
+    """Return every semantic problem in `cfg`; an empty list means the branch can start."""
+    out: list[str] = []
+    out += _business_problems(cfg)
+    out += _tier_problems(cfg)
+    out += _counter_problems(cfg)
+    out += _rule_problems(cfg)
+    out += _hours_problems(cfg)
+    out += _teller_problems(cfg)
+    return out
+
+
+def _dupes(values: list[str]) -> set[str]:
+    seen: set[str] = set()
+    return {v for v in values if v in seen or seen.add(v)}  # type: ignore[func-returns-value]
+
+
+def _business_problems(cfg: BranchConfig) -> list[str]:
+    out: list[str] = []
+    if not cfg.business:
+        out.append("business: at least one business type is needed")
+    for code in _dupes([b.code for b in cfg.business]):
+        out.append(f"business.code: {code!r} is used twice")
+    for p in _dupes([b.prefix for b in cfg.business]):
+        out.append(f"business.prefix: {p!r} is used by two business types")
+    for i, b in enumerate(cfg.business):
+        if len(b.prefix) != 1 or not b.prefix.isascii() or not b.prefix.isupper():
+            out.append(f"business[{i}].prefix: {b.prefix!r} must be one capital letter A-Z")
+        elif b.prefix in AMBIGUOUS_PREFIXES:
+            out.append(f"business[{i}].prefix: {b.prefix!r} is confused with a digit; pick another letter")
+        if not b.service_minutes > 0:
+            out.append(f"business[{i}].service_minutes: must be > 0")
+    return out
+
+
+def _tier_problems(cfg: BranchConfig) -> list[str]:
+    out: list[str] = []
+    if not cfg.tier:
+        out.append("tier: at least one tier (the normal one) is needed")
+    for code in _dupes([t.code for t in cfg.tier]):
+        out.append(f"tier.code: {code!r} is used twice")
+    for r in _dupes([str(t.rank) for t in cfg.tier]):
+        out.append(f"tier.rank: rank {r} is used twice; ranks order the tiers")
+    if cfg.tier and all(t.priority for t in cfg.tier):
+        out.append("tier: one tier must be the normal one (priority = false)")
+    for i, t in enumerate(cfg.tier):
+        if not t.max_wait_minutes > 0:
+            out.append(f"tier[{i}].max_wait_minutes: must be > 0")
+    return out
+
+
+def _counter_problems(cfg: BranchConfig) -> list[str]:
+    out: list[str] = []
+    businesses = {b.code for b in cfg.business}
+    tiers = {t.code for t in cfg.tier}
+    if not cfg.counter:
+        out.append("counter: at least one counter is needed")
+    for cid in _dupes([str(c.id) for c in cfg.counter]):
+        out.append(f"counter.id: {cid} is used twice")
+    for i, c in enumerate(cfg.counter):
+        if not 1 <= c.id <= 999:
+            out.append(f"counter[{i}].id: {c.id} must be 1..999")
+        if not c.serves:
+            out.append(f"counter[{i}].serves: the counter serves no business type")
+        for code, weight in c.serves.items():
+            if code not in businesses:
+                out.append(f"counter[{i}].serves.{code}: no such business type")
+            if not 1 <= weight <= 100:
+                out.append(f"counter[{i}].serves.{code}: weight {weight} must be 1..100")
+        for key, codes in (("prefers", c.prefers), ("tiers", c.tiers)):
+            for code in codes:
+                if code not in tiers:
+                    out.append(f"counter[{i}].{key}: no such tier {code!r}")
+    served = {code for c in cfg.counter for code in c.serves}
+    for b in cfg.business:
+        if b.code not in served:
+            out.append(f"business.{b.code}: no counter serves it")
+    return out
+
+
+def _rule_problems(cfg: BranchConfig) -> list[str]:
+    r, out = cfg.rules, []
+    if r.interleave_priority < 1 or r.interleave_normal < 1:
+        out.append("rules.interleave_priority / interleave_normal: both must be >= 1")
+    if not r.aging_minutes > 0:
+        out.append("rules.aging_minutes: must be > 0")
+    if r.max_recalls < 0:
+        out.append("rules.max_recalls: must be >= 0")
+    if r.requeue_position not in ("back", "front"):
+        out.append("rules.requeue_position: must be 'back' or 'front'")
+    if not 2 <= r.number_width <= 4:
+        out.append("rules.number_width: must be 2..4")
+    if not 2 <= cfg.rating.scale <= 10:
+        out.append("rating.scale: must be 2..10")
+    if not 1 <= cfg.rating.satisfied_min <= cfg.rating.scale:
+        out.append("rating.satisfied_min: must be within the scale")
+    if not cfg.rating.timeout_s > 0:
+        out.append("rating.timeout_s: must be > 0")
+    return out
+
+
+def _hours_problems(cfg: BranchConfig) -> list[str]:
+    h, out = cfg.hours, []
+    for key in ("open", "close", "daily_reset"):
+        if not _HHMM.match(getattr(h, key)):
+            out.append(f"hours.{key}: {getattr(h, key)!r} is not HH:MM")
+    if not out and h.open >= h.close:
+        out.append("hours.open: must be before hours.close")
+    if not out and h.open <= h.daily_reset < h.close:
+        out.append("hours.daily_reset: must be outside opening hours")
+    if any(d not in range(1, 8) for d in h.weekdays):
+        out.append("hours.weekdays: days are 1 (Monday) .. 7 (Sunday)")
+    return out
+
+
+def _teller_problems(cfg: BranchConfig) -> list[str]:
+    out: list[str] = []
+    for tid in _dupes([t.id for t in cfg.teller]):
+        out.append(f"teller.id: {tid!r} is used twice")
+    for i, t in enumerate(cfg.teller):
+        if t.role not in ("teller", "lobby", "manager"):
+            out.append(f"teller[{i}].role: {t.role!r} must be teller, lobby or manager")
+        if not re.fullmatch(r"[0-9a-f]{64}", t.pin_sha256):
+            out.append(f"teller[{i}].pin_sha256: must be 64 hex digits (see `qcall pin-hash`)")
+    return out

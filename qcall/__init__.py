@@ -1,0 +1,1 @@
+"""Command-line entry points: demo branch, simulator, provisioning, device tools."""

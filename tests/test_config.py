@@ -1,0 +1,57 @@
+"""The branch config: the example loads, and every kind of mistake names its key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qbus.config import ConfigError, load, loads, pin_hash
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
+
+
+def example_text() -> str:
+    return EXAMPLE.read_text(encoding="utf-8")
+
+
+def test_example_branch_loads() -> None:
+    cfg = load(EXAMPLE)
+    assert [b.prefix for b in cfg.business] == ["A", "B", "C", "D", "E"]
+    assert cfg.counter[4].prefers == ["private", "wealth", "vip"]
+    assert pin_hash("1001", "1001") == cfg.teller[0].pin_sha256
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "names"),
+    [
+        ("serves = { corporate = 1 }", "serves = { corprate = 1 }", "counter[3].serves.corprate"),
+        ('prefix = "E"', 'prefix = "O"', "business[4].prefix"),
+        ('prefix = "E"', 'prefix = "A"', "business.prefix"),
+        ("id = 4\n", 'id = "four"\n', "counter[3].id"),
+        ('open = "09:00"', 'open = "9am"', "hours.open"),
+        ("interleave_priority = 2 ", "interleave_priority = 0 ", "rules.interleave_priority"),
+        ("number_width = 3", "number_width = 9", "rules.number_width"),
+        ('prefers = ["private", "wealth"]', 'prefers = ["gold"]', "counter[5].prefers"),
+        ("max_recalls = 3", "max_recals = 3", "max_recals"),
+        ("satisfied_min = 4", "satisfied_min = 9", "rating.satisfied_min"),
+    ],
+)
+def test_mistakes_name_the_key(old: str, new: str, names: str) -> None:
+    text = example_text()
+    assert old in text
+    with pytest.raises(ConfigError) as info:
+        loads(text.replace(old, new, 1))
+    assert names in str(info.value)
+
+
+def test_not_toml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        loads("[branch\nid=")
+    with pytest.raises(ConfigError, match="cannot read config"):
+        load(tmp_path / "nope.toml")
+
+
+def test_config_error_is_a_value_error() -> None:
+    with pytest.raises(ValueError):
+        loads("")
