@@ -1,0 +1,400 @@
+"""Every payload on the bus, as msgspec structs: commands, replies, events and retained state.
+
+One module shared by every component, so a payload is validated by the same schema wherever it is
+read. Payloads are JSON; each carries `v` (schema version). Commands are a tagged union on `op`,
+events on `type`. The core emits the event structs directly, so what the journal replays, what the
+bus publishes and what the screens read are one definition.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, cast
+
+import msgspec
+
+SCHEMA_VERSION = 1
+
+Via = Literal["button", "bank_card", "passbook", "id_card", "staff", "appointment", "transfer"]
+CounterStatus = Literal["closed", "idle", "called", "serving", "rating", "paused"]
+
+
+class Msg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Base: strict (unknown fields are errors), keyword-only."""
+
+
+# --------------------------------------------------------------------------------------------
+# Commands: device -> core.  Topic: <prefix>/v1/<branch>/cmd/<device>
+
+
+class Issue(Msg, tag="issue", tag_field="op", kw_only=True):
+    """Take a number. `customer` is the keyed hash of the card / ID, never the raw number."""
+
+    business: str
+    tier: str = "normal"
+    via: Via = "button"
+    customer: str = ""
+    masked_name: str = ""
+    appointment_at: float = 0.0
+    granted_by: str = ""
+    kiosk: str = ""
+
+
+class CallNext(Msg, tag="call_next", tag_field="op", kw_only=True):
+    counter: int
+
+
+class Recall(Msg, tag="recall", tag_field="op", kw_only=True):
+    counter: int
+
+
+class Skip(Msg, tag="skip", tag_field="op", kw_only=True):
+    """The called customer did not come: the ticket goes to the missed list."""
+
+    counter: int
+
+
+class Requeue(Msg, tag="requeue", tag_field="op", kw_only=True):
+    """A missed customer came back within the window."""
+
+    number: str
+
+
+class Transfer(Msg, tag="transfer", tag_field="op", kw_only=True):
+    """Send the ticket being served to another business type or to a named counter."""
+
+    counter: int
+    to_business: str = ""
+    to_counter: int = 0
+
+
+class StartService(Msg, tag="start", tag_field="op", kw_only=True):
+    """The 欢迎光临 key: the called customer has arrived."""
+
+    counter: int
+
+
+class FinishService(Msg, tag="finish", tag_field="op", kw_only=True):
+    """The 客户评价 key (request_rating) or a plain finish (counts as unrated)."""
+
+    counter: int
+    request_rating: bool = True
+
+
+class Rate(Msg, tag="rate", tag_field="op", kw_only=True):
+    counter: int
+    stars: int
+
+
+class Pause(Msg, tag="pause", tag_field="op", kw_only=True):
+    counter: int
+
+
+class Resume(Msg, tag="resume", tag_field="op", kw_only=True):
+    counter: int
+
+
+class OpenCounter(Msg, tag="open", tag_field="op", kw_only=True):
+    counter: int
+
+
+class CloseCounter(Msg, tag="close", tag_field="op", kw_only=True):
+    counter: int
+
+
+class Login(Msg, tag="login", tag_field="op", kw_only=True):
+    """Teller login. The PIN is checked by the core service and never journaled or logged."""
+
+    counter: int
+    teller: str
+    pin: str = ""
+
+
+class Logout(Msg, tag="logout", tag_field="op", kw_only=True):
+    counter: int
+
+
+class Cancel(Msg, tag="cancel", tag_field="op", kw_only=True):
+    number: str
+
+
+class Tick(Msg, tag="tick", tag_field="op", kw_only=True):
+    """Time passes: rating timeouts and wait alerts fire. Sent by the core service's timer."""
+
+
+class ResetDay(Msg, tag="reset_day", tag_field="op", kw_only=True):
+    """Start a new business day (YYYY-MM-DD); numbers restart. Refused for a day not after today."""
+
+    day: str
+
+
+Command = (
+    Issue | CallNext | Recall | Skip | Requeue | Transfer | StartService | FinishService | Rate
+    | Pause | Resume | OpenCounter | CloseCounter | Login | Logout | Cancel | Tick | ResetDay
+)
+COUNTER_COMMANDS = (
+    CallNext, Recall, Skip, Transfer, StartService, FinishService, Rate, Pause, Resume,
+    OpenCounter, CloseCounter, Login, Logout,
+)
+
+
+class Request(Msg, kw_only=True):
+    """What a device publishes: a request id (for replies and de-duplication) and one command."""
+
+    v: int = SCHEMA_VERSION
+    id: str
+    cmd: Command
+
+
+# --------------------------------------------------------------------------------------------
+# Views shared by replies and events
+
+
+class TicketView(Msg, kw_only=True):
+    """A ticket as devices see it. `id` (day + number) goes in the QR code."""
+
+    id: str
+    number: str
+    business: str
+    tier: str
+    via: Via = "button"
+    issued_at: float
+    ahead: int = 0
+    est_wait_s: float = 0.0
+    masked_name: str = ""
+    appointment_at: float = 0.0
+    granted_by: str = ""
+
+
+class ErrorInfo(Msg, kw_only=True):
+    code: str
+    en: str
+    zh: str
+
+
+class Reply(Msg, kw_only=True):
+    """The answer to one request: `ok` with a result, or an error in Chinese and English."""
+
+    v: int = SCHEMA_VERSION
+    id: str
+    ok: bool
+    ticket: TicketView | None = None
+    number: str = ""
+    counter: int = 0
+    error: ErrorInfo | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Events: core -> everyone.  Topic: <prefix>/v1/<branch>/event/<type>
+
+
+class Event(Msg, tag_field="type"):
+    """Base of every domain event; `at` is branch time (seconds since the epoch)."""
+
+    at: float
+
+
+class TicketIssued(Event, tag="issued", kw_only=True):
+    ticket: TicketView
+
+
+class TicketCalled(Event, tag="called", kw_only=True):
+    number: str
+    counter: int
+    business: str
+    tier: str
+    waited_s: float
+    teller: str = ""
+
+
+class TicketRecalled(Event, tag="recalled", kw_only=True):
+    number: str
+    counter: int
+    recalls: int
+
+
+class TicketSkipped(Event, tag="skipped", kw_only=True):
+    number: str
+    counter: int
+
+
+class TicketRequeued(Event, tag="requeued", kw_only=True):
+    number: str
+
+
+class TicketTransferred(Event, tag="transferred", kw_only=True):
+    number: str
+    from_counter: int
+    to_business: str
+    to_counter: int = 0
+
+
+class TicketCancelled(Event, tag="cancelled", kw_only=True):
+    number: str
+
+
+class ServiceStarted(Event, tag="started", kw_only=True):
+    number: str
+    counter: int
+    teller: str = ""
+
+
+class ServiceFinished(Event, tag="finished", kw_only=True):
+    number: str
+    counter: int
+    service_s: float
+    teller: str = ""
+    rating_requested: bool = True
+
+
+class ServiceRated(Event, tag="rated", kw_only=True):
+    """stars == 0 means unrated (timed out, not requested, or the next call came first)."""
+
+    number: str
+    counter: int
+    stars: int
+    teller: str = ""
+    reason: str = ""
+
+
+class CounterChanged(Event, tag="counter", kw_only=True):
+    counter: int
+    status: CounterStatus
+    teller: str = ""
+    number: str = ""
+
+
+class WaitAlert(Event, tag="alert", kw_only=True):
+    """kind: 'wait' (anyone past the branch limit) or 'tier' (past the tier's target)."""
+
+    kind: Literal["wait", "tier"]
+    number: str
+    business: str
+    tier: str
+    waited_s: float
+    limit_s: float
+
+
+class DayReset(Event, tag="day_reset", kw_only=True):
+    day: str
+
+
+AnyEvent = (
+    TicketIssued | TicketCalled | TicketRecalled | TicketSkipped | TicketRequeued | TicketTransferred
+    | TicketCancelled | ServiceStarted | ServiceFinished | ServiceRated | CounterChanged | WaitAlert
+    | DayReset
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Retained state: what a device needs to draw itself after a restart, with no history.
+
+
+class CounterState(Msg, kw_only=True):
+    """Retained per counter: <prefix>/v1/<branch>/state/counter/<id>."""
+
+    v: int = SCHEMA_VERSION
+    counter: int
+    status: CounterStatus
+    teller: str = ""
+    teller_name: str = ""
+    number: str = ""
+    business: str = ""
+    recalls: int = 0
+
+
+class QueueState(Msg, kw_only=True):
+    """Retained: people waiting per business type (and per tier inside it)."""
+
+    v: int = SCHEMA_VERSION
+    waiting: dict[str, int]
+    by_tier: dict[str, dict[str, int]] = {}
+    est_wait_s: dict[str, float] = {}
+
+
+class CallView(Msg, kw_only=True):
+    number: str
+    counter: int
+    at: float
+    business: str = ""
+    recall: int = 0
+
+
+class HallView(Msg, kw_only=True):
+    """Retained: everything the hall display shows, so a restarted screen redraws at once."""
+
+    v: int = SCHEMA_VERSION
+    day: str = ""
+    calling: list[CallView] = []
+    recent: list[CallView] = []
+    waiting: dict[str, int] = {}
+    paused: list[int] = []
+    closed: list[int] = []
+    notice_zh: str = ""
+    notice_en: str = ""
+
+
+class Presence(Msg, kw_only=True):
+    """Retained per device, with a Last Will of `online: false`."""
+
+    v: int = SCHEMA_VERSION
+    device: str
+    online: bool
+    kind: str = ""
+    detail: str = ""
+
+
+class Notice(Msg, kw_only=True):
+    """A notice line for the hall display (retained)."""
+
+    v: int = SCHEMA_VERSION
+    zh: str = ""
+    en: str = ""
+
+
+class DeviceOutput(Msg, kw_only=True):
+    """Host -> counter pads: what the LED shows and which prompt to play (bridge turns it into frames)."""
+
+    v: int = SCHEMA_VERSION
+    counter: int
+    text: str
+    voice: Literal["", "welcome", "please_rate", "thanks"] = ""
+    beep: bool = False
+
+
+_command_decoder = msgspec.json.Decoder(Request)
+_event_decoder = msgspec.json.Decoder(AnyEvent)
+_encoder = msgspec.json.Encoder()
+
+
+def encode(msg: msgspec.Struct) -> bytes:
+    """JSON bytes for any message here."""
+    return _encoder.encode(msg)
+
+
+def decode_request(data: bytes) -> Request:
+    """Parse a device request; raises PayloadError with a readable reason."""
+    from qbus.errors import PayloadError
+
+    try:
+        return _command_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+        raise PayloadError(f"bad request: {err}", zh="请求格式错误") from err
+
+
+def decode_event(data: bytes) -> AnyEvent:
+    from qbus.errors import PayloadError
+
+    try:
+        return cast(AnyEvent, _event_decoder.decode(data))
+    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+        raise PayloadError(f"bad event: {err}", zh="事件格式错误") from err
+
+
+def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
+    """Parse retained state or any other message of a known type."""
+    from qbus.errors import PayloadError
+
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except (msgspec.DecodeError, msgspec.ValidationError) as err:
+        raise PayloadError(f"bad {kind.__name__}: {err}", zh="消息格式错误") from err
