@@ -8,6 +8,12 @@ import sys
 from qbus.errors import QcallError
 
 
+class UsageError(QcallError, ValueError):
+    """A command-line argument is out of range."""
+
+    code = "usage"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qcall", description="Bank-branch queue-calling system.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -15,7 +21,131 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a branch config file and exit")
     check.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     check.set_defaults(func=_check_config)
+
+    sim = sub.add_parser(
+        "simulate", help="run a branch day (or a plain FIFO queue) in virtual time; print KPIs as JSON",
+        description="Runs a whole branch day through the real queue core in accelerated virtual time "
+        "and prints the day's KPIs as JSON. With --policy fifo it runs a single FIFO queue with C "
+        "identical counters (Poisson arrivals, exponential service) to compare with M/M/c theory.")
+    sim.add_argument("--config", default="examples/branch.toml", help="branch TOML file (branch policy)")
+    sim.add_argument("--seed", type=int, default=1, help="random seed (same seed, same day)")
+    sim.add_argument("--policy", choices=["branch", "fifo"], default="branch")
+    sim.add_argument("--arrivals-per-hour", type=float, default=None,
+                     help="mean arrivals per hour (branch default 40)")
+    sim.add_argument("--counters", type=int, default=3, help="fifo: identical counters")
+    sim.add_argument("--service-minutes", type=float, default=5.0, help="fifo: mean service time")
+    sim.add_argument("--hours", type=float, default=8.0, help="fifo: hours simulated")
+    sim.add_argument("--calls", action="store_true", help="branch: also print each call as it happens")
+    sim.set_defaults(func=_simulate)
+
+    demo = sub.add_parser("demo", help="run a demo branch",
+                          description="Plays a simulated branch day through the core, showing calls as "
+                          "they happen and the day's KPIs at the end.")
+    demo.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--speed", type=float, default=1200.0,
+                      help="virtual seconds per real second (1200: a day in ~25 s; 0: no pauses)")
+    demo.set_defaults(func=_demo)
+
+    pin = sub.add_parser("pin-hash", help="print the pin_sha256 value for a teller's config entry")
+    pin.add_argument("teller")
+    pin.add_argument("pin")
+    pin.set_defaults(func=_pin_hash)
+
+    jr = sub.add_parser("journal", help="check or repair the core's journal",
+                        description="check: verify every row's checksum and sequence. repair: copy the "
+                        "file aside and cut the journal before its first bad row (a person's decision).")
+    jr.add_argument("action", choices=["check", "repair"])
+    jr.add_argument("--config", default="examples/branch.toml")
+    jr.add_argument("--journal", default="", help="journal file (default: storage.journal from config)")
+    jr.set_defaults(func=_journal)
     return p
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    import json
+
+    from qcall import simulate as s
+
+    if args.policy == "fifo":
+        if args.counters < 1 or args.service_minutes <= 0 or args.hours <= 0:
+            raise UsageError("--counters, --service-minutes and --hours must be positive")
+        rate = 30.0 if args.arrivals_per_hour is None else args.arrivals_per_hour
+        out = s.simulate_fifo(args.counters, rate, args.service_minutes, args.hours, args.seed)
+    else:
+        from qbus.config import load
+
+        params = s.DayParams()
+        if args.arrivals_per_hour is not None:
+            params.arrivals_per_hour = args.arrivals_per_hour
+        on_call = _print_call if args.calls else None
+        out = s.simulate_day(load(args.config), args.seed, params, on_call=on_call)
+    print(json.dumps(out, ensure_ascii=False))
+    return 0
+
+
+def _print_call(ev: object) -> None:
+    import time
+
+    from qbus import messages as m
+
+    if isinstance(ev, m.TicketCalled):
+        hhmm = time.strftime("%H:%M", time.gmtime(ev.at + 8 * 3600))
+        print(f"{hhmm}  请 {ev.number} 号到 {ev.counter} 号窗口  (waited {ev.waited_s / 60:4.1f} min, "
+              f"{ev.tier})", flush=True)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from qbus import messages as m
+    from qbus.config import load
+    from qcall import simulate as s
+
+    cfg = load(args.config)
+    print(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} — {cfg.branch.name_en}: a simulated day "
+          f"(speed ×{args.speed:g})", flush=True)
+    last: list[float] = []
+
+    def on_call(ev: m.TicketCalled) -> None:
+        if args.speed > 0 and last:
+            time.sleep(min(2.0, max(0.0, (ev.at - last[0]) / args.speed)))
+        last[:] = [ev.at]
+        _print_call(ev)
+
+    kpis = s.simulate_day(cfg, args.seed, on_call=on_call)
+    print(json.dumps(kpis, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _pin_hash(args: argparse.Namespace) -> int:
+    from qbus.config import pin_hash
+
+    print(pin_hash(args.teller, args.pin))
+    return 0
+
+
+def _journal(args: argparse.Namespace) -> int:
+    from qbus.config import load
+    from qserver.errors import JournalCorrupt
+    from qserver.journal import Journal
+
+    path = args.journal or load(args.config).storage.journal
+    j = Journal(path)
+    try:
+        try:
+            n = j.verify()
+        except JournalCorrupt as err:
+            if args.action == "check":
+                raise
+            backup = j.cut_from(err.seq)
+            print(f"{path}: cut at row {err.seq}; the original is kept as {backup}")
+            return 0
+        print(f"{path}: OK, {n} rows")
+        return 0
+    finally:
+        j.close()
 
 
 def _check_config(args: argparse.Namespace) -> int:
@@ -36,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `qcall demo | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":
