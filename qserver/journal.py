@@ -141,16 +141,26 @@ class Journal:
         try:
             cur = self.db.execute("SELECT seq, at, rid, device, cmd, crc FROM journal WHERE seq > ? "
                                   "ORDER BY seq", (after,))
-            for seq, at, rid, device, cmd, crc in cur:
+        except sqlite3.DatabaseError as err:
+            raise JournalCorrupt(f"{self.path}: the journal file is damaged: {err}", expect) from err
+        try:
+            while True:
+                try:
+                    item = cur.fetchone()
+                except sqlite3.DatabaseError as err:
+                    raise JournalCorrupt(f"{self.path}: the journal file is damaged near row {expect}: "
+                                         f"{err}", expect) from err
+                if item is None:
+                    return
+                seq, at, rid, device, cmd, crc = item
                 if seq != expect:
                     raise JournalCorrupt(f"{self.path}: journal rows {expect}..{seq - 1} are missing", expect)
                 if not isinstance(cmd, bytes) or row_crc(seq, at, rid, device, cmd) != crc:
                     raise JournalCorrupt(f"{self.path}: journal row {seq} fails its checksum", seq)
                 yield Row(seq, at, rid, device, cmd)
                 expect += 1
-        except sqlite3.DatabaseError as err:
-            raise JournalCorrupt(f"{self.path}: the journal file is damaged near row {expect}: {err}",
-                                 expect) from err
+        finally:
+            cur.close()
 
     def verify(self) -> int:
         """Check every row; returns how many there are (raises JournalCorrupt at the first bad one)."""
@@ -176,8 +186,15 @@ class Journal:
 
     def snapshots(self, version: str) -> Iterator[tuple[int, bytes]]:
         """Valid snapshots of this version, newest first; bad ones are reported and skipped."""
-        cur = self.db.execute("SELECT seq, version, state, crc FROM snapshot ORDER BY seq DESC")
-        for seq, ver, state, crc in cur.fetchall():
+        try:
+            found = self.db.execute("SELECT seq, version, state, crc FROM snapshot ORDER BY seq DESC").fetchall()
+        except sqlite3.Error as err:
+            _LOG.error("snapshots cannot be read (%s); replaying the whole journal", err)
+            return
+        for seq, ver, state, crc in found:
+            if not isinstance(state, bytes):
+                _LOG.error("snapshot at row %d is damaged; falling back to an older one", seq)
+                continue
             if ver != version:
                 _LOG.info("snapshot at row %d is from another version (%s); not used", seq, ver)
                 continue
