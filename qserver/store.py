@@ -60,6 +60,8 @@ class DurableCore:
         self.version = f"{CORE_VERSION}:{config_digest(cfg)}"
         self.snapshot_every = snapshot_every
         self.journal = Journal(path)
+        # Events of journaled commands the broker never confirmed (see qserver.service).
+        self.outbox: list[Any] = []
         try:
             self.core, self.done, self.snap_seq = self._restore()
         except BaseException:
@@ -75,7 +77,11 @@ class DurableCore:
 
     def _restore(self) -> tuple[BranchCore, OrderedDict[str, m.Reply], int]:
         core, done, start = None, OrderedDict(), 0
+        mark = self.journal.meta("published_seq")
+        published = int(mark) if mark else None
         for seq, state in self.journal.snapshots(self.version):
+            if published is not None and seq > published:
+                continue  # its rows' events may be unpublished: replay them to re-derive the outbox
             try:
                 core, done = pickle.loads(state)
                 start = seq
@@ -90,8 +96,11 @@ class DurableCore:
             cmd = _cmd_decoder.decode(row.cmd)
             done[row.rid] = self._apply(core, row.rid, cmd, row.at)
             n += 1
+            if published is not None and row.seq > published:
+                self.outbox += core.drain()
+            else:
+                core.events.clear()
         _trim(done)
-        core.drain()
         _LOG.info("journal %s: state rebuilt from row %d + %d commands", self.journal.path, start, n)
         return core, done, start
 
