@@ -38,14 +38,34 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--calls", action="store_true", help="branch: also print each call as it happens")
     sim.set_defaults(func=_simulate)
 
-    demo = sub.add_parser("demo", help="run a demo branch",
-                          description="Plays a simulated branch day through the core, showing calls as "
-                          "they happen and the day's KPIs at the end.")
+    demo = sub.add_parser(
+        "demo", help="run a whole demo branch on MQTT",
+        description="Starts the embedded MQTT broker (unless bus.host is set), the core service and "
+        "simulated devices: a kiosk issuing tickets, tellers calling, serving and asking for ratings, "
+        "customers rating, and a terminal hall display. Service times run --speed times faster.")
     demo.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--speed", type=float, default=1200.0,
-                      help="virtual seconds per real second (1200: a day in ~25 s; 0: no pauses)")
+    demo.add_argument("--speed", type=float, default=30.0, help="service-time speed-up (default 30)")
+    demo.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: at Ctrl-C)")
+    demo.add_argument("--arrivals-per-hour", type=float, default=40.0,
+                      help="customers per (sped-up) hour")
     demo.set_defaults(func=_demo)
+
+    serve = sub.add_parser(
+        "serve", help="run the core service (production)",
+        description="Runs the queue core service against the broker in the config's [bus] section, "
+        "journaling to storage.journal. Stop with SIGTERM or Ctrl-C.")
+    serve.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    serve.set_defaults(func=_serve)
+
+    prov = sub.add_parser(
+        "provision", help="write Mosquitto credentials, password file, ACL and config for the branch",
+        description="Writes credentials/<device>.password (0600), passwd, acl and mosquitto.conf into "
+        "--out for every device the branch config implies. Existing passwords are kept unless --rotate.")
+    prov.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    prov.add_argument("--out", default="var/broker", help="output folder")
+    prov.add_argument("--rotate", action="store_true", help="issue new passwords for every device")
+    prov.set_defaults(func=_provision)
 
     pin = sub.add_parser("pin-hash", help="print the pin_sha256 value for a teller's config entry")
     pin.add_argument("teller")
@@ -96,26 +116,57 @@ def _print_call(ev: object) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import json
-    import time
+    import logging
 
-    from qbus import messages as m
     from qbus.config import load
-    from qcall import simulate as s
+    from qcall.demo import run_demo
 
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.speed <= 0:
+        raise UsageError("--speed must be positive")
+    run_demo(load(args.config), args.seconds, args.speed, args.seed)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from qbus.config import load
+    from qserver.runner import CoreRunner
+    from qserver.tuning import tune_gc
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load(args.config)
-    print(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} — {cfg.branch.name_en}: a simulated day "
-          f"(speed ×{args.speed:g})", flush=True)
-    last: list[float] = []
+    if not cfg.bus.host:
+        raise UsageError(f"{args.config}: bus.host is empty; `qcall serve` needs a broker (see `qcall demo`)")
+    password = ""
+    if cfg.bus.password_file:
+        from pathlib import Path
 
-    def on_call(ev: m.TicketCalled) -> None:
-        if args.speed > 0 and last:
-            time.sleep(min(2.0, max(0.0, (ev.at - last[0]) / args.speed)))
-        last[:] = [ev.at]
-        _print_call(ev)
+        password = Path(cfg.bus.password_file.format(device="core")).read_text(encoding="utf-8").strip()
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    tune_gc()
+    with CoreRunner(cfg, cfg.storage.journal, cfg.bus.host, cfg.bus.port,
+                    username="core" if password else "", password=password) as runner:
+        try:
+            while not done.wait(1.0):
+                if runner.failed is not None:
+                    raise runner.failed
+        except KeyboardInterrupt:
+            pass
+    return 0
 
-    kpis = s.simulate_day(cfg, args.seed, on_call=on_call)
-    print(json.dumps(kpis, ensure_ascii=False, indent=1))
+
+def _provision(args: argparse.Namespace) -> int:
+    from qbus.config import load
+    from qbus.provision import provision
+
+    done = provision(load(args.config), args.out, rotate=args.rotate)
+    print(f"wrote {done.conf}, {done.passwd}, {done.acl} and {len(done.credentials)} device credentials "
+          f"in {done.out_dir}/credentials ({len(done.created)} new)")
     return 0
 
 

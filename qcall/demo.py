@@ -26,8 +26,8 @@ from qbus.topics import Topics
 from qcall.simulate import STARS, TIER_MIX, _business_mix
 from qcore import stats
 from qserver.clock import local_hour
+from qserver.runner import CoreRunner
 from qserver.service import CoreService
-from qserver.store import DurableCore
 
 _LOG = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class Demo:
         self.journal = journal
         self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
         self.host, self.port = cfg.bus.host, cfg.bus.port
+        self.runner: CoreRunner | None = None
         self.service: CoreService | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -75,16 +76,15 @@ class Demo:
 
     def stop(self) -> None:
         self.stop_event.set()
-        if self.service is not None:
-            self.service.stop()
         for t in self.threads:
             t.join(timeout=5)
         self.threads.clear()
         for c in self.clients:
             c.close()
         self.clients.clear()
-        if self.service is not None:
-            self.service.store.close()
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
             self.service = None
         if self.broker is not None:
             self.broker.stop()
@@ -113,14 +113,8 @@ class Demo:
     # ------------------------------------------------------------------ the core
 
     def _start_core(self) -> None:
-        store = DurableCore(self.cfg, self.journal, self.cfg.storage.snapshot_every)
-        bus = self.client("core")
-        service = CoreService(self.cfg, store, bus, self.topics)
-        bus.subscribe(self.topics.all_commands(), bytes,
-                      lambda msg: service.on_message(msg.topic, msg.value))
-        bus.connect()
-        self.service = service
-        self._spawn("core", service.run)
+        self.runner = CoreRunner(self.cfg, self.journal, self.host, self.port).start()
+        self.service = self.runner.service
 
     def kpis(self) -> dict[str, Any]:
         if self.service is None:

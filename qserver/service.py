@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -24,7 +23,7 @@ import msgspec
 
 from qbus import messages as m
 from qbus.config import BranchConfig
-from qbus.errors import PayloadError, QcallError
+from qbus.errors import PayloadError
 from qbus.topics import Topics
 from qcore import stats
 from qserver.clock import BranchClock, business_day, local_hour
@@ -77,6 +76,7 @@ class CoreService:
         self.published_seq = int(store.journal.meta("published_seq", "0") or 0)
         self._last_stats = 0.0
         self._stop = threading.Event()
+        self._full_state = threading.Event()
         self.bad_payloads = 0
 
     # ------------------------------------------------------------------ inputs
@@ -96,6 +96,15 @@ class CoreService:
         self.publish_all_state()
         while not self._stop.is_set():
             self.turn(timeout=self._sleep_for())
+            if self._full_state.is_set():
+                self._full_state.clear()
+                self.publish_all_state()
+            self.publish_stats()
+
+    def request_full_state(self) -> None:
+        """Ask the service thread to republish all retained state (after a broker reconnect)."""
+        self._full_state.set()
+        self.inbox.put(("", b""))
 
     def _sleep_for(self) -> float:
         due = self.store.core.next_deadline()
@@ -238,17 +247,3 @@ def _request_id(payload: bytes) -> str:
         return ""
     rid = raw.get("id") if isinstance(raw, dict) else None
     return rid if isinstance(rid, str) else ""
-
-
-def run_forever(service: CoreService, on_error: Callable[[BaseException], None] | None = None) -> None:
-    """Run the service loop; a QcallError in one turn is logged and the loop goes on."""
-    service.publish_all_state()
-    while not service._stop.is_set():
-        try:
-            service.turn(timeout=service._sleep_for())
-            service.publish_stats()
-        except QcallError as err:
-            _LOG.error("service turn failed: %s", err)
-            if on_error:
-                on_error(err)
-            time.sleep(0.5)
