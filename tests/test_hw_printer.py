@@ -7,8 +7,8 @@ import os
 import pytest
 
 from hw.printer import (
-    PaperOut,
     Paper,
+    PaperOut,
     Printer,
     PrinterError,
     PrinterOffline,
