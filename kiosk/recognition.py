@@ -67,12 +67,12 @@ def load_key(path: str | Path, *, create: bool = True) -> bytes:
             raise PrivacyError(f"{p}: hash key file does not exist")
         _create_key(p)
     try:
-        st = p.stat()
-        if st.st_mode & 0o077:
-            raise PrivacyError(f"{p}: hash key file must not be readable by others (chmod 600)")
+        mode = p.stat().st_mode
         text = p.read_text(encoding="ascii").strip()
     except (OSError, UnicodeDecodeError) as err:
         raise PrivacyError(f"{p}: cannot read hash key file") from err
+    if mode & 0o077:
+        raise PrivacyError(f"{p}: hash key file must not be readable by others (chmod 600)")
     try:
         key = bytes.fromhex(text)
     except ValueError as err:
