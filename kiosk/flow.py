@@ -164,7 +164,7 @@ class KioskFlow:
             return self._show(View(
                 ViewKind.SELF_SERVICE,
                 f"此业务可在{b.self_service_zh}办理，无需排队。仍需柜台办理请点“继续取号”。",
-                f"You can do this at {b.self_service_en} with no wait. Tap “Take a ticket” to see a teller.",
+                f"You can do this at {b.self_service_en} with no wait. Tap 'Take a ticket' to see a teller.",
                 business=b.code, until=now + 30.0,
             ))
         return self._take(b, now)
@@ -294,7 +294,7 @@ class KioskFlow:
         return self._show(View(
             ViewKind.PRINT_FAILED,
             f"{why[0]}。您的号码 {ticket.number} 有效，请记下号码，可点“补打”或请工作人员帮助。",
-            f"{why[1]} Your number {ticket.number} is valid: note it down, tap “Reprint” or ask our staff.",
+            f"{why[1]} Your number {ticket.number} is valid: note it down, tap 'Reprint' or ask our staff.",
             ticket=ticket, business=ticket.business, tier=ticket.tier, can_reprint=True,
             until=now + self.failed_s,
         ))
