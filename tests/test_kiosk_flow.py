@@ -8,41 +8,17 @@ from datetime import date
 
 import msgspec
 import pytest
-from kiosk_fixtures import PLAIN_CARD, VIP_CARD, Clock, branch, id_card
+from kiosk_fixtures import PLAIN_CARD, VIP_CARD, Clock, FakeCore, branch, id_card
 
 from hw.identity import Presented, Secret, UnreadableCard
 from hw.printer import Paper, Printer, TwinDevice
 from kiosk.flow import KioskFlow, ViewKind
 from kiosk.privacy import find_raw_numbers
 from kiosk.recognition import KeyedHasher, Recognizer, Roster
-from qbus.messages import ErrorInfo, Issue, TicketView
+from qbus.messages import ErrorInfo
 
 KEY = bytes(range(32))
 STAFF_CARD = "6200000000000000"
-
-
-class FakeCore:
-    """Numbers tickets per business prefix, like the core will; can stay silent or refuse."""
-
-    def __init__(self, cfg, clock) -> None:
-        self.prefix = {b.code: b.prefix for b in cfg.business}
-        self.clock = clock
-        self.commands: list[Issue] = []
-        self.count: dict[str, int] = {}
-        self.silent = False
-        self.refuse: ErrorInfo | None = None
-
-    def __call__(self, cmd: Issue) -> TicketView | ErrorInfo:
-        self.commands.append(cmd)
-        if self.silent:
-            raise TimeoutError("no reply within 3.0 s")
-        if self.refuse is not None:
-            return self.refuse
-        n = self.count[cmd.business] = self.count.get(cmd.business, 0) + 1
-        number = f"{self.prefix[cmd.business]}{n:03d}"
-        return TicketView(id=f"2024-05-06/{number}", number=number, business=cmd.business, tier=cmd.tier,
-                          via=cmd.via, issued_at=self.clock(), ahead=n - 1, est_wait_s=240.0 * (n - 1),
-                          masked_name=cmd.masked_name, granted_by=cmd.granted_by)
 
 
 class Rig:
