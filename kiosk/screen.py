@@ -53,7 +53,7 @@ class KioskScreen:
     def __init__(self, cfg: BranchConfig, *, size: tuple[int, int] | None = None, font_path: str = FONT,
                  window: bool = True, fullscreen: bool = False) -> None:
         self.cfg = cfg
-        self.size = size or tuple(cfg.kiosk.resolution)  # type: ignore[assignment]
+        self.size: tuple[int, int] = size or (cfg.kiosk.resolution[0], cfg.kiosk.resolution[1])
         self._font_path = font_path
         self._fonts: dict[int, pygame.font.Font] = {}
         self._hits: list[_Hit] = []

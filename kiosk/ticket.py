@@ -121,7 +121,7 @@ class TicketLayout:
             self._self_service(p, business)
         self._footer(p, ticket, reprint)
         p.cut()
-        return p.output
+        return bytes(p.output)
 
     # -- blocks ---------------------------------------------------------------------------------
     def _header(self, p: Dummy) -> None:

@@ -159,6 +159,8 @@ def test_missing_backends_raise_clear_errors(tmp_path) -> None:
         NetworkDevice("127.0.0.1", port, connect_s=0.5)
     with pytest.raises(PrinterError, match="not one of"):
         open_printer(PrinterSection(kind="lpt"))
+    with pytest.raises(PrinterError, match="status_query"):
+        open_printer(PrinterSection(status_query="asb"))
 
 
 def test_usb_without_device_is_a_printer_error() -> None:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from hw.printer.base import Device, Printer, StatusQuery
 from hw.printer.errors import PaperOut, PrinterError, PrinterOffline
 from hw.printer.status import Paper, PrinterStatus, Status
@@ -12,10 +14,11 @@ from hw.printer.twin import PrinterEmulator, TwinDevice
 from qbus.config.sections import PrinterSection
 
 KINDS = ("usb", "serial", "network", "file", "twin")
+QUERIES = ("dle_eot", "gs_r", "none")
 
 
 def open_device(section: PrinterSection) -> Device:
-    """The transport named by the config (raises PrinterError, ConfigError-free: config is validated)."""
+    """The transport named by the config; raises PrinterError (PrinterOffline when it is not there)."""
     kind = section.kind
     if kind == "twin":
         return TwinDevice()
@@ -40,7 +43,9 @@ def open_device(section: PrinterSection) -> Device:
 
 def open_printer(section: PrinterSection) -> Printer:
     """Open the configured printer. Status query style comes from `[printer] status_query`."""
-    query: StatusQuery = section.status_query  # type: ignore[assignment]
+    if section.status_query not in QUERIES:
+        raise PrinterError(f"printer.status_query: {section.status_query!r} is not one of {', '.join(QUERIES)}")
+    query = cast(StatusQuery, section.status_query)
     return Printer(open_device(section), status_query=query, answer_s=section.status_timeout_s)
 
 

@@ -41,7 +41,7 @@ _LOG = logging.getLogger(__name__)
 StatusQuery = Literal["dle_eot", "gs_r", "none"]
 
 
-class Device(Escpos):
+class Device(Escpos):  # type: ignore[misc]  # python-escpos ships no type hints
     """An escpos printer that can read status bytes. `can_read` False: the transport is one-way."""
 
     can_read = True

@@ -11,7 +11,7 @@ from hw.printer.base import Device
 from hw.printer.errors import PrinterError, PrinterOffline
 
 
-class UsbDevice(Usb, Device):  # Usb first: its _raw is the real one
+class UsbDevice(Usb, Device):  # type: ignore[misc]  # Usb first: its _raw is the real one
     def __init__(self, vendor: int, product: int, **kwargs: Any) -> None:
         if not Usb.is_usable():
             raise PrinterError("USB printers need pyusb and libusb: pip install 'qcall[usb]'")
