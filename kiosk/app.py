@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,8 +41,11 @@ class KioskApp:
         buttons: KioskButtons | None = None,
         screen: Any = None,  # kiosk.screen.KioskScreen; typed loosely so pygame is only needed with a screen
         on_view: Callable[[View], None] | None = None,
+        status_poll_s: float = 10.0,
     ) -> None:
         self.flow = flow
+        self.status_poll_s = status_poll_s
+        self._last_poll = time.monotonic()
         self.screen = screen
         self.buttons = buttons
         self.on_view = on_view
@@ -63,6 +67,11 @@ class KioskApp:
             ev = self.events.get(timeout=timeout)
         except queue.Empty:
             ev = KioskEvent("tick")
+            if time.monotonic() - self._last_poll >= self.status_poll_s:
+                # idle: re-read the printer so the LEDs (and staff) see a refilled or emptied roll
+                self._last_poll = time.monotonic()
+                self.flow.printer.status()
+                self._show(self.flow.view)
         before = self.flow.view
         view = self._dispatch(ev)
         if view is not before:

@@ -208,6 +208,27 @@ def test_key_repeat_and_stale_prefix_are_ignored() -> None:
     assert lines == [swipe_text(PLAIN_CARD)]
 
 
+def test_evdev_events_decode_like_a_device_sends_them() -> None:
+    from dataclasses import dataclass
+
+    from hw.magcard import EV_KEY, decode_events
+
+    @dataclass
+    class Ev:  # the shape of evdev.InputEvent
+        type: int
+        code: int
+        value: int
+        t: float
+
+        def timestamp(self) -> float:
+            return self.t
+
+    sync = [Ev(0, 0, 0, 100.0)]  # EV_SYN between keys: skipped
+    events = sync + [Ev(EV_KEY, c, v, t) for c, v, t in _events(swipe_text(VIP_CARD))] + sync
+    lines = decode_events(KeySwipeDecoder(), events)
+    assert lines == [swipe_text(VIP_CARD)]
+
+
 def test_evdev_reader_needs_the_extra_or_a_device(tmp_path) -> None:
     from hw.magcard import EvdevMagReader
 

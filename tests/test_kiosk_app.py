@@ -117,3 +117,14 @@ def test_swipe_rig_gives_ticket_bytes_and_timings() -> None:
         assert figures["swipe_ticket_p50_ms"] <= figures["swipe_ticket_p99_ms"]
     finally:
         rig.close()
+
+
+def test_idle_kiosk_rereads_the_printer_for_its_leds(kiosk) -> None:
+    app, factory, _twin, emu, _core, _clock = kiosk
+    app.status_poll_s = 0.0
+    emu.set_paper(Paper.OUT)
+    app.step(0.01)
+    assert factory.pin(6).state and not factory.pin(5).state
+    emu.set_paper(Paper.OK)
+    app.step(0.01)
+    assert factory.pin(5).state and not factory.pin(6).state
