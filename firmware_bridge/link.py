@@ -106,6 +106,7 @@ class HostLink:
         self._last_seen: dict[int, float] = {}
         self._heartbeats: dict[int, Heartbeat] = {}
         self._port: SerialPort | None = None
+        self._write_error = ""
         self._up: bool | None = None  # unknown until the first open attempt
         self._detail = "not started"
         self._lock = threading.Lock()  # port, pending, seq
@@ -204,9 +205,9 @@ class HostLink:
             return
         try:
             self._port.write(data)
-        except PortError as err:
+        except PortError as err:  # the I/O thread owns the port: it closes and reopens it
             _LOG.warning("%s: write failed: %s", self.line.port, err)
-            self._port.close()
+            self._write_error = str(err)
 
     # ---------------------------------------------------------------- I/O thread
 
@@ -235,14 +236,15 @@ class HostLink:
         self._decoder.reset()
         with self._lock:
             self._port = port
+            self._write_error = ""
         self.stats.reconnects += 1
         self._set_up(True, port.rs485_effective or "rs232")
         return port
 
     def _pump(self, port: SerialPort) -> None:
         while not self._stop.is_set():
-            if not port.is_open:
-                raise PortLost(f"serial port {self.line.port} closed after a write error")
+            if self._write_error:
+                raise PortLost(self._write_error)
             data = port.read()
             if data:
                 for frame in self._decoder.feed(data):

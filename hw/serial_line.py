@@ -4,7 +4,8 @@ pyserial is the only backend (it covers /dev/ttyUSB*, /dev/ttyS*, ptys and `rfc2
 `socket://` URLs for serial servers). Everything it raises is wrapped here: `PortUnavailable` when
 the port cannot be opened (missing, busy, no permission) and `PortLost` when it goes away while
 open (a USB adapter unplugged). Both are ConnectionErrors, so a bridge reconnect loop can catch
-one thing; `SerialPort` is then closed and a new one opened later.
+one thing; the owner then closes the `SerialPort` and opens a new one later. One thread may read
+while another writes (pyserial allows it); only the owner closes.
 
 RS-485: most USB adapters switch the driver direction themselves ("auto"). Some need RTS driven
 around each transmission; the kernel does it when asked through pyserial's `rs485_mode`
@@ -138,7 +139,7 @@ class SerialPort:
         return self._port
 
     def _lost(self, err: BaseException) -> PortLost:
-        self._close_port()
+        # Not closed here: another thread may be inside read(). The owner closes it.
         return PortLost(f"serial port {self.line.port} lost: {err}", zh=f"串口 {self.line.port} 已断开")
 
     def __enter__(self) -> SerialPort:
