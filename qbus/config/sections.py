@@ -7,6 +7,8 @@ never silently falls back to a default.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 
@@ -116,12 +118,19 @@ class SerialDevice(Base, kw_only=True):
 
 
 class SerialLine(Base, kw_only=True):
-    """One serial line: RS-232 (one counter) or RS-485 multi-drop (many devices)."""
+    """One serial line: RS-232 (one counter) or RS-485 multi-drop (many devices).
+
+    rs485_mode: "auto" = the adapter switches direction itself (most USB RS-485 adapters);
+    "pyserial" = ask the kernel driver to drive RTS (pyserial `rs485_mode`), falling back to "auto"
+    with a warning where the driver cannot. ack_timeout_s = 0 derives it from the baud rate.
+    """
 
     port: str
     baudrate: int = 9600
     codec: str = "qframe"
     rs485: bool = False
-    rs485_mode: str = "auto"
+    rs485_mode: Literal["auto", "pyserial"] = "auto"
     heartbeat_timeout_s: float = 10.0
+    ack_timeout_s: float = 0.0
+    retries: int = 3
     devices: list[SerialDevice] = []
