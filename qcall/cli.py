@@ -135,7 +135,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from qbus.config import load
     from qserver.runner import CoreRunner
-    from qserver.tuning import tune_gc
+    from qserver.tuning import tune_gc, tune_latency
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load(args.config)
@@ -149,6 +149,7 @@ def _serve(args: argparse.Namespace) -> int:
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     tune_gc()
+    tune_latency()
     with CoreRunner(cfg, cfg.storage.journal, cfg.bus.host, cfg.bus.port,
                     username="core" if password else "", password=password) as runner:
         try:
