@@ -197,8 +197,8 @@ class BusClient:
             p.done.set()
         if self._online:
             goodbye = m.Presence(device=self.device, online=False, kind=self.kind, detail="closed")
-            info = self._mqtt.publish(self.topics.presence(self.device), m.encode(goodbye), 1, True)
-            if info.rc == mqtt.MQTT_ERR_SUCCESS and not self._in_callback():
+            info = self._publish(self.topics.presence(self.device), m.encode(goodbye), 1, True)
+            if info is not None and info.rc == mqtt.MQTT_ERR_SUCCESS and not self._in_callback():
                 info.wait_for_publish(timeout)
         self._mqtt.disconnect()
         if self._started and not self._in_callback():
@@ -258,14 +258,25 @@ class BusClient:
         """Publish bytes as they are (tests and fuzzers send malformed payloads this way)."""
         if self._closed:
             raise BusError(f"{self.device}: client is closed")
+        return self._publish(topic, payload, qos, retain, on_sent) is not None
+
+    def _publish(
+        self, topic: str, payload: bytes, qos: int, retain: bool, on_sent: Callable[[], None] | None = None,
+    ) -> mqtt.MQTTMessageInfo | None:
+        """Every publish goes through here, so every acknowledged mid is matched (a stray ack left
+        over would otherwise fire a later message's on_sent early when paho reuses the mid)."""
         try:
             info = self._mqtt.publish(topic, payload, qos, retain)
         except ValueError as err:
             raise BusError(f"{self.device}: cannot publish on {topic!r}: {err}") from err
-        queued = info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN) and (qos > 0 or info.rc == 0)
-        if qos > 0 and queued:
-            self._track(info.mid, on_sent)
-        return queued
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            _LOG.warning("%s: publish on %s refused by the client: %s", self.device, topic,
+                         mqtt.error_string(info.rc))
+            return None
+        self._track(info.mid, on_sent)
+        if qos == 0 and info.rc == mqtt.MQTT_ERR_NO_CONN:
+            return None  # QoS 0 is not kept for a reconnect
+        return info
 
     def _track(self, mid: int, on_sent: Callable[[], None] | None) -> None:
         """Remember what to run when `mid` is acknowledged. The PUBACK may already have arrived
@@ -329,7 +340,7 @@ class BusClient:
         if pending.sends > 1:
             _LOG.info("%s: re-sending request %s (%s), try %d", self.device, pending.request.id,
                       op_name(pending.request.cmd), pending.sends)
-        self._mqtt.publish(pending.topic, m.encode(pending.request), 1, False)
+        self._publish(pending.topic, m.encode(pending.request), 1, False)
 
     def _on_reply(self, msg: Received[m.Reply]) -> None:
         with self._lock:
@@ -396,7 +407,7 @@ class BusClient:
                 self._link.notify_all()
             return
         hello = m.Presence(device=self.device, online=True, kind=self.kind)
-        client.publish(self.topics.presence(self.device), m.encode(hello), 1, True)
+        self._publish(self.topics.presence(self.device), m.encode(hello), 1, True)
         with self._lock:
             self._online = True
             filters = [(h.topic_filter, h.qos) for h in self._handlers]

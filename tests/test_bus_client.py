@@ -139,6 +139,23 @@ def test_on_sent_waits_for_the_broker(mosquitto: MosquittoBroker, make_bus: Make
     assert sent.wait(10)
 
 
+def test_on_sent_runs_once_per_acknowledged_message(mosquitto: MosquittoBroker, make_bus: MakeBus,
+                                                    topics: Topics) -> None:
+    core = make_bus(mosquitto, "core")
+    acked: list[int] = []
+    done = threading.Event()
+
+    def ack(i: int) -> None:
+        acked.append(i)
+        if len(acked) == 300:
+            done.set()
+
+    for i in range(300):
+        assert core.publish(topics.event("issued"), m.Notice(zh=str(i)), on_sent=lambda i=i: ack(i))
+    assert done.wait(10)
+    assert sorted(acked) == list(range(300))
+
+
 def test_everything_resyncs_after_the_broker_crashes_and_loses_its_state(
         volatile_mosquitto: MosquittoBroker, make_bus: MakeBus, topics: Topics) -> None:
     broker = volatile_mosquitto  # worst case: the restarted broker has nothing retained
