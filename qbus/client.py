@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -199,7 +200,10 @@ class BusClient:
             goodbye = m.Presence(device=self.device, online=False, kind=self.kind, detail="closed")
             info = self._publish(self.topics.presence(self.device), m.encode(goodbye), 1, True)
             if info is not None and info.rc == mqtt.MQTT_ERR_SUCCESS and not self._in_callback():
-                info.wait_for_publish(timeout)
+                try:
+                    info.wait_for_publish(timeout)
+                except (RuntimeError, ValueError) as err:  # the link went while saying goodbye
+                    _LOG.debug("%s: goodbye not acknowledged: %s", self.device, err)
         self._mqtt.disconnect()
         if self._started and not self._in_callback():
             self._mqtt.loop_stop()
@@ -371,6 +375,7 @@ class BusClient:
         client.on_connect_fail = self._guard("on_connect_fail", self._handle_connect_fail)
         client.on_message = self._guard("on_message", self._handle_message)
         client.on_publish = self._guard("on_publish", self._handle_publish)
+        client.on_socket_open = self._guard("on_socket_open", _no_delay)
         return client
 
     def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
@@ -499,6 +504,13 @@ class BusClient:
         if self.on_bad_payload is not None:
             callback = self.on_bad_payload
             self._run_guarded("on_bad_payload", lambda: callback(topic, err))
+
+
+def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    """Turn Nagle off: a command is one small packet that must leave now. With Nagle on both ends,
+    each request waits for a delayed ACK (~40 ms on Linux) instead of taking well under 1 ms."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def op_name(cmd: m.Command) -> str:

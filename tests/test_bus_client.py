@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -42,6 +43,18 @@ def test_request_gets_its_reply(mosquitto: MosquittoBroker, make_bus: MakeBus) -
     reply = kiosk.request(m.Issue(business="cash"), timeout=5)
     assert reply.ok and reply.number == "A001"
     assert [(dev, isinstance(req.cmd, m.Issue)) for dev, _, req in core.seen] == [("kiosk1", True)]
+
+
+def test_requests_are_not_held_back_by_nagle(mosquitto: MosquittoBroker, make_bus: MakeBus) -> None:
+    """With Nagle's algorithm on, every round trip waits for a delayed ACK (~40-90 ms on Linux);
+    with TCP_NODELAY it is about a millisecond. 50 calls in 2 s leaves a wide margin either way."""
+    core = FakeCore(make_bus(mosquitto, "core", connect=False))
+    core.bus.connect(5)
+    counter = make_bus(mosquitto, "counter1")
+    started = time.perf_counter()
+    for _ in range(50):
+        assert counter.request(m.CallNext(counter=1), timeout=5).ok
+    assert time.perf_counter() - started < 2.0
 
 
 def test_a_lost_request_is_resent_with_the_same_id_and_applied_once(
