@@ -411,6 +411,7 @@ class BusClient:
                 self._refused = f"refused: {reason}"
                 self._link.notify_all()
             return
+        _no_delay(client)
         hello = m.Presence(device=self.device, online=True, kind=self.kind)
         self._publish(self.topics.presence(self.device), m.encode(hello), 1, True)
         with self._lock:
@@ -560,3 +561,14 @@ def _read_password(path: Path) -> str:
         return path.read_text(encoding="utf-8").strip()
     except OSError as err:
         raise ConfigError(f"bus.password_file {path}: cannot read: {err.strerror}") from err
+
+
+def _no_delay(client: mqtt.Client) -> None:
+    """Turn off Nagle's algorithm: paho leaves it on, and a small request then waits ~40 ms for the
+    broker's delayed ACK on each hop (88 ms request -> reply on loopback instead of ~3 ms)."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as err:
+            _LOG.debug("TCP_NODELAY not set: %s", err)

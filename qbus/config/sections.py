@@ -7,6 +7,8 @@ never silently falls back to a default.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
 
 
@@ -54,6 +56,9 @@ class PrinterSection(Base, kw_only=True):
     port: int = 9100
     path: str = ""
     width_chars: int = 48
+    # How to read paper / online status: dle_eot (real-time, most printers) | gs_r | none (one-way link).
+    status_query: str = "dle_eot"
+    status_timeout_s: float = 0.3
 
 
 class KioskSection(Base, kw_only=True):
@@ -67,6 +72,17 @@ class KioskSection(Base, kw_only=True):
     issue_timeout_s: float = 3.0
     gpio_buttons: dict[str, int] = {}
     staff_pins: dict[str, str] = {}
+    # LEDs by name -> BCM pin: "ready" (lit while a ticket can be taken), "fault" (printer / core trouble).
+    gpio_leds: dict[str, int] = {}
+    # Lobby staff cards: keyed hash of the card number -> teller id (lobby or manager role).
+    staff_cards: dict[str, str] = {}
+    # Identity readers (empty = not fitted). magcard_evdev is an input device path (/dev/input/by-id/...).
+    idcard_port: str = ""
+    magcard_port: str = ""
+    magcard_evdev: str = ""
+    passbook_port: str = ""
+    # Identified customer is remembered this long while they choose a business.
+    identity_hold_s: float = 30.0
 
 
 class DisplaySection(Base, kw_only=True):
@@ -102,12 +118,19 @@ class SerialDevice(Base, kw_only=True):
 
 
 class SerialLine(Base, kw_only=True):
-    """One serial line: RS-232 (one counter) or RS-485 multi-drop (many devices)."""
+    """One serial line: RS-232 (one counter) or RS-485 multi-drop (many devices).
+
+    rs485_mode: "auto" = the adapter switches direction itself (most USB RS-485 adapters);
+    "pyserial" = ask the kernel driver to drive RTS (pyserial `rs485_mode`), falling back to "auto"
+    with a warning where the driver cannot. ack_timeout_s = 0 derives it from the baud rate.
+    """
 
     port: str
     baudrate: int = 9600
     codec: str = "qframe"
     rs485: bool = False
-    rs485_mode: str = "auto"
+    rs485_mode: Literal["auto", "pyserial"] = "auto"
     heartbeat_timeout_s: float = 10.0
+    ack_timeout_s: float = 0.0
+    retries: int = 3
     devices: list[SerialDevice] = []

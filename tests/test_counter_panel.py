@@ -1,0 +1,231 @@
+"""The counter's state machine, the pre-opening check and the software panel, with a fixed clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from counter_panel.keys import PanelKey, Press
+from counter_panel.machine import CounterPanel, Output, PanelState
+from counter_panel.preopen import check_pads
+from counter_panel.terminal import TerminalPanel
+from firmware_bridge.frame import Key
+from qbus import messages as m
+from qbus.config.sections import SerialDevice, SerialLine
+
+C = 3
+
+
+def bus(status: str, number: str = "", teller: str = "1001") -> m.CounterState:
+    return m.CounterState(counter=C, status=status, teller=teller, number=number)  # type: ignore[arg-type]
+
+
+def press(key: PanelKey, **kw: object) -> Press:
+    return Press(key, **kw)  # type: ignore[arg-type]
+
+
+def typed(panel: CounterPanel, digits: str, now: float = 0.0) -> list[Output]:
+    outs = [panel.key(press(PanelKey.DIGIT, digit=int(d)), now) for d in digits]
+    return outs + [panel.key(press(PanelKey.ENTER), now)]
+
+
+def in_state(status: str, number: str = "A007", **kw: object) -> CounterPanel:
+    panel = CounterPanel(C, **kw)  # type: ignore[arg-type]
+    panel.state_update(bus(status, number))
+    return panel
+
+
+def test_a_whole_service_from_login_to_thanks() -> None:
+    p = CounterPanel(C)
+    assert p.state is PanelState.LOGGED_OUT
+    assert (p.display.pad_text, p.display.keypad_text) == ("暂停服务", "工号:")
+
+    typed(p, "1001")
+    outs = typed(p, "1234")
+    assert p.display.keypad_text == "登录中"
+    assert outs[-1].commands == [m.Login(counter=C, teller="1001", pin="1234")]
+    assert all("1234" not in (o.display.pad_text + o.display.keypad_text) for o in outs if o.display)
+
+    assert p.state_update(bus("idle")).display == p.display
+    assert (p.display.pad_text, p.display.keypad_text) == ("欢迎光临", "空闲")
+    assert p.key(press(PanelKey.CALL_NEXT), 1.0).commands == [m.CallNext(counter=C)]
+    assert p.state is PanelState.IDLE  # the key alone moves nothing: the core decides
+
+    out = p.state_update(bus("called", "A007"))
+    assert out.display is not None and out.display.pad_text == "A007" and out.display.voice == ""
+    assert p.key(press(PanelKey.WELCOME), 2.0).commands == [m.StartService(counter=C)]
+    out = p.state_update(bus("serving", "A007"))
+    assert out.display is not None and out.display.voice == "welcome" and out.display.pad_text == "A007"
+
+    assert p.key(press(PanelKey.RATE), 3.0).commands == [m.FinishService(counter=C, request_rating=True)]
+    out = p.state_update(bus("rating", "A007"))
+    assert out.display is not None and (out.display.pad_text, out.display.voice) == ("请评价", "please_rate")
+
+    assert p.stars(5, 4.0).commands == [m.Rate(counter=C, stars=5)]
+    out = p.event(m.ServiceRated(at=4.1, number="A007", counter=C, stars=5))
+    assert out.display is not None and (out.display.pad_text, out.display.voice) == ("谢谢", "thanks")
+    out = p.state_update(bus("idle"))
+    assert out.display is not None and out.display.pad_text == "谢谢" and out.display.voice == ""  # once
+    p.key(press(PanelKey.CALL_NEXT), 5.0)
+    out = p.state_update(bus("called", "A008"))
+    assert out.display is not None and out.display.pad_text == "A008"
+
+
+def test_an_unrated_service_goes_back_to_the_welcome_text() -> None:
+    p = in_state("rating")
+    out = p.state_update(bus("idle"))
+    assert out.display is not None and out.display.pad_text == "欢迎光临" and out.display.voice == ""
+
+
+@pytest.mark.parametrize(
+    ("status", "key"),
+    [
+        ("idle", PanelKey.RECALL), ("idle", PanelKey.SKIP), ("idle", PanelKey.WELCOME), ("idle", PanelKey.RATE),
+        ("idle", PanelKey.TRANSFER), ("idle", PanelKey.RESUME), ("called", PanelKey.CALL_NEXT),
+        ("called", PanelKey.PAUSE), ("called", PanelKey.RATE), ("called", PanelKey.LOGOUT),
+        ("serving", PanelKey.CALL_NEXT), ("serving", PanelKey.SKIP), ("serving", PanelKey.WELCOME),
+        ("rating", PanelKey.RATE), ("paused", PanelKey.CALL_NEXT), ("idle", PanelKey.DIGIT),
+    ],
+)
+def test_a_key_that_does_not_fit_beeps_and_sends_nothing(status: str, key: PanelKey) -> None:
+    p = in_state(status)
+    out = p.key(press(key, digit=1), 0.0)
+    assert out.commands == [] and out.display is not None and out.display.beep
+
+
+@pytest.mark.parametrize(
+    ("status", "key", "cmd"),
+    [
+        ("idle", PanelKey.PAUSE, m.Pause(counter=C)),
+        ("idle", PanelKey.LOGOUT, m.Logout(counter=C)),
+        ("called", PanelKey.RECALL, m.Recall(counter=C)),
+        ("called", PanelKey.SKIP, m.Skip(counter=C)),
+        ("rating", PanelKey.CALL_NEXT, m.CallNext(counter=C)),
+        ("paused", PanelKey.RESUME, m.Resume(counter=C)),
+        ("paused", PanelKey.LOGOUT, m.Logout(counter=C)),
+        ("closed", PanelKey.RESUME, m.OpenCounter(counter=C)),
+    ],
+)
+def test_keys_that_fit_send_their_command(status: str, key: PanelKey, cmd: m.Command) -> None:
+    assert in_state(status).key(press(key), 0.0).commands == [cmd]
+
+
+def test_paused_shows_paused_on_both_pads() -> None:
+    p = in_state("paused")
+    assert (p.display.pad_text, p.display.keypad_text) == ("暂停服务", "暂停服务")
+
+
+def test_transfer_by_counter_or_business_letter() -> None:
+    p = in_state("serving", prefixes={"B": "personal"})
+    assert p.key(press(PanelKey.TRANSFER, counter=5), 0.0).commands == [m.Transfer(counter=C, to_counter=5)]
+    p.state_update(bus("serving", "A007"))
+    assert p.key(press(PanelKey.TRANSFER, prefix="b"), 1.0).commands == [
+        m.Transfer(counter=C, to_business="personal")
+    ]
+    for bad in (press(PanelKey.TRANSFER, prefix="Z"), press(PanelKey.TRANSFER, counter=C), press(PanelKey.TRANSFER)):
+        p.state_update(bus("serving", "A007"))
+        assert p.key(bad, 2.0).commands == []
+
+
+def test_a_double_press_does_not_call_two_customers() -> None:
+    p = in_state("idle")
+    assert p.key(press(PanelKey.CALL_NEXT), 10.0).commands
+    assert p.key(press(PanelKey.CALL_NEXT), 10.2).commands == []
+    assert p.key(press(PanelKey.CALL_NEXT), 13.5).commands  # the core never answered: try again
+    p.reply(False, "无人等候")
+    assert p.display.keypad_text == "无人等候"
+    assert p.key(press(PanelKey.CALL_NEXT), 13.6).commands  # the refusal cleared the guard
+
+
+def test_stars_only_while_waiting_for_a_rating() -> None:
+    for status in ("idle", "called", "serving", "paused"):
+        assert in_state(status).stars(5, 0.0) == Output()
+    p = in_state("rating")
+    assert p.stars(6, 0.0).commands == [] and p.stars(0, 0.0).commands == []
+    assert p.stars(2, 0.0).commands == [m.Rate(counter=C, stars=2)]
+    assert p.stars(5, 0.1).commands == []  # one rating per service
+    assert in_state("rating", rating_scale=10).stars(9, 0.0).commands == [m.Rate(counter=C, stars=9)]
+
+
+def test_the_bus_is_the_truth_even_after_a_restart() -> None:
+    p = CounterPanel(C)
+    p.state_update(bus("serving", "B012"))  # the panel restarts mid-service: no login, shows the number
+    assert p.state is PanelState.SERVING and p.display.pad_text == "B012"
+    assert p.state_update(m.CounterState(counter=C + 1, status="idle")) == Output()
+    assert p.state is PanelState.SERVING
+    p.state_update(bus("closed", teller=""))
+    assert p.state is PanelState.LOGGED_OUT and p.display.keypad_text == "工号:"
+
+
+def test_a_refused_login_starts_the_entry_again() -> None:
+    p = CounterPanel(C)
+    typed(p, "1001")
+    typed(p, "9999")
+    assert p.key(press(PanelKey.DIGIT, digit=1), 0.0).display.beep  # type: ignore[union-attr]
+    out = p.reply(False, "密码错误")
+    assert out.display is not None and out.display.beep and out.display.keypad_text == "密码错误"
+    p.key(press(PanelKey.DIGIT, digit=1), 1.0)
+    assert p.display.keypad_text == "工号:1"
+
+
+def test_clear_corrects_the_entry() -> None:
+    p = CounterPanel(C)
+    for d in "107":
+        p.key(press(PanelKey.DIGIT, digit=int(d)), 0.0)
+    p.key(press(PanelKey.CLEAR), 0.0)
+    assert p.display.keypad_text == "工号:10"
+    assert p.key(press(PanelKey.ENTER), 0.0).commands == []
+    assert p.display.keypad_text == "密码:"
+    p.key(press(PanelKey.CLEAR), 0.0)  # clear on an empty PIN goes back to the teller id
+    assert p.display.keypad_text == "工号:"
+
+
+def test_every_wire_key_has_a_panel_key() -> None:
+    assert {PanelKey(k.name.lower()) for k in Key} == set(PanelKey)
+
+
+def test_preopening_check() -> None:
+    line = SerialLine(
+        port="/dev/ttyUSB0",
+        heartbeat_timeout_s=10.0,
+        devices=[SerialDevice(address=1, counter=3), SerialDevice(address=2, counter=3, kind="rating"),
+                 SerialDevice(address=3, counter=4)],
+    )
+    check = check_pads(3, [(line, {1: 95.0, 2: 91.0})], now=100.0)
+    assert check.ok and check.keypad_online and check.rating_online
+    check = check_pads(3, [(line, {1: 95.0, 2: 80.0})], now=100.0)
+    assert check.keypad_online and check.rating_online is False and not check.ok
+    assert check.offline[0].silent_s == 20.0
+    assert check_pads(3, [(line, {})], now=100.0).offline[0].silent_s is None
+    none = check_pads(6, [(line, {})], now=100.0)
+    assert none.ok and none.keypad_online is None and "软件面板" in none.summary()[0]
+
+
+def test_software_panel_drives_the_same_machine() -> None:
+    sent: list[m.Command] = []
+    shown: list[str] = []
+    ui = TerminalPanel(CounterPanel(C), sent.append, shown.append, clock=lambda: 0.0)
+    prompts: list[tuple[str, bool]] = []
+    script = iter(["1001", "1234", "n", "w", "bogus", "t 5", "quit", "never read"])
+
+    def read_line(prompt: str, secret: bool) -> str | None:
+        prompts.append((prompt, secret))
+        line = next(script)
+        if line == "n":  # the core answers the login before the teller's next line
+            ui.on_state(bus("idle"))
+        if line == "w":
+            ui.on_state(bus("called", "A001"))
+        if line == "t 5":
+            ui.on_state(bus("serving", "A001"))
+        return line
+
+    ui.run(read_line)
+    assert prompts[0] == ("工号 teller id: ", False) and prompts[1] == ("密码 PIN: ", True)
+    assert sent == [
+        m.Login(counter=C, teller="1001", pin="1234"),
+        m.CallNext(counter=C),
+        m.StartService(counter=C),
+        m.Transfer(counter=C, to_counter=5),
+    ]
+    assert any(s.startswith("评价器 pad: A001") and "♪ welcome" in s for s in shown)
+    assert any("bogus" in s for s in shown)
+    assert not any("1234" in s for s in shown)  # the PIN is never printed
