@@ -200,7 +200,6 @@ class MosquittoConf:
             "set_tcp_nodelay true",
             f"max_queued_messages {self.max_queued_messages}",
             f"max_packet_size {self.max_packet_size}",
-            "set_tcp_nodelay true",
             f"log_dest {self.log_dest}",
             "log_type error",
             "log_type warning",
