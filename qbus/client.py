@@ -124,6 +124,8 @@ class BusClient:
         self._closed = False
         self._last_error = ""
         self._refused = ""
+        self._ready = False  # connected and the broker acknowledged our subscriptions
+        self._ready_mid = -1
         self._link = threading.Condition()
         self._local = threading.local()
         self._mqtt = self._make_client(username, password, reconnect_max_s, clean_session)
@@ -166,8 +168,8 @@ class BusClient:
         (at once: retrying will not fix a password) or cannot be reached within `timeout`."""
         self.start()
         with self._link:
-            self._link.wait_for(lambda: self._online or bool(self._refused), timeout)
-            online, refused = self._online, self._refused
+            self._link.wait_for(lambda: self._ready or bool(self._refused), timeout)
+            online, refused = self._ready, self._refused
         if refused and not online:
             raise BusError(f"{self.device}: {self.host}:{self.port} {refused}")
         if not online:
@@ -176,10 +178,12 @@ class BusClient:
         return self
 
     def wait_online(self, timeout: float) -> bool:
+        """Wait until connected with every subscription acknowledged (what `on_online` announces)."""
         return self._online_event.wait(timeout)
 
     @property
     def online(self) -> bool:
+        """Connected to the broker (subscriptions may still be on their way: see wait_online)."""
         return self._online
 
     @property
@@ -198,9 +202,12 @@ class BusClient:
             p.done.set()
         if self._online:
             goodbye = m.Presence(device=self.device, online=False, kind=self.kind, detail="closed")
-            info = self._mqtt.publish(self.topics.presence(self.device), m.encode(goodbye), 1, True)
-            if info.rc == mqtt.MQTT_ERR_SUCCESS and not self._in_callback():
-                info.wait_for_publish(timeout)
+            info = self._publish(self.topics.presence(self.device), m.encode(goodbye), 1, True)
+            if info is not None and info.rc == mqtt.MQTT_ERR_SUCCESS and not self._in_callback():
+                try:
+                    info.wait_for_publish(timeout)
+                except (RuntimeError, ValueError) as err:  # the link went while saying goodbye
+                    _LOG.debug("%s: goodbye not acknowledged: %s", self.device, err)
         self._mqtt.disconnect()
         if self._started and not self._in_callback():
             self._mqtt.loop_stop()
@@ -259,14 +266,25 @@ class BusClient:
         """Publish bytes as they are (tests and fuzzers send malformed payloads this way)."""
         if self._closed:
             raise BusError(f"{self.device}: client is closed")
+        return self._publish(topic, payload, qos, retain, on_sent) is not None
+
+    def _publish(
+        self, topic: str, payload: bytes, qos: int, retain: bool, on_sent: Callable[[], None] | None = None,
+    ) -> mqtt.MQTTMessageInfo | None:
+        """Every publish goes through here, so every acknowledged mid is matched (a stray ack left
+        over would otherwise fire a later message's on_sent early when paho reuses the mid)."""
         try:
             info = self._mqtt.publish(topic, payload, qos, retain)
         except ValueError as err:
             raise BusError(f"{self.device}: cannot publish on {topic!r}: {err}") from err
-        queued = info.rc in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN) and (qos > 0 or info.rc == 0)
-        if qos > 0 and queued:
-            self._track(info.mid, on_sent)
-        return queued
+        if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+            _LOG.warning("%s: publish on %s refused by the client: %s", self.device, topic,
+                         mqtt.error_string(info.rc))
+            return None
+        self._track(info.mid, on_sent)
+        if qos == 0 and info.rc == mqtt.MQTT_ERR_NO_CONN:
+            return None  # QoS 0 is not kept for a reconnect
+        return info
 
     def _track(self, mid: int, on_sent: Callable[[], None] | None) -> None:
         """Remember what to run when `mid` is acknowledged. The PUBACK may already have arrived
@@ -330,7 +348,7 @@ class BusClient:
         if pending.sends > 1:
             _LOG.info("%s: re-sending request %s (%s), try %d", self.device, pending.request.id,
                       op_name(pending.request.cmd), pending.sends)
-        self._mqtt.publish(pending.topic, m.encode(pending.request), 1, False)
+        self._publish(pending.topic, m.encode(pending.request), 1, False)
 
     def _on_reply(self, msg: Received[m.Reply]) -> None:
         with self._lock:
@@ -361,6 +379,8 @@ class BusClient:
         client.on_connect_fail = self._guard("on_connect_fail", self._handle_connect_fail)
         client.on_message = self._guard("on_message", self._handle_message)
         client.on_publish = self._guard("on_publish", self._handle_publish)
+        client.on_subscribe = self._guard("on_subscribe", self._handle_subscribe)
+        client.on_socket_open = self._guard("on_socket_open", _no_delay)
         return client
 
     def _guard(self, name: str, fn: Callable[..., None]) -> Callable[..., None]:
@@ -396,22 +416,31 @@ class BusClient:
                 self._refused = f"refused: {reason}"
                 self._link.notify_all()
             return
-        _no_delay(client)
         hello = m.Presence(device=self.device, online=True, kind=self.kind)
-        client.publish(self.topics.presence(self.device), m.encode(hello), 1, True)
+        self._publish(self.topics.presence(self.device), m.encode(hello), 1, True)
         with self._lock:
             self._online = True
             filters = [(h.topic_filter, h.qos) for h in self._handlers]
             pending = list(self._pending.values())
-        for reply_topic in {self.topics.reply(d) for d in (self.device, *self.act_as)}:
-            client.subscribe(reply_topic, 1)
-        for topic_filter, qos in dict.fromkeys(filters):
-            client.subscribe(topic_filter, qos)
+        replies = [(self.topics.reply(d), 1) for d in dict.fromkeys((self.device, *self.act_as))]
+        # One SUBSCRIBE for everything; the client counts as ready when its SUBACK is back, so a
+        # message published after connect() returns cannot slip past a subscription not yet made.
+        _rc, mid = client.subscribe(list(dict.fromkeys(replies + filters)))
+        self._ready_mid = -1 if mid is None else mid
         for p in pending:  # same id again: the core answers from its de-duplication cache
             self._send_request(p)
         self._last_error = ""
+
+    def _handle_subscribe(
+        self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: list[Any], _props: Any,
+    ) -> None:
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            _LOG.warning("%s: broker refused %d subscription(s): %s", self.device, len(refused), refused)
+        if mid != self._ready_mid:
+            return
         with self._link:
-            self._refused = ""
+            self._ready, self._refused = True, ""
             self._link.notify_all()
         self._online_event.set()
         _LOG.info("%s: online at %s:%s", self.device, self.host, self.port)
@@ -436,6 +465,8 @@ class BusClient:
     def _set_offline(self, why: str) -> None:
         with self._lock:
             was_online, self._online = self._online, False
+        with self._link:
+            self._ready = False
         self._online_event.clear()
         if was_online:
             _LOG.info("%s: offline (%s)", self.device, why)
@@ -492,6 +523,17 @@ class BusClient:
             self._run_guarded("on_bad_payload", lambda: callback(topic, err))
 
 
+def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
+    """Turn off Nagle's algorithm as soon as the socket opens (before CONNECT): paho leaves it on,
+    and a small request then waits ~40 ms for a delayed ACK on each hop (88 ms request -> reply
+    on loopback instead of about 1 ms)."""
+    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as err:
+            _LOG.debug("TCP_NODELAY not set: %s", err)
+
+
 def op_name(cmd: m.Command) -> str:
     tag = type(cmd).__struct_config__.tag
     return tag if isinstance(tag, str) else type(cmd).__name__
@@ -540,13 +582,3 @@ def _read_password(path: Path) -> str:
     except OSError as err:
         raise ConfigError(f"bus.password_file {path}: cannot read: {err.strerror}") from err
 
-
-def _no_delay(client: mqtt.Client) -> None:
-    """Turn off Nagle's algorithm: paho leaves it on, and a small request then waits ~40 ms for the
-    broker's delayed ACK on each hop (88 ms request -> reply on loopback instead of ~3 ms)."""
-    sock = client.socket()
-    if isinstance(sock, socket.socket):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError as err:
-            _LOG.debug("TCP_NODELAY not set: %s", err)

@@ -23,7 +23,8 @@ from qbus import messages as m
 from qbus.broker import MosquittoBroker, free_port
 from qbus.client import BusClient
 from qbus.config import BranchConfig, load, loads
-from qbus.errors import BusError
+from qbus.config.sections import BusSection
+from qbus.errors import BusError, ConfigError
 from qbus.provision import Provisioned, password_hash, provision, verify_password
 from qbus.roles import may_send
 from qbus.topics import Topics
@@ -220,3 +221,21 @@ def test_the_shipped_example_files_match_the_generator(tmp_path: Path) -> None:
     assert shipped_acl == prov.acl.read_text()
     shipped_conf = (deploy / "mosquitto.conf.example").read_text()
     assert shipped_conf == prov.conf.read_text().replace(str(tmp_path), "/etc/mosquitto/qcall")
+
+
+def test_one_branch_bus_section_serves_every_device(secured: tuple[MosquittoBroker, Provisioned],
+                                                    cfg: BranchConfig) -> None:
+    """[bus] password_file may name `{device}`: the same branch file configures each device."""
+    broker, prov = secured
+    section = BusSection(host=broker.host, port=broker.port,
+                         password_file=str(prov.out_dir / "credentials" / "{device}.password"))
+    for device in ("kiosk1", "counter4", "display1"):
+        client = BusClient.from_config(section, cfg.branch.id, device)
+        try:
+            client.connect(5)
+        finally:
+            client.close()
+    with pytest.raises(ConfigError, match="cannot read"):
+        BusClient.from_config(section, cfg.branch.id, "kiosk9")
+    with pytest.raises(ConfigError, match="embedded broker"):
+        BusClient.from_config(BusSection(), cfg.branch.id, "kiosk1")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -42,6 +43,18 @@ def test_request_gets_its_reply(mosquitto: MosquittoBroker, make_bus: MakeBus) -
     reply = kiosk.request(m.Issue(business="cash"), timeout=5)
     assert reply.ok and reply.number == "A001"
     assert [(dev, isinstance(req.cmd, m.Issue)) for dev, _, req in core.seen] == [("kiosk1", True)]
+
+
+def test_requests_are_not_held_back_by_nagle(mosquitto: MosquittoBroker, make_bus: MakeBus) -> None:
+    """With Nagle's algorithm on, every round trip waits for a delayed ACK (~40-90 ms on Linux);
+    with TCP_NODELAY it is about a millisecond. 50 calls in 2 s leaves a wide margin either way."""
+    core = FakeCore(make_bus(mosquitto, "core", connect=False))
+    core.bus.connect(5)
+    counter = make_bus(mosquitto, "counter1")
+    started = time.perf_counter()
+    for _ in range(50):
+        assert counter.request(m.CallNext(counter=1), timeout=5).ok
+    assert time.perf_counter() - started < 2.0
 
 
 def test_a_lost_request_is_resent_with_the_same_id_and_applied_once(
@@ -137,6 +150,23 @@ def test_on_sent_waits_for_the_broker(mosquitto: MosquittoBroker, make_bus: Make
     assert not sent.is_set()
     mosquitto.start()
     assert sent.wait(10)
+
+
+def test_on_sent_runs_once_per_acknowledged_message(mosquitto: MosquittoBroker, make_bus: MakeBus,
+                                                    topics: Topics) -> None:
+    core = make_bus(mosquitto, "core")
+    acked: list[int] = []
+    done = threading.Event()
+
+    def ack(i: int) -> None:
+        acked.append(i)
+        if len(acked) == 300:
+            done.set()
+
+    for i in range(300):
+        assert core.publish(topics.event("issued"), m.Notice(zh=str(i)), on_sent=lambda i=i: ack(i))
+    assert done.wait(10)
+    assert sorted(acked) == list(range(300))
 
 
 def test_everything_resyncs_after_the_broker_crashes_and_loses_its_state(
