@@ -243,9 +243,12 @@ class BranchCore:
         c = self.counters.get(counter)
         if c is None:
             c = self._counter(counter)
+        rating = False
         if c.status != IDLE or not c.teller:
-            self._ready_to_call(c, now)
+            rating = self._ready_to_call(c)
         t = pick(self, c, now)
+        if rating:  # only now that someone is called: a refused call must change nothing
+            self._close_rating(c, now, "next_call")
         self._dequeue(t)
         t.state = State.CALLED
         t.counter = c.id
@@ -262,15 +265,15 @@ class BranchCore:
         self._status(c, CALLED, now)
         return t
 
-    def _ready_to_call(self, c: CounterRt, now: float) -> None:
+    def _ready_to_call(self, c: CounterRt) -> bool:
+        """Refuse a call at a counter that cannot call; True when a rating is still pending."""
         s = c.status
         if s == IDLE:
             if not c.teller:
                 raise e.NotLoggedIn(f"counter {c.id}: no teller logged in", zh="柜员未签到")
-            return
+            return False
         if s == RATING:
-            self._close_rating(c, now, "next_call")
-            return
+            return True
         if s == CLOSED:
             raise e.CounterClosed(f"counter {c.id} is closed", zh=f"{c.id} 号窗口未开放")
         if s == PAUSED:
