@@ -534,13 +534,15 @@ class BranchCore:
                 self._close_rating(c, now, "day_end")
             c.ticket = None
             c.teller = ""
-            c.streak = c.normal_run = 0
-            c.directed.clear()
-            c.busy_s = c.open_s = 0.0
-            c.last_rated = None
             if c.status != CLOSED:
                 self._status(c, CLOSED, now)
+            # After closing: closing books yesterday's last stretch, which the new day must not see.
+            c.busy_s = c.open_s = 0.0
             c.since = now
+            c.streak = c.normal_run = 0
+            c.wrr = dict.fromkeys(c.serves, 0)
+            c.directed.clear()
+            c.last_rated = None
         self.day = day
         self.day_tag = day.replace("-", "") + "-"
         self._reset_day_state()
