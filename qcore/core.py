@@ -76,6 +76,8 @@ class BranchCore:
             (b, t): [self.lanes[b][x] for x in self.ahead_tiers[t]] + [self.appts[b]] for b, t in self.lane_of
         }
         self.appt_live = 0
+        # Tickets waiting in counters' directed lanes (transferred to a named counter), per type.
+        self.directed_n = dict.fromkeys(self.prefix, 0)
         self.tickets: dict[str, Ticket] = {}
         self.next_no = dict.fromkeys(self.prefix, 0)
         self.seq = 0
@@ -193,6 +195,8 @@ class BranchCore:
                 tier_lane.push(t, key)
             if lane is self.appts[t.business]:
                 self.appt_live += 1
+        else:
+            self.directed_n[t.business] += 1
 
     def _dequeue(self, t: Ticket) -> None:
         lane: Lane = t.lane  # type: ignore[assignment]
@@ -201,6 +205,8 @@ class BranchCore:
             self.age[t.business].live -= 1
             if lane is self.appts[t.business]:
                 self.appt_live -= 1
+        else:
+            self.directed_n[t.business] -= 1
         t.gen += 1
         t.lane = None
 
@@ -551,17 +557,27 @@ class BranchCore:
     # ------------------------------------------------------------------ queries
 
     def waiting_count(self, business: str) -> int:
-        """People waiting for one business type (all tiers, appointments included)."""
-        return self.age[business].live
+        """People waiting for one business type (all tiers, appointments and transfers included)."""
+        return self.age[business].live + self.directed_n[business]
+
+    def _waiting(self) -> dict[str, int]:
+        return {b: self.age[b].live + self.directed_n[b] for b in self.lanes}
 
     def queue_state(self) -> m.QueueState:
-        """People waiting per business type and tier, with the estimated wait for a new ticket."""
+        """People waiting per business type and tier, with the estimated wait for a new ticket.
+
+        Besides the tiers, `by_tier` counts "appointment" tickets and "directed" ones (transferred
+        to a named counter), so the per-type total is the sum of its `by_tier` entries.
+        """
         by_tier = {b: {t: lane.live for t, lane in tiers.items() if lane.live}
                    for b, tiers in self.lanes.items()}
         for b, lane in self.appts.items():
             if lane.live:
                 by_tier[b]["appointment"] = lane.live
-        waiting = {b: self.age[b].live for b in self.lanes}
+        for b, n in self.directed_n.items():
+            if n:
+                by_tier[b]["directed"] = n
+        waiting = self._waiting()
         est = {}
         for b, n in waiting.items():
             open_n = sum(1 for c in self.serving[b] if c.status != CLOSED) or 1
@@ -604,7 +620,7 @@ class BranchCore:
         calling.sort(key=lambda v: -v.at)
         return m.HallView(
             day=self.day, calling=calling, recent=self.recent_calls(),
-            waiting={b: lane.live for b, lane in self.age.items()},
+            waiting=self._waiting(),
             paused=[c.id for c in self.counters.values() if c.status == PAUSED],
             closed=[c.id for c in self.counters.values() if c.status == CLOSED],
         )
