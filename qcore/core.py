@@ -71,9 +71,11 @@ class BranchCore:
         self.lanes: dict[str, dict[str, Lane]] = {b: {t: Lane() for t in tiers} for b in self.prefix}
         self.lane_of = {(b, t): lane for b, ts in self.lanes.items() for t, lane in ts.items()}
         self.age: dict[str, Lane] = {b: Lane() for b in self.prefix}
-        self.appts: dict[str, Lane] = {b: Lane() for b in self.prefix}
+        # Appointments per type *and tier*, so a counter restricted to some tiers calls only theirs.
+        self.appts: dict[str, dict[str, Lane]] = {b: {t: Lane() for t in tiers} for b in self.prefix}
         self.ahead_lanes = {
-            (b, t): [self.lanes[b][x] for x in self.ahead_tiers[t]] + [self.appts[b]] for b, t in self.lane_of
+            (b, t): [self.lanes[b][x] for x in self.ahead_tiers[t]] + list(self.appts[b].values())
+            for b, t in self.lane_of
         }
         self.appt_live = 0
         # Tickets waiting in counters' directed lanes (transferred to a named counter), per type.
@@ -149,7 +151,8 @@ class BranchCore:
             if not now - 86400 < appointment_at < now + 86400:
                 raise e.BadAppointment(f"appointment time {appointment_at} is not today")
             key = max(now, appointment_at)
-            lane = self.appts[business]
+            lane = self.appts[business][tier]
+            self.appt_live += 1
         n = self.next_no[business] + 1
         self.next_no[business] = n
         seq = self.seq = self.seq + 1
@@ -193,8 +196,6 @@ class BranchCore:
             tier_lane = self.tier_alert.get(t.tier)
             if tier_lane is not None:
                 tier_lane.push(t, key)
-            if lane is self.appts[t.business]:
-                self.appt_live += 1
         else:
             self.directed_n[t.business] += 1
 
@@ -203,7 +204,7 @@ class BranchCore:
         lane.live -= 1
         if lane.aged:
             self.age[t.business].live -= 1
-            if lane is self.appts[t.business]:
+            if t.appointment_at and lane is self.appts[t.business][t.tier]:
                 self.appt_live -= 1
         else:
             self.directed_n[t.business] -= 1
@@ -571,9 +572,10 @@ class BranchCore:
         """
         by_tier = {b: {t: lane.live for t, lane in tiers.items() if lane.live}
                    for b, tiers in self.lanes.items()}
-        for b, lane in self.appts.items():
-            if lane.live:
-                by_tier[b]["appointment"] = lane.live
+        for b, appts in self.appts.items():
+            n = sum(lane.live for lane in appts.values())
+            if n:
+                by_tier[b]["appointment"] = n
         for b, n in self.directed_n.items():
             if n:
                 by_tier[b]["directed"] = n
