@@ -427,8 +427,9 @@ class BranchCore:
             b = to_business or t.business
             if b not in self.lanes:
                 raise e.UnknownBusiness(f"unknown business type {b!r}")
-            if not any(x.status != CLOSED for x in self.serving[b]):
-                raise e.NotServed(f"no open counter serves {b}", zh="当前没有开放的窗口办理该业务")
+            if not any(x.status != CLOSED and t.tier in x.order for x in self.serving[b]):
+                raise e.NotServed(f"no open counter serves {b} for {t.tier} customers",
+                                  zh="当前没有开放的窗口办理该业务")
             lane = self.lanes[b][t.tier]
         t.business = b
         t.transfers += 1
