@@ -6,6 +6,8 @@ service does, and asserts what a customer, a teller or the hall display would no
 
 from __future__ import annotations
 
+import math
+
 import msgspec
 import pytest
 
@@ -13,6 +15,7 @@ from qbus import messages as m
 from qbus.errors import QcallError
 from qcore import BranchCore, CoreError, State
 from qcore import errors as e
+from qcore.stats import counters_needed, erlang_c, kpis, summary
 from tests.coretools import DAY, EXAMPLE_CFG, MIN, T0, counter, serve_one, small_cfg, staffed
 
 CFG = EXAMPLE_CFG
@@ -727,8 +730,6 @@ def test_reset_day_starts_the_counters_clean() -> None:
             k.issue(day2 + i, "loan")
     got = [[serve_one(k, 1, day2 + 10) for _ in range(8)] for k in (core, fresh)]
     assert got[0] == got[1]
-    from qcore.stats import kpis
-
     assert kpis(core, day2 + 100)["counter_busy_share"] == kpis(fresh, day2 + 100)["counter_busy_share"]
 
 
@@ -746,8 +747,6 @@ def test_clock_running_backwards_never_gives_negative_waits() -> None:
     assert finished.service_s == 0  # type: ignore[attr-defined]
     view = core.issue(T0 - 3600, "cash")
     assert view.issued_at == T0 + 600
-    from qcore.stats import kpis
-
     assert kpis(core, T0)["wait_s"]["max"] == 0
 
 
@@ -949,3 +948,106 @@ def test_no_tier_alert_once_called() -> None:
     core.tick(T0 + 30 * MIN)
     assert of(core.drain(), m.WaitAlert) == []
     assert core.next_deadline() is None
+
+
+# ---------------------------------------------------------------------------------- stats
+
+
+def _day() -> tuple[BranchCore, float]:
+    """A short day with known waits, services, ratings, a no-show, a cancel and a late arrival."""
+    cfg = small_cfg(counters=counter(1, "cash = 1, loan = 1") + counter(2, "cash = 1, loan = 5"))
+    k = staffed(cfg, 1, 2)
+    k.issue(T0, "cash")  # A001
+    k.issue(T0 + 10, "cash", "vip")  # A002
+    k.issue(T0 + 20, "loan")  # B001
+    k.issue(T0 + 30, "cash")  # A003
+    k.issue(T0 + 40, "cash")  # A004
+    assert k.call_next(T0 + 70, 2).number == "A002"  # waited 60
+    k.start(T0 + 80, 2)
+    assert k.call_next(T0 + 100, 1).number == "A001"  # waited 100
+    k.start(T0 + 100, 1)
+    k.finish(T0 + 200, 2, request_rating=False)
+    k.cancel(T0 + 250, "A004")
+    assert k.call_next(T0 + 320, 2).number == "B001"  # waited 300
+    k.start(T0 + 330, 2)
+    k.finish(T0 + 400, 1)
+    k.rate(T0 + 410, 1, 5)
+    assert k.call_next(T0 + 410, 1).number == "A003"  # waited 380, then did not come
+    k.skip(T0 + 470, 1)
+    k.finish(T0 + 620, 2)
+    k.rate(T0 + 630, 2, 2)
+    k.issue(T0 + 3605, "cash")  # A005, still waiting
+    return k, T0 + 4000
+
+
+def test_kpis_of_a_day() -> None:
+    core, now = _day()
+    k = kpis(core, now, hour_of=lambda t: 9 + int((t - T0) // 3600))
+    assert (k["day"], k["issued"], k["served"], k["no_shows"], k["cancelled"], k["still_waiting"]) == (
+        DAY, 6, 3, 1, 1, 1)
+    assert k["wait_s_by_tier"] == {"normal": {"n": 3, "mean": 260.0, "p90": 380.0, "max": 380.0},
+                                   "vip": {"n": 1, "mean": 60.0, "p90": 60.0, "max": 60.0}}
+    assert k["wait_s_by_type"]["cash"] == {"n": 3, "mean": 180.0, "p90": 380.0, "max": 380.0}
+    assert k["wait_s_by_type"]["loan"]["mean"] == 300.0
+    assert k["wait_s"]["n"] == 4
+    assert k["service_s_by_type"]["cash"] == {"n": 2, "mean": 210.0, "p90": 300.0, "max": 300.0}
+    assert k["satisfaction_rate"] == 0.5  # 5 stars and 2 stars
+    assert k["unrated_rate"] == round(1 / 3, 4)  # the finish without a rating request
+    assert k["tier_target_met"] == {"vip": 1.0, "normal": 1.0}
+    assert k["counter_busy_share"] == {"1": round(360 / 4000, 4), "2": round(430 / 4000, 4)}
+    assert k["arrivals_by_hour"] == {"09": 5, "10": 1}
+    assert set(k["staffing_advice"]) == {"09", "10"}
+
+
+def test_kpis_without_hours_or_ratings() -> None:
+    k = kpis(BranchCore(CFG, DAY), T0)
+    assert k["wait_s"] == {"n": 0, "mean": 0.0, "p90": 0.0, "max": 0.0}
+    assert k["satisfaction_rate"] is None and k["unrated_rate"] is None
+    assert k["counter_busy_share"] == {} and "arrivals_by_hour" not in k
+
+
+def test_p90_is_the_nearest_rank() -> None:
+    assert summary(range(1, 11)) == {"n": 10, "mean": 5.5, "p90": 9, "max": 10}
+    assert summary([7.0])["p90"] == 7.0
+
+
+def test_staffing_advice_grows_with_arrivals() -> None:
+    advice = []
+    for per_hour in (5, 20, 60):
+        core = staffed(CFG, 1)
+        for i in range(per_hour):
+            core.issue(T0 + i * 3600 / per_hour, "cash")
+        advice.append(kpis(core, T0 + 3600, hour_of=lambda t: 9)["staffing_advice"]["09"])
+    assert 1 <= advice[0] <= advice[1] < advice[2]
+    # 60 cash customers an hour at 4 minutes each is 4 Erlangs: more than four counters needed.
+    assert advice[2] >= 5
+
+
+def _erlang_c_by_erlang_b(servers: int, load: float) -> float:
+    """Erlang C from the Erlang B recursion, an independent textbook route."""
+    b = 1.0
+    for k in range(1, servers + 1):
+        b = load * b / (k + load * b)
+    return servers * b / (servers - load * (1 - b))
+
+
+def test_erlang_c_textbook_values() -> None:
+    assert erlang_c(1, 0.5) == pytest.approx(0.5)  # M/M/1: P(wait) = rho
+    assert erlang_c(2, 1.0) == pytest.approx(1 / 3)  # M/M/2: 2 rho^2 / (1 + rho), rho = 1/2
+    assert erlang_c(3, 2.0) == pytest.approx(4 / 9)
+    for servers, load in [(5, 3.5), (10, 8.0), (20, 17.0), (50, 45.0)]:
+        assert erlang_c(servers, load) == pytest.approx(_erlang_c_by_erlang_b(servers, load))
+    assert erlang_c(10, 8.0) == pytest.approx(0.4092, abs=1e-4)
+    assert erlang_c(2, 2.0) == 1.0 and erlang_c(2, 3.0) == 1.0  # overloaded: everyone waits
+
+
+def test_counters_needed_is_the_fewest_meeting_the_service_level() -> None:
+    def level(c: int, lam: float, mu: float, t: float) -> float:
+        return 1 - erlang_c(c, lam / mu) * math.exp(-(c * mu - lam) * t)
+
+    assert counters_needed(0, 300, 600) == 0
+    for per_hour, service_s in [(10, 300), (60, 240), (200, 600)]:
+        c = counters_needed(per_hour, service_s, 600)
+        lam, mu = per_hour / 3600, 1 / service_s
+        assert c > lam / mu and level(c, lam, mu, 600) >= 0.8
+        assert c - 1 <= lam / mu or level(c - 1, lam, mu, 600) < 0.8
