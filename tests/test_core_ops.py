@@ -328,6 +328,19 @@ def test_requeue_window() -> None:
     assert core.tickets["A001"].state == State.MISSED and core.drain() == []
 
 
+def test_a_requeued_customer_called_again_gets_fresh_recalls() -> None:
+    core = staffed(CFG, 1)
+    core.issue(T0, "cash")
+    core.call_next(T0, 1)
+    for i in range(3):
+        core.recall(T0 + i, 1)
+    core.skip(T0 + 5, 1)
+    core.requeue(T0 + 60, "A001")
+    t = core.call_next(T0 + 61, 1)
+    assert t.recalls == 0 and core.hall_view().calling[0].recall == 0
+    assert core.recall(T0 + 62, 1).recalls == 1
+
+
 def test_requeue_needs_a_missed_ticket() -> None:
     core = staffed(CFG, 1)
     core.issue(T0, "cash")
