@@ -71,11 +71,15 @@ class BranchCore:
         self.lanes: dict[str, dict[str, Lane]] = {b: {t: Lane() for t in tiers} for b in self.prefix}
         self.lane_of = {(b, t): lane for b, ts in self.lanes.items() for t, lane in ts.items()}
         self.age: dict[str, Lane] = {b: Lane() for b in self.prefix}
-        self.appts: dict[str, Lane] = {b: Lane() for b in self.prefix}
+        # Appointments per type *and tier*, so a counter restricted to some tiers calls only theirs.
+        self.appts: dict[str, dict[str, Lane]] = {b: {t: Lane() for t in tiers} for b in self.prefix}
         self.ahead_lanes = {
-            (b, t): [self.lanes[b][x] for x in self.ahead_tiers[t]] + [self.appts[b]] for b, t in self.lane_of
+            (b, t): [self.lanes[b][x] for x in self.ahead_tiers[t]] + list(self.appts[b].values())
+            for b, t in self.lane_of
         }
         self.appt_live = 0
+        # Tickets waiting in counters' directed lanes (transferred to a named counter), per type.
+        self.directed_n = dict.fromkeys(self.prefix, 0)
         self.tickets: dict[str, Ticket] = {}
         self.next_no = dict.fromkeys(self.prefix, 0)
         self.seq = 0
@@ -147,7 +151,8 @@ class BranchCore:
             if not now - 86400 < appointment_at < now + 86400:
                 raise e.BadAppointment(f"appointment time {appointment_at} is not today")
             key = max(now, appointment_at)
-            lane = self.appts[business]
+            lane = self.appts[business][tier]
+            self.appt_live += 1
         n = self.next_no[business] + 1
         self.next_no[business] = n
         seq = self.seq = self.seq + 1
@@ -191,16 +196,18 @@ class BranchCore:
             tier_lane = self.tier_alert.get(t.tier)
             if tier_lane is not None:
                 tier_lane.push(t, key)
-            if lane is self.appts[t.business]:
-                self.appt_live += 1
+        else:
+            self.directed_n[t.business] += 1
 
     def _dequeue(self, t: Ticket) -> None:
         lane: Lane = t.lane  # type: ignore[assignment]
         lane.live -= 1
         if lane.aged:
             self.age[t.business].live -= 1
-            if lane is self.appts[t.business]:
+            if t.appointment_at and lane is self.appts[t.business][t.tier]:
                 self.appt_live -= 1
+        else:
+            self.directed_n[t.business] -= 1
         t.gen += 1
         t.lane = None
 
@@ -243,9 +250,12 @@ class BranchCore:
         c = self.counters.get(counter)
         if c is None:
             c = self._counter(counter)
+        rating = False
         if c.status != IDLE or not c.teller:
-            self._ready_to_call(c, now)
+            rating = self._ready_to_call(c)
         t = pick(self, c, now)
+        if rating:  # only now that someone is called: a refused call must change nothing
+            self._close_rating(c, now, "next_call")
         self._dequeue(t)
         t.state = State.CALLED
         t.counter = c.id
@@ -262,15 +272,15 @@ class BranchCore:
         self._status(c, CALLED, now)
         return t
 
-    def _ready_to_call(self, c: CounterRt, now: float) -> None:
+    def _ready_to_call(self, c: CounterRt) -> bool:
+        """Refuse a call at a counter that cannot call; True when a rating is still pending."""
         s = c.status
         if s == IDLE:
             if not c.teller:
                 raise e.NotLoggedIn(f"counter {c.id}: no teller logged in", zh="柜员未签到")
-            return
+            return False
         if s == RATING:
-            self._close_rating(c, now, "next_call")
-            return
+            return True
         if s == CLOSED:
             raise e.CounterClosed(f"counter {c.id} is closed", zh=f"{c.id} 号窗口未开放")
         if s == PAUSED:
@@ -417,8 +427,9 @@ class BranchCore:
             b = to_business or t.business
             if b not in self.lanes:
                 raise e.UnknownBusiness(f"unknown business type {b!r}")
-            if not any(x.status != CLOSED for x in self.serving[b]):
-                raise e.NotServed(f"no open counter serves {b}", zh="当前没有开放的窗口办理该业务")
+            if not any(x.status != CLOSED and t.tier in x.order for x in self.serving[b]):
+                raise e.NotServed(f"no open counter serves {b} for {t.tier} customers",
+                                  zh="当前没有开放的窗口办理该业务")
             lane = self.lanes[b][t.tier]
         t.business = b
         t.transfers += 1
@@ -531,13 +542,15 @@ class BranchCore:
                 self._close_rating(c, now, "day_end")
             c.ticket = None
             c.teller = ""
-            c.streak = c.normal_run = 0
-            c.directed.clear()
-            c.busy_s = c.open_s = 0.0
-            c.last_rated = None
             if c.status != CLOSED:
                 self._status(c, CLOSED, now)
+            # After closing: closing books yesterday's last stretch, which the new day must not see.
+            c.busy_s = c.open_s = 0.0
             c.since = now
+            c.streak = c.normal_run = 0
+            c.wrr = dict.fromkeys(c.serves, 0)
+            c.directed.clear()
+            c.last_rated = None
         self.day = day
         self.day_tag = day.replace("-", "") + "-"
         self._reset_day_state()
@@ -546,17 +559,28 @@ class BranchCore:
     # ------------------------------------------------------------------ queries
 
     def waiting_count(self, business: str) -> int:
-        """People waiting for one business type (all tiers, appointments included)."""
-        return self.age[business].live
+        """People waiting for one business type (all tiers, appointments and transfers included)."""
+        return self.age[business].live + self.directed_n[business]
+
+    def _waiting(self) -> dict[str, int]:
+        return {b: self.age[b].live + self.directed_n[b] for b in self.lanes}
 
     def queue_state(self) -> m.QueueState:
-        """People waiting per business type and tier, with the estimated wait for a new ticket."""
+        """People waiting per business type and tier, with the estimated wait for a new ticket.
+
+        Besides the tiers, `by_tier` counts "appointment" tickets and "directed" ones (transferred
+        to a named counter), so the per-type total is the sum of its `by_tier` entries.
+        """
         by_tier = {b: {t: lane.live for t, lane in tiers.items() if lane.live}
                    for b, tiers in self.lanes.items()}
-        for b, lane in self.appts.items():
-            if lane.live:
-                by_tier[b]["appointment"] = lane.live
-        waiting = {b: self.age[b].live for b in self.lanes}
+        for b, appts in self.appts.items():
+            n = sum(lane.live for lane in appts.values())
+            if n:
+                by_tier[b]["appointment"] = n
+        for b, n in self.directed_n.items():
+            if n:
+                by_tier[b]["directed"] = n
+        waiting = self._waiting()
         est = {}
         for b, n in waiting.items():
             open_n = sum(1 for c in self.serving[b] if c.status != CLOSED) or 1
@@ -599,7 +623,7 @@ class BranchCore:
         calling.sort(key=lambda v: -v.at)
         return m.HallView(
             day=self.day, calling=calling, recent=self.recent_calls(),
-            waiting={b: lane.live for b, lane in self.age.items()},
+            waiting=self._waiting(),
             paused=[c.id for c in self.counters.values() if c.status == PAUSED],
             closed=[c.id for c in self.counters.values() if c.status == CLOSED],
         )

@@ -2,7 +2,7 @@
 
 1. Tickets transferred to this very counter.
 2. Anti-starvation: the oldest ticket the counter serves that has waited past `aging_minutes`.
-3. Appointments whose time has come.
+3. Appointments whose time has come (of the tiers the counter takes).
 4. The counter's tier order (preferred tiers first, then by rank). When a non-preferred priority
    tier has had `interleave_priority` calls in a row and a normal ticket waits, the next
    `interleave_normal` calls go to the normal tier.
@@ -35,11 +35,11 @@ def plan(core: BranchCore, c: CounterRt) -> None:
         (tier, core.tier_priority[tier], tier in prefers, [(b, core.lanes[b][tier]) for b in c.serves])
         for tier in c.order
     ]
+    c.appt_lanes = [core.appts[b][tier] for b in c.serves for tier in c.order]
     if core.restricted[c.id]:
-        c.age_lanes = [lane for _, _, _, pairs in c.plan for _, lane in pairs]
+        c.age_lanes = [lane for _, _, _, pairs in c.plan for _, lane in pairs] + c.appt_lanes
     else:
         c.age_lanes = [core.age[b] for b in c.serves]
-    c.appt_lanes = [core.appts[b] for b in c.serves]
 
 
 def pick(core: BranchCore, c: CounterRt, now: float) -> Ticket:
