@@ -12,8 +12,9 @@ changed, so the renderer can redraw just those regions.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from qbus import messages as m
 from qbus.config import BranchConfig
@@ -235,7 +236,7 @@ def _on_day_reset(s: HallState, ev: m.DayReset, now: float) -> None:
         s._bump("waiting")
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[HallState, Any, float], None]] = {
     m.HallView: _on_hall_view,
     m.TicketCalled: _on_called,
     m.TicketRecalled: _on_recalled,
