@@ -97,7 +97,7 @@ def run_display(cfg: BranchConfig, inbox: queue.Queue[object], *, screen: pygame
         for msg in msgs:
             state.apply(msg, now)
             if voice is not None and isinstance(msg, m.TicketCalled | m.TicketRecalled):
-                voice.announce(msg, now)
+                voice.announce(msg)
         dirty = hall.draw(state, now)
         if on_display:
             if dirty:

@@ -4,8 +4,10 @@ pygame's default font has no Chinese glyphs, so the display opens a `.ttc` colle
 distribution (fonts-wqy-microhei or fonts-noto-cjk) with pygame.freetype and a face index. A
 missing font is a clear `FontError` at start-up, never squares on the hall screen.
 
-Rendering CJK text is the expensive part of a frame, so every (text, size, colours) is rendered
-once and kept; the hall screen shows a few dozen distinct strings in a day.
+Rendering CJK text is the expensive part of a frame, so each (text, size, colours) is rendered
+once and kept while it is in use. The cache is bounded by bytes, not entries: a called number at
+1080p is a ~200 kB surface and a day calls hundreds of them, so a count bound would let memory
+grow by tens of MB; least recently used surfaces go first.
 """
 
 from __future__ import annotations
@@ -59,13 +61,14 @@ def open_font(font: str, index: int = 0) -> pygame.freetype.Font:
 class FontBook:
     """One font face and a bounded cache of rendered, opaque text surfaces."""
 
-    def __init__(self, font: str, index: int = 0, cache_size: int = 600) -> None:
+    def __init__(self, font: str, index: int = 0, cache_bytes: int = 12 << 20) -> None:
         self.face = open_font(font, index)
         self.path = resolve(font)
         self.index = index
         self._cache: OrderedDict[tuple[str, int, Color, Color], pygame.Surface] = OrderedDict()
         self._fit: dict[tuple[str, int, int], int] = {}
-        self._limit = cache_size
+        self._limit = cache_bytes
+        self.cached_bytes = 0
         self.renders = 0
 
     def text(self, text: str, size: int, fg: Color, bg: Color) -> pygame.Surface:
@@ -80,8 +83,10 @@ class FontBook:
             surf = surf.convert()
         self.renders += 1
         self._cache[key] = surf
-        if len(self._cache) > self._limit:
-            self._cache.popitem(last=False)
+        self.cached_bytes += _nbytes(surf)
+        while self.cached_bytes > self._limit and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self.cached_bytes -= _nbytes(old)
         return surf
 
     def fit(self, text: str, size: int, max_w: int) -> int:
@@ -104,3 +109,7 @@ class FontBook:
 
     def width(self, text: str, size: int) -> int:
         return int(self.face.get_rect(text, size=size).width)
+
+
+def _nbytes(surf: pygame.Surface) -> int:
+    return int(surf.get_pitch() * surf.get_height())

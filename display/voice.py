@@ -161,7 +161,7 @@ class Announcer:
             player.close()
             raise
 
-    def announce(self, event: m.TicketCalled | m.TicketRecalled, now: float = 0.0) -> None:
+    def announce(self, event: m.TicketCalled | m.TicketRecalled) -> None:
         """Queue a call or recall to be said; returns at once."""
         recall = event.recalls if isinstance(event, m.TicketRecalled) else 0
         self.say(Announcement(event.number, event.counter, recall))

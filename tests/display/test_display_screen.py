@@ -236,6 +236,16 @@ def test_bad_face_index_is_a_clear_error() -> None:
         FontBook(FONT, 9)
 
 
+def test_text_cache_is_bounded_by_bytes_and_reuses_surfaces(display_init: None) -> None:
+    book = FontBook(FONT, cache_bytes=1 << 20)
+    first = book.text("A000", 120, theme.NUMBER, theme.ROW_BG)
+    assert book.text("A000", 120, theme.NUMBER, theme.ROW_BG) is first
+    for i in range(200):
+        book.text(f"A{i:03d}", 120, theme.NUMBER, theme.ROW_BG)
+    assert 0 < book.cached_bytes <= 1 << 20
+    assert book.renders == 200
+
+
 def test_font_found_by_family_name() -> None:
     pygame.font.init()
     book = FontBook("wenquanyimicrohei")
