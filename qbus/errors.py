@@ -36,3 +36,24 @@ class PayloadError(QcallError, ValueError):
 
     code = "bad_payload"
     zh = "消息格式错误"
+
+
+class BusError(QcallError, ConnectionError):
+    """The MQTT bus cannot carry the message (broker unreachable, refused, or the client is closed)."""
+
+    code = "bus"
+    zh = "消息总线连接故障"
+
+
+class BusTimeout(BusError, TimeoutError):
+    """No reply came within the timeout (the request may still be applied: retry with the same id)."""
+
+    code = "timeout"
+    zh = "请求超时，请重试"
+
+
+class BrokerError(QcallError, RuntimeError):
+    """The embedded or launched MQTT broker could not be started or stopped."""
+
+    code = "broker"
+    zh = "消息服务器启动失败"

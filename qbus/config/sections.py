@@ -56,6 +56,9 @@ class PrinterSection(Base, kw_only=True):
     port: int = 9100
     path: str = ""
     width_chars: int = 48
+    # How to read paper / online status: dle_eot (real-time, most printers) | gs_r | none (one-way link).
+    status_query: str = "dle_eot"
+    status_timeout_s: float = 0.3
 
 
 class KioskSection(Base, kw_only=True):
@@ -69,6 +72,17 @@ class KioskSection(Base, kw_only=True):
     issue_timeout_s: float = 3.0
     gpio_buttons: dict[str, int] = {}
     staff_pins: dict[str, str] = {}
+    # LEDs by name -> BCM pin: "ready" (lit while a ticket can be taken), "fault" (printer / core trouble).
+    gpio_leds: dict[str, int] = {}
+    # Lobby staff cards: keyed hash of the card number -> teller id (lobby or manager role).
+    staff_cards: dict[str, str] = {}
+    # Identity readers (empty = not fitted). magcard_evdev is an input device path (/dev/input/by-id/...).
+    idcard_port: str = ""
+    magcard_port: str = ""
+    magcard_evdev: str = ""
+    passbook_port: str = ""
+    # Identified customer is remembered this long while they choose a business.
+    identity_hold_s: float = 30.0
 
 
 class DisplaySection(Base, kw_only=True):

@@ -1,0 +1,340 @@
+"""The kiosk's decisions, free of the bus, the screen and threads.
+
+Everything arrives as a method call (a card presented, a business chosen, a staff PIN typed) and
+every call returns the `View` the screen (or the LEDs) should show. Issuing goes through an injected
+`issue(Issue) -> TicketView | ErrorInfo` callable that must answer within `kiosk.issue_timeout_s` or
+raise TimeoutError; time comes from an injected clock. Not thread-safe: the kiosk app feeds it from
+one queue.
+
+Order of checks when a customer asks for a ticket, and why:
+1. the repeat guard (a child hammering the button must not use up numbers);
+2. the printer status (paper out: say so, issue nothing, so no number exists that nobody holds);
+3. issue through the core (no answer: say so, print nothing the core does not know);
+4. print; if printing fails now the number is valid: show it on screen and offer a reprint.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+from hw.identity import Presented, ReaderError, ReaderOffline
+from hw.printer import PrinterError, PrinterStatus, Status
+from kiosk.recognition import Recognized, Recognizer
+from kiosk.staff import StaffAuth, StaffDenied
+from kiosk.ticket import TicketLayout
+from qbus.config import BranchConfig, Business
+from qbus.errors import QcallError
+from qbus.messages import ErrorInfo, Issue, TicketView, Via
+
+_LOG = logging.getLogger(__name__)
+
+IssueFn = Callable[[Issue], "TicketView | ErrorInfo"]
+
+
+class TicketPrinter(Protocol):
+    """What the flow needs of hw.printer.Printer."""
+
+    def status(self) -> PrinterStatus: ...
+
+    def print_ticket(self, data: bytes) -> PrinterStatus: ...
+
+
+class ViewKind(enum.StrEnum):
+    HOME = "home"  # business buttons, "swipe your card"
+    IDENTIFIED = "identified"  # a card was read: greet, choose a business
+    SELF_SERVICE = "self_service"  # this business can be done at a machine; take a ticket anyway?
+    STAFF_NEEDED = "staff_needed"  # priority by button: staff card or staff id + PIN
+    STAFF_OK = "staff_ok"  # priority granted: choose a business
+    ISSUED = "issued"  # ticket printed
+    PRINT_FAILED = "print_failed"  # number valid, shown on screen, reprint offered
+    MESSAGE = "message"  # a notice (printer out of paper, core not answering, try again)
+
+
+@dataclass(frozen=True)
+class View:
+    kind: ViewKind
+    zh: str = ""
+    en: str = ""
+    ticket: TicketView | None = None
+    business: str = ""
+    tier: str = ""
+    masked_name: str = ""
+    can_reprint: bool = False
+    until: float = 0.0  # clock time at which the view falls back to HOME (0: it stays)
+
+
+HOME = View(ViewKind.HOME, "请选择业务，持卡客户请先刷卡", "Choose your business. Card holders: swipe your card first.")
+
+
+@dataclass(frozen=True)
+class _Grant:
+    teller: str
+    until: float
+
+
+class KioskFlow:
+    """One kiosk's customer flow. See the module docstring for the order of checks."""
+
+    message_s = 8.0
+    issued_s = 10.0
+    failed_s = 120.0
+    staff_s = 60.0
+
+    def __init__(
+        self,
+        cfg: BranchConfig,
+        *,
+        issue: IssueFn,
+        printer: TicketPrinter,
+        recognizer: Recognizer,
+        clock: Callable[[], float] = time.time,
+        staff: StaffAuth | None = None,
+        layout: TicketLayout | None = None,
+        steer: bool = True,
+    ) -> None:
+        self.cfg = cfg
+        self._issue = issue
+        self.printer = printer
+        self.recognizer = recognizer
+        self.clock = clock
+        self.staff = staff or StaffAuth(cfg)
+        self.layout = layout or TicketLayout(cfg, width_chars=cfg.printer.width_chars)
+        self.steer = steer
+        self._tz = ZoneInfo(cfg.branch.timezone)
+        self._business = {b.code: b for b in cfg.business}
+        self._tiers = {t.code: t for t in cfg.tier}
+        self.priority_tier = recognizer.age_tier
+        self.view: View = HOME
+        self.identity: Recognized | None = None
+        self._identity_view = HOME
+        self._identity_until = 0.0
+        self._grant: _Grant | None = None
+        self._last_issue: tuple[float, str] | None = None
+        self.unprinted: TicketView | None = None
+        self.printer_warning = ""  # set while the roll is near its end, for staff
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def present(self, presented: Presented) -> View:
+        """A card, passbook or ID was read. Staff cards grant priority; customers are recognised."""
+        now = self.clock()
+        card_hash = self.recognizer.hash_of(presented)
+        teller = self.staff.by_card(card_hash)
+        if teller is not None:
+            return self._granted(teller, now)
+        who = self.recognizer.from_hash(card_hash, presented, self._today(now))
+        self.identity, self._identity_until = who, now + self.cfg.kiosk.identity_hold_s
+        tier = self._tiers.get(who.tier)
+        greet_zh = f"{who.masked_name} 您好" if who.masked_name else "您好"
+        special = tier is not None and tier.priority
+        zh = f"{greet_zh}，{tier.name_zh}客户，请选择业务" if special and tier else f"{greet_zh}，请选择业务"
+        en = f"Welcome, {tier.name_en} customer. Please choose your business." if special and tier else (
+            "Welcome. Please choose your business.")
+        _LOG.info("customer recognised via %s: tier %s", who.via, who.tier)
+        self._identity_view = View(ViewKind.IDENTIFIED, zh, en, tier=who.tier, masked_name=who.masked_name,
+                                   until=self._identity_until)
+        return self._show(self._identity_view)
+
+    def reader_failed(self, err: ReaderError) -> View:
+        """A medium could not be read. Never a dead end: the customer can still take a ticket."""
+        _LOG.info("reader problem: %s", err.code)
+        if isinstance(err, ReaderOffline):
+            en = "The card reader is not working. You can still choose your business."
+            zh = "读卡器暂时无法使用，您仍可直接选择业务取号"
+        else:
+            en = "We could not read that card. Please try again, or simply choose your business."
+            zh = "未能识别，请重试，或直接选择业务取号"
+        return self._message(zh, en)
+
+    def choose(self, business: str, *, anyway: bool = False) -> View:
+        """The customer picked a business (touch or button). `anyway`: after the self-service offer."""
+        now = self.clock()
+        self._expire(now)
+        b = self._business.get(business)
+        if b is None:
+            _LOG.warning("unknown business %r chosen", business)
+            return self._message("该业务暂不可办理", "That business is not available here.")
+        if self.steer and b.self_service_zh and not anyway and self._grant is None:
+            return self._show(View(
+                ViewKind.SELF_SERVICE,
+                f"此业务可在{b.self_service_zh}办理，无需排队。仍需柜台办理请点“继续取号”。",
+                f"You can do this at {b.self_service_en} with no wait. Tap 'Take a ticket' to see a teller.",
+                business=b.code, until=now + 30.0,
+            ))
+        return self._take(b, now)
+
+    def request_priority(self) -> View:
+        """The priority button: needs a lobby staff card or PIN first."""
+        now = self.clock()
+        self._expire(now)
+        if self._grant is not None:
+            return self._show(self._grant_view(self._grant.teller, self._grant.until))
+        return self._show(View(
+            ViewKind.STAFF_NEEDED,
+            "优先取号：请大堂工作人员刷工作卡，或输入工号和密码",
+            "Priority ticket: lobby staff, please swipe your staff card or enter your ID and PIN.",
+            until=now + self.staff_s,
+        ))
+
+    def staff_pin(self, teller_id: str, pin: str) -> View:
+        now = self.clock()
+        try:
+            teller = self.staff.check_pin(teller_id, pin, now)
+        except StaffDenied as err:
+            return self._show(View(ViewKind.STAFF_NEEDED, err.zh, err.en_text, until=now + self.staff_s))
+        return self._granted(teller, now)
+
+    def reprint(self) -> View:
+        """Print the ticket that failed to print (its number is still valid)."""
+        ticket = self.unprinted
+        if ticket is None:
+            return self._show(HOME)
+        now = self.clock()
+        st = self.printer.status()
+        if not st.can_print:
+            return self._failed(ticket, _printer_text(st), now)
+        return self._print(ticket, now, reprint=True)
+
+    def reset(self) -> View:
+        """Back to the start (the customer tapped "back", or walked away)."""
+        self.identity, self._grant = None, None
+        return self._show(HOME)
+
+    def tick(self) -> View:
+        """Time passes: expired views and identities fall back to HOME."""
+        now = self.clock()
+        self._expire(now)
+        if self.view.until and now >= self.view.until:
+            if self.view.kind is ViewKind.PRINT_FAILED:
+                _LOG.warning("ticket %s never printed; the number stays valid", self.view.ticket and self.view.ticket.number)
+                self.unprinted = None
+            self.view = self._idle_view()
+        return self.view
+
+    # -- issuing --------------------------------------------------------------------------------
+    def _take(self, b: Business, now: float) -> View:
+        who = self.identity
+        who_key = who.customer if who else ""
+        if self._last_issue is not None:
+            last_t, last_who = self._last_issue
+            if now - last_t < self.cfg.kiosk.repeat_guard_s and last_who == who_key:
+                _LOG.info("repeat guard: press ignored")
+                return self._message("您刚刚已取号，请稍候", "You just took a ticket. Please wait a moment.")
+        st = self.printer.status()
+        if not st.can_print:
+            _LOG.warning("not issuing: printer %s (%s)", st.state, st.detail)
+            return self._message(*_printer_text(st))
+        self.printer_warning = "打印纸将用完 / Ticket paper is running low" if st.state is Status.NEAR_END else ""
+        cmd = self._command(b, who)
+        try:
+            answer = self._issue(cmd)
+        except TimeoutError:
+            _LOG.warning("core did not answer the issue request; nothing printed")
+            return self._message(
+                "排队系统暂无响应，未出号。请稍后再试或联系大堂工作人员。",
+                "The queue system is not answering, so no ticket was issued. Please try again shortly or ask our staff.",
+            )
+        except QcallError as err:
+            _LOG.warning("issue failed: %s", err.code)
+            return self._message(f"取号失败：{err.zh}", "Sorry, no ticket could be issued. Please ask our staff.")
+        except OSError as err:
+            _LOG.warning("issue failed: %s", err)
+            return self._message(
+                "排队系统连接中断，未出号。请联系大堂工作人员。",
+                "The queue system cannot be reached, so no ticket was issued. Please ask our staff.",
+            )
+        if isinstance(answer, ErrorInfo):
+            _LOG.info("core refused the ticket: %s", answer.code)
+            return self._message(answer.zh, answer.en)
+        self._last_issue = (now, who_key)
+        self.identity, self._grant = None, None
+        _LOG.info("issued %s (%s, tier %s, via %s)", answer.number, answer.business, answer.tier, answer.via)
+        return self._print(answer, now, reprint=False)
+
+    def _command(self, b: Business, who: Recognized | None) -> Issue:
+        tier = who.tier if who else self.recognizer.normal_tier
+        via: Via = who.via if who else "button"
+        granted_by = ""
+        if self._grant is not None and self.priority_tier:
+            granted_by = self._grant.teller
+            tier = min(tier, self.priority_tier, key=lambda t: self._tiers[t].rank)
+            via = who.via if who else "staff"
+        return Issue(
+            business=b.code,
+            tier=tier,
+            via=via,
+            customer=who.customer if who else "",
+            masked_name=who.masked_name if who else "",
+            granted_by=granted_by,
+            kiosk=self.cfg.kiosk.id,
+        )
+
+    def _print(self, ticket: TicketView, now: float, *, reprint: bool) -> View:
+        data = self.layout.render(ticket, reprint=reprint)
+        try:
+            self.printer.print_ticket(data)
+        except PrinterError as err:
+            _LOG.warning("ticket %s did not print: %s", ticket.number, err)
+            return self._failed(ticket, (err.zh, getattr(err, "en_text", str(err))), now)
+        self.unprinted = None
+        b = self._business.get(ticket.business)
+        zh = f"请取走您的号票 {ticket.number}，前面还有 {ticket.ahead} 人"
+        en = f"Please take your ticket {ticket.number}. {ticket.ahead} ahead of you."
+        return self._show(View(ViewKind.ISSUED, zh, en, ticket=ticket, business=b.code if b else "",
+                               tier=ticket.tier, until=now + self.issued_s))
+
+    def _failed(self, ticket: TicketView, why: tuple[str, str], now: float) -> View:
+        self.unprinted = ticket
+        return self._show(View(
+            ViewKind.PRINT_FAILED,
+            f"{why[0]}。您的号码 {ticket.number} 有效，请记下号码，可点“补打”或请工作人员帮助。",
+            f"{why[1]} Your number {ticket.number} is valid: note it down, tap 'Reprint' or ask our staff.",
+            ticket=ticket, business=ticket.business, tier=ticket.tier, can_reprint=True,
+            until=now + self.failed_s,
+        ))
+
+    # -- helpers --------------------------------------------------------------------------------
+    def _granted(self, teller: str, now: float) -> View:
+        self._grant = _Grant(teller, now + self.staff_s)
+        _LOG.info("priority ticket authorised by staff %s", teller)
+        return self._show(self._grant_view(teller, self._grant.until))
+
+    def _grant_view(self, teller: str, until: float) -> View:
+        return View(ViewKind.STAFF_OK, f"工作人员 {teller} 已授权优先取号，请选择业务",
+                    f"Priority authorised by staff {teller}. Please choose the business.",
+                    tier=self.priority_tier, until=until)
+
+    def _message(self, zh: str, en: str) -> View:
+        return self._show(View(ViewKind.MESSAGE, zh, en, until=self.clock() + self.message_s))
+
+    def _show(self, view: View) -> View:
+        self.view = view
+        return view
+
+    def _idle_view(self) -> View:
+        if self.identity is not None:
+            return self._identity_view
+        return HOME
+
+    def _expire(self, now: float) -> None:
+        if self.identity is not None and now >= self._identity_until:
+            self.identity = None
+        if self._grant is not None and now >= self._grant.until:
+            self._grant = None
+
+    def _today(self, now: float) -> date:
+        return datetime.fromtimestamp(now, self._tz).date()
+
+
+def _printer_text(st: PrinterStatus) -> tuple[str, str]:
+    if st.state is Status.PAPER_OUT:
+        return "取号机缺纸，暂停取号，请联系大堂工作人员", "The ticket printer is out of paper. Please ask our staff."
+    if st.state is Status.NO_ANSWER:
+        return "取号机打印机无响应，请联系大堂工作人员", "The ticket printer is not responding. Please ask our staff."
+    return "取号机打印机故障，请联系大堂工作人员", "The ticket printer has a fault. Please ask our staff."

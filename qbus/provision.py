@@ -1,0 +1,236 @@
+"""`qcall provision`: credentials, password file, ACL and mosquitto.conf for one branch.
+
+Every device gets its own MQTT user (its device id) and a random password, written to
+`credentials/<device>.password` (mode 0600) for that device's [bus] password_file. The broker gets
+a password file in Mosquitto's own PBKDF2-SHA512 format (`$7$`, the format `mosquitto_passwd`
+writes) and an ACL per role, built from the same topic functions the clients use:
+
+- a kiosk may only publish its own commands (the core also refuses any op but issue / cancel);
+- counter N may only publish on counter N's command topic;
+- a serial bridge may publish for the counters wired to it, and nothing else;
+- the display only reads; the manager reads state, events, alerts and presence, and sets notices;
+- the core reads every command and writes everything.
+
+Re-running keeps existing passwords (devices keep working) unless `rotate=True`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from qbus.broker import MosquittoConf
+from qbus.config import BranchConfig
+from qbus.errors import ConfigError
+from qbus.roles import Role, counter_of, role_of
+from qbus.topics import Topics, check_device_id, counter_device
+
+PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes; the cost is per connect, not per message
+_SALT_BYTES = 12
+
+
+# ---------------------------------------------------------------------------------- passwords
+
+
+def password_hash(password: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS) -> str:
+    """Mosquitto's `$7$<iterations>$<salt b64>$<PBKDF2-SHA512 b64>` form of a password."""
+    salt = secrets.token_bytes(_SALT_BYTES) if salt is None else salt
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations, 64)
+    return f"$7${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def verify_password(password: str, hashed: str) -> bool:
+    """Check a password against a `$7$` hash (ours or mosquitto_passwd's)."""
+    parts = hashed.split("$")
+    if len(parts) != 5 or parts[1] != "7" or not parts[2].isdigit():
+        return False
+    try:
+        salt, want = base64.b64decode(parts[3]), base64.b64decode(parts[4])
+    except ValueError:
+        return False
+    got = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, int(parts[2]), len(want))
+    return hmac.compare_digest(got, want)
+
+
+def new_password() -> str:
+    return secrets.token_urlsafe(24)
+
+
+# ---------------------------------------------------------------------------------- grants
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What one MQTT user may publish (write) and subscribe to (read)."""
+
+    device: str
+    role: Role
+    write: tuple[str, ...]
+    read: tuple[str, ...]
+
+
+def bridge_counters(cfg: BranchConfig) -> list[int]:
+    """Counters whose keypads / rating pads hang on a serial line (the bridge speaks for them)."""
+    return sorted({d.counter for line in cfg.serial for d in line.devices})
+
+
+def devices_for(cfg: BranchConfig, extra: Iterable[str] = ()) -> list[str]:
+    """Every device of the branch: core, manager, display1, the kiosk, each counter, the bridge."""
+    devices = ["core", "manager", "display1", cfg.kiosk.id]
+    devices += [counter_device(c.id) for c in cfg.counter]
+    if cfg.serial:
+        devices.append("bridge1")
+    devices += list(extra)
+    out = list(dict.fromkeys(devices))
+    for d in out:
+        try:
+            check_device_id(d)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
+        if role_of(d) == "unknown":
+            raise ConfigError(f"device {d!r}: no role (names start with kiosk, counter<N>, display, "
+                              "manager, bridge or core)")
+    return out
+
+
+def grant_for(topics: Topics, device: str, cfg: BranchConfig) -> Grant:
+    """The ACL lines of one device, by its role."""
+    role = role_of(device)
+    t = topics
+    own_write = (t.presence(device),)
+    own_read = (t.reply(device), t.all_state())
+    if role == "core":
+        return Grant(device, role, (t.everything(),), (t.everything(),))
+    if role == "kiosk":
+        return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.notice()))
+    if role == "counter":
+        n = counter_of(device)
+        return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.out_counter(n)))
+    if role == "bridge":
+        counters = bridge_counters(cfg)
+        return Grant(
+            device, role,
+            (t.cmd(device), *(t.cmd(counter_device(n)) for n in counters), *own_write),
+            (*own_read, *(t.reply(counter_device(n)) for n in counters),
+             *(t.out_counter(n) for n in counters)),
+        )
+    if role == "display":
+        return Grant(device, role, own_write, (*own_read, t.all_events(), t.notice()))
+    if role == "manager":
+        return Grant(
+            device, role, (t.cmd(device), t.notice(), *own_write),
+            (*own_read, t.all_events(), t.all_alerts(), t.all_presence(), t.notice()),
+        )
+    raise ConfigError(f"device {device!r}: no role, no access")
+
+
+def render_acl(grants: Iterable[Grant], header: str = "") -> str:
+    """Mosquitto acl_file text: one `user` block per device, explicit topics, no patterns."""
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+    for g in grants:
+        lines += ["", f"# {g.device}: {g.role}", f"user {g.device}"]
+        both = [topic for topic in g.write if topic in g.read]
+        lines += [f"topic readwrite {topic}" for topic in both]
+        lines += [f"topic write {topic}" for topic in g.write if topic not in both]
+        lines += [f"topic read {topic}" for topic in g.read if topic not in both]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------- provision
+
+
+@dataclass(frozen=True, slots=True)
+class Provisioned:
+    """What `provision()` wrote."""
+
+    out_dir: Path
+    conf: Path
+    passwd: Path
+    acl: Path
+    credentials: dict[str, Path]
+    created: tuple[str, ...]  # devices that got a new password this run
+    settings: MosquittoConf
+
+    def password(self, device: str) -> str:
+        return self.credentials[device].read_text(encoding="utf-8").strip()
+
+
+def provision(
+    cfg: BranchConfig,
+    out_dir: str | Path,
+    *,
+    extra_devices: Iterable[str] = (),
+    rotate: bool = False,
+    listen_host: str | None = None,
+    listen_port: int | None = None,
+    persistence_dir: str = "/var/lib/mosquitto/",
+    log_dest: str = "syslog",
+) -> Provisioned:
+    """Write credentials/, passwd, acl and mosquitto.conf for `cfg` into `out_dir`.
+
+    The listener is the config's bus host (a LAN address) or loopback when it is empty.
+    """
+    out = Path(out_dir).resolve()
+    creds_dir = out / "credentials"
+    creds_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(creds_dir, 0o700)
+    topics = Topics(cfg.bus.prefix, cfg.branch.id)
+    devices = devices_for(cfg, extra_devices)
+    credentials: dict[str, Path] = {}
+    created: list[str] = []
+    hashes: list[str] = []
+    for device in devices:
+        path = creds_dir / f"{device}.password"
+        password = "" if rotate else _existing_password(path)
+        if not password:
+            password = new_password()
+            _write_private(path, password + "\n")
+            created.append(device)
+        credentials[device] = path
+        hashes.append(f"{device}:{password_hash(password)}")
+    header = (f"qcall broker for branch {cfg.branch.id} ({cfg.branch.name_en}).\n"
+              "Generated by `qcall provision` from the branch config: change the config and re-run.")
+    passwd = out / "passwd"
+    _write_private(passwd, "\n".join(hashes) + "\n")
+    acl = out / "acl"
+    _write_private(acl, render_acl((grant_for(topics, d, cfg) for d in devices), header))
+    conf = out / "mosquitto.conf"
+    host = listen_host or cfg.bus.host or "127.0.0.1"
+    settings = MosquittoConf(
+        host="127.0.0.1" if host == "localhost" else host,
+        port=listen_port or cfg.bus.port,
+        persistence_dir=persistence_dir,
+        password_file=str(passwd),
+        acl_file=str(acl),
+        log_dest=log_dest,
+    )
+    _write_private(conf, settings.render(header))
+    return Provisioned(out, conf, passwd, acl, credentials, tuple(created), settings)
+
+
+def _existing_password(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read credential: {err.strerror}") from err
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file only its owner can read, atomically (a half-written passwd locks everyone out)."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o600)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot write: {err.strerror}") from err

@@ -1,0 +1,72 @@
+"""Device roles: who a device id is and which command ops its role may send.
+
+The broker ACL (qbus.provision) decides who may publish on which topic; it cannot read payloads,
+so the core service checks the op with `allowed()` and, for a counter, that the command names the
+device's own counter. The two layers are written from this one table so they cannot drift.
+
+Roles mirror qserver.auth: `kiosk*`, `bridge*`, `manager*`, `display*`, `core*` by prefix, then
+`counter<N>`; anything else is `unknown` and may do nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from qbus import messages as m
+
+Role = Literal["kiosk", "bridge", "manager", "display", "core", "counter", "unknown"]
+
+_COUNTER = re.compile(r"^counter([1-9]\d{0,2})$")
+_PREFIXED: tuple[Role, ...] = ("kiosk", "bridge", "manager", "display", "core")
+
+
+def op_of(cls: type[m.Msg]) -> str:
+    """The wire `op` of a command class (`m.CallNext` -> `call_next`)."""
+    tag = cls.__struct_config__.tag
+    if not isinstance(tag, str):
+        raise ValueError(f"{cls.__name__} is not a command")
+    return tag
+
+
+ALL_OPS: frozenset[str] = frozenset(op_of(c) for c in m.Command.__args__)
+COUNTER_OPS: frozenset[str] = frozenset(op_of(c) for c in m.COUNTER_COMMANDS)
+
+OPS_BY_ROLE: dict[Role, frozenset[str]] = {
+    "core": ALL_OPS,
+    "manager": ALL_OPS,
+    "kiosk": frozenset({op_of(m.Issue), op_of(m.Cancel)}),
+    "counter": COUNTER_OPS,
+    "bridge": COUNTER_OPS,
+    "display": frozenset(),
+    "unknown": frozenset(),
+}
+
+
+def role_of(device: str) -> Role:
+    """`kiosk1` -> kiosk, `counter3` -> counter, `bridge1` -> bridge, `zz` -> unknown."""
+    for role in _PREFIXED:
+        if device.startswith(role):
+            return role
+    return "counter" if _COUNTER.match(device) else "unknown"
+
+
+def counter_of(device: str) -> int:
+    """The counter a `counter<N>` device speaks for; 0 for every other device."""
+    match = _COUNTER.match(device)
+    return int(match.group(1)) if match else 0
+
+
+def allowed(role: Role, op: str) -> bool:
+    """May a device of `role` send command `op`? (For a counter the core also checks the number.)"""
+    return op in OPS_BY_ROLE.get(role, frozenset())
+
+
+def may_send(device: str, cmd: m.Command) -> bool:
+    """The whole payload check: role allows the op, and a counter only commands its own counter."""
+    role = role_of(device)
+    if not allowed(role, op_of(type(cmd))):
+        return False
+    if role == "counter":
+        return getattr(cmd, "counter", 0) == counter_of(device)
+    return True

@@ -1,0 +1,219 @@
+"""The one-command demo branch: a broker, the core service, and simulated devices, all on MQTT.
+
+Started by `./run.sh demo` (`qcall demo`). With no broker configured (bus.host empty) it starts
+the embedded broker. The simulated devices use the same bus client and schema as real ones:
+a kiosk issuing tickets at a realistic rate, tellers calling, serving and asking for ratings,
+customers rating (or not), and a terminal "hall display" that prints each call. Time runs
+`speed` times faster for service and walking times; waits are real.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qbus import messages as m
+from qbus.broker import EmbeddedBroker
+from qbus.client import BusClient, BusError, Received
+from qbus.config import BranchConfig
+from qbus.topics import Topics
+from qcall.simulate import STARS, TIER_MIX, _business_mix
+from qcore import stats
+from qserver.clock import local_hour
+from qserver.runner import CoreRunner
+from qserver.service import CoreService
+
+_LOG = logging.getLogger(__name__)
+
+
+class Demo:
+    """Everything the demo runs; `start()`, then `stop()` (safe twice)."""
+
+    def __init__(self, cfg: BranchConfig, *, speed: float = 30.0, seed: int = 7,
+                 journal: Path | None = None, out: Callable[[str], None] = print,
+                 arrivals_per_hour: float = 40.0) -> None:
+        self.cfg = cfg
+        self.speed = speed
+        self.rng = random.Random(seed)
+        self.out = out
+        self.arrivals_per_hour = arrivals_per_hour
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.clients: list[BusClient] = []
+        self.broker: EmbeddedBroker | None = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if journal is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="qcall-demo-")
+            journal = Path(self._tmp.name) / "journal.db"
+        self.journal = journal
+        self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
+        self.host, self.port = cfg.bus.host, cfg.bus.port
+        self.runner: CoreRunner | None = None
+        self.service: CoreService | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> Demo:
+        try:
+            if not self.host:
+                self.broker = EmbeddedBroker().start()
+                self.host, self.port = self.broker.host, self.broker.port
+            self._start_core()
+            self._start_hall_printer()
+            for c in self.cfg.counter:
+                self._spawn(f"counter{c.id}", self._teller_loop, c.id)
+            self._spawn("kiosk1", self._kiosk_loop)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for t in self.threads:
+            t.join(timeout=5)
+        self.threads.clear()
+        for c in self.clients:
+            c.close()
+        self.clients.clear()
+        if self.runner is not None:
+            self.runner.stop()
+            self.runner = None
+            self.service = None
+        if self.broker is not None:
+            self.broker.stop()
+            self.broker = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def client(self, device: str, **kw: Any) -> BusClient:
+        c = BusClient(host=self.host, port=self.port, topics=self.topics, device=device,
+                      command_timeout_s=self.cfg.bus.command_timeout_s, **kw)
+        self.clients.append(c)
+        return c
+
+    def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> None:
+        def guarded() -> None:
+            try:
+                fn(*args)
+            except BusError as err:
+                if not self.stop_event.is_set():
+                    _LOG.error("%s stopped: %s", name, err)
+        t = threading.Thread(target=guarded, name=name, daemon=True)
+        self.threads.append(t)
+        t.start()
+
+    # ------------------------------------------------------------------ the core
+
+    def _start_core(self) -> None:
+        self.runner = CoreRunner(self.cfg, self.journal, self.host, self.port).start()
+        self.service = self.runner.service
+
+    def kpis(self) -> dict[str, Any]:
+        if self.service is None:
+            return {}
+        tz = self.cfg.branch.timezone
+        return stats.kpis(self.service.store.core, self.service.clock.now(),
+                          hour_of=lambda t: local_hour(t, tz))
+
+    # ------------------------------------------------------------------ devices
+
+    def _start_hall_printer(self) -> None:
+        bus = self.client("display-term")
+        names = {c.id: c.name_zh or f"{c.id}号窗口" for c in self.cfg.counter}
+
+        def called(msg: Received[Any]) -> None:
+            ev = msg.value
+            if isinstance(ev, m.TicketCalled):
+                self.out(f"请 {ev.number} 号到 {names.get(ev.counter, ev.counter)}  "
+                         f"Number {ev.number}, please go to counter {ev.counter}  "
+                         f"(waited {ev.waited_s:.0f} s)")
+            elif isinstance(ev, m.TicketRecalled):
+                self.out(f"再次呼叫 {ev.number} 号到 {names.get(ev.counter, ev.counter)}  (recall {ev.recalls})")
+            elif isinstance(ev, m.WaitAlert):
+                self.out(f"! alert: {ev.number} ({ev.tier}) has waited {ev.waited_s / 60:.1f} min")
+
+        bus.subscribe(self.topics.all_events(), m.decode_event, called)
+        bus.connect()
+
+    def _kiosk_loop(self) -> None:
+        bus = self.client("kiosk1").connect()
+        mix = _business_mix(self.cfg)
+        tiers = {t.code for t in self.cfg.tier}
+        rng = self.rng
+        while not self.stop_event.wait(rng.expovariate(self.arrivals_per_hour * self.speed / 3600)):
+            business = rng.choices(list(mix), list(mix.values()))[0]
+            tier, r = "normal", rng.random()
+            for code, share in TIER_MIX.items():
+                if r < share and code in tiers and code != "priority":
+                    tier = code
+                    break
+                r -= share
+            via = "bank_card" if tier != "normal" else "button"
+            reply = bus.request(m.Issue(business=business, tier=tier, via=via, kiosk="kiosk1"))
+            if reply.ok and reply.ticket is not None:
+                t = reply.ticket
+                self.out(f"  取号 {t.number} {business}/{tier}: {t.ahead} ahead, "
+                         f"~{t.est_wait_s / 60:.0f} min")
+
+    def _teller_loop(self, counter: int) -> None:
+        tellers = [t for t in self.cfg.teller if t.role == "teller"]
+        if not tellers:
+            return
+        teller = tellers[(counter - 1) % len(tellers)]
+        bus = self.client(f"counter{counter}").connect()
+        rng, wait, speed = self.rng, self.stop_event.wait, self.speed
+        reply = bus.request(m.Login(counter=counter, teller=teller.id, pin=teller.id))
+        if not reply.ok:
+            _LOG.error("counter %d: login failed: %s", counter, reply.error)
+            return
+        minutes = {b.code: b.service_minutes for b in self.cfg.business}
+        by_prefix = {b.prefix: b.code for b in self.cfg.business}
+        while not self.stop_event.is_set():
+            reply = bus.request(m.CallNext(counter=counter))
+            if not reply.ok:
+                wait(1.0)
+                continue
+            if rng.random() < 0.03:  # a no-show: recall twice, then skip
+                for _ in range(2):
+                    if wait(30 / speed):
+                        return
+                    bus.request(m.Recall(counter=counter))
+                wait(30 / speed)
+                bus.request(m.Skip(counter=counter))
+                continue
+            if wait(rng.uniform(10, 40) / speed):
+                return
+            bus.request(m.StartService(counter=counter))
+            mean = minutes.get(by_prefix.get(reply.number[:1], ""), 5.0) * 60
+            if wait(rng.lognormvariate(0, 0.5) * mean / 1.133 / speed):
+                return
+            bus.request(m.FinishService(counter=counter, request_rating=True))
+            if rng.random() < 0.85:
+                wait(rng.uniform(2, 6) / speed)
+                stars = rng.choices([s for s, _ in STARS], [w for _, w in STARS])[0]
+                bus.request(m.Rate(counter=counter, stars=stars))
+            wait(2 / speed)
+
+
+def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
+             out: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the demo for `seconds` (0: until Ctrl-C) and return the KPIs at the end."""
+    demo = Demo(cfg, speed=speed, seed=seed, out=out).start()
+    out(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} demo branch on mqtt://{demo.host}:{demo.port} "
+        f"(service times ×1/{speed:g}); Ctrl-C to stop")
+    try:
+        demo.stop_event.wait(seconds if seconds > 0 else None)
+    except KeyboardInterrupt:
+        pass
+    kpis = demo.kpis()
+    demo.stop()
+    out(json.dumps(kpis, ensure_ascii=False, indent=1))
+    return kpis

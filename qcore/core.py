@@ -1,0 +1,649 @@
+"""The branch queue core: every queue operation, pure and deterministic.
+
+No I/O, no threads, no wall clock: each operation takes `now` (branch time, seconds). Time is
+clamped to never run backwards, so a Raspberry Pi's clock jumping back at boot cannot produce a
+negative wait. Operations append domain events to `self.events`; the core service drains them,
+journals the command and publishes the events. Replaying the same commands with the same `now`
+values rebuilds exactly the same state.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from heapq import heappush
+from typing import Any
+
+from qbus import messages as m
+from qbus.config import BranchConfig
+from qcore import errors as e
+from qcore.counter import CALLED, CLOSED, IDLE, PAUSED, RATING, SERVING, CounterRt
+from qcore.lane import Lane
+from qcore.rules import pick, plan
+from qcore.ticket import State, Ticket
+
+RECENT_CALLS = 20
+
+
+class BranchCore:
+    """All queues, counters and tickets of one branch for one business day."""
+
+    def __init__(self, cfg: BranchConfig, day: str = "") -> None:
+        self.cfg = cfg
+        r = cfg.rules
+        self.width = r.number_width
+        self.aging_s = r.aging_minutes * 60.0
+        self.alert_s = r.wait_alert_minutes * 60.0
+        self.requeue_s = r.requeue_window_minutes * 60.0
+        self.interleave_p = r.interleave_priority
+        self.interleave_n = r.interleave_normal
+        self.max_recalls = r.max_recalls
+        self.scale = cfg.rating.scale
+        self.rating_s = cfg.rating.timeout_s
+        self.prefix = {b.code: b.prefix for b in cfg.business}
+        self.tier_cfg = {t.code: t for t in cfg.tier}
+        self.tier_priority = {t.code: t.priority for t in cfg.tier}
+        by_rank = sorted(cfg.tier, key=lambda t: t.rank)
+        self.ahead_tiers = {t.code: [x.code for x in by_rank if x.rank <= t.rank] for t in by_rank}
+        self.tellers = {t.id: t for t in cfg.teller}
+        self.counters: dict[int, CounterRt] = {}
+        for c in cfg.counter:
+            allowed = [t.code for t in by_rank if not c.tiers or t.code in c.tiers]
+            order = [t for t in c.prefers if t in allowed] + [t for t in allowed if t not in c.prefers]
+            self.counters[c.id] = CounterRt(c.id, dict(c.serves), order)
+        self.prefers = {c.id: frozenset(c.prefers) for c in cfg.counter}
+        self.restricted = {c.id: bool(c.tiers) for c in cfg.counter}
+        self.serving: dict[str, list[CounterRt]] = {b.code: [] for b in cfg.business}
+        for rt in self.counters.values():
+            for b in rt.serves:
+                self.serving[b].append(rt)
+        self.svc_s = {b.code: b.service_minutes * 60.0 for b in cfg.business}
+        self.clock = 0.0
+        self.day = day
+        self.day_tag = day.replace("-", "") + "-"
+        self.events: list[Any] = []
+        self._reset_day_state()
+
+    # ------------------------------------------------------------------ state
+
+    def _reset_day_state(self) -> None:
+        """Fresh queues for a new day; counters' calling plans point at the new lanes."""
+        tiers = [t.code for t in self.cfg.tier]
+        self.lanes: dict[str, dict[str, Lane]] = {b: {t: Lane() for t in tiers} for b in self.prefix}
+        self.lane_of = {(b, t): lane for b, ts in self.lanes.items() for t, lane in ts.items()}
+        self.age: dict[str, Lane] = {b: Lane() for b in self.prefix}
+        self.appts: dict[str, Lane] = {b: Lane() for b in self.prefix}
+        self.ahead_lanes = {
+            (b, t): [self.lanes[b][x] for x in self.ahead_tiers[t]] + [self.appts[b]] for b, t in self.lane_of
+        }
+        self.appt_live = 0
+        self.tickets: dict[str, Ticket] = {}
+        self.next_no = dict.fromkeys(self.prefix, 0)
+        self.seq = 0
+        # Wait alerts: one lane per limit, ordered by wait key, so a deadline check is a head peek.
+        self.alert_lanes: list[tuple[str, float, Lane]] = [("wait", self.alert_s, Lane(aged=False))]
+        self.tier_alert: dict[str, Lane] = {}
+        for t in self.cfg.tier:
+            if t.priority:
+                lane = Lane(aged=False)
+                self.tier_alert[t.code] = lane
+                self.alert_lanes.append(("tier", t.max_wait_minutes * 60.0, lane))
+        self.recent: deque[m.CallView] = deque(maxlen=RECENT_CALLS)
+        for c in self.counters.values():
+            plan(self, c)
+
+    def _now(self, now: float) -> float:
+        """Branch time never runs backwards (the Pi's clock may jump at boot)."""
+        if now < self.clock:
+            return self.clock
+        self.clock = now
+        return now
+
+    def _counter(self, cid: int) -> CounterRt:
+        c = self.counters.get(cid)
+        if c is None:
+            raise e.UnknownCounter(f"counter {cid} does not exist", zh=f"没有 {cid} 号窗口")
+        return c
+
+    def _ticket(self, number: str) -> Ticket:
+        t = self.tickets.get(number)
+        if t is None:
+            raise e.UnknownTicket(f"ticket {number} was not issued today", zh=f"今天没有 {number} 号")
+        return t
+
+    def _status(self, c: CounterRt, status: str, now: float) -> None:
+        """Change a counter's status, accounting open and busy time, and announce it."""
+        elapsed = now - c.since
+        old = c.status
+        if old != CLOSED:
+            c.open_s += elapsed
+            if old == CALLED or old == SERVING:
+                c.busy_s += elapsed
+        c.since = now
+        c.status = status
+        t = c.ticket
+        self.events.append(m.CounterChanged(
+            at=now, counter=c.id, status=status, teller=c.teller,  # type: ignore[arg-type]
+            number=t.number if t is not None else "",
+        ))
+
+    # ------------------------------------------------------------------ issuing
+
+    def issue(
+        self, now: float, business: str, tier: str = "normal", via: str = "button", customer: str = "",
+        masked_name: str = "", appointment_at: float = 0.0, granted_by: str = "", kiosk: str = "",
+    ) -> m.TicketView:
+        """Give the customer a number; returns what the ticket shows (people ahead, estimated wait)."""
+        if now < self.clock:
+            now = self.clock
+        else:
+            self.clock = now
+        lane = self.lane_of.get((business, tier))
+        if lane is None:
+            if business not in self.lanes:
+                raise e.UnknownBusiness(f"unknown business type {business!r}", zh="没有这种业务")
+            raise e.UnknownTier(f"unknown customer tier {tier!r}", zh="没有这种客户级别")
+        key = now
+        if appointment_at:
+            if not now - 86400 < appointment_at < now + 86400:
+                raise e.BadAppointment(f"appointment time {appointment_at} is not today")
+            key = max(now, appointment_at)
+            lane = self.appts[business]
+        n = self.next_no[business] + 1
+        self.next_no[business] = n
+        seq = self.seq = self.seq + 1
+        number = self.prefix[business] + str(n).zfill(self.width)
+        t = Ticket(seq, number, business, tier, via, now, key, customer, masked_name,
+                   appointment_at, granted_by, kiosk)
+        self._enqueue(t, lane, key)
+        self.tickets[number] = t
+        ahead = -1
+        for x in self.ahead_lanes[(business, tier)]:
+            ahead += x.live
+        open_n = 0
+        for c in self.serving[business]:
+            if c.status != CLOSED:
+                open_n += 1
+        view = m.TicketView(
+            id=self.day_tag + number, number=number, business=business, tier=tier,
+            via=via, issued_at=now, ahead=ahead,  # type: ignore[arg-type]
+            est_wait_s=round(ahead * self.svc_s[business] / (open_n or 1), 1), masked_name=masked_name,
+            appointment_at=appointment_at, granted_by=granted_by,
+        )
+        self.events.append(m.TicketIssued(at=now, ticket=view))
+        return view
+
+    def _enqueue(self, t: Ticket, lane: Lane, key: float) -> None:
+        """Put a ticket in `lane` (and, for ordinary lanes, in its age and alert lanes)."""
+        t.state = State.WAITING
+        gen = t.gen = t.gen + 1
+        t.wait_from = key
+        t.lane = lane
+        entry = (key, t.seq, gen, t)
+        # Lane.push inlined: this is the hottest path in the core.
+        for x in (lane, self.age[t.business], self.alert_lanes[0][2]) if lane.aged else (lane,):
+            fifo = x.fifo
+            if not fifo or fifo[-1] <= entry:
+                fifo.append(entry)
+            else:
+                heappush(x.late, entry)
+            x.live += 1
+        if lane.aged:
+            tier_lane = self.tier_alert.get(t.tier)
+            if tier_lane is not None:
+                tier_lane.push(t, key)
+            if lane is self.appts[t.business]:
+                self.appt_live += 1
+
+    def _dequeue(self, t: Ticket) -> None:
+        lane: Lane = t.lane  # type: ignore[assignment]
+        lane.live -= 1
+        if lane.aged:
+            self.age[t.business].live -= 1
+            if lane is self.appts[t.business]:
+                self.appt_live -= 1
+        t.gen += 1
+        t.lane = None
+
+    def _estimate(self, business: str, ahead: int) -> float:
+        """Seconds until `ahead` people are served by the open counters serving `business`."""
+        open_n = 0
+        for c in self.serving[business]:
+            if c.status != CLOSED:
+                open_n += 1
+        return round(ahead * self.svc_s[business] / (open_n or 1), 1)
+
+    def _view(self, t: Ticket, ahead: int = 0, est: float = 0.0) -> m.TicketView:
+        return m.TicketView(
+            id=f"{self.day.replace('-', '')}-{t.number}", number=t.number, business=t.business,
+            tier=t.tier, via=t.via, issued_at=t.issued_at, ahead=ahead,  # type: ignore[arg-type]
+            est_wait_s=est, masked_name=t.masked_name, appointment_at=t.appointment_at,
+            granted_by=t.granted_by,
+        )
+
+    def cancel(self, now: float, number: str) -> None:
+        """The customer gave up (or the kiosk could not print): the number is withdrawn."""
+        now = self._now(now)
+        t = self._ticket(number)
+        if t.state == State.WAITING:
+            self._dequeue(t)
+        elif t.state != State.MISSED:
+            raise e.WrongState(f"{number} is {t.state.name.lower()}, only a waiting or missed ticket "
+                               "can be cancelled", zh="只能取消等候中或过号的号码")
+        t.state = State.CANCELLED
+        self.events.append(m.TicketCancelled(at=now, number=number))
+
+    # ------------------------------------------------------------------ calling
+
+    def call_next(self, now: float, counter: int) -> Ticket:
+        """Call the next customer to `counter` by the branch's rules (see qcore.rules)."""
+        if now < self.clock:
+            now = self.clock
+        else:
+            self.clock = now
+        c = self.counters.get(counter)
+        if c is None:
+            c = self._counter(counter)
+        if c.status != IDLE or not c.teller:
+            self._ready_to_call(c, now)
+        t = pick(self, c, now)
+        self._dequeue(t)
+        t.state = State.CALLED
+        t.counter = c.id
+        t.teller = c.teller
+        t.called_at = now
+        t.recalls = 0
+        waited = now - t.wait_from
+        if t.first_wait_s < 0:
+            t.first_wait_s = waited
+        c.ticket = t
+        self.recent.appendleft(m.CallView(number=t.number, counter=c.id, at=now, business=t.business))
+        self.events.append(m.TicketCalled(at=now, number=t.number, counter=c.id, business=t.business,
+                                          tier=t.tier, waited_s=waited, teller=c.teller))
+        self._status(c, CALLED, now)
+        return t
+
+    def _ready_to_call(self, c: CounterRt, now: float) -> None:
+        s = c.status
+        if s == IDLE:
+            if not c.teller:
+                raise e.NotLoggedIn(f"counter {c.id}: no teller logged in", zh="柜员未签到")
+            return
+        if s == RATING:
+            self._close_rating(c, now, "next_call")
+            return
+        if s == CLOSED:
+            raise e.CounterClosed(f"counter {c.id} is closed", zh=f"{c.id} 号窗口未开放")
+        if s == PAUSED:
+            raise e.CounterPaused(f"counter {c.id} is paused", zh=f"{c.id} 号窗口暂停服务中")
+        raise e.CounterBusy(f"counter {c.id} is {s} with {c.ticket.number if c.ticket else '?'}; "
+                            "finish, skip or transfer it first", zh="请先完成、过号或转移当前客户")
+
+    def _in_hand(self, c: CounterRt, *states: str) -> Ticket:
+        if c.status not in states or c.ticket is None:
+            raise e.WrongState(f"counter {c.id} is {c.status}; this needs {' or '.join(states)}",
+                               zh="当前状态不能进行此操作")
+        return c.ticket
+
+    def recall(self, now: float, counter: int) -> Ticket:
+        """Call the same number again (counted; past the limit the teller must skip)."""
+        now = self._now(now)
+        c = self._counter(counter)
+        t = self._in_hand(c, CALLED)
+        if t.recalls >= self.max_recalls:
+            raise e.RecallLimit(f"{t.number} was recalled {t.recalls} times already; skip it",
+                                zh=f"{t.number} 已重呼 {t.recalls} 次，请过号")
+        t.recalls += 1
+        self.recent.appendleft(m.CallView(number=t.number, counter=c.id, at=now, business=t.business,
+                                          recall=t.recalls))
+        self.events.append(m.TicketRecalled(at=now, number=t.number, counter=c.id, recalls=t.recalls))
+        return t
+
+    def skip(self, now: float, counter: int) -> Ticket:
+        """The called customer did not come: keep the ticket in the missed list."""
+        now = self._now(now)
+        c = self._counter(counter)
+        t = self._in_hand(c, CALLED)
+        t.state = State.MISSED
+        t.missed_at = now
+        c.ticket = None
+        self.events.append(m.TicketSkipped(at=now, number=t.number, counter=c.id))
+        self._status(c, IDLE, now)
+        return t
+
+    def requeue(self, now: float, number: str) -> Ticket:
+        """A missed customer came back within the window: back in the queue."""
+        now = self._now(now)
+        t = self._ticket(number)
+        if t.state != State.MISSED:
+            raise e.WrongState(f"{number} is {t.state.name.lower()}, not missed", zh="该号码未过号")
+        if now - t.missed_at > self.requeue_s:
+            raise e.RequeueExpired(f"{number} was missed {int((now - t.missed_at) // 60)} min ago; "
+                                   "the window has passed, please take a new number")
+        key = t.issued_at if self.cfg.rules.requeue_position == "front" else now
+        self._enqueue(t, self.lanes[t.business][t.tier], key)
+        self.events.append(m.TicketRequeued(at=now, number=number))
+        return t
+
+    # ------------------------------------------------------------------ serving
+
+    def start(self, now: float, counter: int) -> Ticket:
+        """The 欢迎光临 key: the called customer is at the counter."""
+        if now < self.clock:
+            now = self.clock
+        else:
+            self.clock = now
+        c = self.counters.get(counter) or self._counter(counter)
+        t = c.ticket
+        if c.status != CALLED or t is None:
+            t = self._in_hand(c, CALLED)
+        t.state = State.SERVING
+        t.started_at = now
+        self.events.append(m.ServiceStarted(at=now, number=t.number, counter=c.id, teller=c.teller))
+        self._status(c, SERVING, now)
+        return t
+
+    def finish(self, now: float, counter: int, request_rating: bool = True) -> Ticket:
+        """Service done. With a rating request the pad asks for stars; without, it counts as unrated."""
+        if now < self.clock:
+            now = self.clock
+        else:
+            self.clock = now
+        c = self.counters.get(counter) or self._counter(counter)
+        t = c.ticket
+        if c.status != SERVING or t is None:
+            t = self._in_hand(c, SERVING)
+        t.state = State.SERVED
+        t.finished_at = now
+        service = now - t.started_at
+        b = t.business
+        self.svc_s[b] = 0.9 * self.svc_s[b] + 0.1 * service
+        c.ticket = None
+        self.events.append(m.ServiceFinished(at=now, number=t.number, counter=c.id, service_s=service,
+                                             teller=c.teller, rating_requested=request_rating))
+        if request_rating:
+            c.rating_ticket = t
+            c.rating_due = now + self.rating_s
+            self._status(c, RATING, now)
+        else:
+            self._record_rating(c, t, 0, now, "not_requested")
+            self._status(c, IDLE, now)
+        return t
+
+    def rate(self, now: float, counter: int, stars: int) -> Ticket:
+        """The customer pressed 1..scale stars on the pad."""
+        now = self._now(now)
+        c = self._counter(counter)
+        if not 1 <= stars <= self.scale:
+            raise e.BadRating(f"rating must be 1..{self.scale}, got {stars}", zh="评价星级无效")
+        t = c.rating_ticket
+        if c.status != RATING or t is None:
+            if c.last_rated is not None and c.last_rated.rating > 0:
+                raise e.AlreadyRated(f"{c.last_rated.number} was already rated", zh="该服务已评价")
+            raise e.NoRatingPending(f"counter {c.id} has no finished service awaiting a rating",
+                                    zh="没有待评价的服务")
+        self._record_rating(c, t, stars, now, "")
+        c.rating_ticket = None
+        self._status(c, IDLE, now)
+        return t
+
+    def _record_rating(self, c: CounterRt, t: Ticket, stars: int, now: float, reason: str) -> None:
+        t.rating = stars
+        c.last_rated = t
+        self.events.append(m.ServiceRated(at=now, number=t.number, counter=c.id, stars=stars,
+                                          teller=t.teller, reason=reason))
+
+    def _close_rating(self, c: CounterRt, now: float, reason: str) -> None:
+        t = c.rating_ticket
+        if t is not None:
+            self._record_rating(c, t, 0, now, reason)
+        c.rating_ticket = None
+        self._status(c, IDLE, now)
+
+    def transfer(self, now: float, counter: int, to_business: str = "", to_counter: int = 0) -> Ticket:
+        """Send the customer being served elsewhere, keeping the original issue time."""
+        now = self._now(now)
+        c = self._counter(counter)
+        t = self._in_hand(c, SERVING)
+        if to_counter:
+            target = self._counter(to_counter)
+            if target.status == CLOSED or target is c:
+                raise e.NotServed(f"counter {to_counter} is closed or is this counter",
+                                  zh=f"{to_counter} 号窗口未开放")
+            lane = target.directed
+            b = to_business or t.business
+            if b not in target.serves:
+                raise e.NotServed(f"counter {to_counter} does not serve {b}", zh="目标窗口不办理该业务")
+        else:
+            b = to_business or t.business
+            if b not in self.lanes:
+                raise e.UnknownBusiness(f"unknown business type {b!r}")
+            if not any(x.status != CLOSED for x in self.serving[b]):
+                raise e.NotServed(f"no open counter serves {b}", zh="当前没有开放的窗口办理该业务")
+            lane = self.lanes[b][t.tier]
+        t.business = b
+        t.transfers += 1
+        t.counter = 0
+        c.ticket = None
+        self._enqueue(t, lane, t.issued_at)
+        self.events.append(m.TicketTransferred(at=now, number=t.number, from_counter=c.id,
+                                               to_business=b, to_counter=to_counter))
+        self._status(c, IDLE, now)
+        return t
+
+    # ------------------------------------------------------------------ counters and tellers
+
+    def login(self, now: float, counter: int, teller: str) -> None:
+        """A teller signs in at a counter (opening it). The PIN was checked by the service."""
+        now = self._now(now)
+        c = self._counter(counter)
+        if teller not in self.tellers:
+            raise e.UnknownTeller(f"teller {teller!r} is not in the branch config", zh="柜员号不存在")
+        if c.status in (CALLED, SERVING):
+            raise e.CounterBusy(f"counter {c.id} is {c.status}; finish first", zh="请先完成当前业务")
+        for other in self.counters.values():
+            if other is not c and other.teller == teller:
+                raise e.CounterBusy(f"teller {teller} is signed in at counter {other.id}",
+                                    zh=f"该柜员已在 {other.id} 号窗口签到")
+        c.teller = teller
+        self._status(c, IDLE if c.status == CLOSED else c.status, now)
+
+    def logout(self, now: float, counter: int) -> None:
+        now = self._now(now)
+        c = self._counter(counter)
+        if c.status in (CALLED, SERVING):
+            raise e.CounterBusy(f"counter {c.id} is {c.status}; finish first", zh="请先完成当前业务")
+        if c.status == RATING:
+            self._close_rating(c, now, "logout")
+        c.teller = ""
+        self._status(c, CLOSED, now)
+
+    def open(self, now: float, counter: int) -> None:
+        now = self._now(now)
+        c = self._counter(counter)
+        if c.status != CLOSED:
+            raise e.WrongState(f"counter {c.id} is already open", zh="窗口已开放")
+        self._status(c, IDLE, now)
+
+    def close(self, now: float, counter: int) -> None:
+        now = self._now(now)
+        c = self._counter(counter)
+        if c.status in (CALLED, SERVING):
+            raise e.CounterBusy(f"counter {c.id} is {c.status}; finish first", zh="请先完成当前业务")
+        if c.status == RATING:
+            self._close_rating(c, now, "closed")
+        if c.status == CLOSED:
+            raise e.WrongState(f"counter {c.id} is already closed", zh="窗口已关闭")
+        self._status(c, CLOSED, now)
+
+    def pause(self, now: float, counter: int) -> None:
+        """暂停服务: a paused counter is never called to."""
+        now = self._now(now)
+        c = self._counter(counter)
+        if c.status == RATING:
+            self._close_rating(c, now, "paused")
+        if c.status != IDLE:
+            raise e.WrongState(f"counter {c.id} is {c.status}; only an idle counter can pause",
+                               zh="只有空闲的窗口可以暂停")
+        self._status(c, PAUSED, now)
+
+    def resume(self, now: float, counter: int) -> None:
+        now = self._now(now)
+        c = self._counter(counter)
+        if c.status != PAUSED:
+            raise e.WrongState(f"counter {c.id} is {c.status}, not paused", zh="窗口未暂停")
+        self._status(c, IDLE, now)
+
+    # ------------------------------------------------------------------ time and days
+
+    def tick(self, now: float) -> None:
+        """Let time pass: rating timeouts become 'unrated', wait alerts fire."""
+        now = self._now(now)
+        for c in self.counters.values():
+            if c.status == RATING and c.rating_due <= now:
+                self._close_rating(c, now, "timeout")
+        for kind, limit, lane in self.alert_lanes:
+            while True:
+                head = lane.first()
+                if head is None or head[0] + limit > now:
+                    break
+                lane.pop()
+                t = head[3]
+                self.events.append(m.WaitAlert(at=now, kind=kind, number=t.number,  # type: ignore[arg-type]
+                                               business=t.business, tier=t.tier, waited_s=now - head[0],
+                                               limit_s=limit))
+
+    def next_deadline(self) -> float | None:
+        """When `tick` next has something to do (so a service timer need not poll)."""
+        due = [c.rating_due for c in self.counters.values() if c.status == RATING]
+        for _, limit, lane in self.alert_lanes:
+            head = lane.first()
+            if head is not None:
+                due.append(head[0] + limit)
+        return min(due) if due else None
+
+    def reset_day(self, now: float, day: str) -> None:
+        """A new business day: numbers restart, queues empty, counters close. Never twice, never back."""
+        now = self._now(now)
+        if self.day and day <= self.day:
+            raise e.DayNotAfter(f"business day {day} is not after {self.day}", zh="营业日不能回退")
+        for c in self.counters.values():
+            if c.status == RATING:
+                self._close_rating(c, now, "day_end")
+            c.ticket = None
+            c.teller = ""
+            c.streak = c.normal_run = 0
+            c.directed.clear()
+            c.busy_s = c.open_s = 0.0
+            c.last_rated = None
+            if c.status != CLOSED:
+                self._status(c, CLOSED, now)
+            c.since = now
+        self.day = day
+        self.day_tag = day.replace("-", "") + "-"
+        self._reset_day_state()
+        self.events.append(m.DayReset(at=now, day=day))
+
+    # ------------------------------------------------------------------ queries
+
+    def waiting_count(self, business: str) -> int:
+        """People waiting for one business type (all tiers, appointments included)."""
+        return self.age[business].live
+
+    def queue_state(self) -> m.QueueState:
+        """People waiting per business type and tier, with the estimated wait for a new ticket."""
+        by_tier = {b: {t: lane.live for t, lane in tiers.items() if lane.live}
+                   for b, tiers in self.lanes.items()}
+        for b, lane in self.appts.items():
+            if lane.live:
+                by_tier[b]["appointment"] = lane.live
+        waiting = {b: self.age[b].live for b in self.lanes}
+        est = {}
+        for b, n in waiting.items():
+            open_n = sum(1 for c in self.serving[b] if c.status != CLOSED) or 1
+            est[b] = round(n * self.svc_s[b] / open_n, 1)
+        return m.QueueState(waiting=waiting, by_tier=by_tier, est_wait_s=est)
+
+    def waiting_list(self, business: str | None = None) -> list[Ticket]:
+        """Waiting tickets (optionally of one business type), oldest first."""
+        out: list[Ticket] = []
+        for b in [business] if business else list(self.lanes):
+            if b not in self.lanes:
+                raise e.UnknownBusiness(f"unknown business type {b!r}")
+            out += self.age[b].tickets()
+        for c in self.counters.values():
+            out += [t for t in c.directed.tickets() if business in (None, t.business)]
+        return sorted(out, key=lambda t: (t.wait_from, t.seq))
+
+    def counter_state(self, cid: int) -> m.CounterState:
+        c = self._counter(cid)
+        t = c.ticket
+        teller = self.tellers.get(c.teller)
+        return m.CounterState(
+            counter=c.id, status=c.status, teller=c.teller,  # type: ignore[arg-type]
+            teller_name=teller.name if teller else "", number=t.number if t else "",
+            business=t.business if t else "", recalls=t.recalls if t else 0,
+        )
+
+    def counter_states(self) -> list[m.CounterState]:
+        return [self.counter_state(cid) for cid in self.counters]
+
+    def recent_calls(self) -> list[m.CallView]:
+        """Newest first, recalls included."""
+        return list(self.recent)
+
+    def hall_view(self) -> m.HallView:
+        """Everything the hall display needs to redraw from nothing."""
+        calling = [m.CallView(number=c.ticket.number, counter=c.id, at=c.ticket.called_at,
+                              business=c.ticket.business, recall=c.ticket.recalls)
+                   for c in self.counters.values() if c.status == CALLED and c.ticket]
+        calling.sort(key=lambda v: -v.at)
+        return m.HallView(
+            day=self.day, calling=calling, recent=self.recent_calls(),
+            waiting={b: lane.live for b, lane in self.age.items()},
+            paused=[c.id for c in self.counters.values() if c.status == PAUSED],
+            closed=[c.id for c in self.counters.values() if c.status == CLOSED],
+        )
+
+    def missed_list(self) -> list[Ticket]:
+        return [t for t in self.tickets.values() if t.state == State.MISSED]
+
+    # ------------------------------------------------------------------ commands
+
+    def execute(self, cmd: Any, now: float) -> Any:
+        """Apply one bus command (a qbus.messages struct). Returns the ticket view or ticket touched."""
+        op = _DISPATCH.get(type(cmd))
+        if op is None:
+            raise e.CoreError(f"the core does not handle {type(cmd).__name__}")
+        return op(self, cmd, now)
+
+    def drain(self) -> list[Any]:
+        """Take the events produced since the last drain."""
+        out, self.events = self.events, []
+        return out
+
+
+def _issue(core: BranchCore, c: m.Issue, now: float) -> m.TicketView:
+    return core.issue(now, c.business, c.tier, c.via, c.customer, c.masked_name, c.appointment_at,
+                      c.granted_by, c.kiosk)
+
+
+_DISPATCH: dict[type, Any] = {
+    m.Issue: _issue,
+    m.CallNext: lambda k, c, now: k.call_next(now, c.counter),
+    m.Recall: lambda k, c, now: k.recall(now, c.counter),
+    m.Skip: lambda k, c, now: k.skip(now, c.counter),
+    m.Requeue: lambda k, c, now: k.requeue(now, c.number),
+    m.Transfer: lambda k, c, now: k.transfer(now, c.counter, c.to_business, c.to_counter),
+    m.StartService: lambda k, c, now: k.start(now, c.counter),
+    m.FinishService: lambda k, c, now: k.finish(now, c.counter, c.request_rating),
+    m.Rate: lambda k, c, now: k.rate(now, c.counter, c.stars),
+    m.Pause: lambda k, c, now: k.pause(now, c.counter),
+    m.Resume: lambda k, c, now: k.resume(now, c.counter),
+    m.OpenCounter: lambda k, c, now: k.open(now, c.counter),
+    m.CloseCounter: lambda k, c, now: k.close(now, c.counter),
+    m.Login: lambda k, c, now: k.login(now, c.counter, c.teller),
+    m.Logout: lambda k, c, now: k.logout(now, c.counter),
+    m.Cancel: lambda k, c, now: k.cancel(now, c.number),
+    m.Tick: lambda k, c, now: k.tick(now),
+    m.ResetDay: lambda k, c, now: k.reset_day(now, c.day),
+}

@@ -1,0 +1,49 @@
+"""A counter's live state inside the core."""
+
+from __future__ import annotations
+
+from qcore.lane import Lane
+from qcore.ticket import Ticket
+
+CLOSED, IDLE, CALLED, SERVING, RATING, PAUSED = "closed", "idle", "called", "serving", "rating", "paused"
+
+
+class CounterRt:
+    """What the core tracks per counter: status, teller, ticket in hand, calling-rule memory.
+
+    `order` is the tier order this counter calls in (preferred tiers first, then by rank);
+    `streak`/`normal_run` implement the interleaving ratio; `wrr` holds smooth weighted
+    round-robin credit per business type; `directed` holds tickets transferred to this counter.
+    """
+
+    __slots__ = (
+        "age_lanes", "appt_lanes", "busy_s", "directed", "id", "last_rated", "normal_run", "open_s",
+        "order", "plan", "rating_due", "rating_ticket", "serves", "since", "status", "streak", "teller",
+        "ticket", "wrr",
+    )
+
+    def __init__(self, cid: int, serves: dict[str, int], order: list[str]) -> None:
+        self.id = cid
+        self.serves = serves
+        self.order = order
+        self.status = CLOSED
+        self.teller = ""
+        self.ticket: Ticket | None = None
+        self.rating_ticket: Ticket | None = None
+        self.rating_due = 0.0
+        self.last_rated: Ticket | None = None
+        self.streak = 0
+        self.normal_run = 0
+        self.wrr = dict.fromkeys(serves, 0)
+        self.directed = Lane(aged=False)
+        self.busy_s = 0.0
+        self.open_s = 0.0
+        self.since = 0.0
+        # Filled by qcore.rules.plan(): (tier, is_priority, is_preferred, [(business, lane)]).
+        self.plan: list[tuple[str, bool, bool, list[tuple[str, Lane]]]] = []
+        self.age_lanes: list[Lane] = []
+        self.appt_lanes: list[Lane] = []
+
+    @property
+    def is_open(self) -> bool:
+        return self.status != CLOSED

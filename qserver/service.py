@@ -1,0 +1,249 @@
+"""The core service: owns the core and its journal, applies bus commands, publishes the results.
+
+Threading: the MQTT client's network thread only puts (topic, payload) into `inbox`; one service
+thread does everything else, so the core needs no locks. Each loop turn drains the inbox, applies
+every request (`DurableCore.submit`), commits them in one fsync (group commit), then publishes the
+replies, the events and the retained state that changed. A reply is the acknowledgement, so it is
+never sent before the commit.
+
+Outbox: events of committed commands that the broker has not confirmed yet live only in paho's
+memory; the journal's `published_seq` mark says up to which row everything was confirmed, and on
+restart the events of later rows are re-derived by replay and published again (at least once).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from qbus import messages as m
+from qbus.config import BranchConfig
+from qbus.errors import PayloadError
+from qbus.topics import Topics
+from qcore import stats
+from qserver.clock import BranchClock, business_day, local_hour
+from qserver.store import DurableCore, error_reply
+
+_LOG = logging.getLogger(__name__)
+
+STATS_EVERY_S = 60.0
+
+
+class Publisher(Protocol):
+    """What the service needs from an MQTT client (qbus.client.BusClient)."""
+
+    def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1,
+                    on_sent: Callable[[], None] | None = None) -> bool: ...
+
+
+class _Flight:
+    """Messages of one committed batch, waiting for the broker's acknowledgements (PUBACKs)."""
+
+    def __init__(self, seq: int) -> None:
+        self.seq = seq
+        self.remaining = 0
+        self._lock = threading.Lock()
+
+    def sent(self) -> None:  # on the MQTT network thread
+        with self._lock:
+            self.remaining -= 1
+
+    @property
+    def done(self) -> bool:
+        with self._lock:
+            return self.remaining <= 0
+
+
+class CoreService:
+    """Apply commands from the bus to the durable core; publish replies, events and state."""
+
+    def __init__(self, cfg: BranchConfig, store: DurableCore, bus: Publisher, topics: Topics,
+                 clock: BranchClock | None = None, max_batch: int | None = None) -> None:
+        self.cfg = cfg
+        self.store = store
+        self.bus = bus
+        self.topics = topics
+        self.clock = clock or BranchClock(floor=store.core.clock)
+        self.max_batch = max_batch or cfg.storage.group_commit_max
+        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        self.flights: list[_Flight] = []
+        self._flight = _Flight(0)
+        self.published_seq = int(store.journal.meta("published_seq", "0") or 0)
+        self._last_stats = 0.0
+        self._stop = threading.Event()
+        self._full_state = threading.Event()
+        self.bad_payloads = 0
+
+    # ------------------------------------------------------------------ inputs
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        """Called from the MQTT network thread: only queue, never block."""
+        self.inbox.put((topic, payload))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.inbox.put(("", b""))
+
+    # ------------------------------------------------------------------ the loop
+
+    def run(self) -> None:
+        """Serve until stop(): publish the full state, then one batch per inbox wake-up."""
+        self.publish_all_state()
+        while not self._stop.is_set():
+            self.turn(timeout=self._sleep_for())
+            if self._full_state.is_set():
+                self._full_state.clear()
+                self.publish_all_state()
+            self.publish_stats()
+
+    def request_full_state(self) -> None:
+        """Ask the service thread to republish all retained state (after a broker reconnect)."""
+        self._full_state.set()
+        self.inbox.put(("", b""))
+
+    def _sleep_for(self) -> float:
+        due = self.store.core.next_deadline()
+        wait = 1.0 if due is None else due - self.clock.now()
+        return max(0.01, min(1.0, wait))
+
+    def turn(self, timeout: float = 0.0) -> int:
+        """Apply whatever arrived (waiting up to `timeout` for the first message); returns how many."""
+        batch: list[tuple[str, bytes]] = []
+        try:
+            batch.append(self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait())
+            while len(batch) < self.max_batch:
+                batch.append(self.inbox.get_nowait())
+        except queue.Empty:
+            pass
+        now = self.clock.now()
+        replies: list[tuple[str, m.Reply]] = []
+        for topic, payload in batch:
+            if topic:
+                r = self._one(topic, payload, now)
+                if r is not None:
+                    replies.append(r)
+        self._housekeeping(now)
+        events = self.store.core.drain()
+        if not self.store.pending and not replies and not events:
+            self._advance_published()
+            return 0
+        seq = self.store.commit()
+        self._publish(seq, replies, events)
+        return len(batch)
+
+    def _one(self, topic: str, payload: bytes, now: float) -> tuple[str, m.Reply] | None:
+        info = self.topics.parse(topic)
+        if info is None or info.kind != "cmd" or not info.device:
+            _LOG.warning("ignoring message on %s: not a command topic", topic)
+            return None
+        device = info.device
+        try:
+            req = m.decode_request(payload)
+        except PayloadError as err:
+            self.bad_payloads += 1
+            _LOG.warning("bad payload from %s: %s", device, err)
+            return device, error_reply(_request_id(payload), err)
+        return device, self.store.submit(req.id, device, req.cmd, now)
+
+    def _housekeeping(self, now: float) -> None:
+        """Day roll-over, rating timeouts and wait alerts: the service's own commands."""
+        core = self.store.core
+        day = business_day(now, self.cfg.branch.timezone, self.cfg.hours.daily_reset)
+        if day > core.day:
+            self.store.submit(f"core-reset-{day}", "core", m.ResetDay(day=day), now)
+        due = core.next_deadline()
+        if due is not None and due <= now:
+            self.store.submit(f"core-tick-{now:.3f}", "core", m.Tick(), now)
+        waiting = sum(core.queue_state().waiting.values())
+        if not waiting:
+            self.clock.resync(safe=True)
+
+    # ------------------------------------------------------------------ outputs
+
+    def _publish(self, seq: int, replies: list[tuple[str, m.Reply]], events: list[Any]) -> None:
+        t = self.topics
+        flight = _Flight(seq)
+        self._flight = flight
+        for device, reply in replies:
+            self._send(t.reply(device), m.encode(reply))
+        counters: set[int] = set()
+        for ev in events:
+            self._send(t.event_of(ev), m.encode(ev))
+            if isinstance(ev, m.WaitAlert):
+                self._send(t.alert(ev.kind), m.encode(ev))
+            if isinstance(ev, m.CounterChanged):
+                counters.add(ev.counter)
+            elif isinstance(ev, m.DayReset):
+                counters.update(self.store.core.counters)
+        if events:
+            self._publish_state(counters)
+        self.flights.append(flight)
+        self._advance_published()
+
+    def _send(self, topic: str, payload: bytes, retain: bool = False) -> None:
+        flight = self._flight
+        with flight._lock:
+            flight.remaining += 1
+        if not self.bus.publish_raw(topic, payload, retain=retain, qos=1, on_sent=flight.sent):
+            _LOG.error("publish to %s was dropped by the client queue", topic)
+            flight.sent()
+
+    def _publish_state(self, counters: set[int]) -> None:
+        core, t = self.store.core, self.topics
+        for c in sorted(counters):
+            self._send(t.state_counter(c), m.encode(core.counter_state(c)), retain=True)
+        self._send(t.state_queues(), m.encode(core.queue_state()), retain=True)
+        self._send(t.state_hall(), m.encode(self.hall_view()), retain=True)
+
+    def hall_view(self) -> m.HallView:
+        view = self.store.core.hall_view()
+        d = self.cfg.display
+        return msgspec.structs.replace(view, notice_zh=d.notice_zh, notice_en=d.notice_en)
+
+    def publish_all_state(self) -> None:
+        """Everything retained, so a device that (re)connects resyncs from retained state alone.
+
+        Also publishes the outbox: events of journaled commands the broker never confirmed
+        before the last stop (re-derived by replay), so subscribers get them at least once.
+        """
+        if self.store.outbox:
+            events, self.store.outbox = self.store.outbox, []
+            _LOG.info("republishing %d events the broker had not confirmed", len(events))
+            self._publish(self.store.journal.last_seq, [], events)
+        self._flight = _Flight(self.store.journal.last_seq)
+        self._publish_state(set(self.store.core.counters))
+        self.publish_stats(force=True)
+
+    def publish_stats(self, force: bool = False) -> None:
+        now = self.clock.now()
+        if not force and now - self._last_stats < STATS_EVERY_S:
+            return
+        self._last_stats = now
+        tz = self.cfg.branch.timezone
+        k = stats.kpis(self.store.core, now, hour_of=lambda x: local_hour(x, tz))
+        self.bus.publish_raw(f"{self.topics.base}/state/stats", msgspec.json.encode(k), retain=True)
+
+
+    def _advance_published(self) -> None:
+        """Move the journal's `published_seq` past every batch the broker has confirmed."""
+        done = self.published_seq
+        while self.flights and self.flights[0].done:
+            done = self.flights.pop(0).seq
+        if done != self.published_seq:
+            self.published_seq = done
+            self.store.journal.set_meta("published_seq", str(done))
+
+
+def _request_id(payload: bytes) -> str:
+    """Best effort: the request id of a payload that failed validation, so the error can be matched."""
+    try:
+        raw = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return ""
+    rid = raw.get("id") if isinstance(raw, dict) else None
+    return rid if isinstance(rid, str) else ""

@@ -1,0 +1,86 @@
+"""Test helpers for the bus: an inbox to wait on, a stand-in core that answers requests, and a
+child process that holds a bus connection until it is killed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from qbus import messages as m
+from qbus.client import BusClient, Received
+
+CHILD = Path(__file__).with_name("bus_child.py")
+
+
+class Inbox:
+    """Collects what a handler receives; tests wait on a condition, never sleep."""
+
+    def __init__(self) -> None:
+        self.items: list[Received[Any]] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, msg: Received[Any]) -> None:
+        with self._cond:
+            self.items.append(msg)
+            self._cond.notify_all()
+
+    def wait_for(self, predicate: Callable[[list[Received[Any]]], bool], timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.items), timeout)
+
+    def wait_count(self, n: int, timeout: float = 10.0) -> bool:
+        return self.wait_for(lambda items: len(items) >= n, timeout)
+
+    def values(self) -> list[Any]:
+        with self._cond:
+            return [r.value for r in self.items]
+
+
+class FakeCore:
+    """Answers every request on cmd/+ with ok (number = request count), remembering each id seen.
+    `drop_first=n` ignores the first n deliveries, as if they were lost."""
+
+    def __init__(self, bus: BusClient, *, drop_first: int = 0) -> None:
+        self.bus = bus
+        self.seen: list[tuple[str, str, m.Request]] = []  # (device, id, request)
+        self.applied: dict[str, m.Reply] = {}
+        self.drop_first = drop_first
+        self._cond = threading.Condition()
+        bus.subscribe(bus.topics.all_commands(), m.decode_request, self._on_request)
+
+    def _on_request(self, msg: Received[m.Request]) -> None:
+        info = self.bus.topics.parse(msg.topic)
+        device = info.device if info else "?"
+        with self._cond:
+            self.seen.append((device, msg.value.id, msg.value))
+            self._cond.notify_all()
+            if len(self.seen) <= self.drop_first:
+                return
+            reply = self.applied.get(msg.value.id)  # de-duplicate by request id, as the core does
+            if reply is None:
+                reply = m.Reply(id=msg.value.id, ok=True, number=f"A{len(self.applied) + 1:03d}")
+                self.applied[msg.value.id] = reply
+        self.bus.publish(self.bus.topics.reply(device), reply)
+
+    def wait_seen(self, n: int, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.seen) >= n, timeout)
+
+
+def start_child(host: str, port: int, prefix: str, branch: str, device: str) -> subprocess.Popen[str]:
+    """A separate process holding a bus connection; returns once it reports being online."""
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), host, str(port), prefix, branch, device],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if line.strip() != "online":
+        proc.kill()
+        proc.wait()
+        raise RuntimeError(f"bus child did not come online: {line!r}")
+    return proc

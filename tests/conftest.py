@@ -1,0 +1,76 @@
+"""Shared fixtures: real brokers (Mosquitto on a free loopback port, the embedded amqtt) and bus
+clients that are closed after the test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import pytest
+
+from qbus.broker import EmbeddedBroker, MosquittoBroker
+from qbus.client import BusClient
+from qbus.topics import Topics
+
+TEST_BRANCH = "testbranch"
+
+
+class Broker(Protocol):
+    host: str
+    port: int
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """A real Mosquitto (anonymous, persistence on) on a free loopback port.
+    `mosquitto.restart()` kills it (-9) and starts it again on the same port."""
+    broker = MosquittoBroker(tmp_path / "mosquitto").start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture
+def volatile_mosquitto(tmp_path: Path) -> Iterator[MosquittoBroker]:
+    """Mosquitto with persistence off: a restart loses every retained message (the worst case)."""
+    broker = MosquittoBroker(tmp_path / "volatile", persistence=False).start()
+    try:
+        yield broker
+    finally:
+        broker.close()
+
+
+@pytest.fixture
+def embedded_broker() -> Iterator[EmbeddedBroker]:
+    """The demo's in-process amqtt broker on a free loopback port."""
+    broker = EmbeddedBroker().start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture
+def topics() -> Topics:
+    return Topics("qcall", TEST_BRANCH)
+
+
+MakeBus = Callable[..., BusClient]
+
+
+@pytest.fixture
+def make_bus(topics: Topics) -> Iterator[MakeBus]:
+    """`make_bus(broker, "kiosk1", connect=True, **BusClient kwargs)`: a client closed at teardown."""
+    made: list[BusClient] = []
+
+    def make(broker: Broker, device: str, *, connect: bool = True, **kwargs: Any) -> BusClient:
+        kwargs.setdefault("topics", topics)
+        client = BusClient(host=broker.host, port=broker.port, device=device, **kwargs)
+        made.append(client)
+        return client.connect(10.0) if connect else client
+
+    yield make
+    for client in made:
+        client.close()
