@@ -7,8 +7,8 @@ loop runs in the thread that opened the screen (SDL wants the main thread), wake
 message arrives, so a call is on screen within one frame, and otherwise draws at the configured
 frame rate so the ticker and clock move.
 
-`main()` is the thin hook for `qcall display`: it opens the screen and voice and hands a
-`deliver` function to whatever connects to MQTT.
+`main()` is the hook for `qcall display`: it opens the screen and voice and connects to MQTT
+through `display.feed.bus_feed` (or any other `subscribe` function it is given).
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ class Frame:
 
     index: int
     now: float
-    dirty: list[object]
+    dirty: list[pygame.Rect]
     messages: list[object] = field(default_factory=list)
     shown_at: float = 0.0  # time.perf_counter() after the frame reached the screen
 
@@ -134,13 +134,21 @@ def _closed() -> bool:
     return False
 
 
-def main(cfg: BranchConfig, subscribe: Subscribe, *, headless: bool = False) -> None:
+def main(cfg: BranchConfig, *, subscribe: Subscribe | None = None, headless: bool = False,
+         device: str = "display1", host: str | None = None, port: int | None = None) -> None:
     """`qcall display`: open screen and voice, connect the bus, run until the window closes.
 
-    `subscribe(cfg, deliver)` is the bus side (the lead's MQTT client): it must call
-    `deliver(msg)` for each decoded message and `deliver(BusLink(online=...))` when the broker
-    connection goes or comes back, and return a function that disconnects.
+    By default the bus side is `display.feed.bus_feed` (MQTT per `[bus]`, or `host`/`port`).
+    A custom `subscribe(cfg, deliver)` must call `deliver(msg)` for each decoded message and
+    `deliver(BusLink(online=...))` when the broker link goes or comes back, and return a function
+    that disconnects. The screen starts offline and fills in when the retained state arrives.
     """
+    if subscribe is None:
+        from display.feed import bus_feed
+
+        def subscribe(c: BranchConfig, deliver: Deliver) -> Callable[[], None]:
+            return bus_feed(c, deliver, device=device, host=host, port=port)
+
     inbox: queue.Queue[object] = queue.Queue()
     screen = open_screen(cfg.display, headless=headless)
     try:
@@ -157,3 +165,4 @@ def main(cfg: BranchConfig, subscribe: Subscribe, *, headless: bool = False) -> 
             close()
         if voice is not None:
             voice.close()
+        pygame.display.quit()

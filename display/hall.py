@@ -64,6 +64,7 @@ class HallState:
     paused: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     bus_notice: tuple[str, str] = ("", "")
+    view_notice: tuple[str, str] = ("", "")
     online: bool = False
     highlight: Highlight | None = None
     rev: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REGIONS, 0))
@@ -78,8 +79,12 @@ class HallState:
 
     @property
     def notice(self) -> tuple[str, str]:
-        """The bus notice if one is set, else the one from config."""
-        return self.bus_notice if any(self.bus_notice) else self.notice_default
+        """A `Notice` set on the bus wins, then the notice carried in the HallView (the core's
+        config), then this display's own config."""
+        for n in (self.bus_notice, self.view_notice, self.notice_default):
+            if any(n):
+                return n
+        return ("", "")
 
     def highlighted(self, now: float) -> Highlight | None:
         h = self.highlight
@@ -186,17 +191,13 @@ def _on_hall_view(s: HallState, v: m.HallView, now: float) -> None:
         s._bump("waiting")
     s._set_paused(v.paused)
     s._set_closed(v.closed)
-    _set_notice(s, (v.notice_zh, v.notice_en))
+    if (v.notice_zh, v.notice_en) != s.view_notice:
+        s.view_notice = (v.notice_zh, v.notice_en)
+        s._bump("notice")
     h = s.highlight
     if h is not None and not any(c.counter == h.counter and c.number == h.number for c in s.calling):
         s.highlight = None
         s._bump("calling")
-
-
-def _set_notice(s: HallState, notice: tuple[str, str]) -> None:
-    if notice != s.bus_notice:
-        s.bus_notice = notice
-        s._bump("notice")
 
 
 def _on_called(s: HallState, ev: m.TicketCalled, now: float) -> None:
@@ -224,7 +225,9 @@ def _on_queue_state(s: HallState, q: m.QueueState, now: float) -> None:
 
 
 def _on_notice(s: HallState, n: m.Notice, now: float) -> None:
-    _set_notice(s, (n.zh, n.en))
+    if (n.zh, n.en) != s.bus_notice:
+        s.bus_notice = (n.zh, n.en)
+        s._bump("notice")
 
 
 def _on_day_reset(s: HallState, ev: m.DayReset, now: float) -> None:

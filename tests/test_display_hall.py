@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from display_helpers import T0
+import pytest
+from display_helpers import T0, branch
 
 from display.hall import BusLink, HallState
 from qbus import messages as m
 from qbus.config import BranchConfig
+
+
+@pytest.fixture(scope="module")
+def cfg() -> BranchConfig:
+    return branch()
 
 
 def called(number: str, counter: int, at: float = T0) -> m.TicketCalled:
@@ -94,9 +100,14 @@ def test_bus_loss_keeps_everything_and_any_message_means_back_online(cfg: Branch
 def test_notice_from_bus_wins_over_config_and_clearing_it_restores_config(cfg: BranchConfig) -> None:
     s = HallState.from_config(cfg)
     assert s.notice == (cfg.display.notice_zh, cfg.display.notice_en)
+    s.apply(m.HallView(notice_zh="核心配置公告", notice_en="From the core"), T0)
+    assert s.notice == ("核心配置公告", "From the core")
     s.apply(m.Notice(zh="暂停营业", en="Closed today"), T0)
-    assert s.notice == ("暂停营业", "Closed today")
-    s.apply(m.Notice(), T0)
+    s.apply(m.HallView(notice_zh="核心配置公告", notice_en="From the core"), T0 + 1)
+    assert s.notice == ("暂停营业", "Closed today"), "a later HallView must not hide the notice"
+    s.apply(m.Notice(), T0 + 2)
+    assert s.notice == ("核心配置公告", "From the core")
+    s.apply(m.HallView(), T0 + 3)
     assert s.notice == (cfg.display.notice_zh, cfg.display.notice_en)
 
 

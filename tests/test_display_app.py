@@ -7,7 +7,8 @@ import threading
 from pathlib import Path
 
 import pygame
-from display_helpers import T0, colour_area, find_text, reference, saved_frame, screen
+import pytest
+from display_helpers import T0, branch, colour_area, find_text, reference, saved_frame, screen
 
 from display import theme
 from display.app import Frame, run_display
@@ -19,6 +20,11 @@ from qbus import messages as m
 from qbus.config import BranchConfig
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+
+
+@pytest.fixture(scope="module")
+def cfg() -> BranchConfig:
+    return branch()
 
 
 def called(number: str, counter: int, at: float = T0) -> m.TicketCalled:

@@ -10,6 +10,7 @@ import wave
 from pathlib import Path
 
 import pytest
+from display_helpers import wav_samples  # also puts SDL audio on the dummy driver
 
 from display import clips as c
 from display import phrase
@@ -20,13 +21,6 @@ from qbus.config.sections import VoiceSection
 
 ALL_KEYS = sorted(c.catalogue())
 FREQ = {k: 200.0 + 25.0 * i for i, k in enumerate(ALL_KEYS)}  # a distinct tone per clip key
-
-
-def wav_samples(path: Path) -> tuple[array.array, int]:
-    """Samples straight from the file with the stdlib, not through display.clips."""
-    with wave.open(str(path), "rb") as w:
-        assert w.getsampwidth() == 2 and w.getnchannels() == 1
-        return array.array("h", w.readframes(w.getnframes())), w.getframerate()
 
 
 def tone(freq: float, seconds: float, rate: int = c.RATE, amp: float = 12000) -> array.array:

@@ -3,13 +3,26 @@ frame by its pixels (compared with a reference rendering made straight with pyga
 
 from __future__ import annotations
 
+import array
+import os
+import wave
 from pathlib import Path
+
+os.environ["SDL_VIDEODRIVER"] = "dummy"  # before pygame opens anything: frames go to memory
+os.environ["SDL_AUDIODRIVER"] = "dummy"  # the mixer plays in real time to nowhere
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 import pygame.freetype
 
+from qbus.config import BranchConfig, load
+
 T0 = 1_800_000_000.0  # a fixed instant for the injected clock (2027-01-15 16:00 in Shanghai)
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "branch.toml"
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
+
+
+def branch() -> BranchConfig:
+    return load(EXAMPLE)
 
 
 def screen(size: tuple[int, int]) -> pygame.Surface:
@@ -70,3 +83,22 @@ def colour_area(frame: pygame.Surface, color: tuple[int, int, int]) -> pygame.Re
         return None
     rects = mask.connected_component().get_bounding_rects()
     return rects[0] if rects else None
+
+
+def shows_offline_badge(frame: pygame.Surface, header: pygame.Rect) -> bool:
+    """The red badge's caption, at whatever size it was drawn, anywhere in the header."""
+    from display import theme
+
+    font = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    for size in range(12, 60):
+        ref = reference(font, 0, theme.OFFLINE, size, theme.TEXT, theme.OFFLINE_BG)
+        if find_text(frame, header, ref, theme.TEXT) is not None:
+            return True
+    return False
+
+
+def wav_samples(path: Path) -> tuple[array.array, int]:
+    """Samples straight from the file with the stdlib, not through display.clips."""
+    with wave.open(str(path), "rb") as w:
+        assert w.getsampwidth() == 2 and w.getnchannels() == 1
+        return array.array("h", w.readframes(w.getnframes())), w.getframerate()

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pygame
 import pytest
-from display_helpers import T0, colour_area, find_text, reference, saved_frame, screen
+from display_helpers import (
+    T0,
+    branch,
+    colour_area,
+    find_text,
+    reference,
+    saved_frame,
+    screen,
+    shows_offline_badge,
+)
 
 from display import theme
 from display.errors import FontError
@@ -19,6 +28,11 @@ from qbus import messages as m
 from qbus.config import BranchConfig
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+
+
+@pytest.fixture(scope="module")
+def cfg() -> BranchConfig:
+    return branch()
 
 
 def called(number: str, counter: int, at: float = T0) -> m.TicketCalled:
@@ -89,15 +103,10 @@ def test_offline_mark_appears_when_the_bus_drops_and_goes_when_it_returns(
     hall = HallScreen(cfg, surf)
     state = HallState.from_config(cfg)
     state.apply(called("A001", 1), T0)
-    badge_area = hall.layout.status.union(hall.layout.clock).union(hall.layout.name)
+    header = hall.layout.status.union(hall.layout.clock).union(hall.layout.name)
 
     def badge(frame: pygame.Surface) -> bool:
-        """The red badge's caption, at whatever size it was drawn, anywhere in the header."""
-        for size in range(12, 60):
-            ref = reference(FONT, 0, theme.OFFLINE, size, theme.TEXT, theme.OFFLINE_BG)
-            if find_text(frame, badge_area, ref, theme.TEXT) is not None:
-                return True
-        return False
+        return shows_offline_badge(frame, header)
 
     hall.draw(state, T0)
     assert not badge(saved_frame(surf, tmp_path / "on.png"))
@@ -236,7 +245,8 @@ def test_bad_face_index_is_a_clear_error() -> None:
         FontBook(FONT, 9)
 
 
-def test_text_cache_is_bounded_by_bytes_and_reuses_surfaces(display_init: None) -> None:
+def test_text_cache_is_bounded_by_bytes_and_reuses_surfaces() -> None:
+    screen((320, 240))
     book = FontBook(FONT, cache_bytes=1 << 20)
     first = book.text("A000", 120, theme.NUMBER, theme.ROW_BG)
     assert book.text("A000", 120, theme.NUMBER, theme.ROW_BG) is first
