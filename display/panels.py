@@ -44,6 +44,7 @@ class Panel:
         self.base = Surface(self.rect.size)
         self.base.fill(self.bg)
         self._static(self.base)
+        self.static_elements, self.elements = self.elements, []
         if pygame.display.get_surface() is not None:
             self.base = self.base.convert()
         self.last: Hashable = object()
@@ -65,7 +66,7 @@ class Panel:
             part = self.partial(sub, state, now, previous, k)
             if part is not None:
                 return [r.move(self.rect.topleft) for r in part]
-        self.elements = []
+        self.elements = list(self.static_elements)
         sub.blit(self.base, (0, 0))
         self.draw(sub, state, now)
         return [Rect(self.rect)]
@@ -78,11 +79,11 @@ class Panel:
     def draw(self, sub: Surface, state: HallState, now: float) -> None:
         """Draw the dynamic content over the freshly blitted base."""
 
-    def put(self, sub: Surface, text: Surface, x: int, y: int, what: str) -> Rect:
-        r = sub.blit(text, (x, y))
+    def put(self, sub: Surface, text: Surface, x: int, y: int, what: str) -> None:
+        """Blit `text` at (x, y) of the panel and record where it went on the screen."""
+        sub.blit(text, (x, y))
         placed = Rect(x + self.rect.x, y + self.rect.y, text.get_width(), text.get_height())
         self.elements.append((what, placed))
-        return r
 
     def text(self, text: str, px: float, max_w: int, fg: Color, bg: Color) -> Surface:
         """Text whose line is at most `px` tall and `max_w` wide."""
@@ -97,11 +98,6 @@ class Panel:
         s_en = self.text(en, h * 0.5, base.get_width() - x - self.m, t.MUTED, self.bg)
         self.put(base, s_en, x, (h - s_en.get_height()) // 2 + int(h * 0.1), "title")
         pygame.draw.line(base, t.LINE, (self.m, h - 1), (base.get_width() - self.m, h - 1), 2)
-        self.static_elements = list(self.elements)
-        self.elements = []
-
-    def keep_static(self) -> None:
-        self.elements = list(getattr(self, "static_elements", []))
 
 
 def counter_names(cfg: BranchConfig) -> dict[int, tuple[str, str]]:
@@ -131,10 +127,6 @@ class NamePanel(Panel):
         top = (h - zh.get_height() - en.get_height()) // 2
         self.put(base, zh, self.m, top, "branch")
         self.put(base, en, self.m, top + zh.get_height(), "branch")
-        self.static_elements = list(self.elements)
-
-    def draw(self, sub: Surface, state: HallState, now: float) -> None:
-        self.keep_static()
 
 
 class StatusPanel(Panel):
@@ -230,7 +222,6 @@ class CallingPanel(Panel):
         return None
 
     def draw(self, sub: Surface, state: HallState, now: float) -> None:
-        self.keep_static()
         lit = self._highlight_row(state, now)
         on = bool(isinstance(self.last, tuple) and self.last[2])
         for i, call in enumerate(state.calling[: self.rows]):
@@ -291,7 +282,6 @@ class RecentPanel(Panel):
         return state.rev["recent"]
 
     def draw(self, sub: Surface, state: HallState, now: float) -> None:
-        self.keep_static()
         for cell, call in zip(self.cells, state.recent, strict=False):
             split = int(cell.width * 0.36)
             num = self.text(call.number, cell.height * 0.8, split - self.m, t.NUMBER, self.bg)
@@ -329,7 +319,6 @@ class WaitingPanel(Panel):
         return state.rev["waiting"]
 
     def draw(self, sub: Surface, state: HallState, now: float) -> None:
-        self.keep_static()
         for cell, (code, zh, en) in zip(self.cells, self.business, strict=False):
             pygame.draw.rect(sub, t.ROW_BG, cell)
             count = f"{state.waiting.get(code, 0)}{t.PEOPLE[0]}"
@@ -379,7 +368,6 @@ class PausedPanel(Panel):
         return state.rev["paused"]
 
     def draw(self, sub: Surface, state: HallState, now: float) -> None:
-        self.keep_static()
         w, h = sub.get_size()
         body = h - self.title_h
         if state.paused:
