@@ -88,7 +88,7 @@ class KioskSection(Base, kw_only=True):
 class DisplaySection(Base, kw_only=True):
     """Hall display: layout is landscape-1080 | landscape-720 | portrait-1080."""
 
-    layout: str = "landscape-1080"
+    layout: Literal["landscape-1080", "landscape-720", "portrait-1080"] = "landscape-1080"
     fullscreen: bool = True
     font: str = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
     font_index: int = 0
@@ -107,6 +107,7 @@ class VoiceSection(Base, kw_only=True):
     clips_dir: str = "var/clips"
     custom_clips_dir: str = ""
     english: bool = True
+    max_pending: int = 4  # calls waiting to be said; past this the oldest are dropped (still on screen)
 
 
 class SerialDevice(Base, kw_only=True):

@@ -1,0 +1,168 @@
+"""Run the hall display: bus messages in, frames out, announcements on the side.
+
+The display is driven only by what arrives in its inbox, a `queue.Queue` that the bus client fills
+from its own thread: qbus.messages structs (retained HallView / CounterState / QueueState /
+Notice, and events) and `BusLink(online=...)` when the broker connection drops or returns. The
+loop runs in the thread that opened the screen (SDL wants the main thread), wakes as soon as a
+message arrives, so a call is on screen within one frame, and otherwise draws at the configured
+frame rate so the ticker and clock move.
+
+`main()` is the hook for `qcall display`: it opens the screen and voice and connects to MQTT
+through `display.feed.bus_feed` (or any other `subscribe` function it is given).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pygame
+
+from display.errors import DisplayError, VoiceError
+from display.hall import BusLink, HallState
+from display.layout import size_of
+from display.screen import HallScreen
+from display.voice import Announcer
+from qbus import messages as m
+from qbus.config import BranchConfig
+from qbus.config.sections import DisplaySection
+
+_LOG = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Deliver = Callable[[object], None]
+#: Connects to the bus and calls `deliver` for every message (from any thread); returns a closer.
+Subscribe = Callable[[BranchConfig, Deliver], Callable[[], None]]
+
+__all__ = ["BusLink", "Frame", "main", "open_screen", "run_display"]
+
+
+@dataclass
+class Frame:
+    """What one loop turn did, for callers that measure (the benchmark) or watch (tests)."""
+
+    index: int
+    now: float
+    dirty: list[pygame.Rect]
+    messages: list[object] = field(default_factory=list)
+    shown_at: float = 0.0  # time.perf_counter() after the frame reached the screen
+
+
+def open_screen(display: DisplaySection, *, headless: bool = False) -> pygame.Surface:
+    """Open the pygame window: full screen in production, the layout's size otherwise.
+
+    `headless` selects SDL's dummy video driver (tests, benchmarks, a box with no monitor).
+    """
+    if headless:
+        os.environ["SDL_VIDEODRIVER"] = "dummy"
+    size = size_of(display.layout)
+    pygame.display.init()
+    flags = pygame.FULLSCREEN if display.fullscreen and not headless else 0
+    try:
+        screen = pygame.display.set_mode((0, 0) if flags else size, flags)
+    except pygame.error as err:
+        raise DisplayError(f"cannot open the hall screen: {err}", zh="无法打开显示屏") from err
+    pygame.display.set_caption("qcall hall display")
+    pygame.mouse.set_visible(False)
+    return screen
+
+
+def run_display(cfg: BranchConfig, inbox: queue.Queue[object], *, screen: pygame.Surface | None = None,
+                clock: Clock = time.time, voice: Announcer | None = None,
+                stop: threading.Event | None = None,
+                on_frame: Callable[[Frame], None] | None = None,
+                state: HallState | None = None) -> HallState:
+    """Draw the hall from `inbox` until `stop` is set (or the window is closed).
+
+    `clock` is wall time in seconds (the injected clock: blink timing, the clock panel, the
+    ticker). Calls and recalls are also handed to `voice`, which queues and plays them on its own
+    thread. Returns the final state.
+    """
+    surface = screen if screen is not None else open_screen(cfg.display)
+    stop = stop or threading.Event()
+    state = state or HallState.from_config(cfg)
+    hall = HallScreen(cfg, surface)
+    on_display = pygame.display.get_surface() is surface
+    period = 1.0 / max(1, cfg.display.fps)
+    index = 0
+    next_at = time.perf_counter()
+    while not stop.is_set():
+        msgs = _wait(inbox, next_at - time.perf_counter())
+        now = clock()
+        for msg in msgs:
+            state.apply(msg, now)
+            if voice is not None and isinstance(msg, m.TicketCalled | m.TicketRecalled):
+                voice.announce(msg)
+        dirty = hall.draw(state, now)
+        if on_display:
+            if dirty:
+                pygame.display.update(dirty)
+            if _closed():
+                stop.set()
+        if on_frame is not None:
+            on_frame(Frame(index, now, list(dirty), msgs, time.perf_counter()))
+        index += 1
+        if time.perf_counter() >= next_at:
+            next_at = max(next_at + period, time.perf_counter() - period)
+    return state
+
+
+def _wait(inbox: queue.Queue[object], timeout: float) -> list[object]:
+    """Every message waiting, blocking up to `timeout` for the first one."""
+    out: list[object] = []
+    try:
+        out.append(inbox.get(timeout=timeout) if timeout > 0 else inbox.get_nowait())
+    except queue.Empty:
+        return out
+    while True:
+        try:
+            out.append(inbox.get_nowait())
+        except queue.Empty:
+            return out
+
+
+def _closed() -> bool:
+    """Window closed or Escape pressed (a keyboard on the display box, or a developer)."""
+    for ev in pygame.event.get():
+        if ev.type == pygame.QUIT or (ev.type == pygame.KEYDOWN and ev.key == pygame.K_ESCAPE):
+            return True
+    return False
+
+
+def main(cfg: BranchConfig, *, subscribe: Subscribe | None = None, headless: bool = False,
+         device: str = "display1", host: str | None = None, port: int | None = None) -> None:
+    """`qcall display`: open screen and voice, connect the bus, run until the window closes.
+
+    By default the bus side is `display.feed.bus_feed` (MQTT per `[bus]`, or `host`/`port`).
+    A custom `subscribe(cfg, deliver)` must call `deliver(msg)` for each decoded message and
+    `deliver(BusLink(online=...))` when the broker link goes or comes back, and return a function
+    that disconnects. The screen starts offline and fills in when the retained state arrives.
+    """
+    if subscribe is None:
+        from display.feed import bus_feed
+
+        def subscribe(c: BranchConfig, deliver: Deliver) -> Callable[[], None]:
+            return bus_feed(c, deliver, device=device, host=host, port=port)
+
+    inbox: queue.Queue[object] = queue.Queue()
+    screen = open_screen(cfg.display, headless=headless)
+    try:
+        voice = Announcer.from_config(cfg.voice)
+    except VoiceError as err:  # the screen matters more than the voice: run without it
+        _LOG.error("voice calling off: %s", err)
+        voice = None
+    close = None
+    try:
+        close = subscribe(cfg, inbox.put)
+        run_display(cfg, inbox, screen=screen, voice=voice)
+    finally:
+        if close is not None:
+            close()
+        if voice is not None:
+            voice.close()
+        pygame.display.quit()

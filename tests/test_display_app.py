@@ -1,0 +1,64 @@
+"""The run loop: messages from the inbox reach the screen in the next frame."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from pathlib import Path
+
+import pygame
+import pytest
+from display_helpers import T0, branch, colour_area, find_text, reference, saved_frame, screen
+
+from display import theme
+from display.app import Frame, run_display
+from display.hall import BusLink
+from display.layout import LAYOUTS
+from display.panels import CallingPanel
+from display.screen import HallScreen
+from qbus import messages as m
+from qbus.config import BranchConfig
+
+FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+
+
+@pytest.fixture(scope="module")
+def cfg() -> BranchConfig:
+    return branch()
+
+
+def called(number: str, counter: int, at: float = T0) -> m.TicketCalled:
+    return m.TicketCalled(at=at, number=number, counter=counter, business="cash", tier="normal",
+                          waited_s=60.0)
+
+
+def test_run_display_shows_a_call_from_the_inbox_in_the_next_frame(
+        cfg: BranchConfig, tmp_path: Path) -> None:
+    surf = screen(LAYOUTS["landscape-720"])
+    inbox: queue.Queue[object] = queue.Queue()
+    stop = threading.Event()
+    frames: list[Frame] = []
+    clock_now = [T0]
+
+    def on_frame(f: Frame) -> None:
+        frames.append(f)
+        if len(frames) == 2:
+            inbox.put(called("E042", 5))
+            inbox.put(BusLink(online=False))
+        if any(isinstance(x, m.TicketCalled) for x in f.messages):
+            stop.set()
+        if len(frames) > 600:
+            stop.set()
+
+    state = run_display(cfg, inbox, screen=surf, clock=lambda: clock_now[0], stop=stop,
+                        on_frame=on_frame)
+    assert len(frames) == 3, "the call must be drawn in the frame right after it arrived"
+    assert not state.online
+    frame = saved_frame(surf, tmp_path / "loop.png")
+    band = colour_area(frame, theme.HIGHLIGHT_BG)
+    assert band is not None
+    panel = HallScreen(cfg, pygame.Surface(surf.get_size())).panel("calling")
+    assert isinstance(panel, CallingPanel)
+    size = panel.sizes(0, m.CallView(number="E042", counter=5, at=T0))[0]
+    ref = reference(FONT, 0, "E042", size, theme.HIGHLIGHT_FG, theme.HIGHLIGHT_BG)
+    assert find_text(frame, band, ref, theme.HIGHLIGHT_FG) is not None
