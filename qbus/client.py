@@ -39,6 +39,7 @@ from qbus.roles import role_of
 from qbus.topics import Topics, check_device_id
 
 _LOG = logging.getLogger(__name__)
+_PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -368,7 +369,7 @@ class BusClient:
             clean_session=clean,
             protocol=mqtt.MQTTv311,
         )
-        client.enable_logger(logging.getLogger(f"{__name__}.paho"))
+        client.on_log = self._handle_log
         if username:
             client.username_pw_set(username, password or None)
         will = m.Presence(device=self.device, online=False, kind=self.kind, detail="lost")
@@ -430,6 +431,14 @@ class BusClient:
         for p in pending:  # same id again: the core answers from its de-duplication cache
             self._send_request(p)
         self._last_error = ""
+
+    def _handle_log(self, _client: mqtt.Client, _userdata: Any, level: int, buf: str) -> None:
+        """paho's own log lines, under `qbus.client.paho`. Its network thread may run one last turn
+        after close() and log "Client is not connected" as an error: that is our goodbye, not a fault."""
+        py_level = {int(k): v for k, v in mqtt.LOGGING_LEVEL.items()}.get(level, logging.DEBUG)
+        if self._closed and buf.startswith("Client is not connected"):
+            py_level = logging.DEBUG
+        _PAHO_LOG.log(py_level, "%s: %s", self.device, buf)
 
     def _handle_subscribe(
         self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: list[Any], _props: Any,
