@@ -59,11 +59,37 @@ def kpis(core: BranchCore, now: float, hour_of: Callable[[float], int] | None = 
         "unrated_rate": round(1 - len(rated) / len(finished), 4) if finished else None,
         "tier_target_met": _targets(core, called),
         "counter_busy_share": _busy(core, now),
+        "by_teller": by_teller(served, core.cfg.rating.satisfied_min),
+        "priority_grants_by_staff": dict(sorted(Tally(t.granted_by for t in tickets if t.granted_by).items())),
     }
     if hour_of is not None:
         arrivals = Tally(hour_of(t.issued_at) for t in tickets)
         out["arrivals_by_hour"] = {f"{h:02d}": arrivals[h] for h in sorted(arrivals)}
         out["staffing_advice"] = staffing(core, tickets, hour_of)
+    return out
+
+
+def by_teller(served: list[Ticket], satisfied_min: int) -> dict[str, dict[str, Any]]:
+    """Per teller: served, mean service time, stars and rates (星级柜员: ratings belong to a teller).
+
+    A service is attributed to the teller logged in when it was called; a ticket served while
+    nobody was logged in counts under "" so no rating silently disappears from the totals."""
+    groups: dict[str, list[Ticket]] = {}
+    for t in served:
+        groups.setdefault(t.teller, []).append(t)
+    out: dict[str, dict[str, Any]] = {}
+    for teller, ts in sorted(groups.items()):
+        finished = [t for t in ts if t.rating >= 0]
+        rated = [t.rating for t in finished if t.rating > 0]
+        out[teller] = {
+            "served": len(ts),
+            "service_s_mean": round(sum(t.finished_at - t.started_at for t in ts) / len(ts), 1),
+            "rated": len(rated),
+            "stars_mean": round(sum(rated) / len(rated), 2) if rated else None,
+            "satisfaction_rate": round(sum(1 for r in rated if r >= satisfied_min) / len(rated), 4)
+            if rated else None,
+            "unrated_rate": round(1 - len(rated) / len(finished), 4) if finished else None,
+        }
     return out
 
 

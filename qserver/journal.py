@@ -86,6 +86,7 @@ class Journal:
             self.db.close()
             raise JournalCorrupt(f"{self.path}: the journal file is damaged: {err}") from err
         self.last_seq: int = row[0] or 0
+        self._staged: dict[str, str] = {}
 
     def close(self) -> None:
         """Safe to call twice."""
@@ -107,15 +108,30 @@ class Journal:
         for at, rid, device, cmd in rows:
             seq += 1
             out.append((seq, at, rid, device, cmd, row_crc(seq, at, rid, device, cmd)))
+        staged, self._staged = self._staged, {}
         try:
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?)", out)
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", staged.items())
             self.db.execute("COMMIT")
         except sqlite3.Error as err:
             self._rollback()
+            self._staged = staged | self._staged
             raise JournalError(f"{self.path}: journal write failed: {err}") from err
         self.last_seq = seq
         return seq
+
+    def stage_meta(self, key: str, value: str) -> None:
+        """Remember a meta value to write with the next `append` (same transaction, no fsync of
+        its own) or the next `flush_meta`. For marks whose loss only repeats work, like the
+        service's `published_seq` (losing it republishes events: at least once, never lost)."""
+        self._staged[key] = value
+
+    def flush_meta(self) -> None:
+        """Write staged meta values now (when the service is idle or stopping)."""
+        staged, self._staged = self._staged, {}
+        for key, value in staged.items():
+            self.set_meta(key, value)
 
     def _rollback(self) -> None:
         try:

@@ -30,7 +30,7 @@ class CoreRunner:
                  clock: BranchClock | None = None, **bus_kw: Any) -> None:
         self.cfg = cfg
         self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
-        self.store = DurableCore(cfg, journal, cfg.storage.snapshot_every)
+        self.store = DurableCore(cfg, journal, cfg.storage.snapshot_every, outbox=True)
         try:
             self.bus = BusClient(host=host, port=port, topics=self.topics, device="core", kind="core",
                                  keepalive_s=cfg.bus.keepalive_s, **bus_kw)

@@ -100,6 +100,8 @@ class CoreService:
                 self._full_state.clear()
                 self.publish_all_state()
             self.publish_stats()
+        self._advance_published()
+        self.store.journal.flush_meta()
 
     def request_full_state(self) -> None:
         """Ask the service thread to republish all retained state (after a broker reconnect)."""
@@ -131,6 +133,7 @@ class CoreService:
         events = self.store.core.drain()
         if not self.store.pending and not replies and not events:
             self._advance_published()
+            self.store.journal.flush_meta()  # idle: the mark's own fsync delays nobody
             return 0
         seq = self.store.commit()
         self._publish(seq, replies, events)
@@ -236,7 +239,7 @@ class CoreService:
             done = self.flights.pop(0).seq
         if done != self.published_seq:
             self.published_seq = done
-            self.store.journal.set_meta("published_seq", str(done))
+            self.store.journal.stage_meta("published_seq", str(done))
 
 
 def _request_id(payload: bytes) -> str:

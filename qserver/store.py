@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import pickle
 from collections import OrderedDict
 from pathlib import Path
@@ -55,8 +56,13 @@ def error_reply(rid: str, err: QcallError) -> m.Reply:
 class DurableCore:
     """BranchCore + Journal + request de-duplication + snapshots."""
 
-    def __init__(self, cfg: BranchConfig, path: str | Path, snapshot_every: int = 5000) -> None:
+    def __init__(self, cfg: BranchConfig, path: str | Path, snapshot_every: int = 5000,
+                 outbox: bool = False) -> None:
+        """`outbox=True` for the core service: events of rows after the journal's `published_seq`
+        mark (all rows when there is no mark: the broker never confirmed anything) are re-derived
+        into `self.outbox` for publishing again. Tools that only read the state leave it off."""
         self.cfg = cfg
+        self.track_published = outbox
         self.version = f"{CORE_VERSION}:{config_digest(cfg)}"
         self.snapshot_every = snapshot_every
         self.journal = Journal(path)
@@ -78,9 +84,9 @@ class DurableCore:
     def _restore(self) -> tuple[BranchCore, OrderedDict[str, m.Reply], int]:
         core, done, start = None, OrderedDict(), 0
         mark = self.journal.meta("published_seq")
-        published = int(mark) if mark else None
+        published: float = int(mark) if mark else (0 if self.track_published else math.inf)
         for seq, state in self.journal.snapshots(self.version):
-            if published is not None and seq > published:
+            if seq > published:
                 continue  # its rows' events may be unpublished: replay them to re-derive the outbox
             try:
                 core, done = pickle.loads(state)
@@ -96,7 +102,7 @@ class DurableCore:
             cmd = _cmd_decoder.decode(row.cmd)
             done[row.rid] = self._apply(core, row.rid, cmd, row.at)
             n += 1
-            if published is not None and row.seq > published:
+            if row.seq > published:
                 self.outbox += core.drain()
             else:
                 core.events.clear()

@@ -1012,6 +1012,28 @@ def test_kpis_of_a_day() -> None:
     assert set(k["staffing_advice"]) == {"09", "10"}
 
 
+def test_kpis_per_teller_attribute_every_service_and_star() -> None:
+    """星级柜员: the manager reads stars and rates per teller, not only for the branch."""
+    core, now = _day()
+    k = kpis(core, now)
+    assert k["by_teller"] == {
+        "t1": {"served": 1, "service_s_mean": 300.0, "rated": 1, "stars_mean": 5.0,
+               "satisfaction_rate": 1.0, "unrated_rate": 0.0},
+        "t2": {"served": 2, "service_s_mean": 205.0, "rated": 1, "stars_mean": 2.0,
+               "satisfaction_rate": 0.0, "unrated_rate": 0.5},
+    }
+    assert sum(v["served"] for v in k["by_teller"].values()) == k["served"]
+
+
+def test_priority_tickets_granted_by_staff_are_reported_per_staff_member() -> None:
+    core = BranchCore(CFG, DAY)
+    core.issue(T0, "cash", "priority", granted_by="2001")
+    core.issue(T0 + 1, "cash", "priority", granted_by="2001")
+    core.issue(T0 + 2, "personal", "priority", granted_by="9001")
+    core.issue(T0 + 3, "cash", "priority", via="id_card")  # from the ID's birth date: nobody granted it
+    assert kpis(core, T0 + 10)["priority_grants_by_staff"] == {"2001": 2, "9001": 1}
+
+
 def test_kpis_without_hours_or_ratings() -> None:
     k = kpis(BranchCore(CFG, DAY), T0)
     assert k["wait_s"] == {"n": 0, "mean": 0.0, "p90": 0.0, "max": 0.0}
