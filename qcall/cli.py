@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from qbus.errors import QcallError
+
+if TYPE_CHECKING:
+    from qbus.client import BusClient
 
 
 class UsageError(QcallError, ValueError):
@@ -79,7 +83,100 @@ def build_parser() -> argparse.ArgumentParser:
     jr.add_argument("--config", default="examples/branch.toml")
     jr.add_argument("--journal", default="", help="journal file (default: storage.journal from config)")
     jr.set_defaults(func=_journal)
+    _manager_parsers(sub)
     return p
+
+
+def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rep = sub.add_parser(
+        "report", help="the day's KPIs from the core's journal, as JSON",
+        description="Replays the journal (read-only, nothing published) and prints the business day's "
+        "KPIs: waits per tier and business (mean, p90, max), served, no-shows, satisfaction and unrated "
+        "rates, stars per teller, priority tickets granted per staff member, arrivals per hour and "
+        "staffing advice.")
+    rep.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    rep.add_argument("--journal", default="", help="journal file (default: storage.journal from config)")
+    rep.set_defaults(func=_report)
+
+    note = sub.add_parser(
+        "notice", help="set or clear the hall display's scrolling notice (as manager1)",
+        description="Publishes the retained notice the hall display scrolls. --clear goes back to the "
+        "notice in the display's config.")
+    note.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    note.add_argument("--zh", default="", help="Chinese text")
+    note.add_argument("--en", default="", help="English text")
+    note.add_argument("--clear", action="store_true", help="remove the notice set on the bus")
+    _bus_args(note)
+    note.set_defaults(func=_notice)
+
+    watch = sub.add_parser(
+        "watch", help="print wait alerts, devices going offline and live KPIs (as manager1)",
+        description="Follows the branch bus: wait alerts (anyone over the limit, VIPs over their "
+        "target), devices going offline or coming back (kiosk, bridges, pads, display), and the live "
+        "KPIs when they change. Stop with Ctrl-C.")
+    watch.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    watch.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: at Ctrl-C)")
+    _bus_args(watch)
+    watch.set_defaults(func=_watch)
+
+
+def _bus_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default=None, help="broker host (default: bus.host from the config)")
+    p.add_argument("--port", type=int, default=None, help="broker port (default: bus.port)")
+
+
+def _manager_client(args: argparse.Namespace) -> BusClient:
+    from qbus.config import load
+    from qcall.manager import manager_bus
+
+    cfg = load(args.config)
+    host = args.host if args.host is not None else cfg.bus.host
+    if not host:
+        raise UsageError("no broker: bus.host is empty in the config; give --host/--port "
+                         "(`qcall demo` prints its broker's address)")
+    return manager_bus(cfg, host, args.port if args.port is not None else cfg.bus.port)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from qbus.config import load
+    from qcall.manager import dumps, report
+
+    cfg = load(args.config)
+    print(dumps(report(cfg, args.journal or cfg.storage.journal)))
+    return 0
+
+
+def _notice(args: argparse.Namespace) -> int:
+    from qcall.manager import set_notice
+
+    if not args.clear and not (args.zh or args.en):
+        raise UsageError("give --zh and/or --en, or --clear")
+    bus = _manager_client(args)
+    try:
+        bus.connect(10)
+        set_notice(bus, "" if args.clear else args.zh, "" if args.clear else args.en)
+    finally:
+        bus.close()
+    print("notice cleared" if args.clear else "notice set")
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    import threading
+
+    from qcall.manager import Watch
+
+    bus = _manager_client(args)
+    Watch(bus, lambda line: print(line, flush=True))
+    stop = threading.Event()
+    try:
+        bus.connect(10)
+        stop.wait(args.seconds if args.seconds > 0 else None)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        bus.close()
+    return 0
 
 
 def _simulate(args: argparse.Namespace) -> int:

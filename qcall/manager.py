@@ -1,0 +1,129 @@
+"""The branch manager's tools: the day's report, the hall notice, and a live watch.
+
+`qcall report` rebuilds the day from the journal (read-only replay, nothing published) and prints
+the KPIs a manager reads: waits per tier and business, satisfaction and unrated rates, stars per
+teller, priority tickets granted per staff member, arrivals per hour and staffing advice.
+`qcall notice` sets (or clears) the hall display's scrolling notice through the bus, as device
+`manager1`, the only role the ACL lets publish it. `qcall watch` prints wait alerts, devices going
+offline or coming back, and the live KPIs as they change, so a manager without a dashboard still
+sees a pad that died or a VIP waiting too long.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from qbus import messages as m
+from qbus.client import BusClient, Received
+from qbus.config import BranchConfig
+from qbus.errors import ConfigError
+from qcore import stats
+from qserver.clock import local_hour
+from qserver.store import DurableCore
+
+Out = Callable[[str], None]
+
+
+def report(cfg: BranchConfig, journal: str | Path, now: float | None = None) -> dict[str, Any]:
+    """KPIs of the journal's current business day. Opens the journal read-only in spirit: replays,
+    writes nothing, publishes nothing. `now` defaults to the journal's last time (a closed day)."""
+    path = Path(journal)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no journal here (storage.journal in the config, or --journal)")
+    store = DurableCore(cfg, path, snapshot_every=10**12)
+    try:
+        core = store.core
+        at = core.clock if now is None else now
+        tz = cfg.branch.timezone
+        return stats.kpis(core, at, hour_of=lambda t: local_hour(t, tz))
+    finally:
+        store.close()
+
+
+def manager_bus(cfg: BranchConfig, host: str, port: int, device: str = "manager1") -> BusClient:
+    """A manager client from the config's [bus] section (credentials from its password file)."""
+    return BusClient.from_config(cfg.bus, cfg.branch.id, device, host=host, port=port)
+
+
+def set_notice(bus: BusClient, zh: str, en: str, timeout: float = 5.0) -> None:
+    """Publish the retained notice (empty texts clear it: the display falls back to its config)."""
+    sent = threading.Event()
+    bus.publish(bus.topics.notice(), m.Notice(zh=zh, en=en), retain=True, on_sent=sent.set)
+    if not sent.wait(timeout):
+        raise ConfigError(f"notice not acknowledged by the broker within {timeout:.0f} s")
+
+
+class Watch:
+    """Lines for a person: alerts, presence changes, KPI changes. `start()` then `close()`."""
+
+    def __init__(self, bus: BusClient, out: Out, clock: Callable[[], float] = time.time) -> None:
+        self.bus = bus
+        self.out = out
+        self.clock = clock
+        self._presence: dict[str, bool] = {}
+        self._lock = threading.Lock()
+        self._kpis: tuple[Any, ...] = ()
+        t = bus.topics
+        bus.subscribe(t.all_alerts(), m.decode_event, self._on_alert)
+        bus.subscribe(t.all_presence(), m.Presence, self._on_presence)
+        bus.subscribe(f"{t.base}/state/stats", bytes, self._on_stats)
+
+    def _line(self, text: str) -> None:
+        self.out(f"{time.strftime('%H:%M:%S', time.localtime(self.clock()))}  {text}")
+
+    def _on_alert(self, msg: Received[Any]) -> None:
+        a = msg.value
+        if not isinstance(a, m.WaitAlert):
+            return
+        what = "贵宾超时 VIP over target" if a.kind == "tier" else "等待超时 waiting too long"
+        self._line(f"! {what}: {a.number} ({a.business}, {a.tier}) waited {a.waited_s / 60:.1f} min, "
+                   f"limit {a.limit_s / 60:.0f} min")
+
+    def _on_presence(self, msg: Received[m.Presence]) -> None:
+        p = msg.value
+        with self._lock:
+            before = self._presence.get(p.device)
+            self._presence[p.device] = p.online
+        if before == p.online:
+            return
+        if p.online:
+            self._line(f"+ 在线 online: {p.device} {p.detail}".rstrip())
+        elif before is not None or msg.retained:
+            self._line(f"- 离线 offline: {p.device} ({p.detail or 'lost'})")
+
+    def _on_stats(self, msg: Received[bytes]) -> None:
+        try:
+            k = msgspec.json.decode(msg.value)
+        except msgspec.DecodeError:
+            return
+        if not isinstance(k, dict):
+            return
+        key = (k.get("issued"), k.get("served"), k.get("still_waiting"), k.get("satisfaction_rate"),
+               k.get("unrated_rate"))
+        with self._lock:
+            if key == self._kpis:
+                return
+            self._kpis = key
+        sat, unr = k.get("satisfaction_rate"), k.get("unrated_rate")
+        self._line(
+            f"= issued {k.get('issued')}  served {k.get('served')}  waiting {k.get('still_waiting')}  "
+            f"satisfaction {_pct(sat)}  unrated {_pct(unr)}  wait p90 {k.get('wait_s', {}).get('p90', 0) / 60:.1f} min")
+
+    def offline(self) -> list[str]:
+        with self._lock:
+            return sorted(d for d, up in self._presence.items() if not up)
+
+
+def _pct(x: Any) -> str:
+    return "-" if x is None else f"{100 * float(x):.1f}%"
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, indent=1)
