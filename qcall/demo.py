@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qbus import messages as m
-from qbus.broker import EmbeddedBroker
+from qbus.broker import BrokerError, EmbeddedBroker
 from qbus.client import BusClient, BusError, Received
 from qbus.config import BranchConfig
 from qbus.topics import Topics
@@ -62,7 +62,7 @@ class Demo:
     def start(self) -> Demo:
         try:
             if not self.host:
-                self.broker = EmbeddedBroker().start()
+                self.broker = _embedded(self.cfg.bus.port)
                 self.host, self.port = self.broker.host, self.broker.port
             self._start_core()
             self._start_hall_printer()
@@ -203,12 +203,23 @@ class Demo:
             wait(2 / speed)
 
 
+def _embedded(port: int) -> EmbeddedBroker:
+    """The embedded broker on the config's port (1883) so `qcall watch` and other tools find it
+    by default; on a free port when that one is taken (a Mosquitto already running)."""
+    try:
+        return EmbeddedBroker(port=port).start()
+    except BrokerError as err:
+        _LOG.info("port %d taken (%s); the demo broker takes a free port", port, err)
+        return EmbeddedBroker().start()
+
+
 def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
              out: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the demo for `seconds` (0: until Ctrl-C) and return the KPIs at the end."""
     demo = Demo(cfg, speed=speed, seed=seed, out=out).start()
     out(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} demo branch on mqtt://{demo.host}:{demo.port} "
         f"(service times ×1/{speed:g}); Ctrl-C to stop")
+    out(f"  watch it as the manager: .venv/bin/qcall watch --host {demo.host} --port {demo.port}")
     try:
         demo.stop_event.wait(seconds if seconds > 0 else None)
     except KeyboardInterrupt:
