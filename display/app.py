@@ -78,17 +78,18 @@ def run_display(cfg: BranchConfig, inbox: queue.Queue[object], *, screen: pygame
                 clock: Clock = time.time, voice: Announcer | None = None,
                 stop: threading.Event | None = None,
                 on_frame: Callable[[Frame], None] | None = None,
-                state: HallState | None = None) -> HallState:
+                state: HallState | None = None, hall: HallScreen | None = None) -> HallState:
     """Draw the hall from `inbox` until `stop` is set (or the window is closed).
 
     `clock` is wall time in seconds (the injected clock: blink timing, the clock panel, the
     ticker). Calls and recalls are also handed to `voice`, which queues and plays them on its own
-    thread. Returns the final state.
+    thread. `hall` is a HallScreen already made over `screen` (main() makes it early so a bad
+    font stops start-up before anything connects). Returns the final state.
     """
     surface = screen if screen is not None else open_screen(cfg.display)
     stop = stop or threading.Event()
     state = state or HallState.from_config(cfg)
-    hall = HallScreen(cfg, surface)
+    hall = hall if hall is not None else HallScreen(cfg, surface)
     on_display = pygame.display.get_surface() is surface
     period = 1.0 / max(1, cfg.display.fps)
     index = 0
@@ -163,12 +164,17 @@ def main(cfg: BranchConfig, *, subscribe: Subscribe | None = None, headless: boo
     close = None
     try:
         screen = open_screen(cfg.display, headless=headless)
+        hall = HallScreen(cfg, screen)  # a missing CJK font stops here, before anything connects
+        state = HallState.from_config(cfg)
+        hall.draw(state, time.time())  # the (offline) picture at once, while clips may be made
+        pygame.display.flip()
         if on_screen is not None:
             on_screen(screen)
         if voice is True:
             announcer = open_voice(cfg)
         close = subscribe(cfg, inbox.put)
-        run_display(cfg, inbox, screen=screen, voice=announcer, stop=stop, on_frame=on_frame)
+        run_display(cfg, inbox, screen=screen, voice=announcer, stop=stop, on_frame=on_frame,
+                    state=state, hall=hall)
     finally:
         if close is not None:
             close()

@@ -14,6 +14,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 import pygame.freetype
+import pytest
 
 from qbus.config import BranchConfig, load
 
@@ -95,6 +96,21 @@ def shows_offline_badge(frame: pygame.Surface, header: pygame.Rect) -> bool:
         if find_text(frame, header, ref, theme.TEXT) is not None:
             return True
     return False
+
+
+_BUILT: list[Path] = []
+
+
+def built_clips(factory: pytest.TempPathFactory) -> Path:
+    """The default clips made once per test session with espeak-ng (about 2 s), shared by the
+    voice and CLI tests. Tests copy the folder before changing anything in it."""
+    if not _BUILT:
+        from display import clips
+
+        d = factory.mktemp("clips")
+        clips.build(d)
+        _BUILT.append(d)
+    return _BUILT[0]
 
 
 def wav_samples(path: Path) -> tuple[array.array, int]:
