@@ -118,3 +118,18 @@ def wav_samples(path: Path) -> tuple[array.array, int]:
     with wave.open(str(path), "rb") as w:
         assert w.getsampwidth() == 2 and w.getnchannels() == 1
         return array.array("h", w.readframes(w.getnframes())), w.getframerate()
+
+
+def find_any_size(frame: pygame.Surface, area: pygame.Rect, text: str, fg: tuple[int, int, int],
+                  bg: tuple[int, int, int], sizes: range | None = None) -> pygame.Rect | None:
+    """Where `text` is drawn in `area` at whatever size (tried largest first, up to the area's
+    height), compared glyph by glyph with a reference rendering; None if at no size."""
+    font = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    for size in sizes or range(min(area.height, 160), 7, -1):
+        ref = reference(font, 0, text, size, fg, bg)
+        if ref.get_width() > area.width or ref.get_height() > area.height + 4 or not ink(ref, fg).count():
+            continue
+        where = find_text(frame, area, ref, fg)
+        if where is not None:
+            return where
+    return None
