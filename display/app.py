@@ -26,6 +26,7 @@ import pygame
 from display.errors import DisplayError, VoiceError
 from display.hall import BusLink, HallState
 from display.layout import size_of
+from display.rotate import Rotation, rotation_for
 from display.screen import HallScreen
 from display.voice import Announcer, open_announcer
 from qbus import messages as m
@@ -60,7 +61,8 @@ def open_screen(display: DisplaySection, *, headless: bool = False) -> pygame.Su
     """
     if headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
-    size = size_of(display.layout)
+    w, h = size_of(display.layout)
+    size = (h, w) if display.rotate else (w, h)  # a window shows the screen as mounted
     pygame.display.init()
     flags = pygame.FULLSCREEN if display.fullscreen and not headless else 0
     try:
@@ -78,18 +80,21 @@ def run_display(cfg: BranchConfig, inbox: queue.Queue[object], *, screen: pygame
                 clock: Clock = time.time, voice: Announcer | None = None,
                 stop: threading.Event | None = None,
                 on_frame: Callable[[Frame], None] | None = None,
-                state: HallState | None = None, hall: HallScreen | None = None) -> HallState:
+                state: HallState | None = None, hall: HallScreen | None = None,
+                rotation: Rotation | None = None) -> HallState:
     """Draw the hall from `inbox` until `stop` is set (or the window is closed).
 
     `clock` is wall time in seconds (the injected clock: blink timing, the clock panel, the
     ticker). Calls and recalls are also handed to `voice`, which queues and plays them on its own
     thread. `hall` is a HallScreen already made over `screen` (main() makes it early so a bad
-    font stops start-up before anything connects). Returns the final state.
+    font stops start-up before anything connects). With `rotation` the hall is drawn upright on
+    its canvas and the changed parts are turned onto `screen`. Returns the final state.
     """
     surface = screen if screen is not None else open_screen(cfg.display)
     stop = stop or threading.Event()
     state = state or HallState.from_config(cfg)
-    hall = hall if hall is not None else HallScreen(cfg, surface)
+    canvas = rotation.canvas if rotation is not None else surface
+    hall = hall if hall is not None else HallScreen(cfg, canvas)
     on_display = pygame.display.get_surface() is surface
     period = 1.0 / max(1, cfg.display.fps)
     index = 0
@@ -102,6 +107,8 @@ def run_display(cfg: BranchConfig, inbox: queue.Queue[object], *, screen: pygame
             if voice is not None and isinstance(msg, m.TicketCalled | m.TicketRecalled):
                 voice.announce(msg)
         dirty = hall.draw(state, now)
+        if rotation is not None:
+            dirty = rotation.present(dirty)
         if on_display:
             if dirty:
                 pygame.display.update(dirty)
@@ -164,9 +171,13 @@ def main(cfg: BranchConfig, *, subscribe: Subscribe | None = None, headless: boo
     close = None
     try:
         screen = open_screen(cfg.display, headless=headless)
-        hall = HallScreen(cfg, screen)  # a missing CJK font stops here, before anything connects
+        rotation = rotation_for(screen, cfg.display.layout.startswith("portrait"), cfg.display.rotate)
+        # A missing CJK font stops here, before anything connects.
+        hall = HallScreen(cfg, rotation.canvas if rotation is not None else screen)
         state = HallState.from_config(cfg)
-        hall.draw(state, time.time())  # the (offline) picture at once, while clips may be made
+        dirty = hall.draw(state, time.time())  # the (offline) picture at once, while clips are made
+        if rotation is not None:
+            rotation.present(dirty)
         pygame.display.flip()
         if on_screen is not None:
             on_screen(screen)
@@ -174,7 +185,7 @@ def main(cfg: BranchConfig, *, subscribe: Subscribe | None = None, headless: boo
             announcer = open_voice(cfg)
         close = subscribe(cfg, inbox.put)
         run_display(cfg, inbox, screen=screen, voice=announcer, stop=stop, on_frame=on_frame,
-                    state=state, hall=hall)
+                    state=state, hall=hall, rotation=rotation)
     finally:
         if close is not None:
             close()
