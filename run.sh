@@ -23,6 +23,9 @@ setup() {
   [ -x .venv/bin/python ] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null
   .venv/bin/python -m pip install -q -e '.[dev]'
+  # The hall display's default voice clips (espeak-ng, ~3 s once; var/clips is not in git).
+  .venv/bin/qcall voice build --config examples/branch.toml >/dev/null \
+    || echo "run.sh: voice clips not made; the display makes them at start or runs silent" >&2
 }
 
 cmd="${1:-help}"; shift || true

@@ -26,8 +26,9 @@ import pygame
 from display.errors import DisplayError, VoiceError
 from display.hall import BusLink, HallState
 from display.layout import size_of
+from display.rotate import Rotation, rotation_for
 from display.screen import HallScreen
-from display.voice import Announcer
+from display.voice import Announcer, open_announcer
 from qbus import messages as m
 from qbus.config import BranchConfig
 from qbus.config.sections import DisplaySection
@@ -39,7 +40,7 @@ Deliver = Callable[[object], None]
 #: Connects to the bus and calls `deliver` for every message (from any thread); returns a closer.
 Subscribe = Callable[[BranchConfig, Deliver], Callable[[], None]]
 
-__all__ = ["BusLink", "Frame", "main", "open_screen", "run_display"]
+__all__ = ["BusLink", "Frame", "main", "open_screen", "open_voice", "run_display"]
 
 
 @dataclass
@@ -60,13 +61,16 @@ def open_screen(display: DisplaySection, *, headless: bool = False) -> pygame.Su
     """
     if headless:
         os.environ["SDL_VIDEODRIVER"] = "dummy"
-    size = size_of(display.layout)
+    w, h = size_of(display.layout)
+    size = (h, w) if display.rotate else (w, h)  # a window shows the screen as mounted
     pygame.display.init()
     flags = pygame.FULLSCREEN if display.fullscreen and not headless else 0
     try:
         screen = pygame.display.set_mode((0, 0) if flags else size, flags)
     except pygame.error as err:
-        raise DisplayError(f"cannot open the hall screen: {err}", zh="无法打开显示屏") from err
+        raise DisplayError(f"cannot open the hall screen: {err} (no display here? run with "
+                           "--headless, or set SDL_VIDEODRIVER=kmsdrm on a console)",
+                           zh="无法打开显示屏") from err
     pygame.display.set_caption("qcall hall display")
     pygame.mouse.set_visible(False)
     return screen
@@ -76,17 +80,21 @@ def run_display(cfg: BranchConfig, inbox: queue.Queue[object], *, screen: pygame
                 clock: Clock = time.time, voice: Announcer | None = None,
                 stop: threading.Event | None = None,
                 on_frame: Callable[[Frame], None] | None = None,
-                state: HallState | None = None) -> HallState:
+                state: HallState | None = None, hall: HallScreen | None = None,
+                rotation: Rotation | None = None) -> HallState:
     """Draw the hall from `inbox` until `stop` is set (or the window is closed).
 
     `clock` is wall time in seconds (the injected clock: blink timing, the clock panel, the
     ticker). Calls and recalls are also handed to `voice`, which queues and plays them on its own
-    thread. Returns the final state.
+    thread. `hall` is a HallScreen already made over `screen` (main() makes it early so a bad
+    font stops start-up before anything connects). With `rotation` the hall is drawn upright on
+    its canvas and the changed parts are turned onto `screen`. Returns the final state.
     """
     surface = screen if screen is not None else open_screen(cfg.display)
     stop = stop or threading.Event()
     state = state or HallState.from_config(cfg)
-    hall = HallScreen(cfg, surface)
+    canvas = rotation.canvas if rotation is not None else surface
+    hall = hall if hall is not None else HallScreen(cfg, canvas)
     on_display = pygame.display.get_surface() is surface
     period = 1.0 / max(1, cfg.display.fps)
     index = 0
@@ -99,6 +107,8 @@ def run_display(cfg: BranchConfig, inbox: queue.Queue[object], *, screen: pygame
             if voice is not None and isinstance(msg, m.TicketCalled | m.TicketRecalled):
                 voice.announce(msg)
         dirty = hall.draw(state, now)
+        if rotation is not None:
+            dirty = rotation.present(dirty)
         if on_display:
             if dirty:
                 pygame.display.update(dirty)
@@ -135,13 +145,20 @@ def _closed() -> bool:
 
 
 def main(cfg: BranchConfig, *, subscribe: Subscribe | None = None, headless: bool = False,
-         device: str = "display1", host: str | None = None, port: int | None = None) -> None:
+         device: str = "display1", host: str | None = None, port: int | None = None,
+         voice: bool | Announcer = True, stop: threading.Event | None = None,
+         on_frame: Callable[[Frame], None] | None = None,
+         on_screen: Callable[[pygame.Surface], None] | None = None) -> None:
     """`qcall display`: open screen and voice, connect the bus, run until the window closes.
 
     By default the bus side is `display.feed.bus_feed` (MQTT per `[bus]`, or `host`/`port`).
     A custom `subscribe(cfg, deliver)` must call `deliver(msg)` for each decoded message and
     `deliver(BusLink(online=...))` when the broker link goes or comes back, and return a function
     that disconnects. The screen starts offline and fills in when the retained state arrives.
+    Voice problems (no clips and no espeak-ng, no audio device) are logged and the screen runs
+    without voice: the numbers on the wall matter more. `voice=False` forces silence, an
+    `Announcer` is used as given (and closed at the end); `stop` ends the loop from another
+    thread; `on_screen` is told the surface once it is open.
     """
     if subscribe is None:
         from display.feed import bus_feed
@@ -150,19 +167,37 @@ def main(cfg: BranchConfig, *, subscribe: Subscribe | None = None, headless: boo
             return bus_feed(c, deliver, device=device, host=host, port=port)
 
     inbox: queue.Queue[object] = queue.Queue()
-    screen = open_screen(cfg.display, headless=headless)
-    try:
-        voice = Announcer.from_config(cfg.voice)
-    except VoiceError as err:  # the screen matters more than the voice: run without it
-        _LOG.error("voice calling off: %s", err)
-        voice = None
+    announcer = voice if isinstance(voice, Announcer) else None
     close = None
     try:
+        screen = open_screen(cfg.display, headless=headless)
+        rotation = rotation_for(screen, cfg.display.layout.startswith("portrait"), cfg.display.rotate)
+        # A missing CJK font stops here, before anything connects.
+        hall = HallScreen(cfg, rotation.canvas if rotation is not None else screen)
+        state = HallState.from_config(cfg)
+        dirty = hall.draw(state, time.time())  # the (offline) picture at once, while clips are made
+        if rotation is not None:
+            rotation.present(dirty)
+        pygame.display.flip()
+        if on_screen is not None:
+            on_screen(screen)
+        if voice is True:
+            announcer = open_voice(cfg)
         close = subscribe(cfg, inbox.put)
-        run_display(cfg, inbox, screen=screen, voice=voice)
+        run_display(cfg, inbox, screen=screen, voice=announcer, stop=stop, on_frame=on_frame,
+                    state=state, hall=hall, rotation=rotation)
     finally:
         if close is not None:
             close()
-        if voice is not None:
-            voice.close()
+        if announcer is not None:
+            announcer.close()
         pygame.display.quit()
+
+
+def open_voice(cfg: BranchConfig) -> Announcer | None:
+    """The display's announcer per `[voice]`, or None (silent mode, or voice cannot work: logged)."""
+    try:
+        return open_announcer(cfg.voice)
+    except VoiceError as err:  # the screen matters more than the voice: run without it
+        _LOG.error("voice calling off: %s", err)
+        return None

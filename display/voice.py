@@ -14,9 +14,7 @@ Silent mode (`[voice] enabled = false`) queues nothing and opens no audio device
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -230,32 +228,19 @@ def build_clips(voice: VoiceSection, *, force: bool = False) -> list[Path]:
     return c.build(voice.clips_dir, force=force)
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """`python -m display.voice build|say`: set-up and a speaker check without the bus."""
-    from qbus.config import load
+def open_announcer(voice: VoiceSection, player: Player | None = None, *,
+                   build_missing: bool = True) -> Announcer | None:
+    """The announcer a display starts with: None in silent mode; missing default clips made first.
 
-    ap = argparse.ArgumentParser(prog="python -m display.voice")
-    ap.add_argument("action", choices=["build", "say"])
-    ap.add_argument("--config", default="examples/branch.toml")
-    ap.add_argument("--force", action="store_true", help="build: remake clips that exist")
-    ap.add_argument("--number", default="A001")
-    ap.add_argument("--counter", type=int, default=3)
-    args = ap.parse_args(argv)
-    cfg = load(args.config)
-    if args.action == "build":
-        made = build_clips(cfg.voice, force=args.force)
-        print(f"{len(made)} clips written to {cfg.voice.clips_dir}")
-        return 0
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    ann = Announcer.from_config(cfg.voice)
-    if ann is None:
-        print("voice is disabled in config")
-        return 0
-    ann.say(Announcement(args.number, args.counter))
-    ann.wait_idle(60)
-    ann.close()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(cli())
+    Clips are normally made at set-up (`./run.sh setup` runs `qcall voice build`); a display whose
+    clip folder is empty or incomplete (a new machine, a `clips_dir` moved in config) makes the
+    missing ones itself, which takes a few seconds once. Raises VoiceError when that is not
+    possible (no espeak-ng) or there is no audio device; the caller runs the screen without voice.
+    """
+    if voice.enabled and build_missing:
+        missing = c.ClipSet(voice.clips_dir, voice.custom_clips_dir).missing()
+        if missing:
+            _LOG.warning("voice: %d clips missing in %s; making them with espeak-ng", len(missing),
+                         voice.clips_dir)
+            c.build(voice.clips_dir, keys=missing)
+    return Announcer.from_config(voice, player)

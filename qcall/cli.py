@@ -71,6 +71,35 @@ def build_parser() -> argparse.ArgumentParser:
     prov.add_argument("--rotate", action="store_true", help="issue new passwords for every device")
     prov.set_defaults(func=_provision)
 
+    disp = sub.add_parser(
+        "display", help="run the hall display (screen of called numbers, voice calling)",
+        description="Full-screen hall display driven by the bus ([bus] in the config; the display "
+        "device is display1). Missing voice clips are made with espeak-ng at start; without an audio "
+        "device it runs silent. Close with Escape, the window's close button or Ctrl-C.")
+    disp.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    disp.add_argument("--headless", action="store_true",
+                      help="render off-screen (SDL dummy video driver); pair with --png-dir")
+    disp.add_argument("--png-dir", default="", help="write the screen to DIR/hall.png every few seconds")
+    disp.add_argument("--png-every", type=float, default=2.0, help="seconds between snapshots")
+    disp.add_argument("--host", default=None, help="broker host (default: bus.host)")
+    disp.add_argument("--port", type=int, default=None, help="broker port (default: bus.port)")
+    disp.add_argument("--silent", action="store_true", help="no voice, whatever [voice] says")
+    disp.set_defaults(func=_display)
+
+    voice = sub.add_parser("voice", help="make the voice clips, or say one call (speaker check)")
+    vsub = voice.add_subparsers(dest="action", metavar="ACTION")
+    vsub.required = True
+    vb = vsub.add_parser("build", help="make the default clips with espeak-ng into [voice] clips_dir")
+    vb.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    vb.add_argument("--force", action="store_true", help="remake clips that already exist")
+    vb.set_defaults(func=_voice_build)
+    vs = vsub.add_parser("say", help="say one call through the speakers, as the display would")
+    vs.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    vs.add_argument("--number", default="A001")
+    vs.add_argument("--counter", type=int, default=3)
+    vs.add_argument("--recall", type=int, default=0)
+    vs.set_defaults(func=_voice_say)
+
     pin = sub.add_parser("pin-hash", help="print the pin_sha256 value for a teller's config entry")
     pin.add_argument("teller")
     pin.add_argument("pin")
@@ -265,6 +294,43 @@ def _provision(args: argparse.Namespace) -> int:
     done = provision(load(args.config), args.out, rotate=args.rotate)
     print(f"wrote {done.conf}, {done.passwd}, {done.acl} and {len(done.credentials)} device credentials "
           f"in {done.out_dir}/credentials ({len(done.created)} new)")
+    return 0
+
+
+def _display(args: argparse.Namespace) -> int:
+    import logging
+
+    from qbus.config import load
+    from qcall.display import run
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.png_every <= 0:
+        raise UsageError("--png-every must be positive")
+    if args.png_dir and not args.headless:
+        logging.getLogger(__name__).info("snapshots of the live screen go to %s", args.png_dir)
+    run(load(args.config), headless=args.headless, png_dir=args.png_dir, png_every_s=args.png_every,
+        host=args.host, port=args.port, silent=args.silent)
+    return 0
+
+
+def _voice_build(args: argparse.Namespace) -> int:
+    from qbus.config import load
+    from qcall.display import voice_build
+
+    cfg = load(args.config)
+    made = voice_build(cfg, force=args.force)
+    print(f"{len(made)} voice clips written to {cfg.voice.clips_dir}")
+    return 0
+
+
+def _voice_say(args: argparse.Namespace) -> int:
+    from qbus.config import load
+    from qcall.display import voice_say
+
+    if args.counter < 0 or args.recall < 0:
+        raise UsageError("--counter and --recall must not be negative")
+    if not voice_say(load(args.config), args.number, args.counter, recall=args.recall):
+        print("voice calling is off in this config ([voice] enabled = false)")
     return 0
 
 

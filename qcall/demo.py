@@ -3,7 +3,8 @@
 Started by `./run.sh demo` (`qcall demo`). With no broker configured (bus.host empty) it starts
 the embedded broker. The simulated devices use the same bus client and schema as real ones:
 a kiosk issuing tickets at a realistic rate, tellers calling, serving and asking for ratings,
-customers rating (or not), and a terminal "hall display" that prints each call. Time runs
+customers rating (or not), a terminal "hall display" that prints each call, and the real hall
+display (qcall.demo_display: a window, or PNG snapshots with no screen). Time runs
 `speed` times faster for service and walking times; waits are real.
 """
 
@@ -23,6 +24,7 @@ from qbus.broker import BrokerError, EmbeddedBroker
 from qbus.client import BusClient, BusError, Received
 from qbus.config import BranchConfig
 from qbus.topics import Topics
+from qcall.demo_display import DemoDisplay
 from qcall.simulate import STARS, TIER_MIX, _business_mix
 from qcore import stats
 from qserver.clock import local_hour
@@ -56,6 +58,7 @@ class Demo:
         self.host, self.port = cfg.bus.host, cfg.bus.port
         self.runner: CoreRunner | None = None
         self.service: CoreService | None = None
+        self.display: DemoDisplay | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -66,6 +69,8 @@ class Demo:
                 self.host, self.port = self.broker.host, self.broker.port
             self._start_core()
             self._start_hall_printer()
+            self.display = DemoDisplay(self.cfg, self.host, self.port, self.journal.parent,
+                                       out=self.out).start()
             for c in self.cfg.counter:
                 self._spawn(f"counter{c.id}", self._teller_loop, c.id)
             self._spawn("kiosk1", self._kiosk_loop)
@@ -76,6 +81,9 @@ class Demo:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.display is not None:
+            self.display.stop()
+            self.display = None
         for t in self.threads:
             t.join(timeout=5)
         self.threads.clear()

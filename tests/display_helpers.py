@@ -14,6 +14,7 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame
 import pygame.freetype
+import pytest
 
 from qbus.config import BranchConfig, load
 
@@ -97,8 +98,38 @@ def shows_offline_badge(frame: pygame.Surface, header: pygame.Rect) -> bool:
     return False
 
 
+_BUILT: list[Path] = []
+
+
+def built_clips(factory: pytest.TempPathFactory) -> Path:
+    """The default clips made once per test session with espeak-ng (about 2 s), shared by the
+    voice and CLI tests. Tests copy the folder before changing anything in it."""
+    if not _BUILT:
+        from display import clips
+
+        d = factory.mktemp("clips")
+        clips.build(d)
+        _BUILT.append(d)
+    return _BUILT[0]
+
+
 def wav_samples(path: Path) -> tuple[array.array, int]:
     """Samples straight from the file with the stdlib, not through display.clips."""
     with wave.open(str(path), "rb") as w:
         assert w.getsampwidth() == 2 and w.getnchannels() == 1
         return array.array("h", w.readframes(w.getnframes())), w.getframerate()
+
+
+def find_any_size(frame: pygame.Surface, area: pygame.Rect, text: str, fg: tuple[int, int, int],
+                  bg: tuple[int, int, int], sizes: range | None = None) -> pygame.Rect | None:
+    """Where `text` is drawn in `area` at whatever size (tried largest first, up to the area's
+    height), compared glyph by glyph with a reference rendering; None if at no size."""
+    font = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+    for size in sizes or range(min(area.height, 160), 7, -1):
+        ref = reference(font, 0, text, size, fg, bg)
+        if ref.get_width() > area.width or ref.get_height() > area.height + 4 or not ink(ref, fg).count():
+            continue
+        where = find_text(frame, area, ref, fg)
+        if where is not None:
+            return where
+    return None

@@ -62,3 +62,44 @@ def test_run_display_shows_a_call_from_the_inbox_in_the_next_frame(
     size = panel.sizes(0, m.CallView(number="E042", counter=5, at=T0))[0]
     ref = reference(FONT, 0, "E042", size, theme.HIGHLIGHT_FG, theme.HIGHLIGHT_BG)
     assert find_text(frame, band, ref, theme.HIGHLIGHT_FG) is not None
+
+
+def test_calls_and_recalls_are_announced_but_a_resync_is_not(cfg: BranchConfig, tmp_path: Path) -> None:
+    """A restarted display must not shout the numbers already on screen; live calls are said."""
+    from test_display_voice import tone_dir
+
+    from display.clips import ClipSet
+    from display.voice import Announcer, RecordingPlayer
+
+    surf = screen(LAYOUTS["landscape-720"])
+    voice = Announcer(ClipSet(tone_dir(tmp_path, seconds=0.01)), RecordingPlayer(), repeat=1)
+    inbox: queue.Queue[object] = queue.Queue()
+    inbox.put(m.HallView(calling=[m.CallView(number="A001", counter=1, at=T0)]))
+    inbox.put(called("B002", 3))
+    inbox.put(m.TicketRecalled(at=T0, number="B002", counter=3, recalls=1))
+    stop = threading.Event()
+
+    def on_frame(f: Frame) -> None:
+        if any(isinstance(x, m.TicketRecalled) for x in f.messages):
+            stop.set()
+
+    try:
+        run_display(cfg, inbox, screen=surf, clock=lambda: T0, stop=stop, voice=voice,
+                    on_frame=on_frame)
+        assert voice.wait_idle(10)
+    finally:
+        voice.close()
+    heard = [(h.number, h.recall) for h in voice.history]
+    assert ("A001", 0) not in heard
+    assert heard[-1] == ("B002", 1), "the recall is announced again"
+
+
+def test_silent_mode_opens_no_audio_device(cfg: BranchConfig) -> None:
+    import msgspec
+
+    from display.app import open_voice
+
+    quiet = msgspec.structs.replace(cfg, voice=msgspec.structs.replace(cfg.voice, enabled=False))
+    pygame.mixer.quit()
+    assert open_voice(quiet) is None
+    assert pygame.mixer.get_init() is None

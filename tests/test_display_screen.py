@@ -10,6 +10,7 @@ from display_helpers import (
     T0,
     branch,
     colour_area,
+    find_any_size,
     find_text,
     reference,
     saved_frame,
@@ -57,8 +58,10 @@ def busy_state(cfg: BranchConfig, paused: bool = True) -> HallState:
     return s
 
 
-def test_a_call_is_drawn_large_in_the_highlight_band(cfg: BranchConfig, tmp_path: Path) -> None:
-    surf = screen(LAYOUTS["landscape-1080"])
+@pytest.mark.parametrize("layout", ["landscape-1080", "portrait-1080"])
+def test_a_call_is_drawn_large_in_the_highlight_band(cfg: BranchConfig, layout: str,
+                                                     tmp_path: Path) -> None:
+    surf = screen(LAYOUTS[layout])
     hall = HallScreen(cfg, surf)
     state = HallState.from_config(cfg)
     state.apply(BusLink(online=True), T0)
@@ -268,3 +271,69 @@ def test_layouts_scale_to_other_screen_sizes() -> None:
         assert lay.portrait == (h > w)
         total = sum(r.width * r.height for r in lay.regions.values())
         assert total == w * h
+
+
+@pytest.mark.parametrize("layout", ["landscape-720", "portrait-1080"])
+def test_every_item_of_the_hall_is_readable_in_its_place(
+        cfg: BranchConfig, layout: str, tmp_path: Path) -> None:
+    """Branch name, clock and date, recent calls, people waiting per business, the paused counter
+    under 暂停服务 and the notice: each found by its pixels in its own part of the screen."""
+    surf = screen(LAYOUTS[layout])
+    hall = HallScreen(cfg, surf)
+    state = HallState.from_config(cfg)
+    state.apply(m.QueueState(waiting={"cash": 128, "wealth": 5}), T0)
+    state.apply(called("A001", 1), T0 - 30)
+    state.apply(called("B002", 3), T0 - 20)
+    state.apply(m.CounterChanged(at=T0, counter=4, status="paused"), T0)
+    hall.draw(state, T0)
+    frame = saved_frame(surf, tmp_path / "hall.png")
+    lay = hall.layout
+    names = {c.id: c for c in cfg.counter}
+    b = cfg.branch
+    business = {x.code: x for x in cfg.business}
+    expect = [  # (text, region, fg, bg)
+        (f"{b.bank_zh}{b.name_zh}", lay.name, theme.TEXT, theme.HEADER_BG),
+        ("16:00:00", lay.clock, theme.TEXT, theme.HEADER_BG),  # T0 in Asia/Shanghai
+        ("2027-01-15", lay.clock, theme.MUTED, theme.HEADER_BG),
+        ("B002", lay.recent, theme.NUMBER, theme.PANEL_BG),
+        ("A001", lay.recent, theme.NUMBER, theme.PANEL_BG),
+        (business["cash"].name_zh, lay.waiting, theme.TEXT, theme.ROW_BG),
+        ("128人", lay.waiting, theme.NUMBER, theme.ROW_BG),
+        ("5人", lay.waiting, theme.NUMBER, theme.ROW_BG),
+        ("暂停服务", lay.paused, theme.TEXT, theme.PANEL_BG),
+        (names[4].name_zh, lay.paused, theme.PAUSED, theme.PANEL_BG),
+    ]
+    missing = [text for text, area, fg, bg in expect if find_any_size(frame, area, text, fg, bg) is None]
+    assert missing == [], f"not readable on the {layout} screen: {missing}"
+
+
+def test_the_notice_scrolls_from_right_to_left(cfg: BranchConfig, tmp_path: Path) -> None:
+    surf = screen(LAYOUTS["landscape-720"])
+    hall = HallScreen(cfg, surf)
+    state = HallState.from_config(cfg)
+    state.apply(m.Notice(zh="今日外汇业务暂停", en="No forex today"), T0)
+    ticker = hall.layout.ticker
+    seen: list[int] = []
+    size = None
+    for k in range(80):  # half-second steps over the ~20 s the line takes to cross
+        hall.draw(state, T0 + k / 2)
+        frame = saved_frame(surf, tmp_path / "tick.png")
+        sizes = range(size, size - 1, -1) if size else None
+        where = find_any_size(frame, ticker, "今日外汇", theme.TEXT, theme.TICKER_BG, sizes)
+        if where is not None:
+            size = size or _size_of(where, ticker)
+            seen.append(where.x)
+        elif seen:
+            break
+    assert len(seen) >= 4, "the notice never crossed the ticker line"
+    steps = [a - b for a, b in zip(seen, seen[1:], strict=False)]
+    assert all(s > 0 for s in steps), f"not moving right to left: {seen}"
+    assert max(steps) - min(steps) <= 2, "the ticker should move at a steady speed"
+
+
+def _size_of(where: pygame.Rect, ticker: pygame.Rect) -> int:
+    """The size the reference matched at (its padded height identifies it)."""
+    for size in range(min(ticker.height, 160), 7, -1):
+        if reference(FONT, 0, "今日外汇", size, theme.TEXT, theme.TICKER_BG).get_size() == where.size:
+            return size
+    raise AssertionError("no size matches")

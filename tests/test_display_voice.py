@@ -10,7 +10,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from display_helpers import wav_samples  # also puts SDL audio on the dummy driver
+from display_helpers import built_clips, wav_samples  # also puts SDL audio on the dummy driver
 
 from display import clips as c
 from display import phrase
@@ -66,9 +66,7 @@ def key_of(s: array.array) -> str:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    d = tmp_path_factory.mktemp("clips")
-    c.build(d)
-    return d
+    return built_clips(tmp_path_factory)
 
 
 def test_espeak_clips_are_made_for_every_word_and_are_real_audio(built: Path) -> None:

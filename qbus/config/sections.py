@@ -97,6 +97,9 @@ class DisplaySection(Base, kw_only=True):
     notice_zh: str = ""
     notice_en: str = ""
     fps: int = 60
+    # Degrees the picture is turned (counter-clockwise) for a TV mounted on its side; a portrait
+    # layout on a landscape screen (or the reverse) is turned 90 even when this is 0.
+    rotate: Literal[0, 90, 270] = 0
 
 
 class VoiceSection(Base, kw_only=True):
