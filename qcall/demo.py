@@ -39,7 +39,7 @@ class Demo:
 
     def __init__(self, cfg: BranchConfig, *, speed: float = 30.0, seed: int = 7,
                  journal: Path | None = None, out: Callable[[str], None] = print,
-                 arrivals_per_hour: float = 40.0) -> None:
+                 arrivals_per_hour: float = 40.0, out_dir: Path | None = None) -> None:
         self.cfg = cfg
         self.speed = speed
         self.rng = random.Random(seed)
@@ -54,6 +54,8 @@ class Demo:
             self._tmp = tempfile.TemporaryDirectory(prefix="qcall-demo-")
             journal = Path(self._tmp.name) / "journal.db"
         self.journal = journal
+        # What a person looks at afterwards (the hall screen's PNG, the last ticket): kept after stop.
+        self.out_dir = out_dir or journal.parent
         self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
         self.host, self.port = cfg.bus.host, cfg.bus.port
         self.runner: CoreRunner | None = None
@@ -69,7 +71,7 @@ class Demo:
                 self.host, self.port = self.broker.host, self.broker.port
             self._start_core()
             self._start_hall_printer()
-            self.display = DemoDisplay(self.cfg, self.host, self.port, self.journal.parent,
+            self.display = DemoDisplay(self.cfg, self.host, self.port, self.out_dir,
                                        out=self.out).start()
             for c in self.cfg.counter:
                 self._spawn(f"counter{c.id}", self._teller_loop, c.id)
@@ -221,10 +223,24 @@ def _embedded(port: int) -> EmbeddedBroker:
         return EmbeddedBroker().start()
 
 
+def _one_line_at_a_time(out: Callable[[str], None]) -> Callable[[str], None]:
+    """Devices print from their own threads; print() writes text and newline apart, so lines
+    would interleave mid-line without a lock."""
+    lock = threading.Lock()
+
+    def say(line: str) -> None:
+        with lock:
+            out(line)
+    return say
+
+
 def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
-             out: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run the demo for `seconds` (0: until Ctrl-C) and return the KPIs at the end."""
-    demo = Demo(cfg, speed=speed, seed=seed, out=out).start()
+             out: Callable[[str], None] = print, out_dir: Path = Path("var/demo")) -> dict[str, Any]:
+    """Run the demo for `seconds` (0: until Ctrl-C) and return the KPIs at the end. The hall
+    screen's snapshots and the printed tickets stay in `out_dir` afterwards."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = _one_line_at_a_time(out)
+    demo = Demo(cfg, speed=speed, seed=seed, out=out, out_dir=out_dir).start()
     out(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} demo branch on mqtt://{demo.host}:{demo.port} "
         f"(service times ×1/{speed:g}); Ctrl-C to stop")
     out(f"  watch it as the manager: .venv/bin/qcall watch --host {demo.host} --port {demo.port}")

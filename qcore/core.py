@@ -619,7 +619,7 @@ class BranchCore:
         """Everything the hall display needs to redraw from nothing."""
         calling = [m.CallView(number=c.ticket.number, counter=c.id, at=c.ticket.called_at,
                               business=c.ticket.business, recall=c.ticket.recalls)
-                   for c in self.counters.values() if c.status == CALLED and c.ticket]
+                   for c in self.counters.values() if c.status in (CALLED, SERVING) and c.ticket]
         calling.sort(key=lambda v: -v.at)
         return m.HallView(
             day=self.day, calling=calling, recent=self.recent_calls(),

@@ -842,7 +842,11 @@ def test_hall_view_redraws_from_nothing() -> None:
     core.pause(T0 + 30, 3)
     hv = core.hall_view()
     assert hv.day == DAY
-    assert hv.calling == [m.CallView(number="A001", counter=1, at=T0 + 10, business="cash")]
+    # Called and being served, newest call first: the hall sees which number is at each counter.
+    assert hv.calling == [m.CallView(number="A002", counter=2, at=T0 + 20, business="cash"),
+                          m.CallView(number="A001", counter=1, at=T0 + 10, business="cash")]
+    core.finish(T0 + 40, 2)
+    assert [v.number for v in core.hall_view().calling] == ["A001"]
     assert [v.number for v in hv.recent] == ["A002", "A001"]
     assert hv.waiting["cash"] == 1 and hv.waiting["personal"] == 1
     assert hv.paused == [3] and hv.closed == [4, 5, 6]
