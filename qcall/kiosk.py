@@ -204,14 +204,16 @@ def run_kiosk(cfg: BranchConfig, *, twin: bool = False, screen: bool | None = No
     import signal
 
     stop = threading.Event()
+    previous = None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if seconds > 0:
         timer = threading.Timer(seconds, stop.set)
         timer.daemon = True
         timer.start()
-    rt = KioskRuntime(cfg, host=host, port=port, twin=twin, screen=screen)
+    rt: KioskRuntime | None = None
     try:
+        rt = KioskRuntime(cfg, host=host, port=port, twin=twin, screen=screen)
         rt.start()
         _LOG.info("kiosk %s running (%s)", cfg.kiosk.id, "simulated devices" if twin else "configured devices")
         try:
@@ -219,5 +221,8 @@ def run_kiosk(cfg: BranchConfig, *, twin: bool = False, screen: bool | None = No
         except KeyboardInterrupt:
             pass
     finally:
-        rt.close()
+        if rt is not None:
+            rt.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
