@@ -26,7 +26,8 @@ _LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class KioskEvent:
-    """kind: present | reader_error | button | action | tick. `data` is what goes with it."""
+    """kind: present | reader_error | button | action | queues | tick. `data` is what goes with it
+    (queues: people waiting per business code, from the core's retained QueueState)."""
 
     kind: str
     data: Any = None
@@ -50,6 +51,7 @@ class KioskApp:
         self.buttons = buttons
         self.on_view = on_view
         self.events: queue.Queue[KioskEvent] = queue.Queue()
+        self.waiting: dict[str, int] = {}
         self._threads: list[ReaderThread] = []
         if buttons is not None:
             buttons.when_pressed = lambda name: self.events.put(KioskEvent("button", name))
@@ -90,7 +92,18 @@ class KioskApp:
             return self._button(str(ev.data))
         if ev.kind == "action":
             return self._action(ev.data)
+        if ev.kind == "queues":
+            return self._queues(dict(ev.data))
         return flow.tick()
+
+    def _queues(self, waiting: dict[str, int]) -> View:
+        """People waiting per business, shown on the home screen's buttons (redrawn at once)."""
+        self.waiting = waiting
+        if self.screen is not None:
+            self.screen.waiting = waiting
+            if self.flow.view.kind in (ViewKind.HOME, ViewKind.IDENTIFIED, ViewKind.STAFF_OK):
+                self.screen.draw(self.flow.view)
+        return self.flow.view
 
     def _button(self, name: str) -> View:
         if name == "priority":

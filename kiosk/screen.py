@@ -61,6 +61,7 @@ class KioskScreen:
         self._pin = ""
         self._pin_stage = "id"
         self._view: View | None = None
+        self.waiting: dict[str, int] = {}  # people waiting per business (the core's QueueState)
         pygame.font.init()
         try:
             if window:
@@ -131,6 +132,10 @@ class KioskScreen:
         for i, b in enumerate(businesses):
             r = pygame.Rect(right.x + (i % cols) * (bw + 20), right.y + (i // cols) * (bh + 20), bw, bh)
             self._button(r, b.name_zh, b.name_en, Action("business", b.code))
+            if b.code in self.waiting:
+                img = self._font(20).render(f"等候 {self.waiting[b.code]} 人 · {self.waiting[b.code]} waiting",
+                                            True, MUTED)
+                self.surface.blit(img, img.get_rect(bottomright=(r.right - 12, r.bottom - 6)))
         if view.kind is not ViewKind.STAFF_OK:
             pr = pygame.Rect(right.x, body.bottom - 90, right.w, 90)
             self._button(pr, "优先取号（工作人员授权）", "Priority ticket (staff)", Action("priority"), small=True)

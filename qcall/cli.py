@@ -105,6 +105,33 @@ def build_parser() -> argparse.ArgumentParser:
     pin.add_argument("pin")
     pin.set_defaults(func=_pin_hash)
 
+    kiosk = sub.add_parser(
+        "kiosk", help="run a ticket kiosk on the branch bus",
+        description="Runs the ticket kiosk of the config's [kiosk] section: its readers, printer, touch "
+        "screen and GPIO buttons, issuing through the core over the broker in [bus]. --twin simulates "
+        "every device (printer twin, reader twins on pseudo-terminals, mock GPIO pins).")
+    kiosk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    kiosk.add_argument("--twin", action="store_true", help="simulated readers, printer and buttons")
+    kiosk.add_argument("--no-screen", action="store_true", help="no touch screen (buttons only)")
+    kiosk.add_argument("--host", default="", help="broker host (default: bus.host)")
+    kiosk.add_argument("--port", type=int, default=0, help="broker port (default: bus.port)")
+    kiosk.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: at SIGTERM)")
+    kiosk.set_defaults(func=_kiosk)
+
+    roster = sub.add_parser("roster", help="customer tier roster tools")
+    roster_sub = roster.add_subparsers(dest="action", metavar="ACTION")
+    roster_sub.required = True
+    build = roster_sub.add_parser(
+        "build", help="build the tier roster (keyed hashes) from the bank's CSV of card numbers",
+        description="Reads a CSV with a header naming a number column (card, account, id_number, 卡号, ...) "
+        "and a tier column (tier, level, 等级), and writes `hash,tier` lines (HMAC-SHA256 under the "
+        "branch key, mode 0600). The raw numbers are written nowhere else and never printed.")
+    build.add_argument("--config", default="examples/branch.toml", help="branch TOML file (tiers, key file)")
+    build.add_argument("--key-file", default="", help="hash key file (default: privacy.hash_key_file)")
+    build.add_argument("--csv", required=True, help="the bank's CSV export")
+    build.add_argument("--out", required=True, help="roster file to write")
+    build.set_defaults(func=_roster_build)
+
     jr = sub.add_parser("journal", help="check or repair the core's journal",
                         description="check: verify every row's checksum and sequence. repair: copy the "
                         "file aside and cut the journal before its first bad row (a person's decision).")
@@ -338,6 +365,30 @@ def _pin_hash(args: argparse.Namespace) -> int:
     from qbus.config import pin_hash
 
     print(pin_hash(args.teller, args.pin))
+    return 0
+
+
+def _kiosk(args: argparse.Namespace) -> int:
+    import logging
+
+    from qbus.config import load
+    from qcall.kiosk import run_kiosk
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.seconds < 0 or args.port < 0:
+        raise UsageError("--seconds and --port must not be negative")
+    return run_kiosk(load(args.config), twin=args.twin, screen=False if args.no_screen else None,
+                     host=args.host or None, port=args.port or None, seconds=args.seconds)
+
+
+def _roster_build(args: argparse.Namespace) -> int:
+    from kiosk.recognition import build_roster, load_key
+    from qbus.config import load
+
+    cfg = load(args.config)
+    key_file = args.key_file or cfg.privacy.hash_key_file
+    n = build_roster(args.csv, args.out, load_key(key_file), tiers={t.code for t in cfg.tier})
+    print(f"{args.out}: {n} customers (keyed hashes only, key {key_file})")
     return 0
 
 

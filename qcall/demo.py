@@ -25,7 +25,8 @@ from qbus.client import BusClient, BusError, Received
 from qbus.config import BranchConfig
 from qbus.topics import Topics
 from qcall.demo_display import DemoDisplay
-from qcall.simulate import STARS, TIER_MIX, _business_mix
+from qcall.demo_kiosk import DemoKiosk
+from qcall.simulate import STARS
 from qcore import stats
 from qserver.clock import local_hour
 from qserver.runner import CoreRunner
@@ -61,6 +62,7 @@ class Demo:
         self.runner: CoreRunner | None = None
         self.service: CoreService | None = None
         self.display: DemoDisplay | None = None
+        self.kiosk: DemoKiosk | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -75,7 +77,9 @@ class Demo:
                                        out=self.out).start()
             for c in self.cfg.counter:
                 self._spawn(f"counter{c.id}", self._teller_loop, c.id)
-            self._spawn("kiosk1", self._kiosk_loop)
+            self.kiosk = DemoKiosk(self.cfg, self.host, self.port, seed=self.rng.randrange(1 << 30),
+                                   arrivals_per_hour=self.arrivals_per_hour, speed=self.speed,
+                                   out=self.out, workdir=self.out_dir).start()
         except BaseException:
             self.stop()
             raise
@@ -86,6 +90,9 @@ class Demo:
         if self.display is not None:
             self.display.stop()
             self.display = None
+        if self.kiosk is not None:
+            self.kiosk.stop()
+            self.kiosk = None
         for t in self.threads:
             t.join(timeout=5)
         self.threads.clear()
@@ -152,26 +159,6 @@ class Demo:
 
         bus.subscribe(self.topics.all_events(), m.decode_event, called)
         bus.connect()
-
-    def _kiosk_loop(self) -> None:
-        bus = self.client("kiosk1").connect()
-        mix = _business_mix(self.cfg)
-        tiers = {t.code for t in self.cfg.tier}
-        rng = self.rng
-        while not self.stop_event.wait(rng.expovariate(self.arrivals_per_hour * self.speed / 3600)):
-            business = rng.choices(list(mix), list(mix.values()))[0]
-            tier, r = "normal", rng.random()
-            for code, share in TIER_MIX.items():
-                if r < share and code in tiers and code != "priority":
-                    tier = code
-                    break
-                r -= share
-            via = "bank_card" if tier != "normal" else "button"
-            reply = bus.request(m.Issue(business=business, tier=tier, via=via, kiosk="kiosk1"))
-            if reply.ok and reply.ticket is not None:
-                t = reply.ticket
-                self.out(f"  取号 {t.number} {business}/{tier}: {t.ahead} ahead, "
-                         f"~{t.est_wait_s / 60:.0f} min")
 
     def _teller_loop(self, counter: int) -> None:
         tellers = [t for t in self.cfg.teller if t.role == "teller"]

@@ -1,0 +1,109 @@
+"""A whole kiosk on the real bus for tests: real Mosquitto, the real core service, and the kiosk
+wired by `qcall.kiosk.KioskRuntime` with twin readers (ptys) and the printer twin."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from kiosk_fixtures import EXAMPLE, VIP_CARD
+
+from kiosk.app import KioskEvent
+from kiosk.flow import View, ViewKind
+from kiosk.recognition import KeyedHasher, Roster
+from qbus.config import BranchConfig, load
+from qbus.topics import Topics
+from qcall.kiosk import KioskRuntime
+from qserver.runner import CoreRunner
+
+KEY = bytes(range(32))
+CFG = load(EXAMPLE)
+TOPICS = Topics(CFG.bus.prefix, CFG.branch.id)
+
+
+def kiosk_cfg(**kiosk: Any) -> BranchConfig:
+    return msgspec.structs.replace(CFG, kiosk=msgspec.structs.replace(CFG.kiosk, **kiosk))
+
+
+def vip_roster() -> Roster:
+    return Roster({KeyedHasher(KEY).hash_number(VIP_CARD): "vip"})
+
+
+class Gate:
+    """Holds the core's incoming commands (a core too busy to answer) until `release()`."""
+
+    def __init__(self, runner: CoreRunner) -> None:
+        self._service = runner.service
+        self._original = runner.service.on_message
+        self.held: list[tuple[str, bytes]] = []
+        self._cond = threading.Condition()
+        runner.service.on_message = self._hold  # type: ignore[method-assign]
+
+    def _hold(self, topic: str, payload: bytes) -> None:
+        with self._cond:
+            self.held.append((topic, payload))
+            self._cond.notify_all()
+
+    def wait_held(self, n: int, timeout: float = 10.0) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self.held) >= n, timeout)
+
+    def release(self, *, drop: bool = False) -> None:
+        """Open the gate; the held commands reach the core (or are lost with `drop`)."""
+        with self._cond:
+            held, self.held = self.held, []
+        self._service.on_message = self._original  # type: ignore[method-assign]
+        if not drop:
+            for topic, payload in held:
+                self._original(topic, payload)
+
+
+def wait_view(rt: KioskRuntime, *kinds: ViewKind, timeout: float = 10.0) -> View:
+    """Step the kiosk loop until a NEW view of one of `kinds` shows (the previous one does not count)."""
+    assert rt.app is not None
+    before = rt.flow.view
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        rt.app.step(0.05)
+        view = rt.flow.view
+        if view is not before and view.kind in kinds:
+            return view
+    raise AssertionError(f"no {[k.value for k in kinds]} view within {timeout} s; showing {rt.flow.view}")
+
+
+def press(rt: KioskRuntime, business: str) -> None:
+    assert rt.app is not None
+    rt.app.events.put(KioskEvent("button", business))
+
+
+def core_factory(tmp_path: Path) -> Iterator[Any]:
+    """Body of a `core_on` fixture: `core_on(broker)` starts the real core service on it."""
+    runners: list[CoreRunner] = []
+
+    def start(broker: Any, cfg: BranchConfig = CFG) -> CoreRunner:
+        r = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port).start()
+        runners.append(r)
+        return r
+
+    yield start
+    for r in runners:
+        r.stop()
+
+
+def kiosk_factory() -> Iterator[Any]:
+    """Body of a `kiosk_on` fixture: `kiosk_on(broker, cfg, **KioskRuntime kwargs)` -> started twin kiosk."""
+    made: list[KioskRuntime] = []
+
+    def start(broker: Any, cfg: BranchConfig = CFG, **kw: Any) -> KioskRuntime:
+        kw.setdefault("roster", vip_roster())
+        rt = KioskRuntime(cfg, host=broker.host, port=broker.port, twin=True, screen=False, key=KEY, **kw)
+        made.append(rt)
+        return rt.start()
+
+    yield start
+    for rt in made:
+        rt.close()
