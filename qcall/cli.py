@@ -271,10 +271,11 @@ def _print_call(ev: object) -> None:
 def _demo(args: argparse.Namespace) -> int:
     import logging
 
+    # Before the imports: a library that logs while being imported would install its own format.
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
     from qbus.config import load
     from qcall.demo import run_demo
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if args.speed <= 0:
         raise UsageError("--speed must be positive")
     run_demo(load(args.config), args.seconds, args.speed, args.seed)
@@ -290,7 +291,7 @@ def _serve(args: argparse.Namespace) -> int:
     from qserver.runner import CoreRunner
     from qserver.tuning import tune_gc, tune_latency
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     cfg = load(args.config)
     if not cfg.bus.host:
         raise UsageError(f"{args.config}: bus.host is empty; `qcall serve` needs a broker (see `qcall demo`)")
@@ -330,7 +331,7 @@ def _display(args: argparse.Namespace) -> int:
     from qbus.config import load
     from qcall.display import run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     if args.png_every <= 0:
         raise UsageError("--png-every must be positive")
     if args.png_dir and not args.headless:
@@ -374,7 +375,7 @@ def _kiosk(args: argparse.Namespace) -> int:
     from qbus.config import load
     from qcall.kiosk import run_kiosk
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     if args.seconds < 0 or args.port < 0:
         raise UsageError("--seconds and --port must not be negative")
     return run_kiosk(load(args.config), twin=args.twin, screen=False if args.no_screen else None,
