@@ -24,6 +24,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import msgspec
+
 from kiosk.bus import KioskBus
 from kiosk.recognition import KeyedHasher, Roster
 from kiosk.rig import SwipeRig, percentiles
@@ -34,7 +36,9 @@ from qbus.topics import Topics
 from qserver.runner import CoreRunner
 from qserver.tuning import tune_gc, tune_latency
 
-CFG = load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
+_LOADED = load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
+# The bench runs at any hour: the kiosk's opening-hours check is off.
+CFG = msgspec.structs.replace(_LOADED, kiosk=msgspec.structs.replace(_LOADED.kiosk, hours_only=False))
 KEY = bytes(range(32))
 SWIPES = 200
 BUDGET_S = 30.0  # stop early on a slow machine: the whole run must stay under 50 s

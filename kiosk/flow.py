@@ -226,6 +226,11 @@ class KioskFlow:
             if now - last_t < self.cfg.kiosk.repeat_guard_s and last_who == who_key:
                 _LOG.info("repeat guard: press ignored")
                 return self._message("您刚刚已取号，请稍候", "You just took a ticket. Please wait a moment.")
+        if not self.open_at(now):
+            h = self.cfg.hours
+            _LOG.info("outside opening hours: nothing issued")
+            return self._message(f"现在不是取号时间。本网点取号时间 {h.open}–{self._last_ticket()}，欢迎届时光临。",
+                                 f"Tickets are issued from {h.open} to {self._last_ticket()}. Please come back then.")
         st = self.printer.status()
         if not st.can_print:
             _LOG.warning("not issuing: printer %s (%s)", st.state, st.detail)
@@ -256,6 +261,21 @@ class KioskFlow:
         self.identity, self._grant = None, None
         _LOG.info("issued %s (%s, tier %s, via %s)", answer.number, answer.business, answer.tier, answer.via)
         return self._print(answer, now, reprint=False)
+
+    def open_at(self, now: float) -> bool:
+        """Within the hours tickets are issued (always, when `[kiosk] hours_only` is off)."""
+        if not self.cfg.kiosk.hours_only:
+            return True
+        local = datetime.fromtimestamp(now, self._tz)
+        if local.isoweekday() not in self.cfg.hours.weekdays:
+            return False
+        hhmm = f"{local.hour:02d}:{local.minute:02d}"
+        return self.cfg.hours.open <= hhmm < self._last_ticket()
+
+    def _last_ticket(self) -> str:
+        hh, mm = map(int, self.cfg.hours.close.split(":"))
+        end = max(0, hh * 60 + mm - self.cfg.kiosk.last_ticket_min)
+        return f"{end // 60:02d}:{end % 60:02d}"
 
     def _command(self, b: Business, who: Recognized | None) -> Issue:
         tier = who.tier if who else self.recognizer.normal_tier

@@ -31,8 +31,9 @@ class SwipeRig:
 
     def __init__(self, cfg: BranchConfig, issue: IssueFn, *, key: bytes = bytes(range(32)),
                  roster: Roster | None = None, baudrate: int = 9600) -> None:
-        # the bench swipes many cards in a row: no repeat guard, no self-service detour
-        kiosk = msgspec.structs.replace(cfg.kiosk, repeat_guard_s=0.0)
+        # the bench swipes many cards in a row at any hour: no repeat guard, no opening hours,
+        # no self-service detour
+        kiosk = msgspec.structs.replace(cfg.kiosk, repeat_guard_s=0.0, hours_only=False)
         self.cfg = msgspec.structs.replace(cfg, kiosk=kiosk)
         self.twin = MagCardTwin(baudrate=baudrate)
         try:

@@ -53,7 +53,9 @@ class DemoKiosk:
 
     def __init__(self, cfg: BranchConfig, host: str, port: int, *, seed: int = 7, arrivals_per_hour: float = 40.0,
                  speed: float = 30.0, out: Callable[[str], None] = print, workdir: Path | None = None) -> None:
-        kiosk = msgspec.structs.replace(cfg.kiosk, repeat_guard_s=cfg.kiosk.repeat_guard_s / speed)
+        # A demo runs at any hour: the kiosk's opening-hours check is off.
+        kiosk = msgspec.structs.replace(cfg.kiosk, repeat_guard_s=cfg.kiosk.repeat_guard_s / speed,
+                                        hours_only=False)
         self.cfg = msgspec.structs.replace(cfg, kiosk=kiosk)
         self.host, self.port = host, port
         self.rng = random.Random(seed)

@@ -239,3 +239,44 @@ def test_message_returns_to_the_identified_customer(rig) -> None:
 def test_unknown_business_is_a_message(rig) -> None:
     assert rig.flow.choose("loans").kind is ViewKind.MESSAGE
     assert rig.core.commands == []
+
+
+def _hours(rig: Rig, **kiosk: object) -> None:
+    cfg = msgspec.structs.replace(rig.cfg, kiosk=msgspec.structs.replace(rig.cfg.kiosk, **kiosk))
+    rig.flow.cfg = cfg
+
+
+@pytest.mark.parametrize(("offset_s", "ok"), [
+    (-31 * 60, False),        # 08:59, before opening
+    (-30 * 60, True),         # 09:00 sharp
+    (7.5 * 3600 - 1, True),   # 16:59:59
+    (7.5 * 3600, False),      # 17:00, closed
+    (14 * 3600, False),       # 23:30, a kiosk left on at night
+])
+def test_tickets_only_within_opening_hours(rig, offset_s: float, ok: bool) -> None:
+    rig.clock.advance(offset_s)
+    view = rig.flow.choose("corporate")
+    if ok:
+        assert view.kind is ViewKind.ISSUED
+    else:
+        assert view.kind is ViewKind.MESSAGE
+        assert "09:00–17:00" in view.zh and "from 09:00 to 17:00" in view.en
+        assert rig.core.commands == [] and rig.emu.tickets == []
+
+
+def test_last_ticket_before_closing_and_closed_weekdays(rig) -> None:
+    _hours(rig, last_ticket_min=30)
+    rig.clock.advance(7 * 3600)  # 16:30 on Monday 2024-05-06
+    view = rig.flow.choose("corporate")
+    assert view.kind is ViewKind.MESSAGE and "09:00–16:30" in view.zh
+    rig.flow.cfg = msgspec.structs.replace(rig.cfg, hours=msgspec.structs.replace(rig.cfg.hours,
+                                                                                  weekdays=[2, 3, 4, 5, 6]))
+    rig.clock.now -= 7 * 3600  # Monday 09:30, but the branch is closed on Mondays
+    assert rig.flow.choose("corporate").kind is ViewKind.MESSAGE
+    assert rig.core.commands == []
+
+
+def test_hours_check_can_be_turned_off(rig) -> None:
+    _hours(rig, hours_only=False)
+    rig.clock.advance(14 * 3600)  # 23:30
+    assert rig.flow.choose("corporate").kind is ViewKind.ISSUED

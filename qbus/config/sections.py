@@ -83,6 +83,11 @@ class KioskSection(Base, kw_only=True):
     passbook_port: str = ""
     # Identified customer is remembered this long while they choose a business.
     identity_hold_s: float = 30.0
+    # Tickets only within [hours]: from `open` to `close` minus last_ticket_min, on its weekdays.
+    # Outside them the screen gives the opening hours and nothing is issued (a kiosk left on at
+    # night must not hand out numbers nobody will call).
+    hours_only: bool = True
+    last_ticket_min: int = 0
 
 
 class DisplaySection(Base, kw_only=True):
