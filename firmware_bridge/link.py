@@ -98,6 +98,7 @@ class HostLink:
         self._reconnect_s = reconnect_s
         self._port_factory = port_factory
         self._addresses = {d.address for d in line.devices}
+        self._unknown_logged: set[int] = set()
         self._decoder = self.codec.decoder()
         self.stats.decoder = self._decoder.stats
         self._dedup = Deduper()
@@ -257,7 +258,11 @@ class HostLink:
             return
         if self._addresses and frame.address not in self._addresses:
             self.stats.unknown_address += 1
-            _LOG.debug("%s: frame from unconfigured address %d dropped", self.line.port, frame.address)
+            if frame.address not in self._unknown_logged:  # once per address: a wiring mistake, not noise
+                self._unknown_logged.add(frame.address)
+                _LOG.error("%s: %s frame from address %d dropped: no pad with that address is configured "
+                           "on this line ([[serial]] devices: %s)", self.line.port, frame.command.name,
+                           frame.address, ", ".join(str(a) for a in sorted(self._addresses)))
             return
         now = self._clock()
         with self._lock:
