@@ -25,10 +25,11 @@ from firmware_bridge.logic import LogicFactory
 from qbus import messages as m
 from qbus.client import BusClient
 from qbus.config import BranchConfig
-from qbus.config.sections import SerialLine
+from qbus.config.sections import SerialDevice, SerialLine
 from qbus.errors import ConfigError
 from qbus.provision import bridge_device
 from qbus.topics import Topics, counter_device
+from qcall.keypad import pads_for
 
 _LOG = logging.getLogger(__name__)
 
@@ -95,6 +96,16 @@ def find_line(cfg: BranchConfig, name: str) -> tuple[int, SerialLine]:
     raise ConfigError(f"no [[serial]] line {name!r}; lines: {known}")
 
 
+def adhoc_line(cfg: BranchConfig, counter: int, port: str) -> SerialLine:
+    """One counter's keypad and rating pad on `port`, at the addresses `qcall keypad` uses."""
+    if not port or not counter:
+        raise ConfigError("name a [[serial]] line (--line), or give both --port and --counter")
+    keypad, rating, baud, codec = pads_for(cfg, counter)
+    return SerialLine(port=port, baudrate=baud, codec=codec, devices=[
+        SerialDevice(address=keypad, counter=counter, kind="keypad"),
+        SerialDevice(address=rating, counter=counter, kind="rating")])
+
+
 def build_bridge(
     cfg: BranchConfig, line_name: str, *, host: str | None = None, port: int | None = None,
     serial_port: str = "", bus_kw: dict[str, Any] | None = None, **bridge_kw: Any,
@@ -102,8 +113,10 @@ def build_bridge(
     """The bridge for one configured line, its bus client made from [bus] (or host/port given).
 
     serial_port overrides the line's port (point a bridge at a `qcall keypad` twin)."""
-    index, line = find_line(cfg, line_name)
-    if serial_port:
+    index, line = find_line(cfg, line_name) if line_name else (0, None)
+    if line is None:  # no line named: one counter's pads on `serial_port` (a `qcall keypad` twin)
+        line = adhoc_line(cfg, bridge_kw.pop("counter", 0), serial_port)
+    elif serial_port:
         line = msgspec.structs.replace(line, port=serial_port)
     counters = sorted({d.counter for d in line.devices})
     device = bridge_device(index)
@@ -123,9 +136,11 @@ def build_bridge(
         raise
 
 
-def run_bridge(cfg: BranchConfig, line_name: str, stop: threading.Event, *, serial_port: str = "") -> None:
+def run_bridge(cfg: BranchConfig, line_name: str, stop: threading.Event, *, serial_port: str = "",
+               counter: int = 0, host: str | None = None, port: int | None = None) -> None:
     """`qcall bridge`: run until `stop` is set."""
-    with build_bridge(cfg, line_name, serial_port=serial_port) as bridge:
+    kw: dict[str, Any] = {"counter": counter} if not line_name else {}
+    with build_bridge(cfg, line_name, serial_port=serial_port, host=host, port=port, **kw) as bridge:
         _LOG.info("bridge %s on %s: counters %s", bridge.bus.device, bridge.line.port,
                   ", ".join(str(n) for n in bridge.counters))
         stop.wait()

@@ -7,6 +7,7 @@ Every wait is on a condition (the twin's, an inbox's) with a timeout; nothing sl
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import msgspec
@@ -14,9 +15,13 @@ import pytest
 
 from firmware_bridge.frame import Key, Voice, key_frame
 from qbus import messages as m
+from qbus.broker import MosquittoBroker
+from qbus.client import BusClient
 from qbus.config.sections import SerialDevice, SerialLine
 from qbus.errors import ConfigError
 from qcall.bridge import build_bridge
+from qcall.keypad import KeypadConsole
+from qserver.runner import CoreRunner
 from tests.bridge_helpers import CFG, branch_with, rig, teller_of
 
 
@@ -217,3 +222,40 @@ def test_a_pad_wired_to_a_counter_the_branch_does_not_have_is_refused_at_start(t
     with pytest.raises(ConfigError, match="no \\[\\[serial\\]\\] line 'ttyZ'"):
         build_bridge(cfg, "ttyZ", host="127.0.0.1", port=1)
 
+
+
+def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path) -> None:
+    """`qcall keypad --counter 3` and `qcall bridge --port PATH --counter 3`, as a person would run them."""
+    lines: list[str] = []
+    seen = threading.Condition()
+
+    def out(text: str) -> None:
+        with seen:
+            lines.append(text)
+            seen.notify_all()
+
+    def shown(fragment: str) -> bool:
+        with seen:
+            return seen.wait_for(lambda: any(fragment in s for s in lines), 10)
+
+    with MosquittoBroker(tmp_path / "mqtt").start() as broker, \
+            CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port) as core:
+        console = KeypadConsole(CFG, 3, out, link=str(tmp_path / "ttyKEYPAD"), heartbeat_s=0)
+        try:
+            with build_bridge(CFG, "", host=broker.host, port=broker.port, serial_port=console.line.path,
+                              counter=3, reconnect_s=0.05) as bridge:
+                assert shown("评价器 pad #2: 暂停服务")
+                for text in ("1003", "1003"):
+                    assert console.handle(text)
+                assert shown("keypad #1: 空闲")
+                kiosk = BusClient(host=broker.host, port=broker.port, topics=bridge.topics, device="kiosk1")
+                with kiosk.connect(10):
+                    assert kiosk.request(m.Issue(business="personal"), 10).ok
+                assert console.handle("n")
+                assert shown("keypad #1: B001  |  评价器 pad #2: B001")
+                assert console.handle("w")
+                assert shown("♪ welcome")
+                assert not console.handle("quit")
+                assert core.failed is None
+        finally:
+            console.close()
