@@ -2,8 +2,9 @@
 
 Started by `./run.sh demo` (`qcall demo`). With no broker configured (bus.host empty) it starts
 the embedded broker. The simulated devices use the same bus client and schema as real ones:
-a kiosk issuing tickets at a realistic rate, tellers calling, serving and asking for ratings,
-customers rating (or not), and a terminal "hall display" that prints each call. Time runs
+a kiosk issuing tickets at a realistic rate, tellers calling, serving and asking for ratings on
+keypad twins and customers rating (or not) on rating-pad twins, through the real serial bridge
+(qcall/demo_counters.py), and a terminal "hall display" that prints each call. Time runs
 `speed` times faster for service and walking times; waits are real.
 """
 
@@ -23,7 +24,8 @@ from qbus.broker import EmbeddedBroker
 from qbus.client import BusClient, BusError, Received
 from qbus.config import BranchConfig
 from qbus.topics import Topics
-from qcall.simulate import STARS, TIER_MIX, _business_mix
+from qcall.demo_counters import DemoCounters
+from qcall.simulate import TIER_MIX, _business_mix
 from qcore import stats
 from qserver.clock import local_hour
 from qserver.runner import CoreRunner
@@ -56,6 +58,7 @@ class Demo:
         self.host, self.port = cfg.bus.host, cfg.bus.port
         self.runner: CoreRunner | None = None
         self.service: CoreService | None = None
+        self.counters: DemoCounters | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -66,8 +69,8 @@ class Demo:
                 self.host, self.port = self.broker.host, self.broker.port
             self._start_core()
             self._start_hall_printer()
-            for c in self.cfg.counter:
-                self._spawn(f"counter{c.id}", self._teller_loop, c.id)
+            self.counters = DemoCounters(self.cfg, self.host, self.port, speed=self.speed,
+                                         stop=self.stop_event).start()  # pads -> serial bridge -> bus
             self._spawn("kiosk1", self._kiosk_loop)
         except BaseException:
             self.stop()
@@ -79,6 +82,9 @@ class Demo:
         for t in self.threads:
             t.join(timeout=5)
         self.threads.clear()
+        if self.counters is not None:
+            self.counters.stop()
+            self.counters = None
         for c in self.clients:
             c.close()
         self.clients.clear()
@@ -162,45 +168,6 @@ class Demo:
                 t = reply.ticket
                 self.out(f"  取号 {t.number} {business}/{tier}: {t.ahead} ahead, "
                          f"~{t.est_wait_s / 60:.0f} min")
-
-    def _teller_loop(self, counter: int) -> None:
-        tellers = [t for t in self.cfg.teller if t.role == "teller"]
-        if not tellers:
-            return
-        teller = tellers[(counter - 1) % len(tellers)]
-        bus = self.client(f"counter{counter}").connect()
-        rng, wait, speed = self.rng, self.stop_event.wait, self.speed
-        reply = bus.request(m.Login(counter=counter, teller=teller.id, pin=teller.id))
-        if not reply.ok:
-            _LOG.error("counter %d: login failed: %s", counter, reply.error)
-            return
-        minutes = {b.code: b.service_minutes for b in self.cfg.business}
-        by_prefix = {b.prefix: b.code for b in self.cfg.business}
-        while not self.stop_event.is_set():
-            reply = bus.request(m.CallNext(counter=counter))
-            if not reply.ok:
-                wait(1.0)
-                continue
-            if rng.random() < 0.03:  # a no-show: recall twice, then skip
-                for _ in range(2):
-                    if wait(30 / speed):
-                        return
-                    bus.request(m.Recall(counter=counter))
-                wait(30 / speed)
-                bus.request(m.Skip(counter=counter))
-                continue
-            if wait(rng.uniform(10, 40) / speed):
-                return
-            bus.request(m.StartService(counter=counter))
-            mean = minutes.get(by_prefix.get(reply.number[:1], ""), 5.0) * 60
-            if wait(rng.lognormvariate(0, 0.5) * mean / 1.133 / speed):
-                return
-            bus.request(m.FinishService(counter=counter, request_rating=True))
-            if rng.random() < 0.85:
-                wait(rng.uniform(2, 6) / speed)
-                stars = rng.choices([s for s, _ in STARS], [w for _, w in STARS])[0]
-                bus.request(m.Rate(counter=counter, stars=stars))
-            wait(2 / speed)
 
 
 def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,

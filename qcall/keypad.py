@@ -114,7 +114,8 @@ def run_keypad(cfg: BranchConfig, counter: int, read_line: Callable[[str], str |
     try:
         out(f"counter {counter}: keypad #{console.keypad.address} and rating pad #{console.pad.address} on "
             f"{console.line.path} ({console.line.baudrate} baud, {console.line.codec.name})")
-        out(f"point a bridge at it: qcall bridge --config CONFIG --line 0 --port {console.line.path}")
+        out(f"point a bridge at it: qcall bridge --config CONFIG --port {console.line.path} --counter {counter}"
+            " [--broker HOST:PORT]")
         out(HELP)
         while True:
             text = read_line(f"[counter {counter}] > ")

@@ -19,10 +19,13 @@ from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
 from qbus.config.sections import SerialDevice, SerialLine
 from qbus.errors import ConfigError
+from qbus.topics import Topics
 from qcall.bridge import build_bridge
+from qcall.demo_counters import DemoCounters
 from qcall.keypad import KeypadConsole
 from qserver.runner import CoreRunner
 from tests.bridge_helpers import CFG, branch_with, rig, teller_of
+from tests.bus_helpers import Inbox
 
 
 def _rated(rig_events, counter: int) -> list[m.ServiceRated]:  # type: ignore[no-untyped-def]
@@ -259,3 +262,26 @@ def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path)
                 assert core.failed is None
         finally:
             console.close()
+
+
+def test_demo_counters_serve_and_rate_through_the_bridge(tmp_path: Path) -> None:
+    """The demo's tellers and customers act only on pad twins; the core sees rated services."""
+    events = Inbox()
+    with MosquittoBroker(tmp_path / "mqtt").start() as broker, \
+            CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port):
+        topics = Topics(CFG.bus.prefix, CFG.branch.id)
+        watcher = BusClient(host=broker.host, port=broker.port, topics=topics, device="manager")
+        watcher.subscribe(topics.all_events(), m.decode_event, events)
+        kiosk = BusClient(host=broker.host, port=broker.port, topics=topics, device="kiosk1")
+        with watcher.connect(10), kiosk.connect(10):
+            for business in ("cash", "personal", "cash"):
+                assert kiosk.request(m.Issue(business=business), 10).ok
+            counters = DemoCounters(CFG, broker.host, broker.port, speed=600, rate_share=1.0).start()
+            try:
+                assert events.wait_for(lambda xs: sum(isinstance(x.value, m.ServiceRated) and x.value.stars > 0
+                                                      for x in xs) >= 2, 20)
+            finally:
+                counters.stop()
+    rated = [e for e in events.values() if isinstance(e, m.ServiceRated) and e.stars > 0]
+    tellers = {t.id for t in CFG.teller}
+    assert all(e.teller in tellers for e in rated)
