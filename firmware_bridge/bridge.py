@@ -46,7 +46,7 @@ from firmware_bridge.frame import (
     time_frame,
     voice_frame,
 )
-from firmware_bridge.link import HostLink, PortFactory
+from firmware_bridge.link import HostLink, Pending, PortFactory
 from firmware_bridge.logic import CounterLogic, LogicFactory, LogicOutput, PadDisplay
 from firmware_bridge.presence import PadReport, PadsState, default_report, pad_online
 from hw.serial_line import SerialPort
@@ -135,6 +135,8 @@ class Bridge:
         self._want: dict[int, str] = {}  # address -> the LED text it should show
         self._pad_up: dict[int, bool] = {}  # address -> online at the last check
         self._published: dict[int, PadsState] = {}
+        self._last_led: dict[int, Pending] = {}  # address -> the last LED frame sent to it
+        self._ever_up: set[int] = set()  # addresses that have been online since the start
         self._lock = threading.Lock()  # _pad_up, _published
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -262,7 +264,7 @@ class Bridge:
                 except FrameError as err:  # a character the pad's encoding lacks
                     _LOG.warning("%s: LED text for #%d not sent: %s", self.line.port, dev.address, err)
                     continue
-                self._send(frame)
+                self._last_led[dev.address] = self._send(frame)
         if quiet:
             return
         voice = VOICES.get(d.voice)
@@ -275,11 +277,23 @@ class Bridge:
                 if dev.kind == "keypad":
                     self._send(beep_frame(dev.address, BEEP_MS))
 
-    def _send(self, frame: Frame) -> None:
+    def _send(self, frame: Frame) -> Pending:
         pending = self.link.send(frame)
         if pending.done and not pending.ok:
             _LOG.debug("%s: %s to #%d not sent: %s", self.line.port, frame.command.name, frame.address,
                        pending.reason)
+        return pending
+
+    def _needs_resync(self, address: int) -> bool:
+        """A pad just counted as online: does it need its time and text again? Yes after it was
+        online and went silent (it may have rebooted), or when its last LED frame did not get
+        through; not for a pad merely heard for the first time after a start that reached it (32
+        pads coming up together would otherwise queue a second of frames ahead of every ACK)."""
+        if address in self._ever_up:
+            return True
+        self._ever_up.add(address)
+        last = self._last_led.get(address)
+        return last is None or (last.done and not last.ok)
 
     def _refresh(self, counter: int, addresses: Collection[int]) -> None:
         """Resend what the pads at `addresses` should show (they came back or the port did)."""
@@ -330,7 +344,8 @@ class Bridge:
             for dev in self.line.devices:
                 online = up and pad_online(self.line, last_seen, dev.address, now)
                 if online and not self._pad_up.get(dev.address, False):
-                    back.setdefault(dev.counter, []).append(dev.address)
+                    if self._needs_resync(dev.address):
+                        back.setdefault(dev.counter, []).append(dev.address)
                     _LOG.info("%s: %s #%d (counter %d) online", self.line.port, dev.kind, dev.address, dev.counter)
                 elif not online and self._pad_up.get(dev.address, False):
                     _LOG.warning("%s: %s #%d (counter %d) offline", self.line.port, dev.kind, dev.address,
