@@ -191,7 +191,9 @@ def _bridge(args: argparse.Namespace) -> int:
 
     from qbus.config import load
     from qcall.bridge import run_bridge
+    from qserver.tuning import tune_latency
 
+    tune_latency()  # serial, bus and worker threads take turns on every key (as bench/keypad.py runs)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load(args.config)
     host, port = None, None
