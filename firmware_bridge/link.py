@@ -98,11 +98,13 @@ class HostLink:
         self._reconnect_s = reconnect_s
         self._port_factory = port_factory
         self._addresses = {d.address for d in line.devices}
+        self._unknown_logged: set[int] = set()
         self._decoder = self.codec.decoder()
         self.stats.decoder = self._decoder.stats
         self._dedup = Deduper()
         self._seq: dict[int, int] = {}
         self._pending: dict[tuple[int, int], Pending] = {}
+        self._tx_until = 0.0  # monotonic time our last written byte leaves the port
         self._last_seen: dict[int, float] = {}
         self._heartbeats: dict[int, Heartbeat] = {}
         self._port: SerialPort | None = None
@@ -187,7 +189,7 @@ class HostLink:
                 self._pending[(frame.address, seq)] = pending
             else:
                 pending._finish(True)
-            pending.deadline = time.monotonic() + self._wire_time(pending.data) + self.ack_timeout_s
+            pending.deadline = self._on_wire(pending.data) + self.ack_timeout_s
             self._write(pending.data)
         return pending
 
@@ -198,6 +200,16 @@ class HostLink:
 
     def _wire_time(self, data: bytes) -> float:
         return len(data) * byte_time(self.line.baudrate)
+
+    def _on_wire(self, data: bytes) -> float:
+        """Caller holds _lock. When `data` will have left: after everything written before it.
+
+        The acknowledgement deadline counts from there; counting from the write() call would make
+        a burst of frames (32 pads told what to show at once) time out while still queued, and the
+        resends would clog the line further."""
+        now = time.monotonic()
+        self._tx_until = max(now, self._tx_until) + self._wire_time(data)
+        return self._tx_until
 
     def _write(self, data: bytes) -> None:
         """Caller holds _lock. A write error drops the port; the I/O thread reopens it."""
@@ -257,7 +269,11 @@ class HostLink:
             return
         if self._addresses and frame.address not in self._addresses:
             self.stats.unknown_address += 1
-            _LOG.debug("%s: frame from unconfigured address %d dropped", self.line.port, frame.address)
+            if frame.address not in self._unknown_logged:  # once per address: a wiring mistake, not noise
+                self._unknown_logged.add(frame.address)
+                _LOG.error("%s: %s frame from address %d dropped: no pad with that address is configured "
+                           "on this line ([[serial]] devices: %s)", self.line.port, frame.command.name,
+                           frame.address, ", ".join(str(a) for a in sorted(self._addresses)))
             return
         now = self._clock()
         with self._lock:
@@ -268,7 +284,9 @@ class HostLink:
                 self._acked(frame)
                 return
             if frame.needs_ack:
-                self._write(self.codec.encode(ack_frame(frame.address, frame.seq, from_host=True)))
+                ack = self.codec.encode(ack_frame(frame.address, frame.seq, from_host=True))
+                self._on_wire(ack)
+                self._write(ack)
         if frame.needs_ack and self.codec.has_seq and not self._dedup.accept(frame, now):
             self.stats.duplicates += 1
             return
@@ -301,7 +319,7 @@ class HostLink:
                     continue
                 p.tries_left -= 1
                 self.stats.resends += 1
-                p.deadline = now + self._wire_time(p.data) + self.ack_timeout_s
+                p.deadline = self._on_wire(p.data) + self.ack_timeout_s
                 self._write(p.data)
 
     def _fail_pending(self, reason: str) -> None:

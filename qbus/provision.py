@@ -7,7 +7,8 @@ writes) and an ACL per role, built from the same topic functions the clients use
 
 - a kiosk may only publish its own commands (the core also refuses any op but issue / cancel);
 - counter N may only publish on counter N's command topic;
-- a serial bridge may publish for the counters wired to it, and nothing else;
+- a serial bridge may publish for the counters wired to its line (and their pads' presence), and
+  nothing else; it and the counters read `event/rated` (the pads say 谢谢 after a rating);
 - the display only reads; the manager reads state, events, alerts and presence, and sets notices;
 - the core reads every command and writes everything.
 
@@ -29,7 +30,7 @@ from qbus.broker import MosquittoConf
 from qbus.config import BranchConfig
 from qbus.errors import ConfigError
 from qbus.roles import Role, counter_of, role_of
-from qbus.topics import Topics, check_device_id, counter_device
+from qbus.topics import Topics, check_device_id, counter_device, pad_device
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes; the cost is per connect, not per message
 _SALT_BYTES = 12
@@ -75,17 +76,32 @@ class Grant:
     read: tuple[str, ...]
 
 
-def bridge_counters(cfg: BranchConfig) -> list[int]:
-    """Counters whose keypads / rating pads hang on a serial line (the bridge speaks for them)."""
-    return sorted({d.counter for line in cfg.serial for d in line.devices})
+def bridge_counters(cfg: BranchConfig, device: str = "") -> list[int]:
+    """Counters whose keypads / rating pads hang on a serial line (the bridge speaks for them).
+    With a bridge's id (`bridge2` = the second [[serial]] line): only that line's counters."""
+    lines = list(cfg.serial)
+    index = bridge_line(device)
+    if 0 <= index < len(lines):
+        lines = [lines[index]]
+    return sorted({d.counter for line in lines for d in line.devices})
+
+
+def bridge_device(index: int) -> str:
+    """The device id of the bridge for the [[serial]] line at `index` (0-based): `bridge1`, ..."""
+    return f"bridge{index + 1}"
+
+
+def bridge_line(device: str) -> int:
+    """The 0-based [[serial]] index a `bridge<k>` id serves; -1 for any other id."""
+    k = device.removeprefix("bridge")
+    return int(k) - 1 if k != device and k.isdigit() and int(k) >= 1 else -1
 
 
 def devices_for(cfg: BranchConfig, extra: Iterable[str] = ()) -> list[str]:
     """Every device of the branch: core, manager, display1, the kiosk, each counter, the bridge."""
     devices = ["core", "manager", "display1", cfg.kiosk.id]
     devices += [counter_device(c.id) for c in cfg.counter]
-    if cfg.serial:
-        devices.append("bridge1")
+    devices += [bridge_device(i) for i in range(len(cfg.serial))]
     devices += list(extra)
     out = list(dict.fromkeys(devices))
     for d in out:
@@ -111,14 +127,15 @@ def grant_for(topics: Topics, device: str, cfg: BranchConfig) -> Grant:
         return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.notice()))
     if role == "counter":
         n = counter_of(device)
-        return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.out_counter(n)))
+        return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.out_counter(n), t.event("rated")))
     if role == "bridge":
-        counters = bridge_counters(cfg)
+        counters = bridge_counters(cfg, device)
         return Grant(
             device, role,
-            (t.cmd(device), *(t.cmd(counter_device(n)) for n in counters), *own_write),
+            (t.cmd(device), *(t.cmd(counter_device(n)) for n in counters), *own_write,
+             *(t.presence(pad_device(n)) for n in counters)),
             (*own_read, *(t.reply(counter_device(n)) for n in counters),
-             *(t.out_counter(n) for n in counters)),
+             *(t.out_counter(n) for n in counters), t.event("rated")),
         )
     if role == "display":
         return Grant(device, role, own_write, (*own_read, t.all_events(), t.notice()))

@@ -50,6 +50,14 @@ def counter_device(counter: int) -> str:
     return f"counter{counter}"
 
 
+def pad_device(counter: int) -> str:
+    """The presence id under which the serial bridge reports counter N's keypad and rating pad:
+    `pad3` (retained `presence/pad3`, written by the bridge, no credentials of its own)."""
+    if not 1 <= counter <= 999:
+        raise ValueError(f"counter {counter}: must be 1..999")
+    return f"pad{counter}"
+
+
 def event_type(event: msgspec.Struct) -> str:
     """The `type` tag of an event struct (`TicketCalled` -> `called`): its topic's last level."""
     tag = type(event).__struct_config__.tag

@@ -100,6 +100,29 @@ def build_parser() -> argparse.ArgumentParser:
     vs.add_argument("--recall", type=int, default=0)
     vs.set_defaults(func=_voice_say)
 
+    br = sub.add_parser(
+        "bridge", help="run the serial bridge for one [[serial]] line (keypads and rating pads <-> bus)",
+        description="One process per serial line: key frames become counter commands on the bus, the "
+        "core's counter state becomes LED text, voice prompts and beeps on the pads. Reconnects when a "
+        "USB adapter comes back. --port and --counter without --line bridge one counter's pads on a "
+        "port that is not in the config (a `qcall keypad` twin).")
+    br.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    br.add_argument("--line", default="", help="[[serial]] line: 0-based index, port path or its last part")
+    br.add_argument("--port", default="", help="serial port instead of the line's own")
+    br.add_argument("--counter", type=int, default=0, help="with --port and no --line: the counter wired")
+    br.add_argument("--broker", default="", help="HOST:PORT instead of [bus] host/port (e.g. a demo's)")
+    br.set_defaults(func=_bridge)
+
+    kp = sub.add_parser(
+        "keypad", help="a counter's keypad + rating pad twin on a pty, driven by hand",
+        description="Starts a keypad and a star-rating pad twin on a pseudo-terminal speaking the real "
+        "protocol at the line's baud rate, prints its path (point `qcall bridge` at it) and reads keys "
+        "from the terminal; every LED text, voice prompt and beep the pads receive is printed.")
+    kp.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    kp.add_argument("--counter", type=int, required=True, help="counter whose pads to simulate")
+    kp.add_argument("--link", default="", help="path of the pty symlink (default: a temporary folder)")
+    kp.set_defaults(func=_keypad)
+
     pin = sub.add_parser("pin-hash", help="print the pin_sha256 value for a teller's config entry")
     pin.add_argument("teller")
     pin.add_argument("pin")
@@ -312,6 +335,49 @@ def _serve(args: argparse.Namespace) -> int:
                     raise runner.failed
         except KeyboardInterrupt:
             pass
+    return 0
+
+
+def _bridge(args: argparse.Namespace) -> int:
+    import logging
+    import signal
+    import threading
+
+    from qbus.config import load
+    from qcall.bridge import run_bridge
+    from qserver.tuning import tune_latency
+
+    tune_latency()  # serial, bus and worker threads take turns on every key (as bench/keypad.py runs)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = load(args.config)
+    host, port = None, None
+    if args.broker:
+        host, _, port_text = args.broker.rpartition(":")
+        if not host or not port_text.isdigit():
+            raise UsageError(f"--broker {args.broker!r}: expected HOST:PORT")
+        port = int(port_text)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run_bridge(cfg, args.line, stop, serial_port=args.port, counter=args.counter, host=host, port=port)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _keypad(args: argparse.Namespace) -> int:
+    from qbus.config import load
+    from qcall.keypad import run_keypad
+
+    def read_line(prompt: str) -> str | None:
+        try:
+            return input(prompt)
+        except EOFError:
+            return None
+
+    if not 1 <= args.counter <= 999:
+        raise UsageError("--counter must be 1..999")
+    run_keypad(load(args.config), args.counter, read_line, lambda s: print(s, flush=True), link=args.link)
     return 0
 
 

@@ -2,9 +2,11 @@
 
 Started by `./run.sh demo` (`qcall demo`). With no broker configured (bus.host empty) it starts
 the embedded broker. The simulated devices use the same bus client and schema as real ones:
-a kiosk issuing tickets at a realistic rate, tellers calling, serving and asking for ratings,
-customers rating (or not), a terminal "hall display" that prints each call, and the real hall
-display (qcall.demo_display: a window, or PNG snapshots with no screen). Time runs
+a kiosk issuing tickets at a realistic rate (qcall/demo_kiosk.py: the real kiosk flow with
+card, ID and passbook reader twins and a printer twin), tellers calling, serving and asking for
+ratings on keypad twins and customers rating (or not) on rating-pad twins, through the real serial
+bridge (qcall/demo_counters.py), a terminal "hall display" that prints each call, and the real
+hall display (qcall/demo_display.py: a window, or PNG snapshots with no screen). Time runs
 `speed` times faster for service and walking times; waits are real.
 """
 
@@ -24,9 +26,9 @@ from qbus.broker import BrokerError, EmbeddedBroker
 from qbus.client import BusClient, BusError, Received
 from qbus.config import BranchConfig
 from qbus.topics import Topics
+from qcall.demo_counters import DemoCounters
 from qcall.demo_display import DemoDisplay
 from qcall.demo_kiosk import DemoKiosk
-from qcall.simulate import STARS
 from qcore import stats
 from qserver.clock import local_hour
 from qserver.runner import CoreRunner
@@ -63,6 +65,7 @@ class Demo:
         self.service: CoreService | None = None
         self.display: DemoDisplay | None = None
         self.kiosk: DemoKiosk | None = None
+        self.counters: DemoCounters | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -75,8 +78,8 @@ class Demo:
             self._start_hall_printer()
             self.display = DemoDisplay(self.cfg, self.host, self.port, self.out_dir,
                                        out=self.out).start()
-            for c in self.cfg.counter:
-                self._spawn(f"counter{c.id}", self._teller_loop, c.id)
+            self.counters = DemoCounters(self.cfg, self.host, self.port, speed=self.speed,
+                                         stop=self.stop_event).start()  # pads -> serial bridge -> bus
             self.kiosk = DemoKiosk(self.cfg, self.host, self.port, seed=self.rng.randrange(1 << 30),
                                    arrivals_per_hour=self.arrivals_per_hour, speed=self.speed,
                                    out=self.out, workdir=self.out_dir).start()
@@ -96,6 +99,9 @@ class Demo:
         for t in self.threads:
             t.join(timeout=5)
         self.threads.clear()
+        if self.counters is not None:
+            self.counters.stop()
+            self.counters = None
         for c in self.clients:
             c.close()
         self.clients.clear()
@@ -160,44 +166,6 @@ class Demo:
         bus.subscribe(self.topics.all_events(), m.decode_event, called)
         bus.connect()
 
-    def _teller_loop(self, counter: int) -> None:
-        tellers = [t for t in self.cfg.teller if t.role == "teller"]
-        if not tellers:
-            return
-        teller = tellers[(counter - 1) % len(tellers)]
-        bus = self.client(f"counter{counter}").connect()
-        rng, wait, speed = self.rng, self.stop_event.wait, self.speed
-        reply = bus.request(m.Login(counter=counter, teller=teller.id, pin=teller.id))
-        if not reply.ok:
-            _LOG.error("counter %d: login failed: %s", counter, reply.error)
-            return
-        minutes = {b.code: b.service_minutes for b in self.cfg.business}
-        by_prefix = {b.prefix: b.code for b in self.cfg.business}
-        while not self.stop_event.is_set():
-            reply = bus.request(m.CallNext(counter=counter))
-            if not reply.ok:
-                wait(1.0)
-                continue
-            if rng.random() < 0.03:  # a no-show: recall twice, then skip
-                for _ in range(2):
-                    if wait(30 / speed):
-                        return
-                    bus.request(m.Recall(counter=counter))
-                wait(30 / speed)
-                bus.request(m.Skip(counter=counter))
-                continue
-            if wait(rng.uniform(10, 40) / speed):
-                return
-            bus.request(m.StartService(counter=counter))
-            mean = minutes.get(by_prefix.get(reply.number[:1], ""), 5.0) * 60
-            if wait(rng.lognormvariate(0, 0.5) * mean / 1.133 / speed):
-                return
-            bus.request(m.FinishService(counter=counter, request_rating=True))
-            if rng.random() < 0.85:
-                wait(rng.uniform(2, 6) / speed)
-                stars = rng.choices([s for s, _ in STARS], [w for _, w in STARS])[0]
-                bus.request(m.Rate(counter=counter, stars=stars))
-            wait(2 / speed)
 
 
 def _embedded(port: int) -> EmbeddedBroker:

@@ -153,6 +153,26 @@ def test_the_bridge_speaks_only_for_its_wired_counters(login: Login) -> None:
     assert [r.value.id for r in seen.items if isinstance(r.value, m.Request)] == ["marker"]
 
 
+def test_the_bridge_reports_only_its_own_counters_pads_and_hears_ratings(login: Login) -> None:
+    core, seen = _commands_seen_by_core(login)
+    bridge: BusClient = login("bridge1", connect=False, act_as=("counter1", "counter2"))
+    heard = Inbox()
+    bridge.subscribe(bridge.topics.event("rated"), m.decode_event, heard)
+    bridge.subscribe(bridge.topics.event("called"), m.decode_event, heard)
+    bridge.connect(5)
+    t = bridge.topics
+    bridge.publish(t.presence("pad5"), m.Presence(device="pad5", online=True, detail="forbidden"))
+    bridge.publish(t.presence("pad2"), m.Presence(device="pad2", online=True, detail="marker"))
+    assert seen.wait_for(lambda items: any(getattr(r.value, "detail", "") == "marker" for r in items))
+    assert not [r for r in seen.items if getattr(r.value, "detail", "") == "forbidden"]
+
+    core.publish(t.event("called"), m.TicketCalled(at=1.0, number="A001", counter=1, business="cash",
+                                                   tier="normal", waited_s=0.0))
+    core.publish(t.event("rated"), m.ServiceRated(at=2.0, number="A001", counter=1, stars=5))
+    assert heard.wait_count(1)
+    assert [type(x) for x in heard.values()] == [m.ServiceRated]  # it reads ratings, not every event
+
+
 def test_provisioned_devices_work_end_to_end(login: Login) -> None:
     core = login("core", connect=False)
     FakeCore(core)
