@@ -292,10 +292,7 @@ def _print_call(ev: object) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import logging
 
-    # Before the imports: a library that logs while being imported would install its own format.
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", force=True)
     from qbus.config import load
     from qcall.demo import run_demo
 
@@ -306,7 +303,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import logging
     import signal
     import threading
 
@@ -314,7 +310,6 @@ def _serve(args: argparse.Namespace) -> int:
     from qserver.runner import CoreRunner
     from qserver.tuning import tune_gc, tune_latency
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     cfg = load(args.config)
     if not cfg.bus.host:
         raise UsageError(f"{args.config}: bus.host is empty; `qcall serve` needs a broker (see `qcall demo`)")
@@ -339,7 +334,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _bridge(args: argparse.Namespace) -> int:
-    import logging
     import signal
     import threading
 
@@ -348,7 +342,6 @@ def _bridge(args: argparse.Namespace) -> int:
     from qserver.tuning import tune_latency
 
     tune_latency()  # serial, bus and worker threads take turns on every key (as bench/keypad.py runs)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = load(args.config)
     host, port = None, None
     if args.broker:
@@ -397,7 +390,6 @@ def _display(args: argparse.Namespace) -> int:
     from qbus.config import load
     from qcall.display import run
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     if args.png_every <= 0:
         raise UsageError("--png-every must be positive")
     if args.png_dir and not args.headless:
@@ -436,12 +428,10 @@ def _pin_hash(args: argparse.Namespace) -> int:
 
 
 def _kiosk(args: argparse.Namespace) -> int:
-    import logging
 
     from qbus.config import load
     from qcall.kiosk import run_kiosk
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     if args.seconds < 0 or args.port < 0:
         raise UsageError("--seconds and --port must not be negative")
     return run_kiosk(load(args.config), twin=args.twin, screen=False if args.no_screen else None,
@@ -490,8 +480,25 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+_SERVICES = {"serve", "bridge", "display", "kiosk"}
+
+
+def _logging(command: str) -> None:
+    """Set up logging once, before any command imports its libraries: python-escpos calls
+    logging.basicConfig() when imported, which would otherwise fix the format. Long-running
+    services log INFO with times (journald keeps them); the other commands only warnings.
+    Under a test runner the root logger already has handlers and this does nothing."""
+    import logging
+
+    if command in _SERVICES:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    else:
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _logging(args.command)
     try:
         return int(args.func(args))
     except QcallError as err:
