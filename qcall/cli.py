@@ -45,8 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", help="run a whole demo branch on MQTT",
         description="Starts the embedded MQTT broker (unless bus.host is set), the core service and "
-        "simulated devices: a kiosk issuing tickets, tellers calling, serving and asking for ratings, "
-        "customers rating, and a terminal hall display. Service times run --speed times faster.")
+        "the branch's devices as twins: the real kiosk flow with card, ID and passbook readers and a "
+        "printer, keypads and star-rating pads on pseudo-terminals through the real serial bridge, "
+        "and the real hall display (a window, or var/demo/hall.png with no screen). Calls are "
+        "printed as they happen and the day's KPIs at the end. Service times run --speed times "
+        "faster.")
     demo.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--speed", type=float, default=30.0, help="service-time speed-up (default 30)")
