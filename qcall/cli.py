@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--speed", type=float, default=30.0, help="service-time speed-up (default 30)")
     demo.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: at Ctrl-C)")
-    demo.add_argument("--arrivals-per-hour", type=float, default=40.0,
+    demo.add_argument("--arrivals-per-hour", type=float, default=60.0,
                       help="customers per (sped-up) hour")
     demo.set_defaults(func=_demo)
 
@@ -301,7 +301,10 @@ def _demo(args: argparse.Namespace) -> int:
 
     if args.speed <= 0:
         raise UsageError("--speed must be positive")
-    run_demo(load(args.config), args.seconds, args.speed, args.seed)
+    if args.arrivals_per_hour <= 0:
+        raise UsageError("--arrivals-per-hour must be positive")
+    run_demo(load(args.config), args.seconds, args.speed, args.seed,
+             arrivals_per_hour=args.arrivals_per_hour)
     return 0
 
 

@@ -190,12 +190,14 @@ def _one_line_at_a_time(out: Callable[[str], None]) -> Callable[[str], None]:
 
 
 def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
-             out: Callable[[str], None] = print, out_dir: Path = Path("var/demo")) -> dict[str, Any]:
+             out: Callable[[str], None] = print, out_dir: Path = Path("var/demo"),
+             arrivals_per_hour: float = 60.0) -> dict[str, Any]:
     """Run the demo for `seconds` (0: until Ctrl-C) and return the KPIs at the end. The hall
     screen's snapshots and the printed tickets stay in `out_dir` afterwards."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = _one_line_at_a_time(out)
-    demo = Demo(cfg, speed=speed, seed=seed, out=out, out_dir=out_dir).start()
+    demo = Demo(cfg, speed=speed, seed=seed, out=out, out_dir=out_dir,
+                arrivals_per_hour=arrivals_per_hour).start()
     out(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} demo branch on mqtt://{demo.host}:{demo.port} "
         f"(service times ×1/{speed:g}); Ctrl-C to stop")
     out(f"  watch it as the manager: .venv/bin/qcall watch --host {demo.host} --port {demo.port}")

@@ -6,9 +6,12 @@ import threading
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import load
+from qcall.cli import main
 from qcall.demo import Demo
 from tests.test_config import EXAMPLE
 
@@ -50,3 +53,10 @@ def test_the_demo_branch_issues_calls_serves_and_rates() -> None:
         watcher.close()
         demo.stop()
     demo.stop()  # safe twice
+
+
+def test_demo_arguments_out_of_range_are_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in (["--speed", "0"], ["--arrivals-per-hour", "-5"]):
+        assert main(["demo", "--seconds", "1", *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("qcall: ") and "must be positive" in err and "Traceback" not in err
