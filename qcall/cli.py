@@ -126,6 +126,17 @@ def build_parser() -> argparse.ArgumentParser:
     kp.add_argument("--link", default="", help="path of the pty symlink (default: a temporary folder)")
     kp.set_defaults(func=_keypad)
 
+    pn = sub.add_parser(
+        "panel", help="the software counter panel (a counter with no hardware keypad), in the terminal",
+        description="Connects as counter<N> and drives the same state machine as the serial keypad "
+        "from the terminal: n call next, r recall, s skip, w 欢迎光临, e 客户评价, t 3 / t B transfer, "
+        "p pause, c resume, star 5 (the customer's rating), logout, quit. Log in with the teller id "
+        "and PIN (read without echo).")
+    pn.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    pn.add_argument("--counter", type=int, required=True, help="this counter's number")
+    _bus_args(pn)
+    pn.set_defaults(func=_panel)
+
     pin = sub.add_parser("pin-hash", help="print the pin_sha256 value for a teller's config entry")
     pin.add_argument("teller")
     pin.add_argument("pin")
@@ -217,6 +228,26 @@ def _manager_client(args: argparse.Namespace) -> BusClient:
         raise UsageError("no broker: bus.host is empty in the config; give --host/--port "
                          "(`qcall demo` prints its broker's address)")
     return manager_bus(cfg, host, args.port if args.port is not None else cfg.bus.port)
+
+
+def _panel(args: argparse.Namespace) -> int:
+    from counter_panel.terminal import stdin_reader
+    from qbus.config import load
+    from qcall.panel import BusPanel, panel_bus
+
+    cfg = load(args.config)
+    host = args.host if args.host is not None else cfg.bus.host
+    if not host:
+        raise UsageError("no broker: bus.host is empty in the config; give --host/--port "
+                         "(`qcall demo` prints its broker's address)")
+    bus = panel_bus(cfg, args.counter, host, args.port if args.port is not None else cfg.bus.port)
+    panel = BusPanel(cfg, args.counter, bus, lambda line: print(line, flush=True))
+    try:
+        panel.start()
+        panel.run(stdin_reader)
+    finally:
+        panel.close()
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -1,0 +1,102 @@
+"""The software counter panel (`qcall panel`) on a real broker and core: a teller without a
+hardware keypad logs in, calls, welcomes, serves and asks for a rating from the terminal."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from qbus import messages as m
+from qbus.broker import MosquittoBroker
+from qbus.client import BusClient
+from qbus.config import load
+from qbus.errors import ConfigError
+from qbus.topics import Topics
+from qcall.panel import BusPanel
+from qserver.runner import CoreRunner
+from tests.conftest import MakeBus
+from tests.test_config import EXAMPLE
+
+CFG = load(EXAMPLE)
+TOPICS = Topics(CFG.bus.prefix, CFG.branch.id)
+
+
+class Screen:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, line: str) -> None:
+        with self._cond:
+            self.lines.append(line)
+            self._cond.notify_all()
+
+    def wait_for(self, pred: Callable[[str], bool], timeout: float = 10.0) -> str:
+        with self._cond:
+            start = len(self.lines)
+            ok = self._cond.wait_for(lambda: any(pred(x) for x in self.lines[start:]), timeout)
+            assert ok, f"not shown within {timeout} s; last lines: {self.lines[-5:]}"
+            return next(x for x in self.lines[start:] if pred(x))
+
+
+@pytest.fixture
+def branch(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[MosquittoBroker]:
+    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port):
+        yield mosquitto
+
+
+def test_a_teller_serves_a_customer_from_the_terminal(branch: MosquittoBroker, make_bus: MakeBus) -> None:
+    kiosk = make_bus(branch, "kiosk1", topics=TOPICS)
+    assert kiosk.request(m.Issue(business="personal"), 10).ok
+    screen = Screen()
+    bus = BusClient(host=branch.host, port=branch.port, topics=TOPICS, device="counter3")
+    panel = BusPanel(CFG, 3, bus, screen).start()
+    events: list[m.ServiceRated] = []
+    rated = threading.Event()
+    watcher = make_bus(branch, "manager1", topics=TOPICS, connect=False)
+    watcher.subscribe(TOPICS.event("rated"), m.decode_event,
+                      lambda msg: (events.append(msg.value), rated.set()))
+    watcher.connect(10)
+    try:
+        assert panel.ui.prompt() == ("工号 teller id: ", False)
+        panel.handle_line("1003")
+        assert panel.ui.prompt() == ("密码 PIN: ", True)
+        panel.handle_line("1003")
+        screen.wait_for(lambda x: "keypad: 空闲" in x)
+        panel.handle_line("n")
+        screen.wait_for(lambda x: "pad: B001" in x)
+        panel.handle_line("w")
+        screen.wait_for(lambda x: "welcome" in x)
+        panel.handle_line("e")
+        screen.wait_for(lambda x: "请评价" in x)
+        panel.handle_line("star 4")
+        assert rated.wait(10)
+        assert (events[0].number, events[0].stars, events[0].teller) == ("B001", 4, "1003")
+        screen.wait_for(lambda x: "谢谢" in x)
+    finally:
+        panel.close()
+    panel.close()  # safe twice
+
+
+def test_a_refused_command_is_shown_to_the_teller(branch: MosquittoBroker) -> None:
+    screen = Screen()
+    bus = BusClient(host=branch.host, port=branch.port, topics=TOPICS, device="counter2")
+    panel = BusPanel(CFG, 2, bus, screen).start()
+    try:
+        panel.handle_line("1002")
+        panel.handle_line("9999")  # wrong PIN
+        screen.wait_for(lambda x: "(beep)" in x)
+        assert panel.ui.prompt() == ("工号 teller id: ", False)
+        assert not any("9999" in x for x in screen.lines), "a PIN is never shown"
+    finally:
+        panel.close()
+
+
+def test_an_unknown_counter_is_a_clear_error() -> None:
+    bus = BusClient(host="127.0.0.1", port=1, topics=TOPICS, device="counter42")
+    with pytest.raises(ConfigError, match="counter 42 is not in the branch config"):
+        BusPanel(CFG, 42, bus, print)
+    bus.close()
