@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
 
+from hw.magcard import luhn_complete
 from kiosk.bus import KioskBus
 from kiosk.recognition import KeyedHasher, Roster
 from kiosk.rig import SwipeRig, percentiles
@@ -44,15 +45,6 @@ SWIPES = 200
 BUDGET_S = 30.0  # stop early on a slow machine: the whole run must stay under 50 s
 
 
-def luhn(body: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return body + str((10 - total % 10) % 10)
-
 
 def _core_process(journal: Path, host: str, port: int, ready: Any, stop: Any) -> None:
     tune_gc()
@@ -64,7 +56,7 @@ def _core_process(journal: Path, host: str, port: int, ready: Any, stop: Any) ->
 
 
 def measure(host: str, port: int) -> dict[str, float]:
-    cards = [luhn(f"6222021{i:011d}") for i in range(SWIPES)]
+    cards = [luhn_complete(f"6222021{i:011d}") for i in range(SWIPES)]
     hasher = KeyedHasher(KEY)
     roster = Roster({hasher.hash_number(c): "vip" for c in cards[::3]})
     bus = BusClient(host=host, port=port, topics=Topics(CFG.bus.prefix, CFG.branch.id), device="kiosk1")
@@ -73,7 +65,7 @@ def measure(host: str, port: int) -> dict[str, float]:
     try:
         bus.connect(10)
         rig = SwipeRig(CFG, kbus.issuer, key=KEY, roster=roster)
-        rig.swipe_to_ticket(luhn("621700000000000000"), "cash")  # warm-up: imports, first status query
+        rig.swipe_to_ticket(luhn_complete("621700000000000000"), "cash")  # warm-up: imports, first status query
         samples: list[float] = []
         started = time.monotonic()
         for i, card in enumerate(cards):

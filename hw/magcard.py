@@ -60,17 +60,26 @@ _ERROR = re.compile(r"[%;+]E\?")
 MAX_LINE = 512
 
 
+def _luhn_sum(digits: str, first_doubled: bool) -> int:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if (i % 2 == 0) == first_doubled:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total
+
+
 def luhn_ok(pan: str) -> bool:
     """The Luhn (mod 10) check every bank card number carries."""
     if not pan.isdigit() or not 12 <= len(pan) <= 19:
         return False
-    total = 0
-    for i, ch in enumerate(reversed(pan)):
-        d = int(ch)
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    return _luhn_sum(pan, first_doubled=False) % 10 == 0
+
+
+def luhn_complete(body: str) -> str:
+    """`body` with its Luhn check digit appended: how twins and tests make valid card numbers."""
+    return body + str((10 - _luhn_sum(body, first_doubled=True) % 10) % 10)
 
 
 def parse_swipe(line: str) -> Presented:

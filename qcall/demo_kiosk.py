@@ -22,6 +22,7 @@ from pathlib import Path
 import msgspec
 
 from hw.idcard import IdCard, check_digit
+from hw.magcard import luhn_complete
 from kiosk.app import KioskEvent
 from kiosk.flow import View, ViewKind
 from kiosk.recognition import KeyedHasher, Roster
@@ -37,15 +38,6 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = ["伟", "芳", "娜", "秀英", "敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟"]
 DONE = (ViewKind.ISSUED, ViewKind.MESSAGE, ViewKind.PRINT_FAILED)
 
-
-def luhn(body: str) -> str:
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return body + str((10 - total % 10) % 10)
 
 
 class DemoKiosk:
@@ -77,7 +69,7 @@ class DemoKiosk:
         key = secrets.token_bytes(32)  # a fresh key per demo: its hashes mean nothing elsewhere
         hasher = KeyedHasher(key)
         tiers = [t.code for t in cfg.tier if t.priority and not t.by_staff_only] or ["normal"]
-        self.vip_cards = [luhn(f"62220210{i:010d}") for i in range(12)]
+        self.vip_cards = [luhn_complete(f"62220210{i:010d}") for i in range(12)]
         # one card per top tier, the rest VIP
         self.roster = Roster({hasher.hash_number(c): tiers[i] if i < len(tiers) else tiers[-1]
                               for i, c in enumerate(self.vip_cards)})
@@ -185,7 +177,7 @@ class DemoKiosk:
         if kind == "vip_card":
             t.mag.swipe(rng.choice(self.vip_cards))
         elif kind == "unknown_card":
-            t.mag.swipe(luhn(f"6217{rng.randrange(10**14):014d}"))
+            t.mag.swipe(luhn_complete(f"6217{rng.randrange(10**14):014d}"))
         elif kind == "passbook":
             if not t.passbook.armed.wait(1.0):
                 return False

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hw.idcard import IdCard, check_digit
+from hw.magcard import luhn_complete
 from qbus.config import BranchConfig, load
 from qbus.messages import ErrorInfo, Issue, TicketView
 
@@ -28,16 +29,6 @@ class Clock:
     def advance(self, s: float) -> None:
         self.now += s
 
-
-def luhn_complete(body: str) -> str:
-    """Append the Luhn digit to a card number body."""
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return body + str((10 - total % 10) % 10)
 
 
 def id_number(region: str, birth: str, seq: str) -> str:

@@ -32,6 +32,7 @@ from hw.magcard import (
     MagCardTwin,
     SerialMagReader,
     keystrokes,
+    luhn_complete,
     luhn_ok,
     parse_swipe,
     swipe_text,
@@ -183,6 +184,10 @@ def test_bad_swipes_are_unreadable(line: str) -> None:
 
 def test_luhn() -> None:
     assert luhn_ok("4111111111111111") and not luhn_ok("4111111111111112") and not luhn_ok("41111")
+    assert luhn_complete("411111111111111") == "4111111111111111"
+    for body in ("62220210000000000", "621700000011112222", "6222021000000000001"[:18]):
+        card = luhn_complete(body)
+        assert luhn_ok(card) and sum(luhn_ok(card[:-1] + d) for d in "0123456789") == 1
 
 
 def _events(text: str, start: float = 100.0, step: float = 0.004) -> list[tuple[int, int, float]]:
