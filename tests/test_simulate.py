@@ -67,7 +67,23 @@ def test_cli_errors_are_one_clear_line(args: list[str]) -> None:
     assert len(p.stderr.strip().splitlines()) == 1 and p.stderr.startswith("qcall: ")
 
 
-@pytest.mark.parametrize("cmd", ["simulate", "demo", "journal", "pin-hash", "check-config"])
-def test_every_command_has_help(cmd: str) -> None:
-    p = _qcall(cmd, "--help")
-    assert p.returncode == 0 and "usage: qcall" in p.stdout
+def _commands() -> list[str]:
+    import argparse
+
+    from qcall.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return sorted(sub.choices)
+
+
+def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from qcall.cli import main
+
+    commands = _commands()
+    assert {"demo", "serve", "kiosk", "bridge", "display", "panel", "watch", "report"} <= set(commands)
+    for cmd in commands:
+        with pytest.raises(SystemExit) as done:
+            main([cmd, "--help"])
+        out = capsys.readouterr().out
+        assert done.value.code == 0 and f"usage: qcall {cmd}" in out, cmd
+        assert len(out.splitlines()) > 3, f"{cmd} --help says too little"
