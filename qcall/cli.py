@@ -213,6 +213,17 @@ def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     watch.set_defaults(func=_watch)
 
 
+    for name, what in (("requeue", "put a missed customer who came back into the queue again"),
+                       ("cancel", "cancel a ticket (the customer left, or a number printed by mistake)")):
+        tk = sub.add_parser(name, help=f"{what} (as manager1)",
+                            description=f"{what[0].upper()}{what[1:]}. The core answers with the result or "
+                            "a clear error (unknown number, outside the re-queue window, already served).")
+        tk.add_argument("number", help="the ticket number, e.g. A012")
+        tk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+        _bus_args(tk)
+        tk.set_defaults(func=_ticket_op)
+
+
 def _bus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=None, help="broker host (default: bus.host from the config)")
     p.add_argument("--port", type=int, default=None, help="broker port (default: bus.port)")
@@ -247,6 +258,24 @@ def _panel(args: argparse.Namespace) -> int:
         panel.run(stdin_reader)
     finally:
         panel.close()
+    return 0
+
+
+def _ticket_op(args: argparse.Namespace) -> int:
+    from qbus import messages as m
+    from qcall.manager import TicketRefused, ticket_op
+
+    cmd = m.Requeue(number=args.number.upper()) if args.command == "requeue" else m.Cancel(number=args.number.upper())
+    bus = _manager_client(args)
+    try:
+        bus.connect(10)
+        ticket_op(bus, cmd)
+    except TicketRefused as err:
+        raise UsageError(str(err)) from err
+    finally:
+        bus.close()
+    done = "back in the queue" if args.command == "requeue" else "cancelled"
+    print(f"{args.number.upper()}: {done}")
     return 0
 
 

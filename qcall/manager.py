@@ -23,7 +23,7 @@ import msgspec
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
-from qbus.errors import ConfigError
+from qbus.errors import ConfigError, QcallError
 from qcore import stats
 from qserver.clock import local_hour
 from qserver.store import DurableCore
@@ -58,6 +58,22 @@ def set_notice(bus: BusClient, zh: str, en: str, timeout: float = 5.0) -> None:
     bus.publish(bus.topics.notice(), m.Notice(zh=zh, en=en), retain=True, on_sent=sent.set)
     if not sent.wait(timeout):
         raise ConfigError(f"notice not acknowledged by the broker within {timeout:.0f} s")
+
+
+class TicketRefused(QcallError, ValueError):
+    """The core refused a manager's ticket operation; the message is the core's, in both languages."""
+
+    code = "refused"
+
+
+def ticket_op(bus: BusClient, cmd: m.Requeue | m.Cancel) -> m.Reply:
+    """Re-queue or cancel one ticket as the manager; the core's refusal becomes TicketRefused."""
+    reply = bus.request(cmd)
+    if not reply.ok:
+        err = reply.error
+        text = f"{err.zh} / {err.en} ({err.code})" if err else "refused"
+        raise TicketRefused(f"{cmd.number}: {text}")
+    return reply
 
 
 class Watch:

@@ -112,3 +112,26 @@ def test_watch_shows_a_dead_device_and_a_customer_waiting_too_long(
         assert kiosk.request(m.Issue(business="cash"), 10).ok  # wakes the service
         assert wait_line("贵宾超时 VIP over target: D001")
         assert wait_line("等待超时 waiting too long: D001")
+
+
+def test_lobby_requeues_a_missed_customer_and_cancels_a_ticket(
+        mosquitto: MosquittoBroker, make_bus: MakeBus, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    where = ["--config", str(EXAMPLE), "--host", mosquitto.host, "--port", str(mosquitto.port)]
+    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port):
+        kiosk = make_bus(mosquitto, "kiosk1", topics=TOPICS)
+        counter = make_bus(mosquitto, "counter1", topics=TOPICS)
+        for _ in range(3):
+            assert kiosk.request(m.Issue(business="cash"), 10).ok
+        assert counter.request(m.Login(counter=1, teller="1001", pin="1001"), 10).ok
+        assert counter.request(m.CallNext(counter=1), 10).number == "A001"
+        assert counter.request(m.Skip(counter=1), 10).ok  # A001 did not come
+        assert main(["requeue", "a001", *where]) == 0
+        assert "A001: back in the queue" in capsys.readouterr().out
+        assert main(["cancel", "A003", *where]) == 0
+        assert "A003: cancelled" in capsys.readouterr().out
+        assert main(["requeue", "A002", *where]) == 2  # waiting, not missed: the core says why
+        err = capsys.readouterr().err
+        assert err.startswith("qcall: A002: ") and "Traceback" not in err
+        assert counter.request(m.CallNext(counter=1), 10).number == "A002"
+        assert counter.request(m.Skip(counter=1), 10).ok
+        assert counter.request(m.CallNext(counter=1), 10).number == "A001"  # A003 was cancelled
