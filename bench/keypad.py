@@ -41,7 +41,7 @@ import msgspec
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.frame import Command, Frame, Key, led_frame
 from firmware_bridge.link import HostLink
-from hw.pad_twin import Sent, TwinLine
+from firmware_bridge.pad_twin import Sent, TwinLine
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient, Received

@@ -20,7 +20,7 @@ import msgspec
 
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.frame import Key
-from hw.pad_twin import PadTwin, TwinLine
+from firmware_bridge.pad_twin import PadTwin, TwinLine
 from qbus.config import BranchConfig
 from qcall.bridge import build_bridge
 from qcall.simulate import STARS

@@ -12,7 +12,7 @@ from typing import Any
 import msgspec
 
 from firmware_bridge.bridge import Bridge
-from hw.pad_twin import PadTwin, TwinLine
+from firmware_bridge.pad_twin import PadTwin, TwinLine
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient

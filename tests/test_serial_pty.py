@@ -29,7 +29,7 @@ from firmware_bridge.frame import (
     voice_frame,
 )
 from firmware_bridge.link import HostLink
-from hw.pad_twin import TwinLine
+from firmware_bridge.pad_twin import TwinLine
 from hw.serial_line import PortUnavailable, SerialPort
 from qbus.config.sections import SerialLine
 
