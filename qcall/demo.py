@@ -151,6 +151,7 @@ class Demo:
     def _start_hall_printer(self) -> None:
         bus = self.client("display-term")
         names = {c.id: c.name_zh or f"{c.id}号窗口" for c in self.cfg.counter}
+        scale = self.cfg.rating.scale
 
         def called(msg: Received[Any]) -> None:
             ev = msg.value
@@ -162,6 +163,9 @@ class Demo:
                 self.out(f"再次呼叫 {ev.number} 号到 {names.get(ev.counter, ev.counter)}  (recall {ev.recalls})")
             elif isinstance(ev, m.WaitAlert):
                 self.out(f"! alert: {ev.number} ({ev.tier}) has waited {ev.waited_s / 60:.1f} min")
+            elif isinstance(ev, m.ServiceRated):
+                stars = "★" * ev.stars + "☆" * (scale - ev.stars) if ev.stars else f"未评价 unrated ({ev.reason})"
+                self.out(f"    评价 {ev.number} @ {names.get(ev.counter, ev.counter)} (teller {ev.teller}): {stars}")
 
         bus.subscribe(self.topics.all_events(), m.decode_event, called)
         bus.connect()
