@@ -11,7 +11,9 @@ import pytest
 
 from qbus.broker import EmbeddedBroker, MosquittoBroker
 from qbus.client import BusClient
+from qbus.config import BranchConfig, load
 from qbus.topics import Topics
+from qserver.runner import CoreRunner
 
 TEST_BRANCH = "testbranch"
 
@@ -74,3 +76,20 @@ def make_bus(topics: Topics) -> Iterator[MakeBus]:
     yield make
     for client in made:
         client.close()
+
+
+@pytest.fixture
+def core_on(tmp_path: Path) -> Iterator[Callable[..., CoreRunner]]:
+    """`core_on(broker, cfg=example branch)`: the real core service on that broker, journaling to a
+    fresh SQLite file; stopped after the test."""
+    runners: list[CoreRunner] = []
+
+    def start(broker: Broker, cfg: BranchConfig | None = None) -> CoreRunner:
+        cfg = cfg or load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
+        r = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port).start()
+        runners.append(r)
+        return r
+
+    yield start
+    for r in runners:
+        r.stop()

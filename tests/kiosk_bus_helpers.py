@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -80,20 +79,6 @@ def wait_view(rt: KioskRuntime, *kinds: ViewKind, timeout: float = 10.0) -> View
 def press(rt: KioskRuntime, business: str) -> None:
     assert rt.app is not None
     rt.app.events.put(KioskEvent("button", business))
-
-
-def core_factory(tmp_path: Path) -> Iterator[Any]:
-    """Body of a `core_on` fixture: `core_on(broker)` starts the real core service on it."""
-    runners: list[CoreRunner] = []
-
-    def start(broker: Any, cfg: BranchConfig = CFG) -> CoreRunner:
-        r = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port).start()
-        runners.append(r)
-        return r
-
-    yield start
-    for r in runners:
-        r.stop()
 
 
 def kiosk_factory() -> Iterator[Any]:

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from kiosk_bus_helpers import CFG, core_factory
+from kiosk_bus_helpers import CFG
 
 from qcall.demo_kiosk import DemoKiosk
-
-
-@pytest.fixture
-def core_on(tmp_path: Path) -> Iterator[Any]:
-    yield from core_factory(tmp_path)
 
 
 def test_demo_kiosk_issues_a_realistic_mix_on_the_printer_twin(tmp_path: Path, mosquitto: Any,

@@ -5,11 +5,10 @@ when it must not, in none) and in the core's queue."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kiosk_bus_helpers import TOPICS, Gate, core_factory, kiosk_cfg, kiosk_factory, press, wait_view
+from kiosk_bus_helpers import TOPICS, Gate, kiosk_cfg, kiosk_factory, press, wait_view
 from kiosk_fixtures import PLAIN_CARD, VIP_CARD, id_card
 
 from hw.printer import Paper
@@ -22,11 +21,6 @@ from tests.kiosk_fixtures import EXAMPLE
 
 CFG = load(EXAMPLE)
 QR, CUT = b"\x1d(k", b"\x1dV"
-
-
-@pytest.fixture
-def core_on(tmp_path: Path) -> Iterator[Any]:
-    yield from core_factory(tmp_path)
 
 
 @pytest.fixture

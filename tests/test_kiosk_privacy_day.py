@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kiosk_bus_helpers import KEY, core_factory, kiosk_cfg, kiosk_factory, press, wait_view
+from kiosk_bus_helpers import KEY, kiosk_cfg, kiosk_factory, press, wait_view
 from kiosk_fixtures import id_card, luhn_complete
 
 from kiosk.flow import ViewKind
@@ -25,11 +25,6 @@ ACCOUNTS = [f"60138800{i:02d}93517{i:03d}" for i in range(6)]
 PEOPLE = [("张三丰", "19460302"), ("李四光", "19800515"), ("欧阳娜娜", "19521111"), ("王小明", "19990101"),
           ("陈静怡", "19500720"), ("赵德胜", "19870909")]
 BUSINESS = ["cash", "personal", "corporate", "forex"]
-
-
-@pytest.fixture
-def core_on(tmp_path: Path) -> Iterator[Any]:
-    yield from core_factory(tmp_path)
 
 
 @pytest.fixture

@@ -19,29 +19,14 @@ from hypothesis import strategies as st
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
-from qbus.config import BranchConfig, load
+from qbus.config import load
 from qbus.topics import Topics
-from qserver.runner import CoreRunner
 from qserver.store import DurableCore
 from tests.bus_helpers import Inbox
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
 TOPICS = Topics(CFG.bus.prefix, CFG.branch.id)
-
-
-@pytest.fixture
-def core_on(tmp_path: Path) -> Iterator[Any]:
-    runners: list[CoreRunner] = []
-
-    def start(broker: Any, cfg: BranchConfig = CFG) -> CoreRunner:
-        r = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port).start()
-        runners.append(r)
-        return r
-
-    yield start
-    for r in runners:
-        r.stop()
 
 
 @pytest.fixture
