@@ -134,7 +134,8 @@ class KioskApp:
             st = getattr(self.flow.printer, "last_status", None)
             fault = (st is not None and not st.can_print) or view.kind is ViewKind.PRINT_FAILED
             self.buttons.led("fault", fault or bool(self.flow.printer_warning))
-            self.buttons.led("ready", not fault)
+            # "ready": a ticket can be taken now (no printer fault, within opening hours)
+            self.buttons.led("ready", not fault and self.flow.open_at(self.flow.clock()))
         if self.on_view is not None:
             self.on_view(view)
 

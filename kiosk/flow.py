@@ -118,6 +118,7 @@ class KioskFlow:
         self._grant: _Grant | None = None
         self._last_issue: tuple[float, str] | None = None
         self.unprinted: TicketView | None = None
+        self._closed: View | None = None
         self.printer_warning = ""  # set while the roll is near its end, for staff
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -204,7 +205,7 @@ class KioskFlow:
     def reset(self) -> View:
         """Back to the start (the customer tapped "back", or walked away)."""
         self.identity, self._grant = None, None
-        return self._show(HOME)
+        return self._show(self._idle_view())
 
     def tick(self) -> View:
         """Time passes: expired views and identities fall back to HOME."""
@@ -215,6 +216,8 @@ class KioskFlow:
                 _LOG.warning("ticket %s never printed; the number stays valid", self.view.ticket and self.view.ticket.number)
                 self.unprinted = None
             self.view = self._idle_view()
+        elif self.view is HOME or self.view is self._closed:
+            self.view = self._idle_view()  # opening or closing time passed while nobody was here
         return self.view
 
     # -- issuing --------------------------------------------------------------------------------
@@ -227,10 +230,9 @@ class KioskFlow:
                 _LOG.info("repeat guard: press ignored")
                 return self._message("您刚刚已取号，请稍候", "You just took a ticket. Please wait a moment.")
         if not self.open_at(now):
-            h = self.cfg.hours
             _LOG.info("outside opening hours: nothing issued")
-            return self._message(f"现在不是取号时间。本网点取号时间 {h.open}–{self._last_ticket()}，欢迎届时光临。",
-                                 f"Tickets are issued from {h.open} to {self._last_ticket()}. Please come back then.")
+            closed = self._closed_view()
+            return self._message(closed.zh, closed.en)
         st = self.printer.status()
         if not st.can_print:
             _LOG.warning("not issuing: printer %s (%s)", st.state, st.detail)
@@ -340,7 +342,17 @@ class KioskFlow:
     def _idle_view(self) -> View:
         if self.identity is not None:
             return self._identity_view
+        if not self.open_at(self.clock()):
+            return self._closed_view()
         return HOME
+
+    def _closed_view(self) -> View:
+        """What the idle screen says outside opening hours, before anyone presses a button."""
+        if self._closed is None:
+            h, last = self.cfg.hours, self._last_ticket()
+            self._closed = View(ViewKind.MESSAGE, f"现在不是取号时间。本网点取号时间 {h.open}–{last}，欢迎届时光临。",
+                                f"Tickets are issued from {h.open} to {last}. Please come back then.")
+        return self._closed
 
     def _expire(self, now: float) -> None:
         if self.identity is not None and now >= self._identity_until:

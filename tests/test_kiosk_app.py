@@ -128,3 +128,14 @@ def test_idle_kiosk_rereads_the_printer_for_its_leds(kiosk) -> None:
     emu.set_paper(Paper.OK)
     app.step(0.01)
     assert factory.pin(5).state and not factory.pin(6).state
+
+
+def test_ready_led_goes_out_after_closing_time(kiosk) -> None:
+    app, factory, _twin, _emu, core, clock = kiosk
+    assert factory.pin(5).state  # 09:30: ready
+    clock.advance(8 * 3600)  # 17:30
+    next_view(app, ViewKind.MESSAGE)  # the idle screen gives the hours by itself
+    assert not factory.pin(5).state and not factory.pin(6).state  # not ready, and not a fault
+    press(factory, 17)
+    app.step(0.5)
+    assert core.commands == []

@@ -12,7 +12,7 @@ from kiosk_fixtures import PLAIN_CARD, VIP_CARD, Clock, FakeCore, branch, id_car
 
 from hw.identity import Presented, Secret, UnreadableCard
 from hw.printer import Paper, Printer, TwinDevice
-from kiosk.flow import KioskFlow, ViewKind
+from kiosk.flow import HOME, KioskFlow, ViewKind
 from kiosk.privacy import find_raw_numbers
 from kiosk.recognition import KeyedHasher, Recognizer, Roster
 from qbus.messages import ErrorInfo
@@ -279,4 +279,18 @@ def test_last_ticket_before_closing_and_closed_weekdays(rig) -> None:
 def test_hours_check_can_be_turned_off(rig) -> None:
     _hours(rig, hours_only=False)
     rig.clock.advance(14 * 3600)  # 23:30
+    assert rig.flow.choose("corporate").kind is ViewKind.ISSUED
+
+
+def test_the_idle_screen_says_when_tickets_are_issued(rig) -> None:
+    assert rig.flow.tick() is HOME  # 09:30
+    rig.clock.advance(14 * 3600)  # 23:30: the idle screen changes by itself, nobody pressed anything
+    closed = rig.flow.tick()
+    assert closed.kind is ViewKind.MESSAGE and "09:00–17:00" in closed.zh and closed.until == 0
+    assert rig.flow.choose("corporate").kind is ViewKind.MESSAGE and rig.core.commands == []
+    rig.clock.advance(60)
+    assert rig.flow.tick() is closed  # the press's message expired: back to the closed screen
+    assert rig.flow.reset() is closed
+    rig.clock.advance(9.5 * 3600)  # 09:00 the next morning
+    assert rig.flow.tick() is HOME
     assert rig.flow.choose("corporate").kind is ViewKind.ISSUED
