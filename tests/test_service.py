@@ -100,13 +100,17 @@ def test_malformed_payloads_get_errors_and_the_core_stays_up(mosquitto: Mosquitt
     assert kiosk.request(m.Issue(business="cash"), 10).ok  # still serving
 
 
+def _nested(leaf: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """JSON arrays and objects of `leaf` values (hypothesis's recursive JSON)."""
+    return st.one_of(st.lists(leaf, max_size=3), st.dictionaries(st.text(max_size=5), leaf, max_size=3))
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(payload=st.one_of(
     st.binary(max_size=200),
     st.builds(lambda d: msgspec.json.encode(d), st.dictionaries(
         st.sampled_from(["id", "cmd", "v", "op", "counter"]),
-        st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                     lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=5), c, max_size=3),
+        st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8), _nested,
                      max_leaves=6), max_size=4)),
     st.builds(lambda op, counter, extra: msgspec.json.encode(
         {"id": "f", "cmd": {"op": op, "counter": counter, **extra}}),
