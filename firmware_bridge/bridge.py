@@ -369,7 +369,8 @@ class Bridge:
         if not self.bus.online:
             return
         device = pad_device(counter)
-        msg = m.Presence(device=device, online=state.online, kind="pads", detail=state.detail)
+        msg = m.Presence(device=device, online=state.online, kind="pads", detail=state.detail,
+                         via=self.bus.device)
         if self.bus.publish(self.topics.presence(device), msg, retain=True):
             with self._lock:
                 self._published[counter] = state

@@ -334,13 +334,18 @@ class HallView(Msg, kw_only=True):
 
 
 class Presence(Msg, kw_only=True):
-    """Retained per device, with a Last Will of `online: false`."""
+    """Retained per device, with a Last Will of `online: false`.
+
+    `via`: the device that publishes this presence for another (the bridge for `pad<N>`). Such a
+    presence has no Last Will of its own, so it is only as current as `via`'s: when `via` is
+    offline, read it as unknown."""
 
     v: int = SCHEMA_VERSION
     device: str
     online: bool
     kind: str = ""
     detail: str = ""
+    via: str = ""
 
 
 class Notice(Msg, kw_only=True):

@@ -84,6 +84,7 @@ class Watch:
         self.out = out
         self.clock = clock
         self._presence: dict[str, bool] = {}
+        self._via: dict[str, str] = {}  # pad<N> -> the bridge that reports it
         self._lock = threading.Lock()
         self._kpis: tuple[Any, ...] = ()
         t = bus.topics
@@ -107,12 +108,17 @@ class Watch:
         with self._lock:
             before = self._presence.get(p.device)
             self._presence[p.device] = p.online
+            if p.via:
+                self._via[p.device] = p.via
+            reported = sorted(d for d, via in self._via.items() if via == p.device and self._presence.get(d))
         if before == p.online:
             return
         if p.online:
             self._line(f"+ 在线 online: {p.device} {p.detail}".rstrip())
         elif before is not None or msg.retained:
             self._line(f"- 离线 offline: {p.device} ({p.detail or 'lost'})")
+            if reported:  # their presence came from this device: it is no longer current
+                self._line(f"? 状态未知 unknown: {', '.join(reported)} (reported by {p.device}, now offline)")
 
     def _on_stats(self, msg: Received[bytes]) -> None:
         try:

@@ -151,6 +151,7 @@ def test_a_pad_that_stops_heartbeats_goes_offline_and_comes_back(tmp_path: Path)
     with rig(tmp_path, [6], heartbeat_timeout_s=0.6, heartbeat_s=0.15) as r:
         online = r.wait_presence(6, True)
         assert "pads online" in online.detail
+        assert online.via == r.bridge.bus.device  # read it as unknown while that bridge is offline
         r.pads[6].stop_heartbeats()
         offline = r.wait_presence(6, False)
         assert "评价器" in offline.detail and "rating pad" in offline.detail and "#12" in offline.detail

@@ -102,9 +102,14 @@ def test_watch_shows_a_dead_device_and_a_customer_waiting_too_long(
         child = start_child(mosquitto.host, mosquitto.port, TOPICS.prefix, TOPICS.branch, "bridge1")
         try:
             assert wait_line("在线 online: bridge1")
+            pads = m.Presence(device="pad3", online=True, kind="pads", detail="counter 3: pads online",
+                              via="bridge1")  # what the bridge reports for counter 3's pads
+            kiosk.publish(TOPICS.presence("pad3"), pads, retain=True)
+            assert wait_line("在线 online: pad3")
             child.kill()
             child.wait(5)
             assert wait_line("离线 offline: bridge1 (lost)")
+            assert wait_line("状态未知 unknown: pad3 (reported by bridge1, now offline)")
         finally:
             child.kill()
             child.wait(5)
