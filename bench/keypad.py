@@ -263,6 +263,7 @@ def press_event_ms_32(branch: Branch, counters: list[int], presses: int, rate_hz
 
 def main() -> None:
     tune_latency()  # as `qcall bridge` does: the serial, bus and worker threads take turns quickly
+    tune_gc()  # as `qcall bridge` does: no 10-13 ms full collections in the middle of a key press
     out: dict[str, float] = {}
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -405,9 +405,10 @@ def _bridge(args: argparse.Namespace) -> int:
 
     from qbus.config import load
     from qcall.bridge import run_bridge
-    from qserver.tuning import tune_latency
+    from qserver.tuning import tune_gc, tune_latency
 
     tune_latency()  # serial, bus and worker threads take turns on every key (as bench/keypad.py runs)
+    tune_gc()  # a full collection stalled every thread of the line for 10-13 ms in bench/keypad.py
     cfg = load(args.config)
     host, port = None, None
     if args.broker:
