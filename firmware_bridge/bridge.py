@@ -53,14 +53,13 @@ from hw.serial_line import SerialPort
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config.sections import SerialDevice, SerialLine
-from qbus.errors import BusError, ConfigError
+from qbus.errors import ConfigError
 from qbus.topics import counter_device, pad_device
 
 _LOG = logging.getLogger(__name__)
 
 VOICES = {"welcome": Voice.WELCOME, "please_rate": Voice.PLEASE_RATE, "thanks": Voice.THANKS}
 BEEP_MS = 100
-NO_ANSWER_ZH = "系统无响应"  # shown on the keypad when the core did not answer a key in time
 
 
 class _Worker:
@@ -236,15 +235,7 @@ class Bridge:
             self._show_reply(counter, self._request(counter, cmd))
 
     def _request(self, counter: int, cmd: m.Command) -> tuple[bool, str]:
-        try:
-            reply = self.bus.request(cmd, device=counter_device(counter))
-        except BusError as err:  # BusTimeout included: the core did not answer in time
-            _LOG.warning("counter %d: %s not answered: %s", counter, type(cmd).__name__, err)
-            return False, NO_ANSWER_ZH
-        if not reply.ok:
-            code = reply.error.code if reply.error else "?"
-            _LOG.info("counter %d: %s refused (%s)", counter, type(cmd).__name__, code)
-        return reply.ok, reply.error.zh if reply.error else ""
+        return self.bus.answer(cmd, device=counter_device(counter))
 
     def _show_reply(self, counter: int, answer: tuple[bool, str]) -> None:
         out = self.logic[counter].reply(*answer)

@@ -40,6 +40,7 @@ from qbus.topics import Topics, check_device_id
 
 _LOG = logging.getLogger(__name__)
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+NO_ANSWER_ZH = "系统无响应"  # what a keypad or panel shows when the core did not answer in time
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -328,6 +329,20 @@ class BusClient:
         finally:
             with self._lock:
                 self._pending.pop(rid, None)
+
+    def answer(self, cmd: m.Command, *, device: str | None = None) -> tuple[bool, str]:
+        """`request()` for a device with a small display (keypad, pad, software panel): whether the
+        core accepted `cmd`, and the Chinese text to show if not. No answer in time (or the client
+        closing) is (False, NO_ANSWER_ZH); both outcomes are logged."""
+        sender = device or self.device
+        try:
+            reply = self.request(cmd, device=device)
+        except BusError as err:  # BusTimeout included: the core did not answer in time
+            _LOG.warning("%s: %s not answered: %s", sender, type(cmd).__name__, err)
+            return False, NO_ANSWER_ZH
+        if reply.error is not None:
+            _LOG.info("%s: %s refused (%s)", sender, type(cmd).__name__, reply.error.code)
+        return reply.ok, reply.error.zh if reply.error else ""
 
     def _await_reply(self, pending: _Pending, timeout: float) -> m.Reply:
         deadline = time.monotonic() + timeout

@@ -23,7 +23,7 @@ from typing import Any
 
 from qbus import messages as m
 from qbus.broker import BrokerError, EmbeddedBroker
-from qbus.client import BusClient, BusError, Received
+from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
 from qbus.topics import Topics
 from qcall.demo_counters import DemoCounters
@@ -49,7 +49,6 @@ class Demo:
         self.out = out
         self.arrivals_per_hour = arrivals_per_hour
         self.stop_event = threading.Event()
-        self.threads: list[threading.Thread] = []
         self.clients: list[BusClient] = []
         self.broker: EmbeddedBroker | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -96,9 +95,6 @@ class Demo:
         if self.kiosk is not None:
             self.kiosk.stop()
             self.kiosk = None
-        for t in self.threads:
-            t.join(timeout=5)
-        self.threads.clear()
         if self.counters is not None:
             self.counters.stop()
             self.counters = None
@@ -121,17 +117,6 @@ class Demo:
                       command_timeout_s=self.cfg.bus.command_timeout_s, **kw)
         self.clients.append(c)
         return c
-
-    def _spawn(self, name: str, fn: Callable[..., None], *args: Any) -> None:
-        def guarded() -> None:
-            try:
-                fn(*args)
-            except BusError as err:
-                if not self.stop_event.is_set():
-                    _LOG.error("%s stopped: %s", name, err)
-        t = threading.Thread(target=guarded, name=name, daemon=True)
-        self.threads.append(t)
-        t.start()
 
     # ------------------------------------------------------------------ the core
 

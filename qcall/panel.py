@@ -13,7 +13,6 @@ answer back to the panel like the serial bridge does.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -24,10 +23,7 @@ from counter_panel.terminal import TerminalPanel
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
-from qbus.errors import BusError, ConfigError
-
-_LOG = logging.getLogger(__name__)
-NO_ANSWER_ZH = "系统无响应"
+from qbus.errors import ConfigError
 
 
 class BusPanel:
@@ -86,13 +82,7 @@ class BusPanel:
 
     def _work(self) -> None:
         while (cmd := self._jobs.get()) is not None:
-            try:
-                reply = self.bus.request(cmd)
-            except BusError as err:
-                _LOG.warning("counter %d: %s not answered: %s", self.counter, type(cmd).__name__, err)
-                self.ui.on_reply(False, NO_ANSWER_ZH)
-                continue
-            self.ui.on_reply(reply.ok, reply.error.zh if reply.error else "")
+            self.ui.on_reply(*self.bus.answer(cmd))
 
 
 def panel_bus(cfg: BranchConfig, counter: int, host: str, port: int) -> BusClient:

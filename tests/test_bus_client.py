@@ -76,6 +76,11 @@ def test_a_request_nobody_answers_times_out(mosquitto: MosquittoBroker, make_bus
     assert isinstance(caught.value, TimeoutError) and caught.value.code == "timeout"
 
 
+def test_a_keypad_shows_no_answer_when_the_core_is_silent(mosquitto: MosquittoBroker, make_bus: MakeBus) -> None:
+    counter = make_bus(mosquitto, "counter1", retry_s=0.1, command_timeout_s=0.4)
+    assert counter.answer(m.CallNext(counter=1)) == (False, "系统无响应")
+
+
 def test_malformed_payloads_are_logged_and_never_reach_the_handler(
         mosquitto: MosquittoBroker, make_bus: MakeBus, topics: Topics, caplog: pytest.LogCaptureFixture) -> None:
     display = make_bus(mosquitto, "display1", connect=False)
