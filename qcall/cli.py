@@ -10,6 +10,7 @@ from qbus.errors import QcallError
 
 if TYPE_CHECKING:
     from qbus.client import BusClient
+    from qbus.config import BranchConfig
 
 
 class UsageError(QcallError, ValueError):
@@ -229,29 +230,32 @@ def _bus_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=None, help="broker port (default: bus.port)")
 
 
-def _manager_client(args: argparse.Namespace) -> BusClient:
-    from qbus.config import load
-    from qcall.manager import manager_bus
+def _device_client(args: argparse.Namespace, cfg: BranchConfig, device: str) -> BusClient:
+    """A bus client for `device` at --host/--port (default: the config's [bus]), credentials from
+    the config's password file."""
+    from qbus.client import BusClient
 
-    cfg = load(args.config)
     host = args.host if args.host is not None else cfg.bus.host
     if not host:
         raise UsageError("no broker: bus.host is empty in the config; give --host/--port "
                          "(`qcall demo` prints its broker's address)")
-    return manager_bus(cfg, host, args.port if args.port is not None else cfg.bus.port)
+    port = args.port if args.port is not None else cfg.bus.port
+    return BusClient.from_config(cfg.bus, cfg.branch.id, device, host=host, port=port)
+
+
+def _manager_client(args: argparse.Namespace) -> BusClient:
+    from qbus.config import load
+
+    return _device_client(args, load(args.config), "manager1")
 
 
 def _panel(args: argparse.Namespace) -> int:
     from counter_panel.terminal import stdin_reader
     from qbus.config import load
-    from qcall.panel import BusPanel, panel_bus
+    from qcall.panel import BusPanel
 
     cfg = load(args.config)
-    host = args.host if args.host is not None else cfg.bus.host
-    if not host:
-        raise UsageError("no broker: bus.host is empty in the config; give --host/--port "
-                         "(`qcall demo` prints its broker's address)")
-    bus = panel_bus(cfg, args.counter, host, args.port if args.port is not None else cfg.bus.port)
+    bus = _device_client(args, cfg, f"counter{args.counter}")
     panel = BusPanel(cfg, args.counter, bus, lambda line: print(line, flush=True))
     try:
         panel.start()

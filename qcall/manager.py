@@ -47,11 +47,6 @@ def report(cfg: BranchConfig, journal: str | Path, now: float | None = None) -> 
         store.close()
 
 
-def manager_bus(cfg: BranchConfig, host: str, port: int, device: str = "manager1") -> BusClient:
-    """A manager client from the config's [bus] section (credentials from its password file)."""
-    return BusClient.from_config(cfg.bus, cfg.branch.id, device, host=host, port=port)
-
-
 def set_notice(bus: BusClient, zh: str, en: str, timeout: float = 5.0) -> None:
     """Publish the retained notice (empty texts clear it: the display falls back to its config)."""
     sent = threading.Event()

@@ -84,7 +84,3 @@ class BusPanel:
         while (cmd := self._jobs.get()) is not None:
             self.ui.on_reply(*self.bus.answer(cmd))
 
-
-def panel_bus(cfg: BranchConfig, counter: int, host: str, port: int) -> BusClient:
-    """The counter's own MQTT identity (`counter<N>`), credentials from the config's [bus]."""
-    return BusClient.from_config(cfg.bus, cfg.branch.id, f"counter{counter}", host=host, port=port)
