@@ -29,10 +29,8 @@ from qbus.topics import Topics
 from qcall.demo_counters import DemoCounters
 from qcall.demo_display import DemoDisplay
 from qcall.demo_kiosk import DemoKiosk
-from qcore import stats
-from qserver.clock import local_hour
 from qserver.runner import CoreRunner
-from qserver.service import CoreService
+from qserver.service import CoreService, branch_kpis
 
 _LOG = logging.getLogger(__name__)
 
@@ -127,9 +125,7 @@ class Demo:
     def kpis(self) -> dict[str, Any]:
         if self.service is None:
             return {}
-        tz = self.cfg.branch.timezone
-        return stats.kpis(self.service.store.core, self.service.clock.now(),
-                          hour_of=lambda t: local_hour(t, tz))
+        return branch_kpis(self.cfg, self.service.store.core, self.service.clock.now())
 
     # ------------------------------------------------------------------ devices
 

@@ -24,8 +24,7 @@ from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
 from qbus.errors import ConfigError, QcallError
-from qcore import stats
-from qserver.clock import local_hour
+from qserver.service import branch_kpis
 from qserver.store import DurableCore
 
 Out = Callable[[str], None]
@@ -39,10 +38,7 @@ def report(cfg: BranchConfig, journal: str | Path, now: float | None = None) -> 
         raise ConfigError(f"{path}: no journal here (storage.journal in the config, or --journal)")
     store = DurableCore(cfg, path, snapshot_every=10**12)
     try:
-        core = store.core
-        at = core.clock if now is None else now
-        tz = cfg.branch.timezone
-        return stats.kpis(core, at, hour_of=lambda t: local_hour(t, tz))
+        return branch_kpis(cfg, store.core, store.core.clock if now is None else now)
     finally:
         store.close()
 

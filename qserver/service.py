@@ -25,7 +25,7 @@ from qbus import messages as m
 from qbus.config import BranchConfig
 from qbus.errors import PayloadError
 from qbus.topics import Topics
-from qcore import stats
+from qcore import BranchCore, stats
 from qserver.clock import BranchClock, business_day, local_hour
 from qserver.store import DurableCore, error_reply
 
@@ -227,8 +227,7 @@ class CoreService:
         if not force and now - self._last_stats < STATS_EVERY_S:
             return
         self._last_stats = now
-        tz = self.cfg.branch.timezone
-        k = stats.kpis(self.store.core, now, hour_of=lambda x: local_hour(x, tz))
+        k = branch_kpis(self.cfg, self.store.core, now)
         self.bus.publish_raw(f"{self.topics.base}/state/stats", msgspec.json.encode(k), retain=True)
 
 
@@ -240,6 +239,12 @@ class CoreService:
         if done != self.published_seq:
             self.published_seq = done
             self.store.journal.stage_meta("published_seq", str(done))
+
+
+def branch_kpis(cfg: BranchConfig, core: BranchCore, now: float) -> dict[str, Any]:
+    """The day's KPIs with hours in the branch's own time zone (arrivals per hour, staffing)."""
+    tz = cfg.branch.timezone
+    return stats.kpis(core, now, hour_of=lambda t: local_hour(t, tz))
 
 
 def _request_id(payload: bytes) -> str:
