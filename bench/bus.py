@@ -12,32 +12,29 @@ Run: .venv/bin/python bench/bus.py
 from __future__ import annotations
 
 import json
-import multiprocessing
 import statistics
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
+from _harness import branch_server  # bench/ is on the path: the script's own folder
 
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient, Received
-from qbus.config import Counter, Teller, load
+from qbus.config import BranchConfig, Counter, Teller, load
 from qbus.topics import Topics
-from qserver.runner import CoreRunner
-from qserver.tuning import tune_gc, tune_latency
 
 BASE = load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
 N_COUNTERS = 50
 
 
-def branch_with(n: int) -> object:
+def branch_with(n: int) -> BranchConfig:
     counters = [Counter(id=i, serves={"cash": 1, "personal": 1}) for i in range(1, n + 1)]
     tellers = [Teller(id=f"{5000 + i}", name=f"T{i}", pin_sha256=_pin(f"{5000 + i}")) for i in range(1, n + 1)]
     return msgspec.structs.replace(BASE, counter=counters, teller=tellers)
@@ -136,36 +133,12 @@ def throughput(broker: MosquittoBroker, topics: Topics, seconds: float = 6.0) ->
     return {"commands_per_s": round(done / elapsed), "counters": N_COUNTERS}
 
 
-def _core_process(cfg: object, journal: Path, host: str, port: int, ready: Any, stop: Any) -> None:
-    """The core service in its own process, as in production (`qcall serve`)."""
-    tune_gc()
-    tune_latency()
-    runner = CoreRunner(cfg, journal, host, port).start()  # type: ignore[arg-type]
-    ready.set()
-    stop.wait()
-    runner.stop()
-
-
 def main() -> None:
-    cfg = branch_with(N_COUNTERS)
-    ctx = multiprocessing.get_context("fork")
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = MosquittoBroker(Path(tmp) / "mosq", persistence=False).start()
-        ready, stop = ctx.Event(), ctx.Event()
-        core = ctx.Process(target=_core_process,
-                           args=(cfg, Path(tmp) / "journal.db", broker.host, broker.port, ready, stop))
-        core.start()
-        try:
-            if not ready.wait(30):
-                raise SystemExit("core service did not start")
-            topics = Topics(BASE.bus.prefix, BASE.branch.id)
-            out: dict[str, object] = {}
-            out.update(latency(broker, topics))
-            out.update(throughput(broker, topics))
-        finally:
-            stop.set()
-            core.join(30)
-            broker.close()
+    with tempfile.TemporaryDirectory() as tmp, branch_server(branch_with(N_COUNTERS), Path(tmp)) as broker:
+        topics = Topics(BASE.bus.prefix, BASE.branch.id)
+        out: dict[str, object] = {}
+        out.update(latency(broker, topics))
+        out.update(throughput(broker, topics))
     print(json.dumps(out))
 
 

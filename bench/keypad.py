@@ -23,7 +23,6 @@ Run: .venv/bin/python bench/keypad.py
 from __future__ import annotations
 
 import json
-import multiprocessing
 import random
 import statistics
 import sys
@@ -31,24 +30,24 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
+from _harness import branch_server  # bench/ is on the path: the script's own folder
 
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.frame import Command, Frame, Key, led_frame
 from firmware_bridge.link import HostLink
 from firmware_bridge.pad_twin import Sent, TwinLine
 from qbus import messages as m
-from qbus.broker import MosquittoBroker
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig, Counter, Teller, load, pin_hash
 from qbus.topics import Topics
 from qcall.bridge import build_bridge
-from qserver.runner import CoreRunner
 from qserver.tuning import tune_gc, tune_latency
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,30 +129,14 @@ def branch_with(n: int) -> BranchConfig:
     return msgspec.structs.replace(base, counter=counters, teller=tellers)
 
 
-def _core_process(cfg: BranchConfig, journal: Path, host: str, port: int, ready: Any, stop: Any) -> None:
-    """The core service in its own process, as in production (`qcall serve`)."""
-    tune_gc()
-    tune_latency()
-    runner = CoreRunner(cfg, journal, host, port).start()
-    ready.set()
-    stop.wait()
-    runner.stop()
-
-
 class Branch:
     """Mosquitto + the core service (own process) + a manager and a kiosk client for set-up."""
 
     def __init__(self, tmp: Path, n_counters: int) -> None:
         self.cfg = branch_with(n_counters)
         self.topics = Topics(self.cfg.bus.prefix, self.cfg.branch.id)
-        self.broker = MosquittoBroker(tmp / "mosq", persistence=False).start()
-        ctx = multiprocessing.get_context("fork")
-        self.ready, self.stop_core = ctx.Event(), ctx.Event()
-        self.core = ctx.Process(target=_core_process, args=(self.cfg, tmp / "journal.db", self.broker.host,
-                                                             self.broker.port, self.ready, self.stop_core))
-        self.core.start()
-        if not self.ready.wait(30):
-            raise SystemExit("core service did not start")
+        self._server = ExitStack()
+        self.broker = self._server.enter_context(branch_server(self.cfg, tmp))
         self.events: list[tuple[float, Any]] = []
         self.cond = threading.Condition()
         self.manager = BusClient(host=self.broker.host, port=self.broker.port, topics=self.topics,
@@ -185,9 +168,7 @@ class Branch:
     def close(self) -> None:
         self.manager.close()
         self.kiosk.close()
-        self.stop_core.set()
-        self.core.join(30)
-        self.broker.close()
+        self._server.close()
 
 
 def press_reply_core_ms(branch: Branch, counter: int, baudrate: int, presses: int) -> list[float]:

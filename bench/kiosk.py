@@ -15,27 +15,23 @@ Run: .venv/bin/python bench/kiosk.py
 from __future__ import annotations
 
 import json
-import multiprocessing
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
+from _harness import branch_server  # bench/ is on the path: the script's own folder
 
 from hw.magcard import luhn_complete
 from kiosk.bus import KioskBus
 from kiosk.recognition import KeyedHasher, Roster
 from kiosk.rig import SwipeRig, percentiles
-from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import load
 from qbus.topics import Topics
-from qserver.runner import CoreRunner
-from qserver.tuning import tune_gc, tune_latency
 
 _LOADED = load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
 # The bench runs at any hour: the kiosk's opening-hours check is off.
@@ -44,15 +40,6 @@ KEY = bytes(range(32))
 SWIPES = 200
 BUDGET_S = 30.0  # stop early on a slow machine: the whole run must stay under 50 s
 
-
-
-def _core_process(journal: Path, host: str, port: int, ready: Any, stop: Any) -> None:
-    tune_gc()
-    tune_latency()
-    runner = CoreRunner(CFG, journal, host, port).start()
-    ready.set()
-    stop.wait()
-    runner.stop()
 
 
 def measure(host: str, port: int) -> dict[str, float]:
@@ -86,21 +73,8 @@ def measure(host: str, port: int) -> dict[str, float]:
 
 
 def main() -> None:
-    ctx = multiprocessing.get_context("fork")
-    with tempfile.TemporaryDirectory() as tmp:
-        broker = MosquittoBroker(Path(tmp) / "mosq", persistence=False).start()
-        ready, stop = ctx.Event(), ctx.Event()
-        core = ctx.Process(target=_core_process, args=(Path(tmp) / "journal.db", broker.host, broker.port,
-                                                       ready, stop))
-        core.start()
-        try:
-            if not ready.wait(30):
-                raise SystemExit("core service did not start")
-            out = measure(broker.host, broker.port)
-        finally:
-            stop.set()
-            core.join(30)
-            broker.close()
+    with tempfile.TemporaryDirectory() as tmp, branch_server(CFG, Path(tmp)) as broker:
+        out = measure(broker.host, broker.port)
     print(json.dumps(out))
 
 

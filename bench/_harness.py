@@ -1,0 +1,43 @@
+"""What the bus-level benches share (not a bench itself): Mosquitto on a free loopback port and
+the core service in its own process, tuned as `qcall serve` tunes it, so a figure measured
+against them includes the real broker hop and the real journal fsync."""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from qbus.broker import MosquittoBroker
+from qbus.config import BranchConfig
+from qserver.runner import CoreRunner
+from qserver.tuning import tune_gc, tune_latency
+
+
+def _core_process(cfg: BranchConfig, journal: Path, host: str, port: int, ready: Any, stop: Any) -> None:
+    tune_gc()
+    tune_latency()
+    runner = CoreRunner(cfg, journal, host, port).start()
+    ready.set()
+    stop.wait()
+    runner.stop()
+
+
+@contextmanager
+def branch_server(cfg: BranchConfig, tmp: Path) -> Iterator[MosquittoBroker]:
+    """Yield the started broker; the core serves `cfg` on it, journaling into `tmp`."""
+    ctx = multiprocessing.get_context("fork")
+    broker = MosquittoBroker(tmp / "mosq", persistence=False).start()
+    ready, stop = ctx.Event(), ctx.Event()
+    core = ctx.Process(target=_core_process, args=(cfg, tmp / "journal.db", broker.host, broker.port, ready, stop))
+    core.start()
+    try:
+        if not ready.wait(30):
+            raise SystemExit("core service did not start")
+        yield broker
+    finally:
+        stop.set()
+        core.join(30)
+        broker.close()
