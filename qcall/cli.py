@@ -267,19 +267,17 @@ def _panel(args: argparse.Namespace) -> int:
 
 def _ticket_op(args: argparse.Namespace) -> int:
     from qbus import messages as m
-    from qcall.manager import TicketRefused, ticket_op
+    from qcall.manager import ticket_op
 
-    cmd = m.Requeue(number=args.number.upper()) if args.command == "requeue" else m.Cancel(number=args.number.upper())
+    number = args.number.upper()
+    cmd = m.Requeue(number=number) if args.command == "requeue" else m.Cancel(number=number)
     bus = _manager_client(args)
     try:
         bus.connect(10)
-        ticket_op(bus, cmd)
-    except TicketRefused as err:
-        raise UsageError(str(err)) from err
+        ticket_op(bus, cmd)  # a refusal is a QcallError: main() prints it in one line
     finally:
         bus.close()
-    done = "back in the queue" if args.command == "requeue" else "cancelled"
-    print(f"{args.number.upper()}: {done}")
+    print(f"{number}: {'back in the queue' if args.command == 'requeue' else 'cancelled'}")
     return 0
 
 

@@ -23,7 +23,7 @@ import msgspec
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
-from qbus.errors import ConfigError, QcallError
+from qbus.errors import BusError, ConfigError, QcallError
 from qserver.service import branch_kpis
 from qserver.store import DurableCore
 
@@ -48,7 +48,7 @@ def set_notice(bus: BusClient, zh: str, en: str, timeout: float = 5.0) -> None:
     sent = threading.Event()
     bus.publish(bus.topics.notice(), m.Notice(zh=zh, en=en), retain=True, on_sent=sent.set)
     if not sent.wait(timeout):
-        raise ConfigError(f"notice not acknowledged by the broker within {timeout:.0f} s")
+        raise BusError(f"notice not acknowledged by the broker within {timeout:.0f} s")
 
 
 class TicketRefused(QcallError, ValueError):
