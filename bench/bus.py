@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
-from _harness import branch_server  # bench/ is on the path: the script's own folder
 
+from bench._harness import branch_server
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient, Received

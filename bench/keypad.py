@@ -37,8 +37,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
-from _harness import branch_server  # bench/ is on the path: the script's own folder
 
+from bench._harness import branch_server
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.frame import Command, Frame, Key, led_frame
 from firmware_bridge.link import HostLink

@@ -23,8 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
-from _harness import branch_server  # bench/ is on the path: the script's own folder
 
+from bench._harness import branch_server
 from hw.magcard import luhn_complete
 from kiosk.bus import KioskBus
 from kiosk.recognition import KeyedHasher, Roster
