@@ -34,9 +34,14 @@ class Screen:
             self.lines.append(line)
             self._cond.notify_all()
 
-    def wait_for(self, pred: Callable[[str], bool], timeout: float = 10.0) -> str:
+    def mark(self) -> int:
         with self._cond:
-            start = len(self.lines)
+            return len(self.lines)
+
+    def wait_for(self, pred: Callable[[str], bool], timeout: float = 10.0, since: int | None = None) -> str:
+        """The first line from `since` (default: now) that satisfies `pred`."""
+        with self._cond:
+            start = len(self.lines) if since is None else since
             ok = self._cond.wait_for(lambda: any(pred(x) for x in self.lines[start:]), timeout)
             assert ok, f"not shown within {timeout} s; last lines: {self.lines[-5:]}"
             return next(x for x in self.lines[start:] if pred(x))
@@ -64,18 +69,19 @@ def test_a_teller_serves_a_customer_from_the_terminal(branch: MosquittoBroker, m
         assert panel.ui.prompt() == ("工号 teller id: ", False)
         panel.handle_line("1003")
         assert panel.ui.prompt() == ("密码 PIN: ", True)
-        panel.handle_line("1003")
-        screen.wait_for(lambda x: "keypad: 空闲" in x)
-        panel.handle_line("n")
-        screen.wait_for(lambda x: "pad: B001" in x)
-        panel.handle_line("w")
-        screen.wait_for(lambda x: "welcome" in x)
-        panel.handle_line("e")
-        screen.wait_for(lambda x: "请评价" in x)
-        panel.handle_line("star 4")
+
+        def type_line(line: str, shows: str) -> None:
+            since = screen.mark()  # what the line brings back may come before we start waiting
+            panel.handle_line(line)
+            screen.wait_for(lambda x: shows in x, since=since)
+
+        type_line("1003", "keypad: 空闲")
+        type_line("n", "pad: B001")
+        type_line("w", "welcome")
+        type_line("e", "请评价")
+        type_line("star 4", "谢谢")
         assert rated.wait(10)
         assert (events[0].number, events[0].stars, events[0].teller) == ("B001", 4, "1003")
-        screen.wait_for(lambda x: "谢谢" in x)
     finally:
         panel.close()
     panel.close()  # safe twice
@@ -87,8 +93,9 @@ def test_a_refused_command_is_shown_to_the_teller(branch: MosquittoBroker) -> No
     panel = BusPanel(CFG, 2, bus, screen).start()
     try:
         panel.handle_line("1002")
+        since = screen.mark()
         panel.handle_line("9999")  # wrong PIN
-        screen.wait_for(lambda x: "(beep)" in x)
+        screen.wait_for(lambda x: "(beep)" in x, since=since)
         assert panel.ui.prompt() == ("工号 teller id: ", False)
         assert not any("9999" in x for x in screen.lines), "a PIN is never shown"
     finally:
