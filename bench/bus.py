@@ -104,7 +104,7 @@ def throughput(broker: MosquittoBroker, topics: Topics, seconds: float = 6.0) ->
     counts = [0] * (N_COUNTERS + 1)
 
     def counter_loop(i: int, bus: BusClient) -> None:
-        cycle = [m.CallNext(counter=i), m.StartService(counter=i),
+        cycle: list[m.Command] = [m.CallNext(counter=i), m.StartService(counter=i),
                  m.FinishService(counter=i, request_rating=False)]
         k = 0
         while not stop.is_set():

@@ -30,6 +30,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ["SDL_VIDEODRIVER"] = "dummy"
@@ -139,7 +140,7 @@ def event_to_frame(events: int = 250, every_s: float = 0.04, broker: object | No
     lat: list[float] = []
     counters = [c.id for c in cfg.counter]
     close = None
-    send = inbox.put
+    send: Callable[[object], None] = inbox.put
     core = None
     if isinstance(broker, MosquittoBroker):
         close = bus_feed(cfg, inbox.put, host=broker.host, port=broker.port)

@@ -84,7 +84,7 @@ def press_reply_ms(baudrate: int, presses: int, *, reply: Reply = echo_reply, co
                 time.sleep(rng.uniform(0.001, 0.005))  # presses do not line up with the read loop
                 shown = len(pad.led_history)
                 sent = pad.press(Key.CALL_NEXT)
-                if not pad.wait_for(lambda p, n=shown: len(p.led_history) > n, 2):
+                if not pad.wait_for(lambda p: len(p.led_history) > shown, 2):  # noqa: B023
                     raise RuntimeError(f"no reply to press {i}")
                 times.append((pad.led_history[shown].at - sent.queued_at) * 1000)
     return times
@@ -187,7 +187,7 @@ def press_reply_core_ms(branch: Branch, counter: int, baudrate: int, presses: in
                 key, want = (Key.CALL_NEXT, _is_number) if i % 2 == 0 else (Key.SKIP, lambda t: t == "空闲")
                 shown = len(keypad.led_history)
                 sent = keypad.press(key)
-                if not keypad.wait_for(lambda p, n=shown, w=want: len(p.led_history) > n and w(p.led_text), 5):
+                if not keypad.wait_for(lambda p: len(p.led_history) > shown and want(p.led_text), 5):  # noqa: B023
                     raise RuntimeError(f"press {i} ({key.name}): keypad shows {keypad.led_text!r}")
                 times.append((keypad.led_history[-1].at - sent.queued_at) * 1000)
         finally:

@@ -8,7 +8,7 @@ bus publishes and what the screens read are one definition.
 
 from __future__ import annotations
 
-from typing import Literal, cast
+from typing import Literal
 
 import msgspec
 
@@ -390,7 +390,7 @@ def decode_event(data: bytes) -> AnyEvent:
     from qbus.errors import PayloadError
 
     try:
-        return cast(AnyEvent, _event_decoder.decode(data))
+        return _event_decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as err:
         raise PayloadError(f"bad event: {err}", zh="事件格式错误") from err
 

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from qbus import messages as m
-from qbus.broker import BrokerError, EmbeddedBroker
+from qbus.broker import EmbeddedBroker
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
+from qbus.errors import BrokerError
 from qbus.topics import Topics
 from qcall.demo_counters import DemoCounters
 from qcall.demo_display import DemoDisplay

@@ -83,8 +83,12 @@ class KeypadConsole:
     def _watcher(self) -> None:
         """Print every LED change, prompt and beep as the pads receive them."""
         seen = self._counts()
+
+        def changed(_pad: object) -> bool:
+            return self._counts() != seen or self._stop.is_set()
+
         while not self._stop.is_set():
-            self.keypad.wait_for(lambda _p, s=seen: self._counts() != s or self._stop.is_set(), 0.5)
+            self.keypad.wait_for(changed, 0.5)
             now = self._counts()
             if now != seen:
                 self._report(seen, now)
