@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import pytest
+from selenium import webdriver
 
 from qbus.broker import EmbeddedBroker, MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import BranchConfig, load
 from qbus.topics import Topics
 from qserver.runner import CoreRunner
+from tests.browser import open_chromium
+from tests.pg_cluster import PgCluster
 
 TEST_BRANCH = "testbranch"
 
@@ -93,3 +96,21 @@ def core_on(tmp_path: Path) -> Iterator[Callable[..., CoreRunner]]:
     yield start
     for r in runners:
         r.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PgCluster]:
+    """One real throw-away PostgreSQL cluster for the whole run (`postgres.dsn`); tests that use
+    it make their own schema or database, so they do not see each other's rows."""
+    with PgCluster() as pg:
+        yield pg
+
+
+@pytest.fixture
+def chromium() -> Iterator[webdriver.Chrome]:
+    """A real headless Chromium (1920×1080) with a fresh profile, quit after the test."""
+    driver = open_chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
