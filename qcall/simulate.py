@@ -126,7 +126,7 @@ class Teller:
             stars = sim.rng.choices([s for s, _ in STARS], [w for _, w in STARS])[0]
             sim.at(sim.now + sim.rng.uniform(3, 12), lambda: self._rate(stars))
         else:
-            sim.at(sim.now + sim.core.rating_s + 0.5, self._timeout)
+            sim.at(sim.now + sim.core.plan.rating_s + 0.5, self._timeout)
 
     def _rate(self, stars: int) -> None:
         self.sim.core.rate(self.sim.now, self.counter, stars)

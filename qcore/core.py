@@ -5,20 +5,26 @@ clamped to never run backwards, so a Raspberry Pi's clock jumping back at boot c
 negative wait. Operations append domain events to `self.events`; the core service drains them,
 journals the command and publishes the events. Replaying the same commands with the same `now`
 values rebuilds exactly the same state.
+
+This module holds the operations (issue, call, serve, rate, open and close, time and days). What
+they work on lives beside it: the compiled config (`qcore.plan`), the day's lanes
+(`qcore.queues`), who is called next (`qcore.rules`), what screens read (`qcore.views`) and which
+bus command runs which operation (`qcore.dispatch`).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from heapq import heappush
 from typing import Any
 
 from qbus import messages as m
 from qbus.config import BranchConfig
+from qcore import dispatch, views
 from qcore import errors as e
-from qcore.counter import CALLED, CLOSED, IDLE, PAUSED, RATING, SERVING, CounterRt
-from qcore.lane import Lane
-from qcore.rules import pick, plan
+from qcore.counter import CALLED, CLOSED, IDLE, PAUSED, RATING, SERVING, CounterRt, counter_of
+from qcore.plan import BranchPlan
+from qcore.queues import Queues
+from qcore.rules import pick, plan_counter
 from qcore.ticket import State, Ticket
 
 RECENT_CALLS = 20
@@ -29,34 +35,15 @@ class BranchCore:
 
     def __init__(self, cfg: BranchConfig, day: str = "") -> None:
         self.cfg = cfg
-        r = cfg.rules
-        self.width = r.number_width
-        self.aging_s = r.aging_minutes * 60.0
-        self.alert_s = r.wait_alert_minutes * 60.0
-        self.requeue_s = r.requeue_window_minutes * 60.0
-        self.interleave_p = r.interleave_priority
-        self.interleave_n = r.interleave_normal
-        self.max_recalls = r.max_recalls
-        self.scale = cfg.rating.scale
-        self.rating_s = cfg.rating.timeout_s
-        self.prefix = {b.code: b.prefix for b in cfg.business}
-        self.tier_cfg = {t.code: t for t in cfg.tier}
-        self.tier_priority = {t.code: t.priority for t in cfg.tier}
-        by_rank = sorted(cfg.tier, key=lambda t: t.rank)
-        self.ahead_tiers = {t.code: [x.code for x in by_rank if x.rank <= t.rank] for t in by_rank}
-        self.tellers = {t.id: t for t in cfg.teller}
-        self.counters: dict[int, CounterRt] = {}
-        for c in cfg.counter:
-            allowed = [t.code for t in by_rank if not c.tiers or t.code in c.tiers]
-            order = [t for t in c.prefers if t in allowed] + [t for t in allowed if t not in c.prefers]
-            self.counters[c.id] = CounterRt(c.id, dict(c.serves), order)
-        self.prefers = {c.id: frozenset(c.prefers) for c in cfg.counter}
-        self.restricted = {c.id: bool(c.tiers) for c in cfg.counter}
-        self.serving: dict[str, list[CounterRt]] = {b.code: [] for b in cfg.business}
+        self.plan = BranchPlan(cfg)
+        self.counters: dict[int, CounterRt] = self.plan.new_counters()
+        # The counters serving each business type (for estimates and "is anyone open for it?").
+        self.serving: dict[str, list[CounterRt]] = {b: [] for b in self.plan.businesses}
         for rt in self.counters.values():
             for b in rt.serves:
                 self.serving[b].append(rt)
-        self.svc_s = {b.code: b.service_minutes * 60.0 for b in cfg.business}
+        # Learned service time per business (moving average), the base of every wait estimate.
+        self.svc_s = dict(self.plan.service_s)
         self.clock = 0.0
         self.day = day
         self.day_tag = day.replace("-", "") + "-"
@@ -67,33 +54,13 @@ class BranchCore:
 
     def _reset_day_state(self) -> None:
         """Fresh queues for a new day; counters' calling plans point at the new lanes."""
-        tiers = [t.code for t in self.cfg.tier]
-        self.lanes: dict[str, dict[str, Lane]] = {b: {t: Lane() for t in tiers} for b in self.prefix}
-        self.lane_of = {(b, t): lane for b, ts in self.lanes.items() for t, lane in ts.items()}
-        self.age: dict[str, Lane] = {b: Lane() for b in self.prefix}
-        # Appointments per type *and tier*, so a counter restricted to some tiers calls only theirs.
-        self.appts: dict[str, dict[str, Lane]] = {b: {t: Lane() for t in tiers} for b in self.prefix}
-        self.ahead_lanes = {
-            (b, t): [self.lanes[b][x] for x in self.ahead_tiers[t]] + list(self.appts[b].values())
-            for b, t in self.lane_of
-        }
-        self.appt_live = 0
-        # Tickets waiting in counters' directed lanes (transferred to a named counter), per type.
-        self.directed_n = dict.fromkeys(self.prefix, 0)
+        self.queues = Queues(self.plan)
         self.tickets: dict[str, Ticket] = {}
-        self.next_no = dict.fromkeys(self.prefix, 0)
+        self.next_no = dict.fromkeys(self.plan.businesses, 0)
         self.seq = 0
-        # Wait alerts: one lane per limit, ordered by wait key, so a deadline check is a head peek.
-        self.alert_lanes: list[tuple[str, float, Lane]] = [("wait", self.alert_s, Lane(aged=False))]
-        self.tier_alert: dict[str, Lane] = {}
-        for t in self.cfg.tier:
-            if t.priority:
-                lane = Lane(aged=False)
-                self.tier_alert[t.code] = lane
-                self.alert_lanes.append(("tier", t.max_wait_minutes * 60.0, lane))
         self.recent: deque[m.CallView] = deque(maxlen=RECENT_CALLS)
         for c in self.counters.values():
-            plan(self, c)
+            plan_counter(self.queues, c)
 
     def _now(self, now: float) -> float:
         """Branch time never runs backwards (the Pi's clock may jump at boot)."""
@@ -103,10 +70,7 @@ class BranchCore:
         return now
 
     def _counter(self, cid: int) -> CounterRt:
-        c = self.counters.get(cid)
-        if c is None:
-            raise e.UnknownCounter(f"counter {cid} does not exist", zh=f"没有 {cid} 号窗口")
-        return c
+        return counter_of(self.counters, cid)
 
     def _ticket(self, number: str) -> Ticket:
         t = self.tickets.get(number)
@@ -141,9 +105,10 @@ class BranchCore:
             now = self.clock
         else:
             self.clock = now
-        lane = self.lane_of.get((business, tier))
+        q = self.queues
+        lane = q.lane_of.get((business, tier))
         if lane is None:
-            if business not in self.lanes:
+            if business not in q.lanes:
                 raise e.UnknownBusiness(f"unknown business type {business!r}", zh="没有这种业务")
             raise e.UnknownTier(f"unknown customer tier {tier!r}", zh="没有这种客户级别")
         key = now
@@ -151,20 +116,20 @@ class BranchCore:
             if not now - 86400 < appointment_at < now + 86400:
                 raise e.BadAppointment(f"appointment time {appointment_at} is not today")
             key = max(now, appointment_at)
-            lane = self.appts[business][tier]
-            self.appt_live += 1
+            lane = q.appts[business][tier]
+            q.appt_live += 1
         n = self.next_no[business] + 1
         self.next_no[business] = n
         seq = self.seq = self.seq + 1
-        number = self.prefix[business] + str(n).zfill(self.width)
+        number = self.plan.prefix[business] + str(n).zfill(self.plan.width)
         t = Ticket(seq, number, business, tier, via, now, key, customer, masked_name,
                    appointment_at, granted_by, kiosk)
-        self._enqueue(t, lane, key)
+        q.enqueue(t, lane, key)
         self.tickets[number] = t
         ahead = -1
-        for x in self.ahead_lanes[(business, tier)]:
+        for x in q.ahead_lanes[(business, tier)]:
             ahead += x.live
-        open_n = 0
+        open_n = 0  # views.estimate, inlined: issuing is the hottest path
         for c in self.serving[business]:
             if c.status != CLOSED:
                 open_n += 1
@@ -177,62 +142,12 @@ class BranchCore:
         self.events.append(m.TicketIssued(at=now, ticket=view))
         return view
 
-    def _enqueue(self, t: Ticket, lane: Lane, key: float) -> None:
-        """Put a ticket in `lane` (and, for ordinary lanes, in its age and alert lanes)."""
-        t.state = State.WAITING
-        gen = t.gen = t.gen + 1
-        t.wait_from = key
-        t.lane = lane
-        entry = (key, t.seq, gen, t)
-        # Lane.push inlined: this is the hottest path in the core.
-        for x in (lane, self.age[t.business], self.alert_lanes[0][2]) if lane.aged else (lane,):
-            fifo = x.fifo
-            if not fifo or fifo[-1] <= entry:
-                fifo.append(entry)
-            else:
-                heappush(x.late, entry)
-            x.live += 1
-        if lane.aged:
-            tier_lane = self.tier_alert.get(t.tier)
-            if tier_lane is not None:
-                tier_lane.push(t, key)
-        else:
-            self.directed_n[t.business] += 1
-
-    def _dequeue(self, t: Ticket) -> None:
-        lane: Lane = t.lane  # type: ignore[assignment]
-        lane.live -= 1
-        if lane.aged:
-            self.age[t.business].live -= 1
-            if t.appointment_at and lane is self.appts[t.business][t.tier]:
-                self.appt_live -= 1
-        else:
-            self.directed_n[t.business] -= 1
-        t.gen += 1
-        t.lane = None
-
-    def _estimate(self, business: str, ahead: int) -> float:
-        """Seconds until `ahead` people are served by the open counters serving `business`."""
-        open_n = 0
-        for c in self.serving[business]:
-            if c.status != CLOSED:
-                open_n += 1
-        return round(ahead * self.svc_s[business] / (open_n or 1), 1)
-
-    def _view(self, t: Ticket, ahead: int = 0, est: float = 0.0) -> m.TicketView:
-        return m.TicketView(
-            id=f"{self.day.replace('-', '')}-{t.number}", number=t.number, business=t.business,
-            tier=t.tier, via=t.via, issued_at=t.issued_at, ahead=ahead,  # type: ignore[arg-type]
-            est_wait_s=est, masked_name=t.masked_name, appointment_at=t.appointment_at,
-            granted_by=t.granted_by,
-        )
-
     def cancel(self, now: float, number: str) -> None:
         """The customer gave up (or the kiosk could not print): the number is withdrawn."""
         now = self._now(now)
         t = self._ticket(number)
         if t.state == State.WAITING:
-            self._dequeue(t)
+            self.queues.dequeue(t)
         elif t.state != State.MISSED:
             raise e.WrongState(f"{number} is {t.state.name.lower()}, only a waiting or missed ticket "
                                "can be cancelled", zh="只能取消等候中或过号的号码")
@@ -253,10 +168,10 @@ class BranchCore:
         rating = False
         if c.status != IDLE or not c.teller:
             rating = self._ready_to_call(c)
-        t = pick(self, c, now)
+        t = pick(self.queues, c, now)
         if rating:  # only now that someone is called: a refused call must change nothing
             self._close_rating(c, now, "next_call")
-        self._dequeue(t)
+        self.queues.dequeue(t)
         t.state = State.CALLED
         t.counter = c.id
         t.teller = c.teller
@@ -299,7 +214,7 @@ class BranchCore:
         now = self._now(now)
         c = self._counter(counter)
         t = self._in_hand(c, CALLED)
-        if t.recalls >= self.max_recalls:
+        if t.recalls >= self.plan.max_recalls:
             raise e.RecallLimit(f"{t.number} was recalled {t.recalls} times already; skip it",
                                 zh=f"{t.number} 已重呼 {t.recalls} 次，请过号")
         t.recalls += 1
@@ -326,11 +241,11 @@ class BranchCore:
         t = self._ticket(number)
         if t.state != State.MISSED:
             raise e.WrongState(f"{number} is {t.state.name.lower()}, not missed", zh="该号码未过号")
-        if now - t.missed_at > self.requeue_s:
+        if now - t.missed_at > self.plan.requeue_s:
             raise e.RequeueExpired(f"{number} was missed {int((now - t.missed_at) // 60)} min ago; "
                                    "the window has passed, please take a new number")
-        key = t.issued_at if self.cfg.rules.requeue_position == "front" else now
-        self._enqueue(t, self.lanes[t.business][t.tier], key)
+        key = t.issued_at if self.plan.requeue_front else now
+        self.queues.enqueue(t, self.queues.lanes[t.business][t.tier], key)
         self.events.append(m.TicketRequeued(at=now, number=number))
         return t
 
@@ -372,7 +287,7 @@ class BranchCore:
                                              teller=c.teller, rating_requested=request_rating))
         if request_rating:
             c.rating_ticket = t
-            c.rating_due = now + self.rating_s
+            c.rating_due = now + self.plan.rating_s
             self._status(c, RATING, now)
         else:
             self._record_rating(c, t, 0, now, "not_requested")
@@ -383,8 +298,9 @@ class BranchCore:
         """The customer pressed 1..scale stars on the pad."""
         now = self._now(now)
         c = self._counter(counter)
-        if not 1 <= stars <= self.scale:
-            raise e.BadRating(f"rating must be 1..{self.scale}, got {stars}", zh="评价星级无效")
+        scale = self.plan.scale
+        if not 1 <= stars <= scale:
+            raise e.BadRating(f"rating must be 1..{scale}, got {stars}", zh="评价星级无效")
         t = c.rating_ticket
         if c.status != RATING or t is None:
             if c.last_rated is not None and c.last_rated.rating > 0:
@@ -425,17 +341,17 @@ class BranchCore:
                 raise e.NotServed(f"counter {to_counter} does not serve {b}", zh="目标窗口不办理该业务")
         else:
             b = to_business or t.business
-            if b not in self.lanes:
+            if b not in self.queues.lanes:
                 raise e.UnknownBusiness(f"unknown business type {b!r}")
             if not any(x.status != CLOSED and t.tier in x.order for x in self.serving[b]):
                 raise e.NotServed(f"no open counter serves {b} for {t.tier} customers",
                                   zh="当前没有开放的窗口办理该业务")
-            lane = self.lanes[b][t.tier]
+            lane = self.queues.lanes[b][t.tier]
         t.business = b
         t.transfers += 1
         t.counter = 0
         c.ticket = None
-        self._enqueue(t, lane, t.issued_at)
+        self.queues.enqueue(t, lane, t.issued_at)
         self.events.append(m.TicketTransferred(at=now, number=t.number, from_counter=c.id,
                                                to_business=b, to_counter=to_counter))
         self._status(c, IDLE, now)
@@ -447,7 +363,7 @@ class BranchCore:
         """A teller signs in at a counter (opening it). The PIN was checked by the service."""
         now = self._now(now)
         c = self._counter(counter)
-        if teller not in self.tellers:
+        if teller not in self.plan.tellers:
             raise e.UnknownTeller(f"teller {teller!r} is not in the branch config", zh="柜员号不存在")
         if c.status in (CALLED, SERVING):
             raise e.CounterBusy(f"counter {c.id} is {c.status}; finish first", zh="请先完成当前业务")
@@ -512,24 +428,16 @@ class BranchCore:
         for c in self.counters.values():
             if c.status == RATING and c.rating_due <= now:
                 self._close_rating(c, now, "timeout")
-        for kind, limit, lane in self.alert_lanes:
-            while True:
-                head = lane.first()
-                if head is None or head[0] + limit > now:
-                    break
-                lane.pop()
-                t = head[3]
-                self.events.append(m.WaitAlert(at=now, kind=kind, number=t.number,  # type: ignore[arg-type]
-                                               business=t.business, tier=t.tier, waited_s=now - head[0],
-                                               limit_s=limit))
+        for kind, limit, head in self.queues.overdue(now):
+            t = head[3]
+            self.events.append(m.WaitAlert(at=now, kind=kind, number=t.number,  # type: ignore[arg-type]
+                                           business=t.business, tier=t.tier, waited_s=now - head[0],
+                                           limit_s=limit))
 
     def next_deadline(self) -> float | None:
         """When `tick` next has something to do (so a service timer need not poll)."""
         due = [c.rating_due for c in self.counters.values() if c.status == RATING]
-        for _, limit, lane in self.alert_lanes:
-            head = lane.first()
-            if head is not None:
-                due.append(head[0] + limit)
+        due += self.queues.alert_due()
         return min(due) if due else None
 
     def reset_day(self, now: float, day: str) -> None:
@@ -556,60 +464,25 @@ class BranchCore:
         self._reset_day_state()
         self.events.append(m.DayReset(at=now, day=day))
 
-    # ------------------------------------------------------------------ queries
+    # ------------------------------------------------------------------ queries (qcore.views)
 
     def waiting_count(self, business: str) -> int:
         """People waiting for one business type (all tiers, appointments and transfers included)."""
-        return self.age[business].live + self.directed_n[business]
-
-    def _waiting(self) -> dict[str, int]:
-        return {b: self.age[b].live + self.directed_n[b] for b in self.lanes}
+        return self.queues.waiting(business)
 
     def queue_state(self) -> m.QueueState:
-        """People waiting per business type and tier, with the estimated wait for a new ticket.
-
-        Besides the tiers, `by_tier` counts "appointment" tickets and "directed" ones (transferred
-        to a named counter), so the per-type total is the sum of its `by_tier` entries.
-        """
-        by_tier = {b: {t: lane.live for t, lane in tiers.items() if lane.live}
-                   for b, tiers in self.lanes.items()}
-        for b, appts in self.appts.items():
-            n = sum(lane.live for lane in appts.values())
-            if n:
-                by_tier[b]["appointment"] = n
-        for b, n in self.directed_n.items():
-            if n:
-                by_tier[b]["directed"] = n
-        waiting = self._waiting()
-        est = {}
-        for b, n in waiting.items():
-            open_n = sum(1 for c in self.serving[b] if c.status != CLOSED) or 1
-            est[b] = round(n * self.svc_s[b] / open_n, 1)
-        return m.QueueState(waiting=waiting, by_tier=by_tier, est_wait_s=est)
+        """People waiting per business type and tier, with the estimated wait for a new ticket."""
+        return views.queue_state(self)
 
     def waiting_list(self, business: str | None = None) -> list[Ticket]:
         """Waiting tickets (optionally of one business type), oldest first."""
-        out: list[Ticket] = []
-        for b in [business] if business else list(self.lanes):
-            if b not in self.lanes:
-                raise e.UnknownBusiness(f"unknown business type {b!r}")
-            out += self.age[b].tickets()
-        for c in self.counters.values():
-            out += [t for t in c.directed.tickets() if business in (None, t.business)]
-        return sorted(out, key=lambda t: (t.wait_from, t.seq))
+        return views.waiting_list(self, business)
 
     def counter_state(self, cid: int) -> m.CounterState:
-        c = self._counter(cid)
-        t = c.ticket
-        teller = self.tellers.get(c.teller)
-        return m.CounterState(
-            counter=c.id, status=c.status, teller=c.teller,  # type: ignore[arg-type]
-            teller_name=teller.name if teller else "", number=t.number if t else "",
-            business=t.business if t else "", recalls=t.recalls if t else 0,
-        )
+        return views.counter_state(self, cid)
 
     def counter_states(self) -> list[m.CounterState]:
-        return [self.counter_state(cid) for cid in self.counters]
+        return [views.counter_state(self, cid) for cid in self.counters]
 
     def recent_calls(self) -> list[m.CallView]:
         """Newest first, recalls included."""
@@ -617,57 +490,18 @@ class BranchCore:
 
     def hall_view(self) -> m.HallView:
         """Everything the hall display needs to redraw from nothing."""
-        calling = [m.CallView(number=c.ticket.number, counter=c.id, at=c.ticket.called_at,
-                              business=c.ticket.business, recall=c.ticket.recalls)
-                   for c in self.counters.values() if c.status in (CALLED, SERVING) and c.ticket]
-        calling.sort(key=lambda v: -v.at)
-        return m.HallView(
-            day=self.day, calling=calling, recent=self.recent_calls(),
-            waiting=self._waiting(),
-            paused=[c.id for c in self.counters.values() if c.status == PAUSED],
-            closed=[c.id for c in self.counters.values() if c.status == CLOSED],
-        )
+        return views.hall_view(self)
 
     def missed_list(self) -> list[Ticket]:
-        return [t for t in self.tickets.values() if t.state == State.MISSED]
+        return views.missed_list(self)
 
     # ------------------------------------------------------------------ commands
 
     def execute(self, cmd: Any, now: float) -> Any:
         """Apply one bus command (a qbus.messages struct). Returns the ticket view or ticket touched."""
-        op = _DISPATCH.get(type(cmd))
-        if op is None:
-            raise e.CoreError(f"the core does not handle {type(cmd).__name__}")
-        return op(self, cmd, now)
+        return dispatch.execute(self, cmd, now)
 
     def drain(self) -> list[Any]:
         """Take the events produced since the last drain."""
         out, self.events = self.events, []
         return out
-
-
-def _issue(core: BranchCore, c: m.Issue, now: float) -> m.TicketView:
-    return core.issue(now, c.business, c.tier, c.via, c.customer, c.masked_name, c.appointment_at,
-                      c.granted_by, c.kiosk)
-
-
-_DISPATCH: dict[type, Any] = {
-    m.Issue: _issue,
-    m.CallNext: lambda k, c, now: k.call_next(now, c.counter),
-    m.Recall: lambda k, c, now: k.recall(now, c.counter),
-    m.Skip: lambda k, c, now: k.skip(now, c.counter),
-    m.Requeue: lambda k, c, now: k.requeue(now, c.number),
-    m.Transfer: lambda k, c, now: k.transfer(now, c.counter, c.to_business, c.to_counter),
-    m.StartService: lambda k, c, now: k.start(now, c.counter),
-    m.FinishService: lambda k, c, now: k.finish(now, c.counter, c.request_rating),
-    m.Rate: lambda k, c, now: k.rate(now, c.counter, c.stars),
-    m.Pause: lambda k, c, now: k.pause(now, c.counter),
-    m.Resume: lambda k, c, now: k.resume(now, c.counter),
-    m.OpenCounter: lambda k, c, now: k.open(now, c.counter),
-    m.CloseCounter: lambda k, c, now: k.close(now, c.counter),
-    m.Login: lambda k, c, now: k.login(now, c.counter, c.teller),
-    m.Logout: lambda k, c, now: k.logout(now, c.counter),
-    m.Cancel: lambda k, c, now: k.cancel(now, c.number),
-    m.Tick: lambda k, c, now: k.tick(now),
-    m.ResetDay: lambda k, c, now: k.reset_day(now, c.day),
-}

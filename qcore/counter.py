@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from qcore import errors as e
 from qcore.lane import Lane
 from qcore.ticket import Ticket
 
@@ -11,21 +12,25 @@ CLOSED, IDLE, CALLED, SERVING, RATING, PAUSED = "closed", "idle", "called", "ser
 class CounterRt:
     """What the core tracks per counter: status, teller, ticket in hand, calling-rule memory.
 
-    `order` is the tier order this counter calls in (preferred tiers first, then by rank);
+    `order` is the tier order this counter calls in (preferred tiers first, then by rank),
+    `prefers` its preferred tiers, `restricted` whether it takes only some tiers;
     `streak`/`normal_run` implement the interleaving ratio; `wrr` holds smooth weighted
     round-robin credit per business type; `directed` holds tickets transferred to this counter.
     """
 
     __slots__ = (
         "age_lanes", "appt_lanes", "busy_s", "directed", "id", "last_rated", "normal_run", "open_s",
-        "order", "plan", "rating_due", "rating_ticket", "serves", "since", "status", "streak", "teller",
-        "ticket", "wrr",
+        "order", "plan", "prefers", "rating_due", "rating_ticket", "restricted", "serves", "since",
+        "status", "streak", "teller", "ticket", "wrr",
     )
 
-    def __init__(self, cid: int, serves: dict[str, int], order: list[str]) -> None:
+    def __init__(self, cid: int, serves: dict[str, int], order: list[str],
+                 prefers: frozenset[str] = frozenset(), restricted: bool = False) -> None:
         self.id = cid
         self.serves = serves
         self.order = order
+        self.prefers = prefers
+        self.restricted = restricted
         self.status = CLOSED
         self.teller = ""
         self.ticket: Ticket | None = None
@@ -39,7 +44,7 @@ class CounterRt:
         self.busy_s = 0.0
         self.open_s = 0.0
         self.since = 0.0
-        # Filled by qcore.rules.plan(): (tier, is_priority, is_preferred, [(business, lane)]).
+        # Filled by qcore.rules.plan_counter(): (tier, is_priority, is_preferred, [(business, lane)]).
         self.plan: list[tuple[str, bool, bool, list[tuple[str, Lane]]]] = []
         self.age_lanes: list[Lane] = []
         self.appt_lanes: list[Lane] = []
@@ -47,3 +52,11 @@ class CounterRt:
     @property
     def is_open(self) -> bool:
         return self.status != CLOSED
+
+
+def counter_of(counters: dict[int, CounterRt], cid: int) -> CounterRt:
+    """The counter with id `cid`, or the UnknownCounter error a device is shown."""
+    c = counters.get(cid)
+    if c is None:
+        raise e.UnknownCounter(f"counter {cid} does not exist", zh=f"没有 {cid} 号窗口")
+    return c

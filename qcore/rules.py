@@ -12,37 +12,71 @@
 
 Each step looks at queue heads only, so a call costs O(types × tiers) plus one O(log n) pop at
 worst, whatever the queue length. The counter's plan (which lanes, in which order) is built once
-per day by `plan()`, so the hot path does no dictionary walking.
+per day by `plan_counter()`, so the hot path does no dictionary walking.
+
+The rules see the branch only through `CallingQueues` (the day's lanes and the rule parameters,
+implemented by `qcore.queues.Queues`) and the counter they call for; they change nothing but the
+counter's calling memory (`plan`, `streak`, `normal_run`, `wrr`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from qcore import errors as e
 from qcore.lane import Entry, Lane
 from qcore.ticket import Ticket
 
 if TYPE_CHECKING:
-    from qcore.core import BranchCore
     from qcore.counter import CounterRt
 
 
-def plan(core: BranchCore, c: CounterRt) -> None:
-    """Precompute the lanes `c` looks at, in calling order."""
-    prefers = core.prefers[c.id]
+class CallingQueues(Protocol):
+    """What the calling rules may read of a branch's day: its lanes and the rules' parameters."""
+
+    @property
+    def aging_s(self) -> float:
+        """A ticket waiting longer than this is called first (anti-starvation, rule 2)."""
+
+    @property
+    def interleave_p(self) -> int:
+        """Non-preferred priority calls in a row before normal customers get a turn (rule 4)."""
+
+    @property
+    def interleave_n(self) -> int:
+        """How many normal calls that turn lasts (rule 4)."""
+
+    @property
+    def appt_live(self) -> int:
+        """Appointment tickets waiting anywhere (0 lets rule 3 be skipped outright)."""
+
+    def tier_lane(self, business: str, tier: str) -> Lane:
+        """The walk-in lane of one business type and tier."""
+
+    def appt_lane(self, business: str, tier: str) -> Lane:
+        """The appointment lane of one business type and tier (ordered by appointment time)."""
+
+    def age_lane(self, business: str) -> Lane:
+        """Every walk-in and appointment ticket of a business type, oldest wait first."""
+
+    def is_priority(self, tier: str) -> bool:
+        """Whether a tier counts as priority for interleaving."""
+
+
+def plan_counter(q: CallingQueues, c: CounterRt) -> None:
+    """Precompute the lanes `c` looks at, in calling order (once per day: lanes are per day)."""
     c.plan = [
-        (tier, core.tier_priority[tier], tier in prefers, [(b, core.lanes[b][tier]) for b in c.serves])
+        (tier, q.is_priority(tier), tier in c.prefers, [(b, q.tier_lane(b, tier)) for b in c.serves])
         for tier in c.order
     ]
-    c.appt_lanes = [core.appts[b][tier] for b in c.serves for tier in c.order]
-    if core.restricted[c.id]:
+    c.appt_lanes = [q.appt_lane(b, tier) for b in c.serves for tier in c.order]
+    if c.restricted:
         c.age_lanes = [lane for _, _, _, pairs in c.plan for _, lane in pairs] + c.appt_lanes
     else:
-        c.age_lanes = [core.age[b] for b in c.serves]
+        c.age_lanes = [q.age_lane(b) for b in c.serves]
 
 
-def pick(core: BranchCore, c: CounterRt, now: float) -> Ticket:
+def pick(q: CallingQueues, c: CounterRt, now: float) -> Ticket:
     """The ticket `c` calls now (the caller removes it); updates the counter's interleave memory.
 
     Raises QueueEmpty when nobody the counter serves is waiting.
@@ -51,14 +85,14 @@ def pick(core: BranchCore, c: CounterRt, now: float) -> Ticket:
         t = c.directed.head()
         if t is not None:
             return t
-    e1 = _oldest(c.age_lanes, now - core.aging_s)
+    e1 = _oldest(c.age_lanes, now - q.aging_s)
     if e1 is not None:
         return e1[3]
-    if core.appt_live:
+    if q.appt_live:
         e2 = _oldest(c.appt_lanes, now)
         if e2 is not None:
             return e2[3]
-    return _by_tier(core, c)
+    return _by_tier(q, c)
 
 
 def _oldest(lanes: list[Lane], limit: float) -> Entry | None:
@@ -81,7 +115,7 @@ def _first_row(c: CounterRt) -> tuple[str, bool, bool, list[tuple[str, Lane]]] |
     return None
 
 
-def _by_tier(core: BranchCore, c: CounterRt) -> Ticket:
+def _by_tier(q: CallingQueues, c: CounterRt) -> Ticket:
     row = _first_row(c)
     if row is None:
         raise e.QueueEmpty(f"nobody is waiting for counter {c.id}", zh="暂无等候客户")
@@ -89,12 +123,12 @@ def _by_tier(core: BranchCore, c: CounterRt) -> Ticket:
     if not prio:
         c.streak = c.normal_run = 0
     elif not pref:
-        if c.streak >= core.interleave_p:
+        if c.streak >= q.interleave_p:
             normal = _first_normal(c)
             if normal is not None:
                 pairs = normal
                 c.normal_run += 1
-                if c.normal_run >= core.interleave_n:
+                if c.normal_run >= q.interleave_n:
                     c.streak = c.normal_run = 0
             else:
                 c.streak += 1

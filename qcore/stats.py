@@ -96,7 +96,7 @@ def by_teller(served: list[Ticket], satisfied_min: int) -> dict[str, dict[str, A
 def _targets(core: BranchCore, called: list[Ticket]) -> dict[str, float]:
     """Share of each tier's called tickets that were called within the tier's target wait."""
     out: dict[str, float] = {}
-    for code, tier in core.tier_cfg.items():
+    for code, tier in core.plan.tier_cfg.items():
         xs = [t for t in called if t.tier == code]
         if xs:
             ok = sum(1 for t in xs if t.first_wait_s <= tier.max_wait_minutes * 60)
@@ -151,4 +151,4 @@ def staffing(core: BranchCore, tickets: list[Ticket], hour_of: Callable[[float],
     mean_s = (sum(t.finished_at - t.started_at for t in served) / len(served)) if served else \
         sum(core.svc_s.values()) / max(1, len(core.svc_s))
     arrivals = Tally(hour_of(t.issued_at) for t in tickets)
-    return {f"{h:02d}": counters_needed(n, mean_s, core.alert_s) for h, n in sorted(arrivals.items())}
+    return {f"{h:02d}": counters_needed(n, mean_s, core.plan.alert_s) for h, n in sorted(arrivals.items())}

@@ -32,7 +32,7 @@ from qserver.journal import Journal
 
 _LOG = logging.getLogger(__name__)
 
-CORE_VERSION = "core-1"
+CORE_VERSION = "core-2"  # bumped: qcore split into plan/queues/views (BranchCore.plan, .queues)
 DEDUPE_KEEP = 50_000
 _cmd_decoder = msgspec.json.Decoder(m.Command)
 

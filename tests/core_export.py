@@ -21,9 +21,9 @@ def where(core: BranchCore, t: Ticket) -> str:
     lane = t.lane
     if lane is None:
         return ""
-    if lane is core.lanes[t.business][t.tier]:
+    if lane is core.queues.lanes[t.business][t.tier]:
         return "tier"
-    if lane is core.appts[t.business][t.tier]:
+    if lane is core.queues.appts[t.business][t.tier]:
         return "appointment"
     for c in core.counters.values():
         if lane is c.directed:

@@ -1,0 +1,54 @@
+"""From a bus command (a qbus.messages struct) to the core operation it names.
+
+The service and the journal replay hand the core decoded commands; this table is the one place
+that says which struct runs which `BranchCore` method with which fields, so replaying a journal
+and serving live traffic cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from qbus import messages as m
+from qcore import errors as e
+
+if TYPE_CHECKING:
+    from qcore.core import BranchCore
+
+Op = Callable[["BranchCore", Any, float], Any]
+
+
+def _issue(core: BranchCore, c: m.Issue, now: float) -> m.TicketView:
+    return core.issue(now, c.business, c.tier, c.via, c.customer, c.masked_name, c.appointment_at,
+                      c.granted_by, c.kiosk)
+
+
+OPS: dict[type, Op] = {
+    m.Issue: _issue,
+    m.CallNext: lambda k, c, now: k.call_next(now, c.counter),
+    m.Recall: lambda k, c, now: k.recall(now, c.counter),
+    m.Skip: lambda k, c, now: k.skip(now, c.counter),
+    m.Requeue: lambda k, c, now: k.requeue(now, c.number),
+    m.Transfer: lambda k, c, now: k.transfer(now, c.counter, c.to_business, c.to_counter),
+    m.StartService: lambda k, c, now: k.start(now, c.counter),
+    m.FinishService: lambda k, c, now: k.finish(now, c.counter, c.request_rating),
+    m.Rate: lambda k, c, now: k.rate(now, c.counter, c.stars),
+    m.Pause: lambda k, c, now: k.pause(now, c.counter),
+    m.Resume: lambda k, c, now: k.resume(now, c.counter),
+    m.OpenCounter: lambda k, c, now: k.open(now, c.counter),
+    m.CloseCounter: lambda k, c, now: k.close(now, c.counter),
+    m.Login: lambda k, c, now: k.login(now, c.counter, c.teller),
+    m.Logout: lambda k, c, now: k.logout(now, c.counter),
+    m.Cancel: lambda k, c, now: k.cancel(now, c.number),
+    m.Tick: lambda k, c, now: k.tick(now),
+    m.ResetDay: lambda k, c, now: k.reset_day(now, c.day),
+}
+
+
+def execute(core: BranchCore, cmd: Any, now: float) -> Any:
+    """Apply one bus command. Returns the ticket view or ticket touched (None for the rest)."""
+    op = OPS.get(type(cmd))
+    if op is None:
+        raise e.CoreError(f"the core does not handle {type(cmd).__name__}")
+    return op(core, cmd, now)
