@@ -22,6 +22,7 @@ from qbus.config import BranchConfig
 _LOG = logging.getLogger(__name__)
 
 #: Regions whose content comes from the bus (the clock and ticker move with time instead).
+CLOCK_NOTICE = ("系统时间未确认，请稍候取号", "Waiting for clock: tickets resume once the time is confirmed")
 REGIONS = ("calling", "recent", "waiting", "paused", "notice", "link")
 
 
@@ -65,6 +66,7 @@ class HallState:
     closed: list[int] = field(default_factory=list)
     bus_notice: tuple[str, str] = ("", "")
     view_notice: tuple[str, str] = ("", "")
+    clock_unconfirmed: bool = False
     online: bool = False
     highlight: Highlight | None = None
     rev: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REGIONS, 0))
@@ -79,8 +81,11 @@ class HallState:
 
     @property
     def notice(self) -> tuple[str, str]:
-        """A `Notice` set on the bus wins, then the notice carried in the HallView (the core's
-        config), then this display's own config."""
+        """While the core waits for a confirmed clock, that is what the hall must know (nobody gets
+        a number); otherwise a `Notice` set on the bus wins, then the notice carried in the
+        HallView (the core's config), then this display's own config."""
+        if self.clock_unconfirmed:
+            return CLOCK_NOTICE
         for n in (self.bus_notice, self.view_notice, self.notice_default):
             if any(n):
                 return n
@@ -193,6 +198,9 @@ def _on_hall_view(s: HallState, v: m.HallView, now: float) -> None:
     s._set_closed(v.closed)
     if (v.notice_zh, v.notice_en) != s.view_notice:
         s.view_notice = (v.notice_zh, v.notice_en)
+        s._bump("notice")
+    if v.clock_unconfirmed != s.clock_unconfirmed:
+        s.clock_unconfirmed = v.clock_unconfirmed
         s._bump("notice")
     h = s.highlight
     if h is not None and not any(c.counter == h.counter and c.number == h.number for c in s.calling):

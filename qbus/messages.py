@@ -127,9 +127,22 @@ class ResetDay(Msg, tag="reset_day", tag_field="op", kw_only=True):
     day: str
 
 
+class ClockStep(Msg, tag="clock_step", tag_field="op", kw_only=True):
+    """Branch time steps to the journaled `at` of this command (either way): the core service's
+    own command, sent only while nobody is waiting, called or being served (qserver.clock)."""
+
+
+class ConfirmClock(Msg, tag="confirm_clock", tag_field="op", kw_only=True):
+    """A manager confirms the branch's clock (a Pi without time sync): `now` is the time on the
+    manager's device, epoch seconds. Handled by the core service, never journaled."""
+
+    now: float
+
+
 Command = (
     Issue | CallNext | Recall | Skip | Requeue | Transfer | StartService | FinishService | Rate
     | Pause | Resume | OpenCounter | CloseCounter | Login | Logout | Cancel | Tick | ResetDay
+    | ClockStep | ConfirmClock
 )
 COUNTER_COMMANDS = (
     CallNext, Recall, Skip, Transfer, StartService, FinishService, Rate, Pause, Resume,
@@ -331,6 +344,9 @@ class HallView(Msg, kw_only=True):
     closed: list[int] = []
     notice_zh: str = ""
     notice_en: str = ""
+    # The branch's clock is not confirmed yet (no time sync, no manager's confirmation): the day
+    # is not opened and requests are refused until it is; the screen says 系统时间未确认.
+    clock_unconfirmed: bool = False
 
 
 class Presence(Msg, kw_only=True):

@@ -440,6 +440,30 @@ class BranchCore:
         due += self.queues.alert_due()
         return min(due) if due else None
 
+    def at_rest(self) -> bool:
+        """Nobody waiting, called or being served: a clock step now spans nobody's wait or service."""
+        if any(self.queues.waiting_all().values()):
+            return False
+        return all(c.status not in (CALLED, SERVING) for c in self.counters.values())
+
+    def step_clock(self, now: float) -> None:
+        """Branch time steps to `now`, backwards too (the wall clock was corrected), while at rest.
+
+        Counters' open time is booked up to the old clock and restarts from the new one, and a
+        pending rating keeps its remaining seconds, so no figure spans the step.
+        """
+        if not self.at_rest():
+            raise e.ClockBusy("the clock cannot step while customers wait or are served",
+                              zh="有客户等候或办理中，不能调整时间")
+        old = self.clock
+        for c in self.counters.values():
+            if c.status != CLOSED and old > c.since:
+                c.open_s += old - c.since
+            if c.status == RATING:
+                c.rating_due += now - old
+            c.since = now
+        self.clock = now
+
     def reset_day(self, now: float, day: str) -> None:
         """A new business day: numbers restart, queues empty, counters close. Never twice, never back."""
         now = self._now(now)

@@ -43,6 +43,7 @@ OPS: dict[type, Op] = {
     m.Cancel: lambda k, c, now: k.cancel(now, c.number),
     m.Tick: lambda k, c, now: k.tick(now),
     m.ResetDay: lambda k, c, now: k.reset_day(now, c.day),
+    m.ClockStep: lambda k, c, now: k.step_clock(now),
 }
 
 

@@ -114,6 +114,11 @@ class DayNotAfter(CoreError, ValueError):
     zh = "营业日不能回退"
 
 
+class ClockBusy(CoreError, RuntimeError):
+    code = "clock_busy"
+    zh = "有客户等候或办理中，不能调整时间"
+
+
 class BadAppointment(CoreError, ValueError):
     code = "bad_appointment"
     zh = "预约时间无效"

@@ -37,6 +37,10 @@ def role_of(device: str) -> str:
 def check(device: str, cmd: m.Command) -> None:
     """Raise Forbidden unless `device` may send `cmd`."""
     role = role_of(device)
+    if isinstance(cmd, m.ClockStep) and role != "core":
+        raise Forbidden(f"{device} may not step the branch clock (only the core service does)")
+    if isinstance(cmd, m.ConfirmClock) and role != "manager":
+        raise Forbidden(f"{device} ({role}) may not confirm the branch clock")
     if role in ("core", "manager"):
         return
     if role == "kiosk" and isinstance(cmd, m.Issue | m.Cancel):

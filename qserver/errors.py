@@ -21,3 +21,17 @@ class JournalCorrupt(JournalError):
     def __init__(self, message: str, seq: int = 0) -> None:
         super().__init__(message)
         self.seq = seq
+
+
+class ClockUnconfirmed(QcallError):
+    """The branch clock is not confirmed (no time sync yet): requests wait for it."""
+
+    code = "clock_unconfirmed"
+    zh = "系统时间未确认，请稍候"
+
+
+class JournalGone(JournalError):
+    """The journal file was deleted or replaced under the running service, or is missing its rows."""
+
+    code = "journal_gone"
+    zh = "日志文件丢失或被替换"

@@ -10,7 +10,7 @@ from typing import Any
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
 from qbus.topics import Topics
-from qserver.clock import BranchClock
+from qserver.clock import BranchClock, branch_clock
 from qserver.errors import JournalError
 from qserver.service import CoreService
 from qserver.store import DurableCore
@@ -35,7 +35,7 @@ class CoreRunner:
             self.bus = BusClient(host=host, port=port, topics=self.topics, device="core", kind="core",
                                  keepalive_s=cfg.bus.keepalive_s, **bus_kw)
             self.service = CoreService(cfg, self.store, self.bus, self.topics,
-                                       clock or BranchClock(floor=self.store.core.clock))
+                                       clock or branch_clock(cfg, floor=self.store.core.clock))
             self.bus.subscribe(self.topics.all_commands(), bytes, self._on_command)
             self.bus.on_online = self._on_online
         except BaseException:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -26,7 +27,9 @@ from qbus.config import BranchConfig
 from qbus.errors import PayloadError
 from qbus.topics import Topics
 from qcore import BranchCore, stats
-from qserver.clock import BranchClock, business_day, local_hour
+from qserver import auth
+from qserver.clock import BranchClock, branch_clock, business_day, local_hour
+from qserver.errors import ClockUnconfirmed
 from qserver.store import DurableCore, error_reply
 
 _LOG = logging.getLogger(__name__)
@@ -68,7 +71,7 @@ class CoreService:
         self.store = store
         self.bus = bus
         self.topics = topics
-        self.clock = clock or BranchClock(floor=store.core.clock)
+        self.clock = clock or branch_clock(cfg, floor=store.core.clock)
         self.max_batch = max_batch or cfg.storage.group_commit_max
         self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
         self.flights: list[_Flight] = []
@@ -78,6 +81,8 @@ class CoreService:
         self._stop = threading.Event()
         self._full_state = threading.Event()
         self.bad_payloads = 0
+        self._shown_unconfirmed: bool | None = None  # what the hall screen was last told
+        self._step_refused_logged = False
 
     # ------------------------------------------------------------------ inputs
 
@@ -122,24 +127,32 @@ class CoreService:
                 batch.append(self.inbox.get_nowait())
         except queue.Empty:
             pass
-        now = self.clock.now()
+        # Clock and day first: every request of this batch is applied on the day it belongs to, so
+        # a reset never follows (and erases) a request acknowledged in the same turn.
+        now = self._settle_clock()
+        self._roll_day(now)
         replies: list[tuple[str, m.Reply]] = []
         for topic, payload in batch:
             if topic:
                 r = self._one(topic, payload, now)
                 if r is not None:
                     replies.append(r)
+                    if r[1].ok and r[2]:  # a manager confirmed the clock: settle before the rest
+                        now = self._settle_clock()
+                        self._roll_day(now)
         self._housekeeping(now)
         events = self.store.core.drain()
-        if not self.store.pending and not replies and not events:
+        hall_changed = self._shown_unconfirmed != (not self.clock.confirmed)
+        if not self.store.pending and not replies and not events and not hall_changed:
             self._advance_published()
             self.store.journal.flush_meta()  # idle: the mark's own fsync delays nobody
             return 0
         seq = self.store.commit()
-        self._publish(seq, replies, events)
+        self._publish(seq, [(d, r) for d, r, _ in replies], events, hall_changed)
         return len(batch)
 
-    def _one(self, topic: str, payload: bytes, now: float) -> tuple[str, m.Reply] | None:
+    def _one(self, topic: str, payload: bytes, now: float) -> tuple[str, m.Reply, bool] | None:
+        """One request -> (device, reply, whether it confirmed the clock)."""
         info = self.topics.parse(topic)
         if info is None or info.kind != "cmd" or not info.device:
             _LOG.warning("ignoring message on %s: not a command topic", topic)
@@ -150,25 +163,68 @@ class CoreService:
         except PayloadError as err:
             self.bad_payloads += 1
             _LOG.warning("bad payload from %s: %s", device, err)
-            return device, error_reply(_request_id(payload), err)
-        return device, self.store.submit(req.id, device, req.cmd, now)
+            return device, error_reply(_request_id(payload), err), False
+        if isinstance(req.cmd, m.ConfirmClock):
+            try:
+                auth.check(device, req.cmd)
+            except auth.Forbidden as err:
+                return device, error_reply(req.id, err), False
+            self.clock.confirm(req.cmd.now, by=device)
+            return device, m.Reply(id=req.id, ok=True), True
+        if not self.clock.confirmed:
+            return device, error_reply(req.id, ClockUnconfirmed(
+                "the branch clock is not confirmed yet (waiting for time sync or a manager's "
+                "confirm-clock); nothing is served on a clock that may be wrong")), False
+        return device, self.store.submit(req.id, device, req.cmd, now), False
+
+    def _settle_clock(self) -> float:
+        """Adopt a wall-clock step when it is safe for the people being served; returns branch time.
+
+        A step (either way, past `max_drift_s`) is taken only while nobody waits, is called or is
+        served, and journaled as a ClockStep so the core's clock (and a replay) follows it; until
+        then branch time keeps running on the monotonic clock. The first confirmation after an
+        unconfirmed start moves time forward at once: that time really passed.
+        """
+        clock, core = self.clock, self.store.core
+        if not clock.confirmed:
+            return clock.now()
+        first, clock.unconfirmed_at_start = clock.unconfirmed_at_start, False
+        drift = clock.drift()
+        if abs(drift) <= clock.max_drift_s:
+            self._step_refused_logged = False
+            return clock.now()
+        if first and drift > 0:
+            clock.step()
+            return clock.now()
+        if not core.at_rest():
+            if not self._step_refused_logged:
+                _LOG.warning("wall clock is %+.0f s from branch time; stepping when nobody is waiting "
+                             "or being served", drift)
+                self._step_refused_logged = True
+            return clock.now()
+        clock.step()
+        now = clock.now()
+        self.store.submit(f"core-clock-{secrets.token_hex(8)}", "core", m.ClockStep(), now)
+        return now
+
+    def _roll_day(self, now: float) -> None:
+        """Open the new business day (on a confirmed clock only) before any request is applied."""
+        if not self.clock.confirmed:
+            return
+        day = business_day(now, self.cfg.branch.timezone, self.cfg.hours.daily_reset)
+        if day > self.store.core.day:
+            self.store.submit(f"core-reset-{day}", "core", m.ResetDay(day=day), now)
 
     def _housekeeping(self, now: float) -> None:
-        """Day roll-over, rating timeouts and wait alerts: the service's own commands."""
-        core = self.store.core
-        day = business_day(now, self.cfg.branch.timezone, self.cfg.hours.daily_reset)
-        if day > core.day:
-            self.store.submit(f"core-reset-{day}", "core", m.ResetDay(day=day), now)
-        due = core.next_deadline()
+        """Rating timeouts and wait alerts: the service's own Tick command."""
+        due = self.store.core.next_deadline()
         if due is not None and due <= now:
             self.store.submit(f"core-tick-{now:.3f}", "core", m.Tick(), now)
-        waiting = sum(core.queue_state().waiting.values())
-        if not waiting:
-            self.clock.resync(safe=True)
 
     # ------------------------------------------------------------------ outputs
 
-    def _publish(self, seq: int, replies: list[tuple[str, m.Reply]], events: list[Any]) -> None:
+    def _publish(self, seq: int, replies: list[tuple[str, m.Reply]], events: list[Any],
+                 hall_changed: bool = False) -> None:
         t = self.topics
         flight = _Flight(seq)
         self._flight = flight
@@ -183,7 +239,7 @@ class CoreService:
                 counters.add(ev.counter)
             elif isinstance(ev, m.DayReset):
                 counters.update(self.store.core.counters)
-        if events:
+        if events or hall_changed:
             self._publish_state(counters)
         self.flights.append(flight)
         self._advance_published()
@@ -206,7 +262,9 @@ class CoreService:
     def hall_view(self) -> m.HallView:
         view = self.store.core.hall_view()
         d = self.cfg.display
-        return msgspec.structs.replace(view, notice_zh=d.notice_zh, notice_en=d.notice_en)
+        self._shown_unconfirmed = unconfirmed = not self.clock.confirmed
+        return msgspec.structs.replace(view, notice_zh=d.notice_zh, notice_en=d.notice_en,
+                                       clock_unconfirmed=unconfirmed)
 
     def publish_all_state(self) -> None:
         """Everything retained, so a device that (re)connects resyncs from retained state alone.

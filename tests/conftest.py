@@ -10,6 +10,7 @@ from typing import Any, Protocol
 import pytest
 from selenium import webdriver
 
+import qserver.clock
 from qbus.broker import EmbeddedBroker, MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import BranchConfig, load
@@ -24,6 +25,14 @@ TEST_BRANCH = "testbranch"
 class Broker(Protocol):
     host: str
     port: int
+
+
+@pytest.fixture(autouse=True)
+def synced_system_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The OS's "clock is synchronised" answer, stood in as yes: this container's kernel clock is
+    never NTP-disciplined (a boundary no machine here has). Tests of an unconfirmed clock inject
+    their own `synced` probe into BranchClock."""
+    monkeypatch.setattr(qserver.clock, "system_time_synced", lambda *_: True)
 
 
 @pytest.fixture

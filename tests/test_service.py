@@ -171,6 +171,7 @@ def _write_cfg(tmp_path: Path, broker: MosquittoBroker) -> Path:
     text = EXAMPLE.read_text(encoding="utf-8")
     text = text.replace('journal = "var/journal.db"', f'journal = "{tmp_path / "core.db"}"')
     text += f'\n[bus]\nhost = "{broker.host}"\nport = {broker.port}\n'
+    text = text.replace('confirm = "sync"', 'confirm = "rtc"')  # no NTP in a test container
     path = tmp_path / "branch.toml"
     path.write_text(text, encoding="utf-8")
     return path

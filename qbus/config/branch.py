@@ -7,6 +7,7 @@ import msgspec
 from qbus.config.sections import (
     Base,
     BusSection,
+    ClockSection,
     DisplaySection,
     KioskSection,
     PrinterSection,
@@ -119,6 +120,7 @@ class BranchConfig(Base, kw_only=True):
     rating: Rating = msgspec.field(default_factory=Rating)
     bus: BusSection = msgspec.field(default_factory=BusSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
+    clock: ClockSection = msgspec.field(default_factory=ClockSection)
     privacy: PrivacySection = msgspec.field(default_factory=PrivacySection)
     printer: PrinterSection = msgspec.field(default_factory=PrinterSection)
     kiosk: KioskSection = msgspec.field(default_factory=KioskSection)

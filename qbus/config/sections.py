@@ -36,6 +36,19 @@ class StorageSection(Base, kw_only=True):
     group_commit_max: int = 1000
 
 
+class ClockSection(Base, kw_only=True):
+    """How the core trusts its machine's clock before opening a day (docs/architecture.md, Time).
+
+    `confirm = "sync"`: wait until the system clock is synchronised (NTP: systemd-timesyncd's
+    flag or the kernel's status) or a manager confirms it over the bus; right for a Raspberry Pi,
+    which has no real-time clock. `"rtc"`: the machine has a battery-backed clock, trust it at once.
+    `max_step_s`: differences from the wall clock up to this are ignored (drift, not a step).
+    """
+
+    confirm: Literal["sync", "rtc"] = "sync"
+    max_step_s: float = 120.0
+
+
 class PrivacySection(Base, kw_only=True):
     """Customer recognition by keyed hash. The key file is never logged or sent anywhere."""
 
