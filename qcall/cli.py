@@ -171,8 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.set_defaults(func=_roster_build)
 
     jr = sub.add_parser("journal", help="check or repair the core's journal",
-                        description="check: verify every row's checksum and sequence. repair: copy the "
-                        "file aside and cut the journal before its first bad row (a person's decision).")
+                        description="check: verify every row's checksum and sequence. repair (a person's "
+                        "decision, with the service stopped): keep the damaged file aside and rebuild the "
+                        "journal from every intact row, read page by page (a truncated or torn file too).")
     jr.add_argument("action", choices=["check", "repair"])
     jr.add_argument("--config", default="examples/branch.toml")
     jr.add_argument("--journal", default="", help="journal file (default: storage.journal from config)")
@@ -519,25 +520,29 @@ def _roster_build(args: argparse.Namespace) -> int:
 
 
 def _journal(args: argparse.Namespace) -> int:
-    from qbus.config import load
-    from qserver.errors import JournalCorrupt
-    from qserver.journal import Journal
+    from pathlib import Path
 
-    path = args.journal or load(args.config).storage.journal
-    j = Journal(path)
+    from qbus.config import load
+    from qserver.errors import JournalCorrupt, JournalError
+    from qserver.journal import Journal
+    from qserver.salvage import repair
+
+    path = Path(args.journal or load(args.config).storage.journal)
+    if not path.exists():
+        raise JournalError(f"{path}: no such journal file")
     try:
+        j = Journal(path)
         try:
             n = j.verify()
-        except JournalCorrupt as err:
-            if args.action == "check":
-                raise
-            backup = j.cut_from(err.seq)
-            print(f"{path}: cut at row {err.seq}; the original is kept as {backup}")
-            return 0
-        print(f"{path}: OK, {n} rows")
+        finally:
+            j.close()
+    except JournalCorrupt:
+        if args.action == "check":
+            raise
+        print(repair(path).text())
         return 0
-    finally:
-        j.close()
+    print(f"{path}: OK, {n} rows" + (" (nothing to repair)" if args.action == "repair" else ""))
+    return 0
 
 
 def _check_config(args: argparse.Namespace) -> int:

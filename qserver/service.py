@@ -131,7 +131,7 @@ class CoreService:
         # a reset never follows (and erases) a request acknowledged in the same turn.
         now = self._settle_clock()
         self._roll_day(now)
-        replies: list[tuple[str, m.Reply]] = []
+        replies: list[tuple[str, m.Reply, bool]] = []
         for topic, payload in batch:
             if topic:
                 r = self._one(topic, payload, now)
@@ -144,6 +144,7 @@ class CoreService:
         events = self.store.core.drain()
         hall_changed = self._shown_unconfirmed != (not self.clock.confirmed)
         if not self.store.pending and not replies and not events and not hall_changed:
+            self.store.journal.check_identity()  # a journal deleted while idle stops us now, not later
             self._advance_published()
             self.store.journal.flush_meta()  # idle: the mark's own fsync delays nobody
             return 0

@@ -9,14 +9,21 @@ command may still advance) identical on replay.
 
 Requests are de-duplicated by request id: MQTT QoS 1 delivers at least once, and a retried
 "call next" must not call a second customer.
+
+Snapshots: every `snapshot_every` rows, `commit()` captures the core's state (qcore.snapshot, an
+explicit structure with a schema derived from it) and the de-duplication cache, and hands them to
+the background writer (qserver.snapshots); the reply path waits for neither the encoding nor the
+disk. A snapshot is used at start-up only if its schema is this code's and it was taken under a
+config the core behaves the same with (`qcore.snapshot.behaviour_digest`): editing the hall
+notice, the journal path or the broker port keeps snapshots; changing the rules does not.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import math
-import pickle
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -26,19 +33,25 @@ import msgspec
 from qbus import messages as m
 from qbus.config import BranchConfig
 from qbus.errors import QcallError
-from qcore import BranchCore, Ticket
+from qcore import BranchCore, Ticket, snapshot
 from qserver import auth
 from qserver.journal import Journal
+from qserver.snapshots import SnapshotWriter
 
 _LOG = logging.getLogger(__name__)
 
-CORE_VERSION = "core-2"  # bumped: qcore split into plan/queues/views (BranchCore.plan, .queues)
 DEDUPE_KEEP = 50_000
+DONE_PER_PART = 10_000
 _cmd_decoder = msgspec.json.Decoder(m.Command)
-
-
-def config_digest(cfg: BranchConfig) -> str:
-    return hashlib.sha256(msgspec.json.encode(cfg)).hexdigest()[:16]
+# The de-duplication cache as a snapshot stores it: (request id, reply) in cache order.
+DoneItem = tuple[str, m.Reply]
+_done_dec = msgspec.msgpack.Decoder(list[DoneItem])
+_enc = msgspec.msgpack.Encoder()
+_count_dec = msgspec.msgpack.Decoder(tuple[int, int])
+# The snapshot schema: the core's (derived from its structure) plus the cache's item type.
+SNAPSHOT_SCHEMA = hashlib.sha256(
+    (snapshot.SCHEMA + json.dumps(msgspec.json.schema(list[DoneItem]), sort_keys=True)).encode()
+).hexdigest()[:16]
 
 
 def reply_for(rid: str, result: Any) -> m.Reply:
@@ -63,9 +76,14 @@ class DurableCore:
         into `self.outbox` for publishing again. Tools that only read the state leave it off."""
         self.cfg = cfg
         self.track_published = outbox
-        self.version = f"{CORE_VERSION}:{config_digest(cfg)}"
+        self.config_digest = snapshot.behaviour_digest(cfg)
         self.snapshot_every = snapshot_every
         self.journal = Journal(path)
+        self.writer = SnapshotWriter(self.journal.path, self.journal.journal_id)
+        if snapshot_every <= 1_000_000:
+            # The writer checkpoints after each snapshot: the service's commits never copy a
+            # snapshot's pages from the WAL into the database (that would stall the replies).
+            self.journal.db.execute("PRAGMA wal_autocheckpoint=0")
         # Events of journaled commands the broker never confirmed (see qserver.service).
         self.outbox: list[Any] = []
         try:
@@ -77,26 +95,39 @@ class DurableCore:
         self.replies: list[m.Reply] = []
 
     def close(self) -> None:
+        self.writer.close()
         self.journal.close()
 
     # ------------------------------------------------------------------ start-up
 
     def _restore(self) -> tuple[BranchCore, OrderedDict[str, m.Reply], int]:
-        core, done, start = None, OrderedDict(), 0
+        core: BranchCore | None = None
+        done: OrderedDict[str, m.Reply] = OrderedDict()
+        start = 0
         mark = self.journal.meta("published_seq")
         published: float = int(mark) if mark else (0 if self.track_published else math.inf)
-        for seq, state in self.journal.snapshots(self.version):
-            if seq > published:
+        for info in self.journal.snapshots():
+            if info.seq > published:
                 continue  # its rows' events may be unpublished: replay them to re-derive the outbox
+            if info.schema != SNAPSHOT_SCHEMA:
+                _LOG.info("snapshot at row %d has schema %s, this code %s: not used", info.seq,
+                          info.schema, SNAPSHOT_SCHEMA)
+                continue
+            if info.config != self.config_digest:
+                _LOG.info("snapshot at row %d was taken under rules that differ from this config's; "
+                          "not used", info.seq)
+                continue
+            parts = self.journal.snapshot_parts(info)
+            if parts is None:
+                continue
             try:
-                core, done = pickle.loads(state)
-                start = seq
+                core, done = self._decode(parts)
+                start = info.seq
                 break
-            except Exception:  # a snapshot we wrote but cannot read: fall back, loudly
-                _LOG.exception("snapshot at row %d cannot be loaded; trying an older one", seq)
+            except snapshot.SnapshotError as err:  # ours, but unreadable: fall back, loudly
+                _LOG.error("snapshot at row %d cannot be loaded (%s); trying an older one", info.seq, err)
         if core is None:
             core = BranchCore(self.cfg)
-        core.cfg = self.cfg
         n = 0
         for row in self.journal.rows(start):
             cmd = _cmd_decoder.decode(row.cmd)
@@ -143,21 +174,44 @@ class DurableCore:
         if len(self.done) > DEDUPE_KEEP * 2:
             _trim(self.done)
         if seq - self.snap_seq >= self.snapshot_every:
-            self.snapshot(seq)
+            self.snapshot(seq, wait=False)  # in the background; if one is still being written, later
         return seq
 
-    def snapshot(self, seq: int | None = None) -> None:
-        """Save the state as of the last committed row (events must have been drained)."""
+    def snapshot(self, seq: int | None = None, wait: bool = True) -> bool:
+        """Snapshot the state as of the last committed row: captured here, encoded and written by
+        the background writer (`wait` for it). False if a snapshot is still being written."""
         if self.pending:
             raise RuntimeError("snapshot with uncommitted requests")
         seq = self.journal.last_seq if seq is None else seq
         events, self.core.events = self.core.events, []
         try:
-            state = pickle.dumps((self.core, self.done), protocol=pickle.HIGHEST_PROTOCOL)
+            cap = snapshot.capture(self.core)
         finally:
             self.core.events = events
-        self.journal.save_snapshot(seq, self.version, state)
+        done = list(self.done.items())
+
+        def make_parts() -> list[bytes]:  # on the writer's thread
+            core_parts = snapshot.encode(cap)
+            done_parts = [_enc.encode(done[i:i + DONE_PER_PART]) for i in range(0, len(done), DONE_PER_PART)]
+            return [_enc.encode((len(core_parts), len(done_parts))), *core_parts, *done_parts]
+
+        if not self.writer.offer(seq, SNAPSHOT_SCHEMA, self.config_digest, make_parts):
+            return False
         self.snap_seq = seq
+        if wait:
+            self.writer.wait_idle()
+        return True
+
+    def _decode(self, parts: list[bytes]) -> tuple[BranchCore, OrderedDict[str, m.Reply]]:
+        try:
+            n_core, n_done = _count_dec.decode(parts[0])
+            core = snapshot.restore(self.cfg, parts[1:1 + n_core])
+            done: OrderedDict[str, m.Reply] = OrderedDict()
+            for part in parts[1 + n_core:1 + n_core + n_done]:
+                done.update(_done_dec.decode(part))
+        except (msgspec.DecodeError, msgspec.ValidationError, IndexError, KeyError) as err:
+            raise snapshot.SnapshotError(f"unreadable: {err}") from err
+        return core, done
 
 
 def _trim(done: OrderedDict[str, m.Reply]) -> None:

@@ -23,7 +23,6 @@ snapshot, as the journal does) and must give identical state, events and replies
 from __future__ import annotations
 
 import datetime as dt
-import pickle
 from dataclasses import dataclass, field
 from random import Random
 from typing import Any
@@ -33,7 +32,7 @@ from hypothesis import strategies as st
 
 from qbus import messages as m
 from qbus.config import BranchConfig
-from qcore import BranchCore, CoreError, State, Ticket
+from qcore import BranchCore, CoreError, State, Ticket, snapshot
 from qcore import errors as e
 from tests.core_export import export, where
 from tests.coretools import DAY, EXAMPLE_CFG, T0, counter, small_cfg
@@ -446,14 +445,14 @@ class Run:
         assert core.hall_view().waiting == qs.waiting
 
     def finish(self, split: int) -> None:
-        """Replay the log on a fresh core, and from a pickled snapshot taken after `split`
+        """Replay the log on a fresh core, and from a snapshot (qcore.snapshot) taken after `split`
         commands (as the journal restores): identical replies, events and state."""
         final = export(self.core)
         again = BranchCore(self.cfg, DAY)
-        outcomes, events, snap = [], [], b""
+        outcomes, events, snap = [], [], []
         for i, (cmd, now) in enumerate(self.log):
             if i == split:
-                snap = pickle.dumps(again)
+                snap = snapshot.encode(snapshot.capture(again))
             try:
                 outcomes.append(_describe(again.execute(cmd, now)))
             except CoreError as err:
@@ -462,7 +461,7 @@ class Run:
         assert outcomes == self.outcomes
         assert [m.encode(x) for x in events] == [m.encode(x) for x in self.events]
         assert export(again) == final
-        restored = pickle.loads(snap) if snap else again
+        restored = snapshot.restore(self.cfg, snap) if snap else again
         for cmd, now in self.log[split:]:
             try:
                 restored.execute(cmd, now)

@@ -13,6 +13,7 @@ from qbus.config import load
 from qcore import BranchCore
 from qserver.errors import JournalCorrupt
 from qserver.journal import Journal
+from qserver.salvage import repair
 from qserver.store import DurableCore
 from tests.test_config import EXAMPLE
 
@@ -68,7 +69,7 @@ def test_snapshot_and_replay_agree(tmp_path: Path) -> None:
     assert from_snapshot.snap_seq > 0 and state(from_snapshot.core) == live
     from_snapshot.close()
     db = sqlite3.connect(tmp_path / "j.db")
-    db.execute("DELETE FROM snapshot")
+    db.execute("DELETE FROM snapshots")
     db.commit()
     db.close()
     full = DurableCore(CFG, tmp_path / "j.db")
@@ -171,8 +172,12 @@ def test_repair_cuts_before_the_bad_row_and_keeps_a_copy(tmp_path: Path) -> None
     j = Journal(path)
     with pytest.raises(JournalCorrupt) as info:
         j.verify()
-    backup = j.cut_from(info.value.seq)
-    assert j.verify() == 8 and backup.exists()
+    j.close()
+    assert info.value.seq == 9
+    report = repair(path)
+    assert report.kept == 8 and report.backup.exists()
+    j = Journal(path)
+    assert j.verify() == 8
     j.close()
     DurableCore(CFG, path).close()
 
@@ -184,9 +189,10 @@ def test_corrupt_snapshot_falls_back_to_replay(tmp_path: Path) -> None:
     live = state(store.core)
     store.close()
     db = sqlite3.connect(path)
-    for seq, blob in db.execute("SELECT seq, state FROM snapshot").fetchall():
-        flipped = bytes(blob[:100]) + bytes([blob[100] ^ 1]) + bytes(blob[101:])
-        db.execute("UPDATE snapshot SET state = ? WHERE seq = ?", (flipped, seq))
+    assert db.execute("SELECT count(*) FROM snapshots").fetchone()[0] > 0
+    for seq, part, blob in db.execute("SELECT seq, part, data FROM snapshot_parts").fetchall():
+        flipped = bytes(blob[:-1]) + bytes([blob[-1] ^ 1])
+        db.execute("UPDATE snapshot_parts SET data = ? WHERE seq = ? AND part = ?", (flipped, seq, part))
     db.commit()
     db.close()
     again = DurableCore(CFG, path)
