@@ -120,31 +120,39 @@ class SnapshotError(ValueError):
     """A snapshot that cannot be taken or used (another schema, another config, or damaged)."""
 
 
-def _check_shape() -> None:
-    """The structs above must cover every attribute of the core's objects (import time)."""
+def slots(cls: type) -> set[str]:
+    """Every slot of a class and its bases."""
+    return {s for k in cls.__mro__ for s in getattr(k, "__slots__", ())}
+
+
+def check_shape(ticket: type = Ticket, counter: type = CounterRt) -> None:
+    """The structs above must cover every attribute of the core's objects (checked at import, so
+    a new attribute without its snapshot field fails every test instead of being dropped)."""
     problems = []
-    if set(Ticket.__slots__) != set(TICKET_FIELDS) | TICKET_DERIVED:
-        problems.append(f"Ticket {sorted(set(Ticket.__slots__) ^ (set(TICKET_FIELDS) | TICKET_DERIVED))}")
-    counter_fields = set(CounterRow.__struct_fields__)
-    if set(CounterRt.__slots__) != counter_fields | COUNTER_DERIVED:
-        problems.append(f"CounterRt {sorted(set(CounterRt.__slots__) ^ (counter_fields | COUNTER_DERIVED))}")
+    want = set(TICKET_FIELDS) | TICKET_DERIVED
+    if slots(ticket) != want:
+        problems.append(f"{ticket.__name__} {sorted(slots(ticket) ^ want)}")
+    want = set(CounterRow.__struct_fields__) | COUNTER_DERIVED
+    if slots(counter) != want:
+        problems.append(f"{counter.__name__} {sorted(slots(counter) ^ want)}")
     if problems:
         raise SnapshotError(f"qcore.snapshot does not cover: {'; '.join(problems)}")
 
 
 def schema() -> str:
-    """A digest of the snapshot's structure and of the core objects' attribute names."""
+    """A digest of the snapshot's structure and of the core objects' attribute names: any change
+    to either gives another schema, and snapshots of another schema are never restored."""
     _, defs = msgspec.json.schema_components([CoreHead, TicketRow])
     shape = {
         "defs": defs,
         "core": sorted(CORE_STATE | CORE_DERIVED),
-        "ticket": sorted(Ticket.__slots__), "counter": sorted(CounterRt.__slots__),
-        "queues": sorted(Queues.__slots__), "plan": sorted(BranchPlan.__slots__),
+        "ticket": sorted(slots(Ticket)), "counter": sorted(slots(CounterRt)),
+        "queues": sorted(slots(Queues)), "plan": sorted(slots(BranchPlan)),
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:16]
 
 
-_check_shape()
+check_shape()
 SCHEMA = schema()
 
 _NOT_BEHAVIOUR = frozenset({"name_zh", "name_en", "mark", "pin_sha256", "zone_zh", "zone_en",
@@ -249,7 +257,7 @@ def restore(cfg: BranchConfig, parts: list[bytes]) -> BranchCore:
         head = _head_dec.decode(parts[0])
     except (msgspec.DecodeError, msgspec.ValidationError, IndexError) as err:
         raise SnapshotError(f"snapshot head unreadable: {err}") from err
-    if head.schema != SCHEMA:
+    if head.schema != SCHEMA:  # also checked on the stored row; this guards a mislabelled one
         raise SnapshotError(f"snapshot schema {head.schema} is not this core's {SCHEMA}")
     if len(parts) != 1 + head.ticket_parts:
         raise SnapshotError(f"snapshot has {len(parts) - 1} ticket parts, its head says {head.ticket_parts}")

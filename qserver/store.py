@@ -48,10 +48,12 @@ DoneItem = tuple[str, m.Reply]
 _done_dec = msgspec.msgpack.Decoder(list[DoneItem])
 _enc = msgspec.msgpack.Encoder()
 _count_dec = msgspec.msgpack.Decoder(tuple[int, int])
-# The snapshot schema: the core's (derived from its structure) plus the cache's item type.
-SNAPSHOT_SCHEMA = hashlib.sha256(
-    (snapshot.SCHEMA + json.dumps(msgspec.json.schema(list[DoneItem]), sort_keys=True)).encode()
-).hexdigest()[:16]
+
+
+def snapshot_schema() -> str:
+    """The stored snapshot's schema: the core's (derived from its structure) + the cache's items."""
+    done = json.dumps(msgspec.json.schema(list[DoneItem]), sort_keys=True)
+    return hashlib.sha256((snapshot.SCHEMA + done).encode()).hexdigest()[:16]
 
 
 def reply_for(rid: str, result: Any) -> m.Reply:
@@ -77,6 +79,7 @@ class DurableCore:
         self.cfg = cfg
         self.track_published = outbox
         self.config_digest = snapshot.behaviour_digest(cfg)
+        self.schema = snapshot_schema()
         self.snapshot_every = snapshot_every
         self.journal = Journal(path)
         self.writer = SnapshotWriter(self.journal.path, self.journal.journal_id)
@@ -109,9 +112,11 @@ class DurableCore:
         for info in self.journal.snapshots():
             if info.seq > published:
                 continue  # its rows' events may be unpublished: replay them to re-derive the outbox
-            if info.schema != SNAPSHOT_SCHEMA:
+            if info.seq < self.journal.first_seq - 1:
+                continue  # older than the rows kept after compaction
+            if info.schema != self.schema:
                 _LOG.info("snapshot at row %d has schema %s, this code %s: not used", info.seq,
-                          info.schema, SNAPSHOT_SCHEMA)
+                          info.schema, self.schema)
                 continue
             if info.config != self.config_digest:
                 _LOG.info("snapshot at row %d was taken under rules that differ from this config's; "
@@ -138,6 +143,7 @@ class DurableCore:
             else:
                 core.events.clear()
         _trim(done)
+        self.replayed = n
         _LOG.info("journal %s: state rebuilt from row %d + %d commands", self.journal.path, start, n)
         return core, done, start
 
@@ -195,7 +201,7 @@ class DurableCore:
             done_parts = [_enc.encode(done[i:i + DONE_PER_PART]) for i in range(0, len(done), DONE_PER_PART)]
             return [_enc.encode((len(core_parts), len(done_parts))), *core_parts, *done_parts]
 
-        if not self.writer.offer(seq, SNAPSHOT_SCHEMA, self.config_digest, make_parts):
+        if not self.writer.offer(seq, self.schema, self.config_digest, make_parts):
             return False
         self.snap_seq = seq
         if wait:
