@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import pygame
 
+from display.announce import Announcement
 from display.errors import DisplayError, VoiceError
 from display.hall import BusLink, HallState
 from display.layout import size_of
@@ -106,6 +107,9 @@ def run_display(cfg: BranchConfig, inbox: queue.Queue[object], *, screen: pygame
             state.apply(msg, now)
             if voice is not None and isinstance(msg, m.TicketCalled | m.TicketRecalled):
                 voice.announce(msg)
+            for late in state.take_missed():  # calls a broker restart kept from us: said late
+                if voice is not None:
+                    voice.say(Announcement(late.number, late.counter, late.recall))
         dirty = hall.draw(state, now)
         if rotation is not None:
             dirty = rotation.present(dirty)

@@ -28,7 +28,11 @@ def bus_feed(cfg: BranchConfig, deliver: Callable[[object], None], *, device: st
              client: BusClient | None = None) -> Callable[[], None]:
     """Connect (in the background; the screen runs offline until the broker answers) and feed
     `deliver`. Returns the function that disconnects."""
-    bus = client or BusClient.from_config(cfg.bus, cfg.branch.id, device, host=host, port=port)
+    # A persistent session (clean_session false, QoS 1 subscriptions): while this screen's own link
+    # is down and the broker is up, the broker keeps its calls for it. What a broker restart loses
+    # is recovered from the retained HallView (HallState.missed_calls; docs/mqtt.md).
+    bus = client or BusClient.from_config(cfg.bus, cfg.branch.id, device, host=host, port=port,
+                                          clean_session=False)
     t = bus.topics
 
     def value(msg: Received[Any]) -> None:

@@ -22,6 +22,8 @@ from qbus.config import BranchConfig
 _LOG = logging.getLogger(__name__)
 
 #: Regions whose content comes from the bus (the clock and ticker move with time instead).
+HEARD_MAX = 500
+MISSED_MAX = 3
 CLOCK_NOTICE = ("系统时间未确认，请稍候取号", "Waiting for clock: tickets resume once the time is confirmed")
 REGIONS = ("calling", "recent", "waiting", "paused", "notice", "link")
 
@@ -67,6 +69,12 @@ class HallState:
     bus_notice: tuple[str, str] = ("", "")
     view_notice: tuple[str, str] = ("", "")
     clock_unconfirmed: bool = False
+    # Calls this screen has shown, by (number, counter, recall), and the business day they belong
+    # to: a call in a retained HallView that is not among them was missed (the broker restarted
+    # between the core's publish and our subscription) and is announced late, never lost.
+    heard: dict[tuple[str, int, int], None] = field(default_factory=dict)
+    heard_day: str | None = None  # None: no HallView yet (a fresh screen announces nothing old)
+    missed: list[m.CallView] = field(default_factory=list)
     online: bool = False
     highlight: Highlight | None = None
     rev: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REGIONS, 0))
@@ -90,6 +98,21 @@ class HallState:
             if any(n):
                 return n
         return ("", "")
+
+    def take_missed(self) -> list[m.CallView]:
+        """Calls found missed since the last take, oldest first (for the voice)."""
+        out, self.missed = self.missed, []
+        return out
+
+    def _hear(self, view: m.CallView) -> bool:
+        """Remember a call; False if it was already heard."""
+        key = (view.number, view.counter, view.recall)
+        if key in self.heard:
+            return False
+        self.heard[key] = None
+        while len(self.heard) > HEARD_MAX:
+            del self.heard[next(iter(self.heard))]
+        return True
 
     def highlighted(self, now: float) -> Highlight | None:
         h = self.highlight
@@ -144,6 +167,7 @@ class HallState:
 
     def _call(self, view: m.CallView, now: float) -> None:
         """A (re)call: the number goes to the top of both lists and blinks."""
+        self._hear(view)
         others = [c for c in self.calling if c.counter != view.counter]
         self._set_calling([view, *others])
         self._set_recent([view, *self.recent])
@@ -188,7 +212,9 @@ def _fold_recent(calls: list[m.CallView], limit: int) -> list[m.CallView]:
 
 
 def _on_hall_view(s: HallState, v: m.HallView, now: float) -> None:
-    """The retained picture: replaces everything, and blinks nothing (it is not a new call)."""
+    """The retained picture: replaces everything, and blinks nothing (it is not a new call) unless
+    it holds calls this screen never heard of: those it announces (`missed`) and blinks."""
+    missed = _missed_calls(s, v)
     s._set_calling(sorted(v.calling, key=lambda c: -c.at))
     s._set_recent(list(v.recent))
     if v.waiting != s.waiting:
@@ -202,10 +228,31 @@ def _on_hall_view(s: HallState, v: m.HallView, now: float) -> None:
     if v.clock_unconfirmed != s.clock_unconfirmed:
         s.clock_unconfirmed = v.clock_unconfirmed
         s._bump("notice")
+    if missed:
+        newest = missed[-1]
+        s.highlight = Highlight(newest.number, newest.counter, now, now + s.highlight_s)
+        s._bump("calling")
     h = s.highlight
     if h is not None and not any(c.counter == h.counter and c.number == h.number for c in s.calling):
         s.highlight = None
         s._bump("calling")
+
+
+def _missed_calls(s: HallState, v: m.HallView) -> list[m.CallView]:
+    """Calls of `v.recent` this screen has not heard, oldest first (at most MISSED_MAX: a long
+    outage is shown, not read out in full). The first HallView of a fresh screen only sets the
+    baseline (those calls are old, not news)."""
+    if s.heard_day is None:
+        s.heard_day = v.day
+        for c in v.recent:
+            s._hear(c)
+        return []
+    if v.day != s.heard_day:  # a new business day whose reset this screen did not see
+        s.heard.clear()
+        s.heard_day = v.day
+    new = [c for c in reversed(v.recent) if s._hear(c)][-MISSED_MAX:]
+    s.missed += new
+    return new
 
 
 def _on_called(s: HallState, ev: m.TicketCalled, now: float) -> None:
@@ -239,6 +286,8 @@ def _on_notice(s: HallState, n: m.Notice, now: float) -> None:
 
 
 def _on_day_reset(s: HallState, ev: m.DayReset, now: float) -> None:
+    s.heard.clear()
+    s.heard_day = ev.day
     s._set_calling([])
     s._set_recent([])
     s.highlight = None

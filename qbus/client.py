@@ -98,7 +98,8 @@ class BusClient:
         keepalive_s: int = 15,
         command_timeout_s: float = 3.0,
         retry_s: float = 1.0,
-        reconnect_max_s: int = 8,
+        reconnect_min_s: float = 0.1,
+        reconnect_max_s: float = 1.0,
         act_as: Iterable[str] = (),
         clean_session: bool = True,
     ) -> None:
@@ -130,7 +131,7 @@ class BusClient:
         self._ready_mid = -1
         self._link = threading.Condition()
         self._local = threading.local()
-        self._mqtt = self._make_client(username, password, reconnect_max_s, clean_session)
+        self._mqtt = self._make_client(username, password, (reconnect_min_s, reconnect_max_s), clean_session)
 
     @classmethod
     def from_config(
@@ -148,7 +149,8 @@ class BusClient:
         return cls(
             host=host, port=bus.port if port is None else port, topics=Topics(bus.prefix, branch),
             device=device, username=bus.username or (device if password else ""), password=password,
-            keepalive_s=bus.keepalive_s, command_timeout_s=bus.command_timeout_s, **kwargs,
+            keepalive_s=bus.keepalive_s, command_timeout_s=bus.command_timeout_s,
+            **{"reconnect_min_s": bus.reconnect_min_s, "reconnect_max_s": bus.reconnect_max_s, **kwargs},
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -377,7 +379,8 @@ class BusClient:
 
     # ------------------------------------------------------------------ paho plumbing
 
-    def _make_client(self, username: str, password: str, reconnect_max_s: int, clean: bool) -> mqtt.Client:
+    def _make_client(self, username: str, password: str, backoff: tuple[float, float],
+                     clean: bool) -> mqtt.Client:
         client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=f"{self.topics.prefix}-{self.topics.branch}-{self.device}".replace("/", "-"),
@@ -389,7 +392,8 @@ class BusClient:
             client.username_pw_set(username, password or None)
         will = m.Presence(device=self.device, online=False, kind=self.kind, detail="lost")
         client.will_set(self.topics.presence(self.device), m.encode(will), qos=1, retain=True)
-        client.reconnect_delay_set(1, max(1, reconnect_max_s))
+        low, high = max(0.05, backoff[0]), max(backoff[0], backoff[1])
+        client.reconnect_delay_set(low, high)  # type: ignore[arg-type]  # paho sleeps floats fine
         client.on_connect = self._guard("on_connect", self._handle_connect)
         client.on_disconnect = self._guard("on_disconnect", self._handle_disconnect)
         client.on_connect_fail = self._guard("on_connect_fail", self._handle_connect_fail)

@@ -121,11 +121,13 @@ def build_bridge(
     counters = sorted({d.counter for d in line.devices})
     device = bridge_device(index)
     act_as = tuple(counter_device(n) for n in counters)
-    kw = dict(bus_kw or {})
+    # A persistent session: replies and state for the pads queued while this bridge's link is down.
+    kw = {"clean_session": False, **(bus_kw or {})}
     if host is not None and not cfg.bus.password_file:
         bus = BusClient(host=host, port=cfg.bus.port if port is None else port,
                         topics=Topics(cfg.bus.prefix, cfg.branch.id), device=device, act_as=act_as,
-                        keepalive_s=cfg.bus.keepalive_s, command_timeout_s=cfg.bus.command_timeout_s, **kw)
+                        keepalive_s=cfg.bus.keepalive_s, command_timeout_s=cfg.bus.command_timeout_s,
+                        reconnect_min_s=cfg.bus.reconnect_min_s, reconnect_max_s=cfg.bus.reconnect_max_s, **kw)
     else:
         bus = BusClient.from_config(cfg.bus, cfg.branch.id, device, host=host, port=port, act_as=act_as, **kw)
     try:

@@ -32,6 +32,8 @@ class CoreRunner:
         self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
         self.store = DurableCore(cfg, journal, cfg.storage.snapshot_every, outbox=True)
         try:
+            bus_kw = {"reconnect_min_s": cfg.bus.reconnect_min_s, "reconnect_max_s": cfg.bus.reconnect_max_s,
+                      **bus_kw}
             self.bus = BusClient(host=host, port=port, topics=self.topics, device="core", kind="core",
                                  keepalive_s=cfg.bus.keepalive_s, **bus_kw)
             self.service = CoreService(cfg, self.store, self.bus, self.topics,

@@ -140,3 +140,34 @@ def test_day_reset_clears_calls_and_counts(cfg: BranchConfig) -> None:
     s.apply(m.QueueState(waiting={"cash": 3}), T0)
     s.apply(m.DayReset(at=T0 + 3600, day="2027-01-16"), T0 + 3600)
     assert s.calling == [] and s.recent == [] and s.waiting == {"cash": 0}
+
+
+def test_a_call_only_in_the_retained_view_is_announced_once_and_a_fresh_screen_announces_none(
+        cfg: BranchConfig) -> None:
+    s = HallState.from_config(cfg)
+    old = m.CallView(number="A001", counter=1, at=T0)
+    s.apply(m.HallView(day="2027-01-15", calling=[old], recent=[old]), T0)
+    assert s.take_missed() == []  # a screen that just started: old calls are not news
+    s.apply(called("A002", 2, T0 + 10), T0 + 10)  # heard live
+    s.apply(BusLink(online=False), T0 + 20)
+    missed = m.CallView(number="A003", counter=1, at=T0 + 30)  # called while the broker was dead
+    view = m.HallView(day="2027-01-15", calling=[missed], recent=[missed, m.CallView(number="A002", counter=2,
+                                                                                     at=T0 + 10), old])
+    s.apply(view, T0 + 40)
+    assert [c.number for c in s.take_missed()] == ["A003"]
+    assert s.highlight is not None and s.highlight.number == "A003"
+    s.apply(view, T0 + 41)  # the same view again (retained + republished): not twice
+    assert s.take_missed() == []
+    nextday = m.CallView(number="A001", counter=3, at=T0 + 86400)  # a reset this screen never saw
+    s.apply(m.HallView(day="2027-01-16", calling=[nextday], recent=[nextday]), T0 + 86400)
+    assert [(c.number, c.counter) for c in s.take_missed()] == [("A001", 3)]
+
+
+def test_the_hall_says_when_the_branch_clock_is_not_confirmed(cfg: BranchConfig) -> None:
+    from display.hall import CLOCK_NOTICE
+
+    s = HallState.from_config(cfg)
+    s.apply(m.HallView(clock_unconfirmed=True, notice_zh="公告"), T0)
+    assert s.notice == CLOCK_NOTICE and "系统时间未确认" in s.notice[0]
+    s.apply(m.HallView(clock_unconfirmed=False, notice_zh="公告"), T0 + 1)
+    assert s.notice[0] == "公告"

@@ -26,6 +26,11 @@ class BusSection(Base, kw_only=True):
     password_file: str = ""
     keepalive_s: int = 15
     command_timeout_s: float = 3.0
+    # Reconnect backoff: from reconnect_min_s, doubling, capped at reconnect_max_s. The broker is on
+    # the branch LAN (the core's on the same Pi): a short cap brings every device back within about
+    # a second of the broker, well inside the kiosk's and keypad's command timeout.
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 1.0
 
 
 class StorageSection(Base, kw_only=True):
