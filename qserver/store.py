@@ -83,6 +83,7 @@ class DurableCore:
         self.snapshot_every = snapshot_every
         self.journal = Journal(path)
         self.writer = SnapshotWriter(self.journal.path, self.journal.journal_id)
+        self.capturer = snapshot.Capturer()
         if snapshot_every <= 1_000_000:
             # The writer checkpoints after each snapshot: the service's commits never copy a
             # snapshot's pages from the WAL into the database (that would stall the replies).
@@ -96,6 +97,8 @@ class DurableCore:
             raise
         self.pending: list[tuple[float, str, str, bytes]] = []
         self.replies: list[m.Reply] = []
+        if snapshot_every <= 1_000_000:
+            self.capturer.capture(self.core)  # warm: the first snapshot copies only what is new
 
     def close(self) -> None:
         self.writer.close()
@@ -191,7 +194,7 @@ class DurableCore:
         seq = self.journal.last_seq if seq is None else seq
         events, self.core.events = self.core.events, []
         try:
-            cap = snapshot.capture(self.core)
+            cap = self.capturer.capture(self.core)
         finally:
             self.core.events = events
         done = list(self.done.items())
