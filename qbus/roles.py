@@ -33,8 +33,9 @@ ALL_OPS: frozenset[str] = frozenset(op_of(c) for c in m.Command.__args__)
 COUNTER_OPS: frozenset[str] = frozenset(op_of(c) for c in m.COUNTER_COMMANDS)
 
 OPS_BY_ROLE: dict[Role, frozenset[str]] = {
-    "core": ALL_OPS,
-    "manager": ALL_OPS,
+    # Only the core steps its own clock (qserver.clock); only a person confirms it.
+    "core": ALL_OPS - {op_of(m.ConfirmClock)},
+    "manager": ALL_OPS - {op_of(m.ClockStep)},
     "kiosk": frozenset({op_of(m.Issue), op_of(m.Cancel)}),
     "counter": COUNTER_OPS,
     "bridge": COUNTER_OPS,

@@ -204,6 +204,17 @@ def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     _bus_args(note)
     note.set_defaults(func=_notice)
 
+    clk = sub.add_parser(
+        "confirm-clock", help="confirm the branch clock where the Pi has no time sync (as manager1)",
+        description="A branch does not open its day on a clock nobody confirmed (no NTP yet: the hall "
+        "shows 系统时间未确认). Run this from a device whose clock is right (a laptop or phone on NTP): "
+        "its time is sent, and the core trusts it from now on.")
+    clk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    clk.add_argument("--time", default="", help="the correct local time, YYYY-MM-DD HH:MM[:SS] "
+                     "(default: this machine's clock)")
+    _bus_args(clk)
+    clk.set_defaults(func=_confirm_clock)
+
     watch = sub.add_parser(
         "watch", help="print wait alerts, devices going offline and live KPIs (as manager1)",
         description="Follows the branch bus: wait alerts (anyone over the limit, VIPs over their "
@@ -279,6 +290,34 @@ def _ticket_op(args: argparse.Namespace) -> int:
     finally:
         bus.close()
     print(f"{number}: {'back in the queue' if args.command == 'requeue' else 'cancelled'}")
+    return 0
+
+
+def _confirm_clock(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import time
+    from zoneinfo import ZoneInfo
+
+    from qbus import messages as m
+    from qbus.config import load
+
+    now = time.time()
+    if args.time:
+        try:
+            local = dt.datetime.fromisoformat(args.time)
+        except ValueError:
+            raise UsageError(f"--time {args.time!r}: give YYYY-MM-DD HH:MM[:SS]") from None
+        now = local.replace(tzinfo=ZoneInfo(load(args.config).branch.timezone)).timestamp()
+    bus = _manager_client(args)
+    try:
+        bus.connect(10)
+        reply = bus.request(m.ConfirmClock(now=now))
+    finally:
+        bus.close()
+    if not reply.ok:
+        err = reply.error
+        raise UsageError(f"clock not confirmed: {err.zh} / {err.en}" if err else "clock not confirmed")
+    print(f"branch clock confirmed as {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}")
     return 0
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 import msgspec
@@ -201,3 +202,19 @@ def test_branch_time_follows_the_wall_clock_back_after_a_wrong_step_restarts_inc
     j = Journal(path)
     assert sum(msgspec.json.decode(r.cmd)["op"] == "clock_step" for r in j.rows()) == 2
     j.close()
+
+
+def test_qcall_confirm_clock_opens_a_branch_waiting_for_its_clock(tmp_path: Path, mosquitto: Any,
+                                                                  make_bus: Any, capsys: Any) -> None:
+    from qcall.cli import main
+    from qserver.runner import CoreRunner
+
+    clock = BranchClock(synced=lambda: False)  # no NTP on this Pi
+    with CoreRunner(CFG, tmp_path / "journal.db", mosquitto.host, mosquitto.port, clock=clock):
+        kiosk = make_bus(mosquitto, "kiosk1", topics=TOPICS)
+        refused = kiosk.request(m.Issue(business="cash"), 10)
+        assert not refused.ok and refused.error is not None and refused.error.code == "clock_unconfirmed"
+        assert main(["confirm-clock", "--config", str(EXAMPLE), "--host", mosquitto.host,
+                     "--port", str(mosquitto.port)]) == 0
+        assert "branch clock confirmed" in capsys.readouterr().out
+        assert kiosk.request(m.Issue(business="cash"), 10).ok
