@@ -30,7 +30,7 @@ from qbus import messages as m
 from qbus.config import BranchConfig, load
 from qcore import BranchCore
 from qserver.store import DurableCore
-from qserver.tuning import tune_gc
+from qserver.tuning import tune_gc, tune_latency
 
 CFG = load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
 
@@ -293,6 +293,7 @@ def main() -> None:
     out["call_latency_ratio"] = round(lat[1_000_000] / lat[10], 3)
     out.update(durable())
     out.update(replay())
+    tune_latency()  # as `qcall serve` runs: the writer thread and the service thread share the GIL
     out.update(snapshot_stall())
     out.update(restart_after_config_edit())
     out["cpus"] = os.cpu_count()

@@ -36,7 +36,7 @@ from qcore.plan import BranchPlan
 from qcore.queues import Queues
 from qcore.ticket import State, Ticket
 
-TICKETS_PER_PART = 4000
+TICKETS_PER_PART = 1000
 
 
 class TicketRow(msgspec.Struct, array_like=True):

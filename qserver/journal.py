@@ -30,6 +30,7 @@ import logging
 import os
 import sqlite3
 import struct
+import threading
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -181,6 +182,10 @@ class Journal:
             raise
         self._inode = (st.st_dev, st.st_ino)
         self._fd = os.open(self.path, os.O_RDONLY)
+        # Held around every write transaction, ours and the snapshot writer's (qserver.snapshots):
+        # a commit waits for at most one snapshot part, handed over at once instead of by SQLite's
+        # busy handler, which sleeps in growing steps (1, 2, 5, 10 … ms).
+        self.write_lock = threading.Lock()
         self.last_seq: int = row[0] or 0
         self._staged: dict[str, str] = {}
 
@@ -256,10 +261,11 @@ class Journal:
         self.check_identity()
         staged, self._staged = self._staged, {}
         try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?)", out)
-            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", staged.items())
-            self.db.execute("COMMIT")
+            with self.write_lock:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.executemany("INSERT INTO journal VALUES (?,?,?,?,?,?)", out)
+                self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", staged.items())
+                self.db.execute("COMMIT")
         except sqlite3.Error as err:
             self._rollback()
             self._staged = staged | self._staged
@@ -287,7 +293,8 @@ class Journal:
 
     def set_meta(self, key: str, value: str) -> None:
         try:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+            with self.write_lock:
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
         except sqlite3.Error as err:
             raise JournalError(f"{self.path}: cannot write meta {key}: {err}") from err
 

@@ -21,10 +21,10 @@ notice, the journal path or the broker port keeps snapshots; changing the rules 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from qserver.snapshots import SnapshotWriter
 _LOG = logging.getLogger(__name__)
 
 DEDUPE_KEEP = 50_000
-DONE_PER_PART = 10_000
+DONE_PER_PART = 2_500
 _cmd_decoder = msgspec.json.Decoder(m.Command)
 # The de-duplication cache as a snapshot stores it: (request id, reply) in cache order.
 DoneItem = tuple[str, m.Reply]
@@ -82,7 +82,7 @@ class DurableCore:
         self.schema = snapshot_schema()
         self.snapshot_every = snapshot_every
         self.journal = Journal(path)
-        self.writer = SnapshotWriter(self.journal.path, self.journal.journal_id)
+        self.writer = SnapshotWriter(self.journal.path, self.journal.journal_id, self.journal.write_lock)
         self.capturer = snapshot.Capturer()
         if snapshot_every <= 1_000_000:
             # The writer checkpoints after each snapshot: the service's commits never copy a
@@ -106,9 +106,9 @@ class DurableCore:
 
     # ------------------------------------------------------------------ start-up
 
-    def _restore(self) -> tuple[BranchCore, OrderedDict[str, m.Reply], int]:
+    def _restore(self) -> tuple[BranchCore, dict[str, m.Reply], int]:
         core: BranchCore | None = None
-        done: OrderedDict[str, m.Reply] = OrderedDict()
+        done: dict[str, m.Reply] = {}
         start = 0
         mark = self.journal.meta("published_seq")
         published: float = int(mark) if mark else (0 if self.track_published else math.inf)
@@ -197,11 +197,14 @@ class DurableCore:
             cap = self.capturer.capture(self.core)
         finally:
             self.core.events = events
-        done = list(self.done.items())
+        # Keys and values as two lists: no tuple per entry here (the pairs are made on the writer).
+        rids, replies = list(self.done), list(self.done.values())
 
         def make_parts() -> list[bytes]:  # on the writer's thread
             core_parts = snapshot.encode(cap)
-            done_parts = [_enc.encode(done[i:i + DONE_PER_PART]) for i in range(0, len(done), DONE_PER_PART)]
+            done_parts = [_enc.encode(list(zip(rids[i:i + DONE_PER_PART], replies[i:i + DONE_PER_PART],
+                                               strict=True)))
+                          for i in range(0, len(rids), DONE_PER_PART)]
             return [_enc.encode((len(core_parts), len(done_parts))), *core_parts, *done_parts]
 
         if not self.writer.offer(seq, self.schema, self.config_digest, make_parts):
@@ -211,11 +214,11 @@ class DurableCore:
             self.writer.wait_idle()
         return True
 
-    def _decode(self, parts: list[bytes]) -> tuple[BranchCore, OrderedDict[str, m.Reply]]:
+    def _decode(self, parts: list[bytes]) -> tuple[BranchCore, dict[str, m.Reply]]:
         try:
             n_core, n_done = _count_dec.decode(parts[0])
             core = snapshot.restore(self.cfg, parts[1:1 + n_core])
-            done: OrderedDict[str, m.Reply] = OrderedDict()
+            done: dict[str, m.Reply] = {}
             for part in parts[1 + n_core:1 + n_core + n_done]:
                 done.update(_done_dec.decode(part))
         except (msgspec.DecodeError, msgspec.ValidationError, IndexError, KeyError) as err:
@@ -223,6 +226,9 @@ class DurableCore:
         return core, done
 
 
-def _trim(done: OrderedDict[str, m.Reply]) -> None:
-    while len(done) > DEDUPE_KEEP:
-        done.popitem(last=False)
+def _trim(done: dict[str, m.Reply]) -> None:
+    """Forget the oldest replies beyond DEDUPE_KEEP (a dict keeps insertion order)."""
+    extra = len(done) - DEDUPE_KEEP
+    if extra > 0:
+        for rid in list(itertools.islice(done, extra)):
+            del done[rid]
