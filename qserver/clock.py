@@ -109,7 +109,11 @@ class BranchClock:
         _LOG.warning("branch clock confirmed by %s (their clock %+.0f s from this machine's)", by, off)
 
     def true_time(self) -> float:
-        """The wall clock as corrected by a manager's confirmation, if any."""
+        """The wall clock as corrected by a manager's confirmation, if any (until the system
+        clock is synchronised: then the wall clock is the truth again)."""
+        if self._offset and self._synced():
+            _LOG.info("the system clock is synchronised: the manager's correction is no longer used")
+            self._offset = 0.0
         return self._wall() + self._offset
 
     def drift(self) -> float:

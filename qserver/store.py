@@ -98,7 +98,10 @@ class DurableCore:
         self.pending: list[tuple[float, str, str, bytes]] = []
         self.replies: list[m.Reply] = []
         if snapshot_every <= 1_000_000:
-            self.capturer.capture(self.core)  # warm: the first snapshot copies only what is new
+            try:
+                self.capturer.capture(self.core)  # warm: the first snapshot copies only what is new
+            except snapshot.SnapshotError:
+                _LOG.exception("snapshots are off: the core's state cannot be captured")
 
     def close(self) -> None:
         self.writer.close()
@@ -183,7 +186,11 @@ class DurableCore:
         if len(self.done) > DEDUPE_KEEP * 2:
             _trim(self.done)
         if seq - self.snap_seq >= self.snapshot_every:
-            self.snapshot(seq, wait=False)  # in the background; if one is still being written, later
+            try:
+                self.snapshot(seq, wait=False)  # in the background; if one is still being written, later
+            except snapshot.SnapshotError:  # a snapshot is an optimisation: never stop serving for it
+                _LOG.exception("snapshot at row %d not taken", seq)
+                self.snap_seq = seq
         return seq
 
     def snapshot(self, seq: int | None = None, wait: bool = True) -> bool:

@@ -218,3 +218,16 @@ def test_qcall_confirm_clock_opens_a_branch_waiting_for_its_clock(tmp_path: Path
                      "--port", str(mosquitto.port)]) == 0
         assert "branch clock confirmed" in capsys.readouterr().out
         assert kiosk.request(m.Issue(business="cash"), 10).ok
+
+
+def test_a_managers_correction_gives_way_to_time_sync_when_it_arrives(tmp_path: Path) -> None:
+    pi = Pi(NOV30_1730, synced=False)
+    b = Branch(tmp_path / "journal.db", pi)
+    assert b.send("manager1", m.ConfirmClock(now=NOV30_0900 + 24 * H)).ok  # the phone: Dec 1 09:00
+    assert abs(b.svc.clock.now() - (NOV30_0900 + 24 * H)) < 1
+    pi.w = NOV30_0900 + 24 * H  # NTP steps the wall clock to the truth, agreeing with the manager
+    pi.synced = True
+    pi.advance(60)
+    b.svc.turn()
+    assert abs(b.svc.clock.drift()) < 1  # the wall clock is the truth again: no double correction
+    b.close()
