@@ -103,3 +103,39 @@ def test_silent_mode_opens_no_audio_device(cfg: BranchConfig) -> None:
     pygame.mixer.quit()
     assert open_voice(quiet) is None
     assert pygame.mixer.get_init() is None
+
+
+def test_a_call_the_screen_missed_is_said_when_the_retained_view_brings_it(cfg: BranchConfig,
+                                                                           tmp_path: Path) -> None:
+    """After a broker kill the event is gone; the HallView still lists the call: say it, once."""
+    from test_display_voice import tone_dir
+
+    from display.clips import ClipSet
+    from display.hall import BusLink
+    from display.voice import Announcer, RecordingPlayer
+
+    surf = screen(LAYOUTS["landscape-720"])
+    voice = Announcer(ClipSet(tone_dir(tmp_path, seconds=0.01)), RecordingPlayer(), repeat=1)
+    inbox: queue.Queue[object] = queue.Queue()
+    old = m.CallView(number="A001", counter=1, at=T0)
+    inbox.put(m.HallView(day="2027-01-15", calling=[old], recent=[old]))
+    inbox.put(BusLink(online=False))
+    missed = m.CallView(number="C007", counter=4, at=T0 + 60)
+    back = m.HallView(day="2027-01-15", calling=[missed, old], recent=[missed, old])
+    inbox.put(back)
+    inbox.put(back)  # retained, then republished by the core: still once
+    stop = threading.Event()
+    seen = [0]
+
+    def on_frame(f: Frame) -> None:
+        seen[0] += sum(1 for x in f.messages if isinstance(x, m.HallView))
+        if seen[0] >= 3:
+            stop.set()
+
+    try:
+        run_display(cfg, inbox, screen=surf, clock=lambda: T0 + 61, stop=stop, voice=voice,
+                    on_frame=on_frame)
+        assert voice.wait_idle(10)
+    finally:
+        voice.close()
+    assert [(h.number, h.counter) for h in voice.history] == [("C007", 4)]
