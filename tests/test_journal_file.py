@@ -232,3 +232,28 @@ def test_serve_stops_with_a_clear_error_when_its_journal_is_deleted(tmp_path: Pa
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=20)
+
+
+def test_repair_reads_rows_that_are_only_in_the_wal(tmp_path: Path, capsys: Any) -> None:
+    """A power cut before any checkpoint: the rows are in journal.db-wal, the main file is short."""
+    live = tmp_path / "live" / "journal.db"
+    store = DurableCore(CFG, live)  # the service's settings: the service never checkpoints itself
+    store.submit("reset", "manager", m.ResetDay(day="2026-11-30"), T0)
+    for i in range(300):
+        store.submit(f"i{i}", "kiosk1", m.Issue(business="cash"), T0 + i)
+        if i % 20 == 0:
+            store.commit()
+    store.commit()
+    rows = [(r.seq, r.cmd) for r in store.journal.rows()]
+    path = tmp_path / "journal.db"
+    for suffix in ("", "-wal", ".id"):  # the files as the power cut left them
+        shutil.copy(live.with_name(live.name + suffix), path.with_name(path.name + suffix))
+    store.close()
+    assert path.with_name("journal.db-wal").stat().st_size > path.stat().st_size
+    with open(path, "r+b") as f:
+        f.truncate(path.stat().st_size // 2)
+    rc, text = _cli(capsys, "journal", "repair", "--journal", str(path))
+    assert rc == 0 and "repaired" in text, text
+    j = Journal(path)
+    assert [(r.seq, r.cmd) for r in j.rows()] == rows  # every row, from the WAL's frames
+    j.close()
