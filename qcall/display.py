@@ -44,6 +44,7 @@ class Snapshots:
         self.saved = threading.Event()  # set after each write (tests, the demo's first message)
         self._next = 0.0
         self._busy = threading.Lock()
+        self._closed = False
 
     def attach(self, surface: pygame.Surface) -> None:
         """`on_screen` hook: the surface to copy from."""
@@ -51,7 +52,7 @@ class Snapshots:
 
     def on_frame(self, frame: Frame) -> None:
         now = time.monotonic()
-        if self.surface is None or now < self._next or not self._busy.acquire(blocking=False):
+        if self._closed or self.surface is None or now < self._next or not self._busy.acquire(blocking=False):
             return
         self._next = now + self.every_s
         copy = self.surface.copy()
@@ -68,7 +69,15 @@ class Snapshots:
             self.saved.set()
         except (pygame.error, OSError) as err:
             _LOG.error("hall snapshot %s not written: %s", self.path, err)
+            tmp.unlink(missing_ok=True)
         finally:
+            self._busy.release()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """No more snapshots; let the one being written finish (its thread is a daemon: at exit it
+        would be cut off mid-file and leave a half-written `hall.tmp.png`)."""
+        self._closed = True
+        if self._busy.acquire(timeout=timeout):
             self._busy.release()
 
 
@@ -79,8 +88,12 @@ def run(cfg: BranchConfig, *, headless: bool = False, png_dir: str = "", png_eve
     from display.app import main
 
     snaps = Snapshots(png_dir, png_every_s) if png_dir else None
-    main(cfg, headless=headless, host=host, port=port, device=device, voice=not silent, stop=stop,
-         on_frame=snaps.on_frame if snaps else None, on_screen=snaps.attach if snaps else None)
+    try:
+        main(cfg, headless=headless, host=host, port=port, device=device, voice=not silent, stop=stop,
+             on_frame=snaps.on_frame if snaps else None, on_screen=snaps.attach if snaps else None)
+    finally:
+        if snaps is not None:
+            snaps.close()
 
 
 def voice_build(cfg: BranchConfig, *, force: bool = False) -> list[Path]:
