@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from counter_panel.keys import PanelKey, Press
+from hw.keypad import Key, KeyPress
 from qbus import messages as m
 
 PENDING_TIMEOUT_S = 3.0  # = bus.command_timeout_s: after this a key may send the same command again
@@ -101,7 +101,7 @@ class CounterPanel:
 
     # ---------------------------------------------------------------- inputs
 
-    def key(self, press: Press, now: float) -> Output:
+    def key(self, press: KeyPress, now: float) -> Output:
         """A key on the teller keypad (or the software panel)."""
         if self.state is PanelState.LOGGED_OUT:
             return self._login_key(press)
@@ -158,27 +158,27 @@ class CounterPanel:
 
     # ---------------------------------------------------------------- keys -> commands
 
-    def _command_for(self, press: Press) -> m.Command | None:
+    def _command_for(self, press: KeyPress) -> m.Command | None:
         c, k, s = self.counter, press.key, self.state
-        table: dict[tuple[PanelState, PanelKey], m.Command] = {
-            (PanelState.IDLE, PanelKey.CALL_NEXT): m.CallNext(counter=c),
-            (PanelState.IDLE, PanelKey.PAUSE): m.Pause(counter=c),
-            (PanelState.IDLE, PanelKey.LOGOUT): m.Logout(counter=c),
-            (PanelState.CALLED, PanelKey.RECALL): m.Recall(counter=c),
-            (PanelState.CALLED, PanelKey.SKIP): m.Skip(counter=c),
-            (PanelState.CALLED, PanelKey.WELCOME): m.StartService(counter=c),
-            (PanelState.SERVING, PanelKey.RATE): m.FinishService(counter=c, request_rating=True),
-            (PanelState.RATING, PanelKey.CALL_NEXT): m.CallNext(counter=c),
-            (PanelState.PAUSED, PanelKey.RESUME): m.Resume(counter=c),
-            (PanelState.PAUSED, PanelKey.LOGOUT): m.Logout(counter=c),
-            (PanelState.CLOSED, PanelKey.RESUME): m.OpenCounter(counter=c),
-            (PanelState.CLOSED, PanelKey.LOGOUT): m.Logout(counter=c),
+        table: dict[tuple[PanelState, Key], m.Command] = {
+            (PanelState.IDLE, Key.CALL_NEXT): m.CallNext(counter=c),
+            (PanelState.IDLE, Key.PAUSE): m.Pause(counter=c),
+            (PanelState.IDLE, Key.LOGOUT): m.Logout(counter=c),
+            (PanelState.CALLED, Key.RECALL): m.Recall(counter=c),
+            (PanelState.CALLED, Key.SKIP): m.Skip(counter=c),
+            (PanelState.CALLED, Key.WELCOME): m.StartService(counter=c),
+            (PanelState.SERVING, Key.RATE): m.FinishService(counter=c, request_rating=True),
+            (PanelState.RATING, Key.CALL_NEXT): m.CallNext(counter=c),
+            (PanelState.PAUSED, Key.RESUME): m.Resume(counter=c),
+            (PanelState.PAUSED, Key.LOGOUT): m.Logout(counter=c),
+            (PanelState.CLOSED, Key.RESUME): m.OpenCounter(counter=c),
+            (PanelState.CLOSED, Key.LOGOUT): m.Logout(counter=c),
         }
-        if s is PanelState.SERVING and k is PanelKey.TRANSFER:
+        if s is PanelState.SERVING and k is Key.TRANSFER:
             return self._transfer(press)
         return table.get((s, k))
 
-    def _transfer(self, press: Press) -> m.Command | None:
+    def _transfer(self, press: KeyPress) -> m.Command | None:
         if press.counter and press.counter != self.counter:
             return m.Transfer(counter=self.counter, to_counter=press.counter)
         business = self.prefixes.get(press.prefix.upper()) if press.prefix else None
@@ -194,17 +194,17 @@ class CounterPanel:
 
     # ---------------------------------------------------------------- login entry (keypad only)
 
-    def _login_key(self, press: Press) -> Output:
+    def _login_key(self, press: KeyPress) -> Output:
         if self._login_sent:
             return Output(display=replace(self.display, beep=True))
-        if press.key is PanelKey.DIGIT and 0 <= press.digit <= 9 and len(self._entry_digits) < MAX_ENTRY_DIGITS:
+        if press.key is Key.DIGIT and 0 <= press.digit <= 9 and len(self._entry_digits) < MAX_ENTRY_DIGITS:
             self._entry_digits += str(press.digit)
-        elif press.key is PanelKey.CLEAR:
+        elif press.key is Key.CLEAR:
             if self._entry_digits:
                 self._entry_digits = self._entry_digits[:-1]
             elif self._entering_pin:
                 self._reset_entry()
-        elif press.key is PanelKey.ENTER and self._entry_digits:
+        elif press.key is Key.ENTER and self._entry_digits:
             if not self._entering_pin:
                 self._entry_teller, self._entry_digits, self._entering_pin = self._entry_digits, "", True
             else:

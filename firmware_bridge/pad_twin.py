@@ -38,14 +38,13 @@ from firmware_bridge.frame import (
     Command,
     DeviceKind,
     Frame,
-    Key,
-    KeyPress,
     Voice,
     ack_frame,
     heartbeat_frame,
     key_frame,
     stars_frame,
 )
+from hw.keypad import Key, KeyPress
 from hw.serial_line import byte_time
 from qbus.config.sections import SerialDevice, SerialLine
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from firmware_bridge.frame import Key, Voice, key_frame
+from firmware_bridge.frame import Voice, key_frame
+from hw.keypad import Key
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient

@@ -19,8 +19,6 @@ from firmware_bridge.frame import (
     BROADCAST,
     Command,
     Frame,
-    Key,
-    KeyPress,
     Voice,
     beep_frame,
     key_frame,
@@ -30,6 +28,7 @@ from firmware_bridge.frame import (
 )
 from firmware_bridge.link import HostLink
 from firmware_bridge.pad_twin import TwinLine
+from hw.keypad import Key, KeyPress
 from hw.serial_line import PortUnavailable, SerialPort
 from qbus.config.sections import SerialLine
 
