@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from counter_panel.machine import CounterPanel, Output, PanelState
+from counter_panel.machine import LOGGED_OUT, CounterPanel, Output
 from hw.keypad import Key, KeyPress
 from qbus import messages as m
 
@@ -52,9 +52,10 @@ class TerminalPanel:
 
     def prompt(self) -> tuple[str, bool]:
         """(prompt, secret) for the next line."""
-        if self.panel.state is PanelState.LOGGED_OUT:
+        state = self.panel.state
+        if state is None:  # LOGGED_OUT
             return ("密码 PIN: ", True) if self.panel.entering_pin else ("工号 teller id: ", False)
-        return (f"[{self.panel.state.value}] > ", False)
+        return (f"[{state.value}] > ", False)
 
     def handle_line(self, line: str) -> bool:
         """Act on one line; False when the user asked to quit."""
@@ -73,7 +74,7 @@ class TerminalPanel:
 
     def _outputs(self, words: list[str]) -> list[Output]:
         now = self._clock()
-        if self.panel.state is PanelState.LOGGED_OUT and words[0].isdigit():
+        if self.panel.state is LOGGED_OUT and words[0].isdigit():
             presses = [KeyPress(Key.DIGIT, digit=int(d)) for d in words[0]] + [KeyPress(Key.ENTER)]
             return [self.panel.key(p, now) for p in presses]
         if words[0] == "star" and len(words) == 2 and words[1].isdigit():

@@ -8,6 +8,7 @@ bus publishes and what the screens read are one definition.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 import msgspec
@@ -15,7 +16,19 @@ import msgspec
 SCHEMA_VERSION = 1
 
 Via = Literal["button", "bank_card", "passbook", "id_card", "staff", "appointment", "transfer"]
-CounterStatus = Literal["closed", "idle", "called", "serving", "rating", "paused"]
+
+
+class CounterStatus(StrEnum):
+    """Where a counter is in its cycle: the core sets it, every screen and pad shows it (the JSON
+    value is the lower-case name). closed → idle (a teller signed in / opened) → called → serving →
+    rating (waiting for the customer's stars) → idle; idle ⇄ paused (暂停服务)."""
+
+    CLOSED = "closed"
+    IDLE = "idle"
+    CALLED = "called"
+    SERVING = "serving"
+    RATING = "rating"
+    PAUSED = "paused"
 
 
 class Msg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

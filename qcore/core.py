@@ -19,6 +19,7 @@ from typing import Any
 
 from qbus import messages as m
 from qbus.config import BranchConfig
+from qbus.messages import CounterStatus
 from qcore import dispatch, views
 from qcore import errors as e
 from qcore.counter import CALLED, CLOSED, IDLE, PAUSED, RATING, SERVING, CounterRt, counter_of
@@ -78,7 +79,7 @@ class BranchCore:
             raise e.UnknownTicket(f"ticket {number} was not issued today", zh=f"今天没有 {number} 号")
         return t
 
-    def _status(self, c: CounterRt, status: str, now: float) -> None:
+    def _status(self, c: CounterRt, status: CounterStatus, now: float) -> None:
         """Change a counter's status, accounting open and busy time, and announce it."""
         elapsed = now - c.since
         old = c.status
@@ -90,7 +91,7 @@ class BranchCore:
         c.status = status
         t = c.ticket
         self.events.append(m.CounterChanged(
-            at=now, counter=c.id, status=status, teller=c.teller,  # type: ignore[arg-type]
+            at=now, counter=c.id, status=status, teller=c.teller,
             number=t.number if t is not None else "",
         ))
 

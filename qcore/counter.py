@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from qbus.messages import CounterStatus
 from qcore import errors as e
 from qcore.lane import Lane
 from qcore.ticket import Ticket
 
-CLOSED, IDLE, CALLED, SERVING, RATING, PAUSED = "closed", "idle", "called", "serving", "rating", "paused"
+# Short names for the one definition (qbus.messages.CounterStatus): the operations read as prose.
+CLOSED, IDLE, CALLED, SERVING = CounterStatus.CLOSED, CounterStatus.IDLE, CounterStatus.CALLED, CounterStatus.SERVING
+RATING, PAUSED = CounterStatus.RATING, CounterStatus.PAUSED
 
 
 class CounterRt:
@@ -31,7 +34,7 @@ class CounterRt:
         self.order = order
         self.prefers = prefers
         self.restricted = restricted
-        self.status = CLOSED
+        self.status: CounterStatus = CLOSED
         self.teller = ""
         self.ticket: Ticket | None = None
         self.rating_ticket: Ticket | None = None

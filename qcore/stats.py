@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from qcore.core import BranchCore
+from qcore.counter import CALLED, CLOSED, SERVING
 from qcore.ticket import State, Ticket
 
 
@@ -108,9 +109,9 @@ def _busy(core: BranchCore, now: float) -> dict[str, float]:
     out: dict[str, float] = {}
     for c in core.counters.values():
         open_s, busy_s = c.open_s, c.busy_s
-        if c.status != "closed":
+        if c.status != CLOSED:
             open_s += now - c.since
-            if c.status in ("called", "serving"):
+            if c.status in (CALLED, SERVING):
                 busy_s += now - c.since
         if open_s > 0:
             out[str(c.id)] = round(busy_s / open_s, 4)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from counter_panel.machine import CounterPanel, Output, PanelState
+from counter_panel.machine import LOGGED_OUT, CounterPanel, Output
 from counter_panel.preopen import check_pads
 from counter_panel.terminal import TerminalPanel
 from firmware_bridge.codec import get_codec
@@ -12,6 +12,7 @@ from firmware_bridge.frame import key_frame
 from hw.keypad import Key, KeyPress
 from qbus import messages as m
 from qbus.config.sections import SerialDevice, SerialLine
+from qbus.messages import CounterStatus
 
 C = 3
 
@@ -37,7 +38,7 @@ def in_state(status: str, number: str = "A007", **kw: object) -> CounterPanel:
 
 def test_a_whole_service_from_login_to_thanks() -> None:
     p = CounterPanel(C)
-    assert p.state is PanelState.LOGGED_OUT
+    assert p.state is LOGGED_OUT
     assert (p.display.pad_text, p.display.keypad_text) == ("暂停服务", "工号:")
 
     typed(p, "1001")
@@ -49,7 +50,7 @@ def test_a_whole_service_from_login_to_thanks() -> None:
     assert p.state_update(bus("idle")).display == p.display
     assert (p.display.pad_text, p.display.keypad_text) == ("欢迎光临", "空闲")
     assert p.key(press(Key.CALL_NEXT), 1.0).commands == [m.CallNext(counter=C)]
-    assert p.state is PanelState.IDLE  # the key alone moves nothing: the core decides
+    assert p.state is CounterStatus.IDLE  # the key alone moves nothing: the core decides
 
     out = p.state_update(bus("called", "A007"))
     assert out.display is not None and out.display.pad_text == "A007" and out.display.voice == ""
@@ -150,11 +151,11 @@ def test_stars_only_while_waiting_for_a_rating() -> None:
 def test_the_bus_is_the_truth_even_after_a_restart() -> None:
     p = CounterPanel(C)
     p.state_update(bus("serving", "B012"))  # the panel restarts mid-service: no login, shows the number
-    assert p.state is PanelState.SERVING and p.display.pad_text == "B012"
+    assert p.state is CounterStatus.SERVING and p.display.pad_text == "B012"
     assert p.state_update(m.CounterState(counter=C + 1, status="idle")) == Output()
-    assert p.state is PanelState.SERVING
+    assert p.state is CounterStatus.SERVING
     p.state_update(bus("closed", teller=""))
-    assert p.state is PanelState.LOGGED_OUT and p.display.keypad_text == "工号:"
+    assert p.state is LOGGED_OUT and p.display.keypad_text == "工号:"
 
 
 def test_a_refused_login_starts_the_entry_again() -> None:
