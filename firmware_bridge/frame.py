@@ -51,7 +51,7 @@ ACKED_COMMANDS = frozenset(
 
 
 class Voice(IntEnum):
-    """Voice prompts a pad plays (VOICE payload). Names match DeviceOutput.voice."""
+    """Voice prompts a pad plays (VOICE payload). Names match `PadDisplay.voice` (firmware_bridge.logic)."""
 
     WELCOME = 1  # 欢迎光临
     PLEASE_RATE = 2  # 请您对我的服务进行评价

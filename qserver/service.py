@@ -227,8 +227,7 @@ class CoreService:
         if not force and now - self._last_stats < STATS_EVERY_S:
             return
         self._last_stats = now
-        k = branch_kpis(self.cfg, self.store.core, now)
-        self.bus.publish_raw(f"{self.topics.base}/state/stats", msgspec.json.encode(k), retain=True)
+        self.bus.publish_raw(self.topics.state_stats(), m.encode(stats_state(self.cfg, self.store.core, now)), retain=True)
 
 
     def _advance_published(self) -> None:
@@ -245,6 +244,11 @@ def branch_kpis(cfg: BranchConfig, core: BranchCore, now: float) -> dict[str, An
     """The day's KPIs with hours in the branch's own time zone (arrivals per hour, staffing)."""
     tz = cfg.branch.timezone
     return stats.kpis(core, now, hour_of=lambda t: local_hour(t, tz))
+
+
+def stats_state(cfg: BranchConfig, core: BranchCore, now: float) -> m.StatsState:
+    """The day's KPIs as the `state/stats` payload (checked against the schema as it is built)."""
+    return msgspec.convert(branch_kpis(cfg, core, now), m.StatsState)
 
 
 def _request_id(payload: bytes) -> str:
