@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-import serial
-
 from hw.identity import FrameError, Kind, Presented, ReaderOffline, Secret, UnreadableCard
+from hw.serial_line import PortError, open_port
 from hw.twinpty import PtyTwin
 
 _LOG = logging.getLogger(__name__)
@@ -186,8 +185,8 @@ class IdCardReader:
         self._held = False
         self._closed = threading.Event()
         try:
-            self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05)
-        except serial.SerialException as err:
+            self._ser = open_port(port, baudrate)
+        except PortError as err:
             raise ReaderOffline(f"ID reader port {port}: {err}") from err
         try:
             sw, _ = self._command(CMD_SAM_STATUS)
@@ -234,15 +233,15 @@ class IdCardReader:
     def _command(self, cmd: bytes) -> tuple[bytes, bytes]:
         self._parser.clear()
         try:
-            self._ser.reset_input_buffer()
+            self._ser.discard_input()
             self._ser.write(build_frame(cmd))
-        except serial.SerialException as err:
+        except PortError as err:
             raise ReaderOffline(f"ID reader write failed: {err}") from err
         deadline = time.monotonic() + self._answer_s
         while time.monotonic() < deadline:
             try:
-                chunk = self._ser.read(self._ser.in_waiting or 1)
-            except serial.SerialException as err:
+                chunk = self._ser.read()
+            except PortError as err:
                 raise ReaderOffline(f"ID reader read failed: {err}") from err
             if chunk:
                 frames = self._parser.feed(chunk)

@@ -20,9 +20,8 @@ from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-import serial
-
 from hw.identity import FrameError, Kind, Presented, ReaderError, ReaderOffline, Secret, UnreadableCard
+from hw.serial_line import PortError, open_port
 from hw.twinpty import PtyTwin
 
 _LOG = logging.getLogger(__name__)
@@ -239,8 +238,8 @@ class SerialMagReader:
     def __init__(self, port: str, *, baudrate: int = 9600) -> None:
         self._buf = bytearray()
         try:
-            self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05)
-        except serial.SerialException as err:
+            self._ser = open_port(port, baudrate)
+        except PortError as err:
             raise ReaderOffline(f"stripe reader port {port}: {err}") from err
         self._closed = threading.Event()
 
@@ -262,8 +261,8 @@ class SerialMagReader:
             if time.monotonic() >= deadline:
                 return None
             try:
-                self._buf += self._ser.read(self._ser.in_waiting or 1)
-            except serial.SerialException as err:
+                self._buf += self._ser.read()
+            except PortError as err:
                 raise ReaderOffline(f"stripe reader read failed: {err}") from err
         return None
 

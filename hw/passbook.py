@@ -18,9 +18,8 @@ import logging
 import threading
 import time
 
-import serial
-
 from hw.identity import FrameError, Kind, Presented, ReaderOffline, Secret, UnreadableCard
+from hw.serial_line import PortError, open_port
 from hw.twinpty import PtyTwin
 
 _LOG = logging.getLogger(__name__)
@@ -64,8 +63,8 @@ class PassbookReader:
         self._buf = bytearray()
         self._closed = threading.Event()
         try:
-            self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05)
-        except serial.SerialException as err:
+            self._ser = open_port(port, baudrate)
+        except PortError as err:
             raise ReaderOffline(f"passbook reader port {port}: {err}") from err
         try:
             self._send("ST")
@@ -103,7 +102,7 @@ class PassbookReader:
     def _send(self, body: str) -> None:
         try:
             self._ser.write(encode_line(body))
-        except serial.SerialException as err:
+        except PortError as err:
             raise ReaderOffline(f"passbook reader write failed: {err}") from err
 
     def _next_body(self, deadline: float) -> str | None:
@@ -121,8 +120,8 @@ class PassbookReader:
             if time.monotonic() >= deadline or self._closed.is_set():
                 return None
             try:
-                self._buf += self._ser.read(self._ser.in_waiting or 1)
-            except serial.SerialException as err:
+                self._buf += self._ser.read()
+            except PortError as err:
                 raise ReaderOffline(f"passbook reader read failed: {err}") from err
 
     def close(self) -> None:
