@@ -117,8 +117,8 @@ def run_keypad(cfg: BranchConfig, counter: int, read_line: Callable[[str], str |
     console = KeypadConsole(cfg, counter, out, link=link)
     try:
         out(f"counter {counter}: keypad #{console.keypad.address} and rating pad #{console.pad.address} on "
-            f"{console.line.path} ({console.line.baudrate} baud, {console.line.codec.name})")
-        out(f"point a bridge at it: qcall bridge --config CONFIG --port {console.line.path} --counter {counter}"
+            f"{console.line.port} ({console.line.baudrate} baud, {console.line.codec.name})")
+        out(f"point a bridge at it: qcall bridge --config CONFIG --port {console.line.port} --counter {counter}"
             " [--broker HOST:PORT]")
         out(HELP)
         while True:

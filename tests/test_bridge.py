@@ -132,7 +132,7 @@ def test_unplugged_adapter_takes_pads_offline_and_replug_brings_them_and_the_key
 
         r.line.unplug()
         offline = r.wait_presence(5, False)
-        assert "serial port down" in offline.detail and r.line.path in offline.detail
+        assert "serial port down" in offline.detail and r.line.port in offline.detail
         bridge_presence = [p for p in r.presence.values() if p.device == r.bridge.bus.device]
         assert any("down" in p.detail for p in bridge_presence)
 
@@ -247,7 +247,7 @@ def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path)
             CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port) as core:
         console = KeypadConsole(CFG, 3, out, link=str(tmp_path / "ttyKEYPAD"), heartbeat_s=0)
         try:
-            with build_bridge(CFG, "", host=broker.host, port=broker.port, serial_port=console.line.path,
+            with build_bridge(CFG, "", host=broker.host, port=broker.port, serial_port=console.line.port,
                               counter=3, reconnect_s=0.05) as bridge:
                 assert shown("评价器 pad #2: 暂停服务")
                 for text in ("1003", "1003"):
