@@ -14,13 +14,12 @@ GB 11643 check digit and its birth date are verified; a card that fails is an un
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from datetime import date
 
 from hw.identity import FrameError, Kind, Presented, ReaderOffline, Secret, UnreadableCard
-from hw.serial_line import PortError, open_port
+from hw.serial_reader import ReaderPort
 from hw.twinpty import PtyTwin
 
 _LOG = logging.getLogger(__name__)
@@ -183,11 +182,7 @@ class IdCardReader:
         self._poll_s = poll_s
         self._parser = FrameParser()
         self._held = False
-        self._closed = threading.Event()
-        try:
-            self._ser = open_port(port, baudrate)
-        except PortError as err:
-            raise ReaderOffline(f"ID reader port {port}: {err}") from err
+        self._port = ReaderPort("ID reader", port, baudrate)
         try:
             sw, _ = self._command(CMD_SAM_STATUS)
             if sw != SW_OK:
@@ -199,14 +194,14 @@ class IdCardReader:
     def read(self, timeout: float) -> Presented | None:
         """Wait up to `timeout` s for a newly placed card."""
         deadline = time.monotonic() + timeout
-        while not self._closed.is_set():
+        while not self._port.closed.is_set():
             got = self.poll()
             if got is not None:
                 return got
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            self._closed.wait(min(self._poll_s, left))
+            self._port.closed.wait(min(self._poll_s, left))
         return None
 
     def poll(self) -> Presented | None:
@@ -232,17 +227,11 @@ class IdCardReader:
 
     def _command(self, cmd: bytes) -> tuple[bytes, bytes]:
         self._parser.clear()
-        try:
-            self._ser.discard_input()
-            self._ser.write(build_frame(cmd))
-        except PortError as err:
-            raise ReaderOffline(f"ID reader write failed: {err}") from err
+        self._port.discard_input()
+        self._port.write(build_frame(cmd))
         deadline = time.monotonic() + self._answer_s
         while time.monotonic() < deadline:
-            try:
-                chunk = self._ser.read()
-            except PortError as err:
-                raise ReaderOffline(f"ID reader read failed: {err}") from err
+            chunk = self._port.read()
             if chunk:
                 frames = self._parser.feed(chunk)
                 if frames:
@@ -254,10 +243,7 @@ class IdCardReader:
 
     def close(self) -> None:
         """Close the port; safe twice."""
-        self._closed.set()
-        ser = getattr(self, "_ser", None)
-        if ser is not None:
-            ser.close()
+        self._port.close()
 
     def __enter__(self) -> IdCardReader:
         return self
