@@ -7,7 +7,6 @@ Every wait is on a condition (the twin's, an inbox's) with a timeout; nothing sl
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 import msgspec
@@ -26,7 +25,7 @@ from qcall.demo_counters import DemoCounters
 from qcall.keypad import KeypadConsole
 from qserver.runner import CoreRunner
 from tests.bridge_helpers import CFG, branch_with, rig, teller_of
-from tests.bus_helpers import Inbox
+from tests.bus_helpers import Inbox, Printed
 
 
 def _rated(rig_events, counter: int) -> list[m.ServiceRated]:  # type: ignore[no-untyped-def]
@@ -231,17 +230,8 @@ def test_a_pad_wired_to_a_counter_the_branch_does_not_have_is_refused_at_start(t
 
 def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path) -> None:
     """`qcall keypad --counter 3` and `qcall bridge --port PATH --counter 3`, as a person would run them."""
-    lines: list[str] = []
-    seen = threading.Condition()
-
-    def out(text: str) -> None:
-        with seen:
-            lines.append(text)
-            seen.notify_all()
-
-    def shown(fragment: str) -> bool:
-        with seen:
-            return seen.wait_for(lambda: any(fragment in s for s in lines), 10)
+    out = Printed()
+    shown = out.wait_line
 
     with MosquittoBroker(tmp_path / "mqtt").start() as broker, \
             CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port) as core:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from qcall.manager import Watch
 from qcall.simulate import simulate_day
 from qserver.clock import BranchClock
 from qserver.runner import CoreRunner
-from tests.bus_helpers import Inbox
+from tests.bus_helpers import Inbox, Printed
 from tests.conftest import MakeBus
 from tests.test_config import EXAMPLE
 
@@ -56,14 +55,7 @@ def test_the_core_publishes_the_days_figures_and_the_watch_reads_them(
         mosquitto: MosquittoBroker, make_bus: MakeBus, tmp_path: Path) -> None:
     mono = [0.0]
     clock = BranchClock(wall=lambda: T0, mono=lambda: mono[0])
-    lines: list[str] = []
-    seen = threading.Condition()
-
-    def out(line: str) -> None:
-        with seen:
-            lines.append(line)
-            seen.notify_all()
-
+    out = Printed()
     with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port, clock=clock):
         stats = Inbox()
         manager = make_bus(mosquitto, "manager1", topics=TOPICS, connect=False)
@@ -75,10 +67,10 @@ def test_the_core_publishes_the_days_figures_and_the_watch_reads_them(
         assert (first.issued, first.served, first.wait_s.n) == (0, 0, 0)
         kiosk = make_bus(mosquitto, "kiosk1", topics=TOPICS)
         assert kiosk.request(m.Issue(business="cash"), 10).ok
-        mono[0] = 61.0  # a minute on: the next wake-up republishes
         assert kiosk.request(m.Issue(business="cash", tier="vip"), 10).ok
+        mono[0] = 61.0  # a minute on: the service's next wake-up republishes
+        assert not kiosk.request(m.Cancel(number="Z999"), 10).ok  # any request wakes it
         assert stats.wait_for(lambda xs: xs[-1].value.issued == 2)
         latest = stats.values()[-1]
         assert (latest.day, latest.still_waiting, latest.arrivals_by_hour) == ("2026-03-02", 2, {"10": 2})
-        with seen:
-            assert seen.wait_for(lambda: any("= issued 2 " in x for x in lines), 10)
+        assert out.wait_line("= issued 2 ")
