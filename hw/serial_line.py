@@ -106,10 +106,6 @@ class SerialPort:
         self._port = self._open(read_timeout_s)
         return "auto (pyserial rs485_mode unsupported by the driver)"
 
-    @property
-    def is_open(self) -> bool:
-        return self._port is not None
-
     def read(self, size: int = 512, *, timeout_s: float | None = None) -> bytes:
         """Wait up to the read timeout (or `timeout_s`) for the first byte, then take whatever else
         is buffered, at most `size` bytes in all."""

@@ -86,10 +86,6 @@ class PtyTwin:
                     time.sleep(max(0.0, t0 + (done + 1) * self.byte_s - time.perf_counter()))
             return True
 
-    @property
-    def plugged(self) -> bool:
-        return self._master >= 0
-
     def unplug(self) -> None:
         """The adapter vanishes: pty closed (the host's reads and writes fail), path removed."""
         with self._fd_lock:

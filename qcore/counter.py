@@ -52,10 +52,6 @@ class CounterRt:
         self.age_lanes: list[Lane] = []
         self.appt_lanes: list[Lane] = []
 
-    @property
-    def is_open(self) -> bool:
-        return self.status != CLOSED
-
 
 def counter_of(counters: dict[int, CounterRt], cid: int) -> CounterRt:
     """The counter with id `cid`, or the UnknownCounter error a device is shown."""

@@ -12,6 +12,7 @@ from firmware_bridge.frame import key_frame
 from hw.keypad import Key, KeyPress
 from qbus import messages as m
 from qbus.config.sections import SerialDevice, SerialLine
+from qbus.errors import PayloadError
 from qbus.messages import CounterStatus
 
 C = 3
@@ -246,3 +247,19 @@ def test_software_panel_drives_the_same_machine() -> None:
     assert any(s.startswith("评价器 pad: A001") and "♪ welcome" in s for s in shown)
     assert any("bogus" in s for s in shown)
     assert not any("1234" in s for s in shown)  # the PIN is never printed
+
+
+@pytest.mark.parametrize("status", list(CounterStatus))
+def test_every_status_the_core_can_publish_is_shown_by_the_panel(status: CounterStatus) -> None:
+    """One CounterStatus (qbus.messages) for core, bus and panel: each value survives the wire and
+    the panel has something to show for it, with a teller signed in."""
+    state = m.decode(m.encode(bus(status, "A007")), m.CounterState)
+    assert isinstance(state, m.CounterState) and state.status is status
+    p = CounterPanel(C)
+    p.state_update(state)
+    assert p.state is status and p.display.pad_text and p.display.keypad_text
+
+
+def test_a_status_outside_the_vocabulary_is_refused_naming_the_field() -> None:
+    with pytest.raises(PayloadError, match=r"status"):
+        m.decode(b'{"counter":3,"status":"busy"}', m.CounterState)
