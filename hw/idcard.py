@@ -14,6 +14,7 @@ GB 11643 check digit and its birth date are verified; a card that fails is an un
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -271,13 +272,23 @@ class IdCardTwin(PtyTwin):
         self._silent = False
         self._parser = FrameParser()
         self.commands: list[bytes] = []
+        self._finds = 0  # FIND polls answered so far
+        self._polled = threading.Condition()
         super().__init__(BAUDRATE, paced=paced)
 
     def place(self, card: IdCard) -> None:
         self._card = card
 
     def remove(self) -> None:
+        """Lift the card. A person then takes longer than one poll to place the next one: a test
+        that swaps cards waits with `wait_polled()` first, or the reader sees one long placement."""
         self._card = None
+
+    def wait_polled(self, timeout: float = 5.0) -> bool:
+        """Until the reader has polled (FIND) again since this call: it has seen the reader as it is now."""
+        with self._polled:
+            seen = self._finds
+            return self._polled.wait_for(lambda: self._finds > seen, timeout)
 
     def corrupt_next_read(self) -> None:
         """The next card-data reply gets one flipped byte (a noisy line)."""
@@ -298,6 +309,10 @@ class IdCardTwin(PtyTwin):
                 self.write(self._answer(cmd))
 
     def _answer(self, cmd: bytes) -> bytes:
+        if cmd == CMD_FIND:
+            with self._polled:  # counted before the card is looked at: a later count saw a later state
+                self._finds += 1
+                self._polled.notify_all()
         card = self._card
         if cmd == CMD_SAM_STATUS:
             return build_frame(SW_OK)
