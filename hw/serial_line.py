@@ -18,6 +18,8 @@ around each transmission; the kernel does it when asked through pyserial's `rs48
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import serial
 from serial.rs485 import RS485Settings
@@ -109,8 +111,7 @@ class SerialPort:
     def read(self, size: int = 512, *, timeout_s: float | None = None) -> bytes:
         """Wait up to the read timeout (or `timeout_s`) for the first byte, then take whatever else
         is buffered, at most `size` bytes in all."""
-        port = self._live()
-        try:
+        with self._using() as port:
             if timeout_s is not None and port.timeout != timeout_s:
                 port.timeout = timeout_s
             data = port.read(1)
@@ -119,29 +120,27 @@ class SerialPort:
                 if waiting:
                     data += port.read(min(waiting, size - 1))
             return bytes(data)
-        except (serial.SerialException, OSError) as err:
-            raise self._lost(err) from err
 
     def write(self, data: bytes) -> None:
-        port = self._live()
-        try:
+        with self._using() as port:
             port.write(data)
-        except (serial.SerialException, OSError) as err:
-            raise self._lost(err) from err
 
     def drain(self) -> None:
         """Wait until everything written is on the wire (so a status read after it is current)."""
-        port = self._live()
-        try:
+        with self._using() as port:
             port.flush()
-        except (serial.SerialException, OSError) as err:
-            raise self._lost(err) from err
 
     def discard_input(self) -> None:
         """Drop what arrived and was not read (a stale answer before a new command)."""
+        with self._using() as port:
+            port.reset_input_buffer()
+
+    @contextmanager
+    def _using(self) -> Iterator[serial.SerialBase]:
+        """The open port; whatever pyserial or the OS raises meanwhile becomes PortLost."""
         port = self._live()
         try:
-            port.reset_input_buffer()
+            yield port
         except (serial.SerialException, OSError) as err:
             raise self._lost(err) from err
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from hw.identity import FrameError, ReaderOffline
 from hw.serial_line import PortError, SerialPort, open_port
@@ -27,23 +29,25 @@ class ReaderPort:
             raise ReaderOffline(f"{what} port {port}: {err}") from err
 
     def write(self, data: bytes) -> None:
-        try:
+        with self._failing("write"):
             self._ser.write(data)
-        except PortError as err:
-            raise ReaderOffline(f"{self.what} write failed: {err}") from err
 
     def read(self) -> bytes:
         """What arrived within the port's short read timeout (possibly b"")."""
-        try:
+        with self._failing("read"):
             return self._ser.read()
-        except PortError as err:
-            raise ReaderOffline(f"{self.what} read failed: {err}") from err
 
     def discard_input(self) -> None:
-        try:
+        with self._failing("write"):
             self._ser.discard_input()
+
+    @contextmanager
+    def _failing(self, what: str) -> Iterator[None]:
+        """A port failure (hw.serial_line.PortError) as the ReaderOffline the kiosk shows."""
+        try:
+            yield
         except PortError as err:
-            raise ReaderOffline(f"{self.what} write failed: {err}") from err
+            raise ReaderOffline(f"{self.what} {what} failed: {err}") from err
 
     def close(self) -> None:
         """Stop any wait in progress and close the port; safe twice."""
