@@ -74,3 +74,16 @@ def test_the_core_publishes_the_days_figures_and_the_watch_reads_them(
         latest = stats.values()[-1]
         assert (latest.day, latest.still_waiting, latest.arrivals_by_hour) == ("2026-03-02", 2, {"10": 2})
         assert out.wait_line("= issued 2 ")
+
+
+def test_figures_that_do_not_fit_the_schema_never_stop_the_core(
+        mosquitto: MosquittoBroker, make_bus: MakeBus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    import qserver.service as service
+
+    real = service.branch_kpis
+    monkeypatch.setattr(service, "branch_kpis", lambda *a: {**real(*a), "surprise": 1})
+    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port):
+        kiosk = make_bus(mosquitto, "kiosk1", topics=TOPICS)
+        assert kiosk.request(m.Issue(business="cash"), 10).ok  # the core serves on
+    assert "do not fit StatsState" in caplog.text
