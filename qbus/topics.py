@@ -48,17 +48,13 @@ def check_device_id(device: str) -> str:
 
 def counter_device(counter: int) -> str:
     """The device id a counter's keypad / panel uses: counter 3 -> `counter3`."""
-    if not 1 <= counter <= 999:
-        raise ValueError(f"counter {counter}: must be 1..999")
-    return f"counter{counter}"
+    return f"counter{_counter(counter)}"
 
 
 def pad_device(counter: int) -> str:
     """The presence id under which the serial bridge reports counter N's keypad and rating pad:
     `pad3` (retained `presence/pad3`, written by the bridge, no credentials of its own)."""
-    if not 1 <= counter <= 999:
-        raise ValueError(f"counter {counter}: must be 1..999")
-    return f"pad{counter}"
+    return f"pad{_counter(counter)}"
 
 
 def event_type(event: msgspec.Struct) -> str:
@@ -200,6 +196,7 @@ def _level(value: str) -> str:
 
 
 def _counter(counter: int) -> int:
+    """A counter id as topics and device ids carry it (1..999, as qbus.roles reads it back)."""
     if not 1 <= counter <= 999:
         raise ValueError(f"counter {counter}: must be 1..999")
     return counter
