@@ -82,7 +82,7 @@ class BranchCore:
 
     def _status(self, c: CounterRt, status: CounterStatus, now: float) -> None:
         """Change a counter's status, accounting open and busy time, and announce it."""
-        elapsed = now - c.since
+        elapsed = now - c.since  # CounterRt.open_busy_s inlined: every operation passes here
         old = c.status
         if old != CLOSED:
             c.open_s += elapsed

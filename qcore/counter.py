@@ -52,6 +52,17 @@ class CounterRt:
         self.age_lanes: list[Lane] = []
         self.appt_lanes: list[Lane] = []
 
+    def open_busy_s(self, now: float) -> tuple[float, float]:
+        """Seconds open and seconds busy (calling or serving) so far today, the running stretch
+        included (qcore.stats' busy share). BranchCore._status books the same rule, inlined."""
+        open_s, busy_s, status = self.open_s, self.busy_s, self.status
+        if status != CLOSED:
+            elapsed = now - self.since
+            open_s += elapsed
+            if status == CALLED or status == SERVING:
+                busy_s += elapsed
+        return open_s, busy_s
+
 
 def counter_of(counters: dict[int, CounterRt], cid: int) -> CounterRt:
     """The counter with id `cid`, or the UnknownCounter error a device is shown."""
