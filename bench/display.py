@@ -73,22 +73,22 @@ def busy_script(cfg: BranchConfig, seconds: float, seed: int = 1) -> list[tuple[
         number = f"{prefix[business]}{seq:03d}"
         out.append((t, m.TicketCalled(at=T0 + t, number=number, counter=counter, business=business,
                                       tier="normal", waited_s=rnd.uniform(30, 900))))
-        out.append((t, m.CounterChanged(at=T0 + t, counter=counter, status="called", number=number)))
+        out.append((t, m.CounterChanged(at=T0 + t, counter=counter, status=m.CounterStatus.CALLED, number=number)))
         waiting[business] = max(0, waiting[business] - 1)
         out.append((t, m.QueueState(waiting=dict(waiting))))
         if rnd.random() < 0.2:
             out.append((t + 1.0, m.TicketRecalled(at=T0 + t + 1, number=number, counter=counter,
                                                   recalls=1)))
         out.append((t + rnd.uniform(3, 12), m.CounterChanged(at=T0 + t, counter=counter,
-                                                             status="serving", number=number)))
+                                                             status=m.CounterStatus.SERVING, number=number)))
         arrive = rnd.choice(list(prefix))
         waiting[arrive] += 1
         out.append((t + 1.3, m.QueueState(waiting=dict(waiting))))
         t += 2.0
     for k in range(int(seconds // 15)):
         c = rnd.choice(counters)
-        out.append((7.0 + 15 * k, m.CounterChanged(at=T0, counter=c, status="paused")))
-        out.append((12.0 + 15 * k, m.CounterChanged(at=T0, counter=c, status="idle")))
+        out.append((7.0 + 15 * k, m.CounterChanged(at=T0, counter=c, status=m.CounterStatus.PAUSED)))
+        out.append((12.0 + 15 * k, m.CounterChanged(at=T0, counter=c, status=m.CounterStatus.IDLE)))
     out.append((seconds / 2, m.Notice(zh="今日下午四点起暂停外汇业务，请谅解。",
                                       en="Foreign exchange closes at 4 pm today.")))
     out.sort(key=lambda x: x[0])

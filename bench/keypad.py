@@ -40,9 +40,10 @@ import msgspec
 
 from bench._harness import branch_server
 from firmware_bridge.bridge import Bridge
-from firmware_bridge.frame import Command, Frame, Key, led_frame
+from firmware_bridge.frame import Command, Frame, led_frame
 from firmware_bridge.link import HostLink
 from firmware_bridge.pad_twin import Sent, TwinLine
+from hw.keypad import Key
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig, Counter, Teller, load, pin_hash

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
-from counter_panel.keys import PanelKey, Press
+from hw.keypad import Key, KeyPress
 from qbus import messages as m
+from qbus.messages import CounterStatus
 
 PENDING_TIMEOUT_S = 3.0  # = bus.command_timeout_s: after this a key may send the same command again
 MAX_ENTRY_DIGITS = 8
@@ -30,14 +30,10 @@ RATE_TEXT = "请评价"
 THANKS_TEXT = "谢谢"
 
 
-class PanelState(StrEnum):
-    LOGGED_OUT = "logged_out"
-    CLOSED = "closed"  # a teller is logged in but the counter is closed
-    IDLE = "idle"
-    CALLED = "called"
-    SERVING = "serving"
-    RATING = "rating"
-    PAUSED = "paused"
+# What the panel is in: the core's CounterStatus, or None while no teller is logged in (a closed
+# counter with a teller is CounterStatus.CLOSED: the teller may open it again).
+PanelState = CounterStatus | None
+LOGGED_OUT: PanelState = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +86,11 @@ class CounterPanel:
 
     @property
     def state(self) -> PanelState:
+        """The counter's status as the core last said, or LOGGED_OUT (None) before a teller signs in."""
         s = self.bus
-        if s is None or (s.status == "closed" and not s.teller):
-            return PanelState.LOGGED_OUT
-        return PanelState(s.status)
+        if s is None or (s.status == CounterStatus.CLOSED and not s.teller):
+            return LOGGED_OUT
+        return CounterStatus(s.status)
 
     @property
     def entering_pin(self) -> bool:
@@ -101,9 +98,9 @@ class CounterPanel:
 
     # ---------------------------------------------------------------- inputs
 
-    def key(self, press: Press, now: float) -> Output:
+    def key(self, press: KeyPress, now: float) -> Output:
         """A key on the teller keypad (or the software panel)."""
-        if self.state is PanelState.LOGGED_OUT:
+        if self.state is LOGGED_OUT:
             return self._login_key(press)
         cmd = self._command_for(press)
         if cmd is None:
@@ -112,7 +109,7 @@ class CounterPanel:
 
     def stars(self, stars: int, now: float) -> Output:
         """A star key on the rating pad: accepted only while the core waits for a rating."""
-        if self.state is not PanelState.RATING or not 1 <= stars <= self.rating_scale:
+        if self.state is not CounterStatus.RATING or not 1 <= stars <= self.rating_scale:
             return NOTHING
         return self._send(m.Rate(counter=self.counter, stars=stars), now)
 
@@ -127,20 +124,20 @@ class CounterPanel:
         voice = ""
         if after is not before:
             self._message = ""
-            if before is PanelState.LOGGED_OUT or after is PanelState.LOGGED_OUT:
+            if before is LOGGED_OUT or after is LOGGED_OUT:
                 self._reset_entry()
-            if after is PanelState.SERVING:
+            if after is CounterStatus.SERVING:
                 voice = "welcome"
-            elif after is PanelState.RATING:
+            elif after is CounterStatus.RATING:
                 voice = "please_rate"
-            if not (before is PanelState.RATING and after is PanelState.IDLE):
+            if not (before is CounterStatus.RATING and after is CounterStatus.IDLE):
                 self._thanks = False
         return self._show(voice)
 
     def event(self, event: m.AnyEvent) -> Output:
         """Bus events; only a rating of this counter changes the pads (谢谢 + the thanks prompt)."""
         if isinstance(event, m.ServiceRated) and event.counter == self.counter and event.stars > 0:
-            if self.state in (PanelState.RATING, PanelState.IDLE) and not self._thanks:
+            if self.state in (CounterStatus.RATING, CounterStatus.IDLE) and not self._thanks:
                 self._thanks = True
                 return self._show("thanks")
         return NOTHING
@@ -158,27 +155,27 @@ class CounterPanel:
 
     # ---------------------------------------------------------------- keys -> commands
 
-    def _command_for(self, press: Press) -> m.Command | None:
+    def _command_for(self, press: KeyPress) -> m.Command | None:
         c, k, s = self.counter, press.key, self.state
-        table: dict[tuple[PanelState, PanelKey], m.Command] = {
-            (PanelState.IDLE, PanelKey.CALL_NEXT): m.CallNext(counter=c),
-            (PanelState.IDLE, PanelKey.PAUSE): m.Pause(counter=c),
-            (PanelState.IDLE, PanelKey.LOGOUT): m.Logout(counter=c),
-            (PanelState.CALLED, PanelKey.RECALL): m.Recall(counter=c),
-            (PanelState.CALLED, PanelKey.SKIP): m.Skip(counter=c),
-            (PanelState.CALLED, PanelKey.WELCOME): m.StartService(counter=c),
-            (PanelState.SERVING, PanelKey.RATE): m.FinishService(counter=c, request_rating=True),
-            (PanelState.RATING, PanelKey.CALL_NEXT): m.CallNext(counter=c),
-            (PanelState.PAUSED, PanelKey.RESUME): m.Resume(counter=c),
-            (PanelState.PAUSED, PanelKey.LOGOUT): m.Logout(counter=c),
-            (PanelState.CLOSED, PanelKey.RESUME): m.OpenCounter(counter=c),
-            (PanelState.CLOSED, PanelKey.LOGOUT): m.Logout(counter=c),
+        table: dict[tuple[PanelState, Key], m.Command] = {
+            (CounterStatus.IDLE, Key.CALL_NEXT): m.CallNext(counter=c),
+            (CounterStatus.IDLE, Key.PAUSE): m.Pause(counter=c),
+            (CounterStatus.IDLE, Key.LOGOUT): m.Logout(counter=c),
+            (CounterStatus.CALLED, Key.RECALL): m.Recall(counter=c),
+            (CounterStatus.CALLED, Key.SKIP): m.Skip(counter=c),
+            (CounterStatus.CALLED, Key.WELCOME): m.StartService(counter=c),
+            (CounterStatus.SERVING, Key.RATE): m.FinishService(counter=c, request_rating=True),
+            (CounterStatus.RATING, Key.CALL_NEXT): m.CallNext(counter=c),
+            (CounterStatus.PAUSED, Key.RESUME): m.Resume(counter=c),
+            (CounterStatus.PAUSED, Key.LOGOUT): m.Logout(counter=c),
+            (CounterStatus.CLOSED, Key.RESUME): m.OpenCounter(counter=c),
+            (CounterStatus.CLOSED, Key.LOGOUT): m.Logout(counter=c),
         }
-        if s is PanelState.SERVING and k is PanelKey.TRANSFER:
+        if s is CounterStatus.SERVING and k is Key.TRANSFER:
             return self._transfer(press)
         return table.get((s, k))
 
-    def _transfer(self, press: Press) -> m.Command | None:
+    def _transfer(self, press: KeyPress) -> m.Command | None:
         if press.counter and press.counter != self.counter:
             return m.Transfer(counter=self.counter, to_counter=press.counter)
         business = self.prefixes.get(press.prefix.upper()) if press.prefix else None
@@ -194,17 +191,17 @@ class CounterPanel:
 
     # ---------------------------------------------------------------- login entry (keypad only)
 
-    def _login_key(self, press: Press) -> Output:
+    def _login_key(self, press: KeyPress) -> Output:
         if self._login_sent:
             return Output(display=replace(self.display, beep=True))
-        if press.key is PanelKey.DIGIT and 0 <= press.digit <= 9 and len(self._entry_digits) < MAX_ENTRY_DIGITS:
+        if press.key is Key.DIGIT and 0 <= press.digit <= 9 and len(self._entry_digits) < MAX_ENTRY_DIGITS:
             self._entry_digits += str(press.digit)
-        elif press.key is PanelKey.CLEAR:
+        elif press.key is Key.CLEAR:
             if self._entry_digits:
                 self._entry_digits = self._entry_digits[:-1]
             elif self._entering_pin:
                 self._reset_entry()
-        elif press.key is PanelKey.ENTER and self._entry_digits:
+        elif press.key is Key.ENTER and self._entry_digits:
             if not self._entering_pin:
                 self._entry_teller, self._entry_digits, self._entering_pin = self._entry_digits, "", True
             else:
@@ -235,13 +232,13 @@ class CounterPanel:
         s, bus = self.state, self.bus
         number = bus.number if bus else ""
         pad, keypad = {
-            PanelState.LOGGED_OUT: (PAUSED_TEXT, self._entry_text()),
-            PanelState.CLOSED: (PAUSED_TEXT, "已关闭"),
-            PanelState.IDLE: (THANKS_TEXT if self._thanks else WELCOME_TEXT, "空闲"),
-            PanelState.CALLED: (number, number),
-            PanelState.SERVING: (number, number),
-            PanelState.RATING: (THANKS_TEXT if self._thanks else RATE_TEXT, "评价中"),
-            PanelState.PAUSED: (PAUSED_TEXT, PAUSED_TEXT),
+            LOGGED_OUT: (PAUSED_TEXT, self._entry_text()),
+            CounterStatus.CLOSED: (PAUSED_TEXT, "已关闭"),
+            CounterStatus.IDLE: (THANKS_TEXT if self._thanks else WELCOME_TEXT, "空闲"),
+            CounterStatus.CALLED: (number, number),
+            CounterStatus.SERVING: (number, number),
+            CounterStatus.RATING: (THANKS_TEXT if self._thanks else RATE_TEXT, "评价中"),
+            CounterStatus.PAUSED: (PAUSED_TEXT, PAUSED_TEXT),
         }[s]
         return Display(pad_text=pad, keypad_text=self._message or keypad)
 

@@ -12,20 +12,20 @@ import threading
 import time
 from collections.abc import Callable
 
-from counter_panel.keys import PanelKey, Press
-from counter_panel.machine import CounterPanel, Output, PanelState
+from counter_panel.machine import LOGGED_OUT, CounterPanel, Output
+from hw.keypad import Key, KeyPress
 from qbus import messages as m
 
-WORDS: dict[str, PanelKey] = {
-    "n": PanelKey.CALL_NEXT, "next": PanelKey.CALL_NEXT,
-    "r": PanelKey.RECALL, "recall": PanelKey.RECALL,
-    "s": PanelKey.SKIP, "skip": PanelKey.SKIP,
-    "w": PanelKey.WELCOME, "welcome": PanelKey.WELCOME,
-    "e": PanelKey.RATE, "rate": PanelKey.RATE,
-    "t": PanelKey.TRANSFER, "transfer": PanelKey.TRANSFER,
-    "p": PanelKey.PAUSE, "pause": PanelKey.PAUSE,
-    "c": PanelKey.RESUME, "resume": PanelKey.RESUME,
-    "logout": PanelKey.LOGOUT,
+WORDS: dict[str, Key] = {
+    "n": Key.CALL_NEXT, "next": Key.CALL_NEXT,
+    "r": Key.RECALL, "recall": Key.RECALL,
+    "s": Key.SKIP, "skip": Key.SKIP,
+    "w": Key.WELCOME, "welcome": Key.WELCOME,
+    "e": Key.RATE, "rate": Key.RATE,
+    "t": Key.TRANSFER, "transfer": Key.TRANSFER,
+    "p": Key.PAUSE, "pause": Key.PAUSE,
+    "c": Key.RESUME, "resume": Key.RESUME,
+    "logout": Key.LOGOUT,
 }
 HELP = (
     "n 叫号 call next | r 重呼 recall | s 过号 skip | w 欢迎光临 welcome | e 客户评价 rate | "
@@ -52,9 +52,10 @@ class TerminalPanel:
 
     def prompt(self) -> tuple[str, bool]:
         """(prompt, secret) for the next line."""
-        if self.panel.state is PanelState.LOGGED_OUT:
+        state = self.panel.state
+        if state is None:  # LOGGED_OUT
             return ("密码 PIN: ", True) if self.panel.entering_pin else ("工号 teller id: ", False)
-        return (f"[{self.panel.state.value}] > ", False)
+        return (f"[{state.value}] > ", False)
 
     def handle_line(self, line: str) -> bool:
         """Act on one line; False when the user asked to quit."""
@@ -73,8 +74,8 @@ class TerminalPanel:
 
     def _outputs(self, words: list[str]) -> list[Output]:
         now = self._clock()
-        if self.panel.state is PanelState.LOGGED_OUT and words[0].isdigit():
-            presses = [Press(PanelKey.DIGIT, digit=int(d)) for d in words[0]] + [Press(PanelKey.ENTER)]
+        if self.panel.state is LOGGED_OUT and words[0].isdigit():
+            presses = [KeyPress(Key.DIGIT, digit=int(d)) for d in words[0]] + [KeyPress(Key.ENTER)]
             return [self.panel.key(p, now) for p in presses]
         if words[0] == "star" and len(words) == 2 and words[1].isdigit():
             return [self.panel.stars(int(words[1]), now)]
@@ -82,10 +83,10 @@ class TerminalPanel:
         if key is None:
             self._show(f"? {words[0]} — help")
             return []
-        press = Press(key)
-        if key is PanelKey.TRANSFER and len(words) == 2:
+        press = KeyPress(key)
+        if key is Key.TRANSFER and len(words) == 2:
             arg = words[1]
-            press = Press(key, counter=int(arg)) if arg.isdigit() else Press(key, prefix=arg.upper())
+            press = KeyPress(key, counter=int(arg)) if arg.isdigit() else KeyPress(key, prefix=arg.upper())
         return [self.panel.key(press, now)]
 
     def on_state(self, state: m.CounterState) -> None:

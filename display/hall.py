@@ -120,10 +120,6 @@ class HallState:
 
     # ------------------------------------------------------------------ writing
 
-    def apply_all(self, msgs: Iterable[object], now: float) -> None:
-        for msg in msgs:
-            self.apply(msg, now)
-
     def apply(self, msg: object, now: float) -> None:
         """Fold one message in. Unknown kinds are ignored: the display never stops for a payload."""
         if isinstance(msg, BusLink):

@@ -57,10 +57,6 @@ class Codec(ABC):
     def decoder(self) -> Decoder:
         """A fresh stream decoder."""
 
-    def wire_bytes(self, frame: Frame) -> int:
-        """Length on the wire; times 10 bit-times gives the transmission time at 8N1."""
-        return len(self.encode(frame))
-
 
 _BUILTIN = {"qframe": "firmware_bridge.qframe", "dlt645": "firmware_bridge.dlt645"}
 _REGISTRY: dict[str, type[Codec]] = {}

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 from firmware_bridge.codec import Codec, DecoderStats, register
 from firmware_bridge.errors import FrameError
-from firmware_bridge.frame import MAX_PAYLOAD, Command, Frame, Key, TextEncoding
+from firmware_bridge.frame import MAX_PAYLOAD, Command, Frame, TextEncoding
+from hw.keypad import Key
 
 PREAMBLE = 0xFF
 START = 0x68

@@ -15,8 +15,6 @@ from firmware_bridge.frame import (
     BROADCAST,
     DeviceKind,
     Frame,
-    Key,
-    KeyPress,
     TextEncoding,
     Voice,
     ack_frame,
@@ -28,6 +26,7 @@ from firmware_bridge.frame import (
     time_frame,
     voice_frame,
 )
+from hw.keypad import Key, KeyPress
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "serial-protocol.md"
 _KEY_NAMES = {

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from firmware_bridge.errors import FrameError
+from hw.keypad import Key, KeyPress
 
 MAX_ADDRESS = 32
 BROADCAST = 0  # host -> device only; nobody acknowledges a broadcast
@@ -49,25 +50,8 @@ ACKED_COMMANDS = frozenset(
 )
 
 
-class Key(IntEnum):
-    """Keys of the teller keypad (KEY payload byte 0). Names match counter_panel's PanelKey values."""
-
-    CALL_NEXT = 0x01
-    RECALL = 0x02
-    SKIP = 0x03
-    TRANSFER = 0x04  # + target: b"C" + counter (u16 BE) or b"B" + business prefix letter
-    PAUSE = 0x05
-    RESUME = 0x06
-    WELCOME = 0x07  # 欢迎光临: the called customer has arrived
-    RATE = 0x08  # 客户评价: finish and ask for a rating
-    LOGOUT = 0x09
-    DIGIT = 0x0A  # + one byte 0..9 (login id / PIN entry)
-    ENTER = 0x0B
-    CLEAR = 0x0C
-
-
 class Voice(IntEnum):
-    """Voice prompts a pad plays (VOICE payload). Names match DeviceOutput.voice."""
+    """Voice prompts a pad plays (VOICE payload). Names match `PadDisplay.voice` (firmware_bridge.logic)."""
 
     WELCOME = 1  # 欢迎光临
     PLEASE_RATE = 2  # 请您对我的服务进行评价
@@ -90,16 +74,6 @@ class DeviceKind(IntEnum):
 
     KEYPAD = 1
     RATING = 2
-
-
-@dataclass(frozen=True, slots=True)
-class KeyPress:
-    """One key as the keypad reports it. `digit` only for DIGIT; a target only for TRANSFER."""
-
-    key: Key
-    digit: int = -1
-    counter: int = 0
-    prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)

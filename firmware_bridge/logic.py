@@ -3,7 +3,7 @@
 Component packages do not import each other (docs/architecture.md), so the counter's state
 machine (`counter_panel.machine.CounterPanel`) reaches the bridge through the wiring in `qcall/`,
 which passes a factory `counter id -> CounterLogic`. The shapes below are what CounterPanel
-already offers; a thin adapter in qcall maps our `KeyPress` onto its key type.
+offers; keys are `hw.keypad.KeyPress` on both sides, so qcall passes CounterPanel as it is.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from firmware_bridge.frame import KeyPress
+from hw.keypad import KeyPress
 from qbus import messages as m
 
 

@@ -1,10 +1,9 @@
 """Device twin of the counter pads: teller keypads and star-rating pads on a pseudo-terminal.
 
-The twin speaks the real protocol (any registered codec) on the master side of a pty; the host
-opens the slave path with real pyserial. A pty moves bytes instantly, so the twin models the wire:
-every byte it writes leaves at the configured line speed (10 bit-times at 8N1) and every byte the
-host writes is handed to the pads no earlier than the wire would deliver it. Timings measured
-against the twin therefore include the time on the wire, in both directions.
+The twin speaks the real protocol (any registered codec) on a `hw.twinpty.PtyTwin`, the pty every
+device twin uses; the host opens `TwinLine.port` with real pyserial. The pty is paced both ways
+(every byte leaves and arrives at the configured line speed, 10 bit-times at 8N1), so timings
+measured against the twin include the time on the wire, in both directions.
 
 Like gpiozero's MockPin: push events in (`press`, `rate`), assert on what was recorded (`led_text`,
 `led_history`, `voices`, `received`). Any number of pads (addresses 1..32) share one `TwinLine`,
@@ -18,17 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import random
-import select
-import tempfile
 import threading
 import time
-import tty
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from firmware_bridge.codec import Codec, get_codec
@@ -38,15 +32,14 @@ from firmware_bridge.frame import (
     Command,
     DeviceKind,
     Frame,
-    Key,
-    KeyPress,
     Voice,
     ack_frame,
     heartbeat_frame,
     key_frame,
     stars_frame,
 )
-from hw.serial_line import byte_time
+from hw.keypad import Key, KeyPress
+from hw.twinpty import PtyTwin
 from qbus.config.sections import SerialDevice, SerialLine
 
 _LOG = logging.getLogger(__name__)
@@ -256,10 +249,10 @@ class PadTwin:
             job.deadline = float("inf")  # set when the frame is out
 
 
-class TwinLine:
+class TwinLine(PtyTwin):
     """A pty standing in for one serial line with any number of pads on it.
 
-    `path` is a symlink that stays the same across unplug / replug, like /dev/ttyUSB0 does.
+    `port` is a path that stays the same across unplug / replug, like /dev/ttyUSB0 does.
     """
 
     def __init__(
@@ -273,38 +266,22 @@ class TwinLine:
         retries: int = 3,
         seed: int | None = None,
     ) -> None:
-        self.baudrate = baudrate
         self.codec = codec if isinstance(codec, Codec) else get_codec(codec)
-        self.byte_s = byte_time(baudrate)
-        self.ack_timeout_s = ack_timeout_s if ack_timeout_s is not None else 0.1 + 64 * self.byte_s
-        self.retries = retries
+        self._decoder = self.codec.decoder()
+        self.stats = self._decoder.stats
         self.pads: dict[int, PadTwin] = {}
         self.unknown_frames = 0
         self._rng = random.Random(seed)
         self._cond = threading.Condition()
-        self._fd_lock = threading.Lock()
         self._acks: deque[Frame] = deque()
         self._raw: deque[bytes] = deque()
         self._busy = False  # the writer is putting bytes on the line
-        self._master = -1
-        self._slave = -1
-        self._gen = 0
-        self._closed = False
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
-        if directory is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="padtwin-")
-            directory = self._tmp.name
-        self.path = str(Path(directory) / name)
-        self._decoder = self.codec.decoder()
-        self.stats = self._decoder.stats
-        self._wake_r, self._wake_w = os.pipe()
-        self._threads: list[threading.Thread] = []
+        super().__init__(baudrate, pace_input=True, directory=directory, name=name)
+        self.ack_timeout_s = ack_timeout_s if ack_timeout_s is not None else 0.1 + 64 * self.byte_s
+        self.retries = retries
+        self._writer_thread = threading.Thread(target=self._writer, name="padtwin writer", daemon=True)
         try:
-            self._plug()
-            for target, tname in ((self._reader, "reader"), (self._writer, "writer")):
-                t = threading.Thread(target=target, name=f"padtwin {tname}", daemon=True)
-                t.start()
-                self._threads.append(t)
+            self._writer_thread.start()
         except BaseException:
             self.close()
             raise
@@ -329,7 +306,7 @@ class TwinLine:
         devices = [
             SerialDevice(address=a, counter=(counters or {}).get(a, a), kind=p.kind) for a, p in self.pads.items()
         ]
-        return SerialLine(port=self.path, baudrate=self.baudrate, codec=self.codec.name, devices=devices, **kw)
+        return SerialLine(port=self.port, baudrate=self.baudrate, codec=self.codec.name, devices=devices, **kw)
 
     def inject(self, data: bytes) -> None:
         """Put raw bytes on the line (noise, a damaged frame), paced like everything else."""
@@ -348,74 +325,23 @@ class TwinLine:
 
     # ---------------------------------------------------------------- plug
 
-    @property
-    def plugged(self) -> bool:
-        return self._master >= 0
-
-    def unplug(self) -> None:
-        """The adapter vanishes: pty closed (the host's reads and writes fail), path removed."""
-        with self._fd_lock:
-            self._close_fds()
-        os.write(self._wake_w, b"u")
-
     def replug(self) -> None:
-        """The adapter comes back: a new pty behind the same path."""
-        with self._fd_lock:
-            if self._master < 0:
-                self._plug_locked()
+        super().replug()
         with self._cond:
             self._cond.notify_all()
-        os.write(self._wake_w, b"p")
 
-    def close(self) -> None:
-        """Stop the threads, close the pty; safe twice."""
-        if self._closed:
-            return
-        self._closed = True
+    def on_close(self) -> None:
         with self._cond:
-            self._cond.notify_all()
-        try:
-            os.write(self._wake_w, b"x")
-        except OSError:
-            pass
-        for t in self._threads:
-            t.join(timeout=5)
-        with self._fd_lock:
-            self._close_fds()
-        for fd in (self._wake_r, self._wake_w):
-            os.close(fd)
-        if self._tmp is not None:
-            self._tmp.cleanup()
+            self._cond.notify_all()  # the writer sees `_closed` and returns
+        writer = getattr(self, "_writer_thread", None)
+        if writer is not None and writer.is_alive():
+            writer.join(timeout=5)
 
     def __enter__(self) -> TwinLine:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def _plug(self) -> None:
-        with self._fd_lock:
-            self._plug_locked()
-
-    def _plug_locked(self) -> None:
-        master, slave = os.openpty()
-        tty.setraw(slave)  # no echo, no CR/LF translation: the line is binary
-        os.set_blocking(master, False)
-        self._master, self._slave, self._gen = master, slave, self._gen + 1
+    def on_plug(self) -> None:
         self._decoder.reset()
-        tmp = self.path + ".new"
-        os.symlink(os.ttyname(slave), tmp)
-        os.replace(tmp, self.path)
-
-    def _close_fds(self) -> None:
-        for fd in (self._master, self._slave):
-            if fd >= 0:
-                os.close(fd)
-        self._master = self._slave = -1
-        try:
-            os.unlink(self.path)
-        except FileNotFoundError:
-            pass
 
     # ---------------------------------------------------------------- writer thread
 
@@ -430,7 +356,7 @@ class TwinLine:
             start = time.perf_counter()
             if sent is not None:
                 sent.transmissions.append(start)
-            self._transmit(data)
+            self.write(data)
             if sent is not None:
                 self._after_send(sent)
             with self._cond:
@@ -476,70 +402,10 @@ class TwinLine:
                 sent.deadline = time.perf_counter() + self.ack_timeout_s * (1 + self._rng.random() / 2)
             self._cond.notify_all()
 
-    def _transmit(self, data: bytes) -> None:
-        """Write `data` at line speed: byte i leaves when its 10 bit-times have passed."""
-        t0, n, done = time.perf_counter(), len(data), 0
-        while done < n:
-            due = min(n, int((time.perf_counter() - t0) / self.byte_s))
-            if due > done:
-                if not self._write_raw(data[done:due]):
-                    return  # unplugged mid-frame: the rest is lost, as on a real line
-                done = due
-            else:
-                time.sleep(max(0.0, t0 + (done + 1) * self.byte_s - time.perf_counter()))
+    # ---------------------------------------------------------------- from the host
 
-    def _write_raw(self, chunk: bytes) -> bool:
-        with self._fd_lock:
-            if self._master < 0:
-                return False
-            try:
-                os.write(self._master, chunk)
-            except BlockingIOError:
-                _LOG.debug("pty buffer full (host not reading); %d bytes lost", len(chunk))
-            except OSError as err:
-                _LOG.debug("pty write failed: %s", err)
-                return False
-        return True
-
-    # ---------------------------------------------------------------- reader thread
-
-    def _reader(self) -> None:
-        rx_free = 0.0  # when the wire from the host is free again
-        while not self._closed:
-            with self._fd_lock:
-                fd, gen = self._master, self._gen
-            watch = [self._wake_r] + ([fd] if fd >= 0 else [])
-            ready, _, _ = select.select(watch, [], [], 0.5)
-            if self._wake_r in ready:
-                os.read(self._wake_r, 64)
-            if fd < 0 or fd not in ready:
-                continue
-            with self._fd_lock:
-                if self._gen != gen or self._master < 0:
-                    continue
-                try:
-                    data = os.read(fd, 4096)
-                except (BlockingIOError, InterruptedError):
-                    continue
-                except OSError:  # EIO: the host closed its side; wait for it to open again
-                    data = b""
-            if not data:
-                time.sleep(0.01)
-                continue
-            rx_free = self._receive(data, max(time.perf_counter(), rx_free))
-
-    def _receive(self, data: bytes, t0: float) -> float:
-        """Feed host bytes to the pads no faster than the wire delivers them."""
-        n, done = len(data), 0
-        while done < n:
-            now = time.perf_counter()
-            due = min(n, int((now - t0) / self.byte_s))
-            if due > done:
-                self._dispatch(self._decoder.feed(data[done:due]), now)
-                done = due
-            else:
-                time.sleep(max(0.0, t0 + (done + 1) * self.byte_s - now))
-        return t0 + n * self.byte_s
+    def on_bytes(self, data: bytes) -> None:
+        self._dispatch(self._decoder.feed(data), time.perf_counter())
 
     def _dispatch(self, frames: list[Frame], now: float) -> None:
         if not frames:

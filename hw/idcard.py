@@ -19,9 +19,8 @@ import time
 from dataclasses import dataclass
 from datetime import date
 
-import serial
-
 from hw.identity import FrameError, Kind, Presented, ReaderOffline, Secret, UnreadableCard
+from hw.serial_reader import ReaderPort
 from hw.twinpty import PtyTwin
 
 _LOG = logging.getLogger(__name__)
@@ -184,11 +183,7 @@ class IdCardReader:
         self._poll_s = poll_s
         self._parser = FrameParser()
         self._held = False
-        self._closed = threading.Event()
-        try:
-            self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05)
-        except serial.SerialException as err:
-            raise ReaderOffline(f"ID reader port {port}: {err}") from err
+        self._port = ReaderPort("ID reader", port, baudrate)
         try:
             sw, _ = self._command(CMD_SAM_STATUS)
             if sw != SW_OK:
@@ -200,14 +195,14 @@ class IdCardReader:
     def read(self, timeout: float) -> Presented | None:
         """Wait up to `timeout` s for a newly placed card."""
         deadline = time.monotonic() + timeout
-        while not self._closed.is_set():
+        while not self._port.closed.is_set():
             got = self.poll()
             if got is not None:
                 return got
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            self._closed.wait(min(self._poll_s, left))
+            self._port.closed.wait(min(self._poll_s, left))
         return None
 
     def poll(self) -> Presented | None:
@@ -233,17 +228,11 @@ class IdCardReader:
 
     def _command(self, cmd: bytes) -> tuple[bytes, bytes]:
         self._parser.clear()
-        try:
-            self._ser.reset_input_buffer()
-            self._ser.write(build_frame(cmd))
-        except serial.SerialException as err:
-            raise ReaderOffline(f"ID reader write failed: {err}") from err
+        self._port.discard_input()
+        self._port.write(build_frame(cmd))
         deadline = time.monotonic() + self._answer_s
         while time.monotonic() < deadline:
-            try:
-                chunk = self._ser.read(self._ser.in_waiting or 1)
-            except serial.SerialException as err:
-                raise ReaderOffline(f"ID reader read failed: {err}") from err
+            chunk = self._port.read()
             if chunk:
                 frames = self._parser.feed(chunk)
                 if frames:
@@ -255,10 +244,7 @@ class IdCardReader:
 
     def close(self) -> None:
         """Close the port; safe twice."""
-        self._closed.set()
-        ser = getattr(self, "_ser", None)
-        if ser is not None:
-            ser.close()
+        self._port.close()
 
     def __enter__(self) -> IdCardReader:
         return self
@@ -286,13 +272,23 @@ class IdCardTwin(PtyTwin):
         self._silent = False
         self._parser = FrameParser()
         self.commands: list[bytes] = []
+        self._finds = 0  # FIND polls answered so far
+        self._polled = threading.Condition()
         super().__init__(BAUDRATE, paced=paced)
 
     def place(self, card: IdCard) -> None:
         self._card = card
 
     def remove(self) -> None:
+        """Lift the card. A person then takes longer than one poll to place the next one: a test
+        that swaps cards waits with `wait_polled()` first, or the reader sees one long placement."""
         self._card = None
+
+    def wait_polled(self, timeout: float = 5.0) -> bool:
+        """Until the reader has polled (FIND) again since this call: it has seen the reader as it is now."""
+        with self._polled:
+            seen = self._finds
+            return self._polled.wait_for(lambda: self._finds > seen, timeout)
 
     def corrupt_next_read(self) -> None:
         """The next card-data reply gets one flipped byte (a noisy line)."""
@@ -313,6 +309,10 @@ class IdCardTwin(PtyTwin):
                 self.write(self._answer(cmd))
 
     def _answer(self, cmd: bytes) -> bytes:
+        if cmd == CMD_FIND:
+            with self._polled:  # counted before the card is looked at: a later count saw a later state
+                self._finds += 1
+                self._polled.notify_all()
         card = self._card
         if cmd == CMD_SAM_STATUS:
             return build_frame(SW_OK)

@@ -14,15 +14,13 @@ from __future__ import annotations
 import logging
 import re
 import select
-import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-import serial
-
 from hw.identity import FrameError, Kind, Presented, ReaderError, ReaderOffline, Secret, UnreadableCard
+from hw.serial_reader import LineReader, ReaderPort
 from hw.twinpty import PtyTwin
 
 _LOG = logging.getLogger(__name__)
@@ -237,41 +235,19 @@ class SerialMagReader:
     kind: Kind = "bank_card"
 
     def __init__(self, port: str, *, baudrate: int = 9600) -> None:
-        self._buf = bytearray()
-        try:
-            self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05)
-        except serial.SerialException as err:
-            raise ReaderOffline(f"stripe reader port {port}: {err}") from err
-        self._closed = threading.Event()
+        self._port = ReaderPort("stripe reader", port, baudrate)
+        self._lines = LineReader(self._port, max_line=MAX_LINE, retry_zh="刷卡失败，请重新刷卡", ends=b"\n\r")
 
     def read(self, timeout: float) -> Presented | None:
         deadline = time.monotonic() + timeout
-        while not self._closed.is_set():
-            nl = self._buf.find(b"\n")
-            if nl < 0:
-                nl = self._buf.find(b"\r")
-            if nl >= 0:
-                raw = bytes(self._buf[:nl]).strip(b"\r\n\x02\x03 ")
-                del self._buf[: nl + 1]
-                if raw:
-                    return _parse_line(raw)
-                continue
-            if len(self._buf) > MAX_LINE:
-                self._buf.clear()
-                raise FrameError("stripe reader line too long", zh="刷卡失败，请重新刷卡")
-            if time.monotonic() >= deadline:
-                return None
-            try:
-                self._buf += self._ser.read(self._ser.in_waiting or 1)
-            except serial.SerialException as err:
-                raise ReaderOffline(f"stripe reader read failed: {err}") from err
+        while (line := self._lines.next_line(deadline)) is not None:
+            raw = line.strip(b"\r\n\x02\x03 ")
+            if raw:
+                return _parse_line(raw)
         return None
 
     def close(self) -> None:
-        self._closed.set()
-        ser = getattr(self, "_ser", None)
-        if ser is not None:
-            ser.close()
+        self._port.close()
 
 
 def _parse_line(raw: bytes) -> Presented:

@@ -18,9 +18,8 @@ import logging
 import threading
 import time
 
-import serial
-
 from hw.identity import FrameError, Kind, Presented, ReaderOffline, Secret, UnreadableCard
+from hw.serial_reader import LineReader, ReaderPort
 from hw.twinpty import PtyTwin
 
 _LOG = logging.getLogger(__name__)
@@ -61,12 +60,8 @@ class PassbookReader:
 
     def __init__(self, port: str, *, baudrate: int = BAUDRATE, answer_s: float = 0.5) -> None:
         self._answer_s = answer_s
-        self._buf = bytearray()
-        self._closed = threading.Event()
-        try:
-            self._ser = serial.Serial(port, baudrate=baudrate, timeout=0.05)
-        except serial.SerialException as err:
-            raise ReaderOffline(f"passbook reader port {port}: {err}") from err
+        self._port = ReaderPort("passbook reader", port, baudrate)
+        self._lines = LineReader(self._port, max_line=MAX_LINE, retry_zh="存折读取失败，请重试")
         try:
             self._send("ST")
             reply = self._next_body(time.monotonic() + answer_s)
@@ -79,7 +74,7 @@ class PassbookReader:
 
     def read(self, timeout: float) -> Presented | None:
         deadline = time.monotonic() + timeout
-        while not self._closed.is_set():
+        while not self._port.closed.is_set():
             try:
                 body = self._next_body(deadline)
             except FrameError:
@@ -101,35 +96,14 @@ class PassbookReader:
         self._send("RD")
 
     def _send(self, body: str) -> None:
-        try:
-            self._ser.write(encode_line(body))
-        except serial.SerialException as err:
-            raise ReaderOffline(f"passbook reader write failed: {err}") from err
+        self._port.write(encode_line(body))
 
     def _next_body(self, deadline: float) -> str | None:
-        while True:
-            nl = self._buf.find(b"\n")
-            if nl >= 0:
-                raw = bytes(self._buf[:nl])
-                del self._buf[: nl + 1]
-                if raw.strip():
-                    return decode_line(raw)
-                continue
-            if len(self._buf) > MAX_LINE:
-                self._buf.clear()
-                raise FrameError("passbook reader line too long", zh="存折读取失败，请重试")
-            if time.monotonic() >= deadline or self._closed.is_set():
-                return None
-            try:
-                self._buf += self._ser.read(self._ser.in_waiting or 1)
-            except serial.SerialException as err:
-                raise ReaderOffline(f"passbook reader read failed: {err}") from err
+        line = self._lines.next_line(deadline)
+        return None if line is None else decode_line(line)
 
     def close(self) -> None:
-        self._closed.set()
-        ser = getattr(self, "_ser", None)
-        if ser is not None:
-            ser.close()
+        self._port.close()
 
 
 def _passbook(account: str) -> Presented:

@@ -1,6 +1,8 @@
-"""A serial port opened from config, with errors a person can act on.
+"""A serial port opened from config, with errors a person can act on: the one way qcall opens one.
 
-pyserial is the only backend (it covers /dev/ttyUSB*, /dev/ttyS*, ptys and `rfc2217://` or
+Keypad lines, card and passbook readers and serial printers all open their port here (`SerialPort`
+for a configured line, `open_port` for a device that only has a path and a speed), so the
+pyserial settings and the error wording are decided once. pyserial is the only backend (it covers /dev/ttyUSB*, /dev/ttyS*, ptys and `rfc2217://` or
 `socket://` URLs for serial servers). Everything it raises is wrapped here: `PortUnavailable` when
 the port cannot be opened (missing, busy, no permission) and `PortLost` when it goes away while
 open (a USB adapter unplugged). Both are ConnectionErrors, so a bridge reconnect loop can catch
@@ -16,6 +18,8 @@ around each transmission; the kernel does it when asked through pyserial's `rs48
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import serial
 from serial.rs485 import RS485Settings
@@ -54,12 +58,20 @@ def byte_time(baudrate: int) -> float:
     return BITS_PER_BYTE / baudrate
 
 
+def open_port(port: str, baudrate: int, *, read_timeout_s: float = 0.05,
+              write_timeout_s: float = 2.0) -> SerialPort:
+    """A point-to-point RS-232 device (card reader, printer) that has only a path and a speed."""
+    return SerialPort(SerialLine(port=port, baudrate=baudrate), read_timeout_s=read_timeout_s,
+                      write_timeout_s=write_timeout_s)
+
+
 class SerialPort:
     """One open serial line. `read` returns what arrived (possibly b""), `write` sends all bytes."""
 
-    def __init__(self, line: SerialLine, *, read_timeout_s: float = 0.01) -> None:
+    def __init__(self, line: SerialLine, *, read_timeout_s: float = 0.01, write_timeout_s: float = 2.0) -> None:
         self.line = line
         self.rs485_effective = ""
+        self._write_timeout_s = write_timeout_s
         self._port: serial.SerialBase | None = None
         self._port = self._open(read_timeout_s)
         try:
@@ -72,7 +84,7 @@ class SerialPort:
         try:
             return serial.serial_for_url(
                 self.line.port, baudrate=self.line.baudrate, bytesize=8, parity="N", stopbits=1,
-                timeout=read_timeout_s, write_timeout=2.0, exclusive=True,
+                timeout=read_timeout_s, write_timeout=self._write_timeout_s, exclusive=True,
             )
         except (serial.SerialException, ValueError, OSError) as err:
             raise PortUnavailable(
@@ -96,27 +108,39 @@ class SerialPort:
         self._port = self._open(read_timeout_s)
         return "auto (pyserial rs485_mode unsupported by the driver)"
 
-    @property
-    def is_open(self) -> bool:
-        return self._port is not None
-
-    def read(self, size: int = 512) -> bytes:
-        """Wait up to the read timeout for the first byte, then take whatever else is buffered."""
-        port = self._live()
-        try:
+    def read(self, size: int = 512, *, timeout_s: float | None = None) -> bytes:
+        """Wait up to the read timeout (or `timeout_s`) for the first byte, then take whatever else
+        is buffered, at most `size` bytes in all."""
+        with self._using() as port:
+            if timeout_s is not None and port.timeout != timeout_s:
+                port.timeout = timeout_s
             data = port.read(1)
-            if data:
+            if data and size > 1:
                 waiting = port.in_waiting
                 if waiting:
-                    data += port.read(min(waiting, size))
+                    data += port.read(min(waiting, size - 1))
             return bytes(data)
-        except (serial.SerialException, OSError) as err:
-            raise self._lost(err) from err
 
     def write(self, data: bytes) -> None:
+        with self._using() as port:
+            port.write(data)
+
+    def drain(self) -> None:
+        """Wait until everything written is on the wire (so a status read after it is current)."""
+        with self._using() as port:
+            port.flush()
+
+    def discard_input(self) -> None:
+        """Drop what arrived and was not read (a stale answer before a new command)."""
+        with self._using() as port:
+            port.reset_input_buffer()
+
+    @contextmanager
+    def _using(self) -> Iterator[serial.SerialBase]:
+        """The open port; whatever pyserial or the OS raises meanwhile becomes PortLost."""
         port = self._live()
         try:
-            port.write(data)
+            yield port
         except (serial.SerialException, OSError) as err:
             raise self._lost(err) from err
 

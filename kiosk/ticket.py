@@ -210,8 +210,3 @@ class TicketLayout:
 
     def _rule(self, p: Dummy) -> None:
         p._raw(b"-" * self.width + b"\n")
-
-
-def render_ticket(ticket: TicketView, cfg: BranchConfig, *, width_chars: int = 48, reprint: bool = False) -> bytes:
-    """One ticket's ESC/POS bytes (see TicketLayout)."""
-    return TicketLayout(cfg, width_chars=width_chars).render(ticket, reprint=reprint)

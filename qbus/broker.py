@@ -318,11 +318,6 @@ class MosquittoBroker:
                 self._ended = True
             self._log_changed.notify_all()
 
-    def log_mark(self) -> int:
-        """How many log lines so far: pass to `wait_log(since=...)` to wait for a new line."""
-        with self._log_changed:
-            return self._lines
-
     def wait_log(self, needle: str, timeout: float, *, since: int = 0) -> bool:
         """Wait until a log line (number `since` or later) contains `needle`, or the process ends:
         the broker's own log is the only signal it gives of a refusal or of being ready."""

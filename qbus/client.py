@@ -190,11 +190,6 @@ class BusClient:
         """Connected to the broker (subscriptions may still be on their way: see wait_online)."""
         return self._online
 
-    @property
-    def last_error(self) -> str:
-        """Why the last connection attempt failed or the link dropped ("" if it never did)."""
-        return self._last_error
-
     def close(self, timeout: float = 2.0) -> None:
         """Say goodbye (retained offline presence), disconnect, stop the thread. Safe twice."""
         with self._lock:

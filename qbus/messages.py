@@ -8,6 +8,7 @@ bus publishes and what the screens read are one definition.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Literal
 
 import msgspec
@@ -15,7 +16,19 @@ import msgspec
 SCHEMA_VERSION = 1
 
 Via = Literal["button", "bank_card", "passbook", "id_card", "staff", "appointment", "transfer"]
-CounterStatus = Literal["closed", "idle", "called", "serving", "rating", "paused"]
+
+
+class CounterStatus(StrEnum):
+    """Where a counter is in its cycle: the core sets it, every screen and pad shows it (the JSON
+    value is the lower-case name). closed → idle (a teller signed in / opened) → called → serving →
+    rating (waiting for the customer's stars) → idle; idle ⇄ paused (暂停服务)."""
+
+    CLOSED = "closed"
+    IDLE = "idle"
+    CALLED = "called"
+    SERVING = "serving"
+    RATING = "rating"
+    PAUSED = "paused"
 
 
 class Msg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -324,6 +337,55 @@ class QueueState(Msg, kw_only=True):
     est_wait_s: dict[str, float] = {}
 
 
+class WaitSummary(Msg, kw_only=True):
+    """Seconds over a group of tickets: how many, mean, 90th percentile (nearest rank), longest."""
+
+    n: int
+    mean: float
+    p90: float
+    max: float
+
+
+class TellerStats(Msg, kw_only=True):
+    """One teller's day (星级柜员). Rates are 0..1; None while there is nothing to rate them on."""
+
+    served: int
+    service_s_mean: float
+    rated: int
+    stars_mean: float | None
+    satisfaction_rate: float | None
+    unrated_rate: float | None
+
+
+class StatsState(Msg, kw_only=True):
+    """Retained `state/stats`: the day's figures for the manager, republished every minute.
+
+    Waits count to the first call; rates are shares 0..1 (None: nothing to compute them on yet);
+    `counter_busy_share` is keyed by counter id, `arrivals_by_hour` and `staffing_advice` (counters
+    to open, Erlang C, so 80% wait under the alert limit) by the branch's local hour "09".
+    """
+
+    v: int = SCHEMA_VERSION
+    day: str
+    issued: int
+    served: int
+    no_shows: int
+    cancelled: int
+    still_waiting: int
+    wait_s: WaitSummary
+    wait_s_by_tier: dict[str, WaitSummary] = {}
+    wait_s_by_type: dict[str, WaitSummary] = {}
+    service_s_by_type: dict[str, WaitSummary] = {}
+    satisfaction_rate: float | None = None
+    unrated_rate: float | None = None
+    tier_target_met: dict[str, float] = {}
+    counter_busy_share: dict[str, float] = {}
+    by_teller: dict[str, TellerStats] = {}
+    priority_grants_by_staff: dict[str, int] = {}
+    arrivals_by_hour: dict[str, int] = {}
+    staffing_advice: dict[str, int] = {}
+
+
 class CallView(Msg, kw_only=True):
     number: str
     counter: int
@@ -370,16 +432,6 @@ class Notice(Msg, kw_only=True):
     v: int = SCHEMA_VERSION
     zh: str = ""
     en: str = ""
-
-
-class DeviceOutput(Msg, kw_only=True):
-    """Host -> counter pads: what the LED shows and which prompt to play (bridge turns it into frames)."""
-
-    v: int = SCHEMA_VERSION
-    counter: int
-    text: str
-    voice: Literal["", "welcome", "please_rate", "thanks"] = ""
-    beep: bool = False
 
 
 _command_decoder = msgspec.json.Decoder(Request)

@@ -29,7 +29,7 @@ from pathlib import Path
 from qbus.broker import MosquittoConf
 from qbus.config import BranchConfig
 from qbus.errors import ConfigError
-from qbus.roles import Role, counter_of, role_of
+from qbus.roles import Role, role_of
 from qbus.topics import Topics, check_device_id, counter_device, pad_device
 
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes; the cost is per connect, not per message
@@ -126,16 +126,14 @@ def grant_for(topics: Topics, device: str, cfg: BranchConfig) -> Grant:
     if role == "kiosk":
         return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.notice()))
     if role == "counter":
-        n = counter_of(device)
-        return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.out_counter(n), t.event("rated")))
+        return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.event("rated")))
     if role == "bridge":
         counters = bridge_counters(cfg, device)
         return Grant(
             device, role,
             (t.cmd(device), *(t.cmd(counter_device(n)) for n in counters), *own_write,
              *(t.presence(pad_device(n)) for n in counters)),
-            (*own_read, *(t.reply(counter_device(n)) for n in counters),
-             *(t.out_counter(n) for n in counters), t.event("rated")),
+            (*own_read, *(t.reply(counter_device(n)) for n in counters), t.event("rated")),
         )
     if role == "display":
         return Grant(device, role, own_write, (*own_read, t.all_events(), t.notice()))

@@ -4,8 +4,9 @@ The broker ACL (qbus.provision) decides who may publish on which topic; it canno
 so the core service checks the op with `allowed()` and, for a counter, that the command names the
 device's own counter. The two layers are written from this one table so they cannot drift.
 
-Roles mirror qserver.auth: `kiosk*`, `bridge*`, `manager*`, `display*`, `core*` by prefix, then
-`counter<N>`; anything else is `unknown` and may do nothing.
+Roles, by device id: `kiosk*`, `bridge*`, `manager*`, `display*`, `core*` by prefix, then
+`counter<N>` (N = 1..999); anything else is `unknown` and may do nothing. qserver.auth enforces
+this same table on every payload.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ core can serve alongside the old one while devices are upgraded.
     notice                retained         Notice           QoS 1
     presence/<device>     retained + LWT   Presence         QoS 1
     alert/<kind>          core -> manager  WaitAlert        QoS 1
-    out/counter/<n>       core -> pads     DeviceOutput     QoS 1, retained
+    state/stats           core, retained   StatsState       QoS 1
+
+The pads' LED text and prompts are not sent by the core: the serial bridge works them out from
+`state/counter/<n>` with the counter's own state machine, so there is one source of truth.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import msgspec
 
 API_VERSION = "v1"
 
-TopicKind = Literal["cmd", "reply", "event", "state", "notice", "presence", "alert", "out"]
+TopicKind = Literal["cmd", "reply", "event", "state", "notice", "presence", "alert"]
 
 # One topic level naming a device: lower-case, no MQTT wildcards or separators, short.
 DEVICE_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -45,17 +48,13 @@ def check_device_id(device: str) -> str:
 
 def counter_device(counter: int) -> str:
     """The device id a counter's keypad / panel uses: counter 3 -> `counter3`."""
-    if not 1 <= counter <= 999:
-        raise ValueError(f"counter {counter}: must be 1..999")
-    return f"counter{counter}"
+    return f"counter{_counter(counter)}"
 
 
 def pad_device(counter: int) -> str:
     """The presence id under which the serial bridge reports counter N's keypad and rating pad:
     `pad3` (retained `presence/pad3`, written by the bridge, no credentials of its own)."""
-    if not 1 <= counter <= 999:
-        raise ValueError(f"counter {counter}: must be 1..999")
-    return f"pad{counter}"
+    return f"pad{_counter(counter)}"
 
 
 def event_type(event: msgspec.Struct) -> str:
@@ -82,7 +81,7 @@ class TopicInfo:
 
     @property
     def counter(self) -> int:
-        """The counter of `state/counter/<n>` or `out/counter/<n>` (0 for other topics)."""
+        """The counter of `state/counter/<n>` (0 for other topics)."""
         if len(self.rest) == 2 and self.rest[0] == "counter" and self.rest[1].isdigit():
             return int(self.rest[1])
         return 0
@@ -90,7 +89,7 @@ class TopicInfo:
 
 # How many levels follow each kind (None: any number >= 1; 0: none).
 _SHAPES: dict[str, int | None] = {
-    "cmd": 1, "reply": 1, "event": 1, "state": None, "notice": 0, "presence": 1, "alert": 1, "out": 2,
+    "cmd": 1, "reply": 1, "event": 1, "state": None, "notice": 0, "presence": 1, "alert": 1,
 }
 
 
@@ -141,11 +140,11 @@ class Topics:
     def state_hall(self) -> str:
         return f"{self.base}/state/hall"
 
+    def state_stats(self) -> str:
+        return f"{self.base}/state/stats"
+
     def notice(self) -> str:
         return f"{self.base}/notice"
-
-    def out_counter(self, counter: int) -> str:
-        return f"{self.base}/out/counter/{_counter(counter)}"
 
     # ---------------------------------------------------------------- subscription filters
 
@@ -187,8 +186,6 @@ class Topics:
         info = TopicInfo(cast(TopicKind, kind), rest)  # kind was checked against _SHAPES
         if kind in ("cmd", "reply", "presence") and not DEVICE_ID.match(rest[0]):
             return None
-        if kind == "out" and not info.counter:
-            return None
         return info
 
 
@@ -199,6 +196,7 @@ def _level(value: str) -> str:
 
 
 def _counter(counter: int) -> int:
+    """A counter id as topics and device ids carry it (1..999, as qbus.roles reads it back)."""
     if not 1 <= counter <= 999:
         raise ValueError(f"counter {counter}: must be 1..999")
     return counter

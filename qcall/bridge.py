@@ -1,7 +1,7 @@
 """Wiring of `qcall bridge`: the serial bridge (firmware_bridge) driven by counter_panel's state machine.
 
 qcall is the only package that may join components; here the bridge gets its counter logic
-(`CounterPanel` behind a thin adapter for the key type) and its pad report (the pre-opening check,
+(`CounterPanel`, which fits `firmware_bridge.logic.CounterLogic` as it is) and its pad report (the pre-opening check,
 `counter_panel.preopen.check_pads`).
 """
 
@@ -16,13 +16,10 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from counter_panel.keys import PanelKey, Press
-from counter_panel.machine import CounterPanel, Display, Output
+from counter_panel.machine import CounterPanel
 from counter_panel.preopen import check_pads
 from firmware_bridge.bridge import Bridge
-from firmware_bridge.frame import KeyPress
 from firmware_bridge.logic import LogicFactory
-from qbus import messages as m
 from qbus.client import BusClient
 from qbus.config import BranchConfig
 from qbus.config.sections import SerialDevice, SerialLine
@@ -34,41 +31,13 @@ from qcall.keypad import pads_for
 _LOG = logging.getLogger(__name__)
 
 
-class PanelLogic:
-    """CounterPanel as firmware_bridge's CounterLogic: the wire key becomes the panel's key."""
-
-    def __init__(self, panel: CounterPanel) -> None:
-        self.panel = panel
-        self.counter = panel.counter
-
-    @property
-    def display(self) -> Display:
-        return self.panel.display
-
-    def key(self, press: KeyPress, now: float) -> Output:
-        key = PanelKey(press.key.name.lower())  # the names match by design (counter_panel.keys)
-        return self.panel.key(Press(key, press.digit, press.counter, press.prefix), now)
-
-    def stars(self, stars: int, now: float) -> Output:
-        return self.panel.stars(stars, now)
-
-    def state_update(self, state: m.CounterState) -> Output:
-        return self.panel.state_update(state)
-
-    def event(self, event: m.AnyEvent) -> Output:
-        return self.panel.event(event)
-
-    def reply(self, ok: bool, message_zh: str = "") -> Output:
-        return self.panel.reply(ok, message_zh)
-
-
 def panel_factory(cfg: BranchConfig) -> LogicFactory:
     """Counter id -> its CounterPanel, configured from the branch (prefixes, rating scale, timeout)."""
     prefixes = {b.prefix: b.code for b in cfg.business}
 
-    def make(counter: int) -> PanelLogic:
-        return PanelLogic(CounterPanel(counter, prefixes=prefixes, rating_scale=cfg.rating.scale,
-                                       pending_timeout_s=cfg.bus.command_timeout_s))
+    def make(counter: int) -> CounterPanel:  # a CounterLogic as it is: both speak hw.keypad's keys
+        return CounterPanel(counter, prefixes=prefixes, rating_scale=cfg.rating.scale,
+                            pending_timeout_s=cfg.bus.command_timeout_s)
 
     return make
 

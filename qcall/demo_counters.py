@@ -19,8 +19,8 @@ from typing import Any
 import msgspec
 
 from firmware_bridge.bridge import Bridge
-from firmware_bridge.frame import Key
 from firmware_bridge.pad_twin import PadTwin, TwinLine
+from hw.keypad import Key
 from qbus.config import BranchConfig
 from qcall.bridge import build_bridge
 from qcall.simulate import STARS

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from counter_panel.terminal import WORDS
-from firmware_bridge.frame import Key
 from firmware_bridge.pad_twin import TwinLine
+from hw.keypad import Key
 from qbus.config import BranchConfig
 
 HELP = ("n 叫号 | r 重呼 | s 过号 | w 欢迎光临 | e 客户评价 | p 暂停 | c 恢复 | t 3 / t B 转移 | logout 退出 | "
@@ -117,8 +117,8 @@ def run_keypad(cfg: BranchConfig, counter: int, read_line: Callable[[str], str |
     console = KeypadConsole(cfg, counter, out, link=link)
     try:
         out(f"counter {counter}: keypad #{console.keypad.address} and rating pad #{console.pad.address} on "
-            f"{console.line.path} ({console.line.baudrate} baud, {console.line.codec.name})")
-        out(f"point a bridge at it: qcall bridge --config CONFIG --port {console.line.path} --counter {counter}"
+            f"{console.line.port} ({console.line.baudrate} baud, {console.line.codec.name})")
+        out(f"point a bridge at it: qcall bridge --config CONFIG --port {console.line.port} --counter {counter}"
             " [--broker HOST:PORT]")
         out(HELP)
         while True:

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import msgspec
-
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
@@ -81,7 +79,7 @@ class Watch:
         t = bus.topics
         bus.subscribe(t.all_alerts(), m.decode_event, self._on_alert)
         bus.subscribe(t.all_presence(), m.Presence, self._on_presence)
-        bus.subscribe(f"{t.base}/state/stats", bytes, self._on_stats)
+        bus.subscribe(t.state_stats(), m.StatsState, self._on_stats)
 
     def _line(self, text: str) -> None:
         self.out(f"{time.strftime('%H:%M:%S', time.localtime(self.clock()))}  {text}")
@@ -111,23 +109,17 @@ class Watch:
             if reported:  # their presence came from this device: it is no longer current
                 self._line(f"? 状态未知 unknown: {', '.join(reported)} (reported by {p.device}, now offline)")
 
-    def _on_stats(self, msg: Received[bytes]) -> None:
-        try:
-            k = msgspec.json.decode(msg.value)
-        except msgspec.DecodeError:
-            return
-        if not isinstance(k, dict):
-            return
-        key = (k.get("issued"), k.get("served"), k.get("still_waiting"), k.get("satisfaction_rate"),
-               k.get("unrated_rate"))
+    def _on_stats(self, msg: Received[m.StatsState]) -> None:
+        k = msg.value
+        key = (k.issued, k.served, k.still_waiting, k.satisfaction_rate, k.unrated_rate)
         with self._lock:
             if key == self._kpis:
                 return
             self._kpis = key
-        sat, unr = k.get("satisfaction_rate"), k.get("unrated_rate")
         self._line(
-            f"= issued {k.get('issued')}  served {k.get('served')}  waiting {k.get('still_waiting')}  "
-            f"satisfaction {_pct(sat)}  unrated {_pct(unr)}  wait p90 {k.get('wait_s', {}).get('p90', 0) / 60:.1f} min")
+            f"= issued {k.issued}  served {k.served}  waiting {k.still_waiting}  "
+            f"satisfaction {_pct(k.satisfaction_rate)}  unrated {_pct(k.unrated_rate)}  "
+            f"wait p90 {k.wait_s.p90 / 60:.1f} min")
 
     def offline(self) -> list[str]:
         with self._lock:

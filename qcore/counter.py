@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from qbus.messages import CounterStatus
 from qcore import errors as e
 from qcore.lane import Lane
 from qcore.ticket import Ticket
 
-CLOSED, IDLE, CALLED, SERVING, RATING, PAUSED = "closed", "idle", "called", "serving", "rating", "paused"
+# Short names for the one definition (qbus.messages.CounterStatus): the operations read as prose.
+CLOSED, IDLE, CALLED, SERVING = CounterStatus.CLOSED, CounterStatus.IDLE, CounterStatus.CALLED, CounterStatus.SERVING
+RATING, PAUSED = CounterStatus.RATING, CounterStatus.PAUSED
 
 
 class CounterRt:
@@ -31,7 +34,7 @@ class CounterRt:
         self.order = order
         self.prefers = prefers
         self.restricted = restricted
-        self.status = CLOSED
+        self.status: CounterStatus = CLOSED
         self.teller = ""
         self.ticket: Ticket | None = None
         self.rating_ticket: Ticket | None = None
@@ -49,9 +52,16 @@ class CounterRt:
         self.age_lanes: list[Lane] = []
         self.appt_lanes: list[Lane] = []
 
-    @property
-    def is_open(self) -> bool:
-        return self.status != CLOSED
+    def open_busy_s(self, now: float) -> tuple[float, float]:
+        """Seconds open and seconds busy (calling or serving) so far today, the running stretch
+        included (qcore.stats' busy share). BranchCore._status books the same rule, inlined."""
+        open_s, busy_s, status = self.open_s, self.busy_s, self.status
+        if status != CLOSED:
+            elapsed = now - self.since
+            open_s += elapsed
+            if status == CALLED or status == SERVING:
+                busy_s += elapsed
+        return open_s, busy_s
 
 
 def counter_of(counters: dict[int, CounterRt], cid: int) -> CounterRt:

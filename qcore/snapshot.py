@@ -76,7 +76,7 @@ class CounterRow(msgspec.Struct, array_like=True):
     """A counter's live state; tickets by number."""
 
     id: int
-    status: str
+    status: m.CounterStatus
     teller: str
     ticket: str
     rating_ticket: str

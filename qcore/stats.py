@@ -107,11 +107,7 @@ def _targets(core: BranchCore, called: list[Ticket]) -> dict[str, float]:
 def _busy(core: BranchCore, now: float) -> dict[str, float]:
     out: dict[str, float] = {}
     for c in core.counters.values():
-        open_s, busy_s = c.open_s, c.busy_s
-        if c.status != "closed":
-            open_s += now - c.since
-            if c.status in ("called", "serving"):
-                busy_s += now - c.since
+        open_s, busy_s = c.open_busy_s(now)
         if open_s > 0:
             out[str(c.id)] = round(busy_s / open_s, 4)
     return out

@@ -57,7 +57,7 @@ def counter_state(core: BranchCore, cid: int) -> m.CounterState:
     t = c.ticket
     teller = core.plan.tellers.get(c.teller)
     return m.CounterState(
-        counter=c.id, status=c.status, teller=c.teller,  # type: ignore[arg-type]
+        counter=c.id, status=c.status, teller=c.teller,
         teller_name=teller.name if teller else "", number=t.number if t else "",
         business=t.business if t else "", recalls=t.recalls if t else 0,
     )

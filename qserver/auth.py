@@ -1,15 +1,16 @@
 """Who may send which command. The broker's ACL fixes who may publish on which topic; this
 checks what the payload asks for, which an ACL cannot see (a kiosk may only issue tickets,
-counter 3 may only command counter 3), and verifies teller PINs."""
+counter 3 may only command counter 3), and verifies teller PINs. The roles and what each may send
+are qbus.roles' table, the one the broker ACL is written from, so the two layers cannot drift."""
 
 from __future__ import annotations
 
 import hmac
-import re
 
 from qbus import messages as m
 from qbus.config import BranchConfig, pin_hash
 from qbus.errors import QcallError
+from qbus.roles import may_send, role_of
 
 
 class Forbidden(QcallError, PermissionError):
@@ -22,35 +23,12 @@ class BadPin(QcallError, PermissionError):
     zh = "柜员号或密码错误"
 
 
-_COUNTER = re.compile(r"^counter(\d+)$")
-MANAGER_OPS = (m.Cancel, m.Requeue, m.OpenCounter, m.CloseCounter, m.ResetDay, m.Tick, m.Pause, m.Resume)
-
-
-def role_of(device: str) -> str:
-    """kiosk* / counter<N> / bridge* / manager* / core / display* / anything else."""
-    for role in ("kiosk", "bridge", "manager", "display", "core"):
-        if device.startswith(role):
-            return role
-    return "counter" if _COUNTER.match(device) else "unknown"
-
-
 def check(device: str, cmd: m.Command) -> None:
-    """Raise Forbidden unless `device` may send `cmd`."""
+    """Raise Forbidden unless `device` may send `cmd` (qbus.roles.may_send)."""
+    if may_send(device, cmd):
+        return
     role = role_of(device)
-    if isinstance(cmd, m.ClockStep) and role != "core":
-        raise Forbidden(f"{device} may not step the branch clock (only the core service does)")
-    if isinstance(cmd, m.ConfirmClock) and role != "manager":
-        raise Forbidden(f"{device} ({role}) may not confirm the branch clock")
-    if role in ("core", "manager"):
-        return
-    if role == "kiosk" and isinstance(cmd, m.Issue | m.Cancel):
-        return
-    if role == "bridge" and isinstance(cmd, m.COUNTER_COMMANDS):
-        return
     if role == "counter" and isinstance(cmd, m.COUNTER_COMMANDS):
-        match = _COUNTER.match(device)
-        if match and int(match.group(1)) == getattr(cmd, "counter", -1):
-            return
         raise Forbidden(f"{device} may only command its own counter")
     raise Forbidden(f"{device} ({role}) may not send {type(cmd).__name__}")
 

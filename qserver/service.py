@@ -286,8 +286,12 @@ class CoreService:
         if not force and now - self._last_stats < STATS_EVERY_S:
             return
         self._last_stats = now
-        k = branch_kpis(self.cfg, self.store.core, now)
-        self.bus.publish_raw(f"{self.topics.base}/state/stats", msgspec.json.encode(k), retain=True)
+        try:
+            payload = m.encode(stats_state(self.cfg, self.store.core, now))
+        except msgspec.ValidationError:  # a KPI the schema lacks: a bug (tests/test_stats_state), not a reason to stop
+            _LOG.exception("the day's figures do not fit StatsState; state/stats not updated")
+            return
+        self.bus.publish_raw(self.topics.state_stats(), payload, retain=True)
 
 
     def _advance_published(self) -> None:
@@ -304,6 +308,11 @@ def branch_kpis(cfg: BranchConfig, core: BranchCore, now: float) -> dict[str, An
     """The day's KPIs with hours in the branch's own time zone (arrivals per hour, staffing)."""
     tz = cfg.branch.timezone
     return stats.kpis(core, now, hour_of=lambda t: local_hour(t, tz))
+
+
+def stats_state(cfg: BranchConfig, core: BranchCore, now: float) -> m.StatsState:
+    """The day's KPIs as the `state/stats` payload (checked against the schema as it is built)."""
+    return msgspec.convert(branch_kpis(cfg, core, now), m.StatsState)
 
 
 def _request_id(payload: bytes) -> str:

@@ -1,5 +1,5 @@
-"""Test helpers for the bus: an inbox to wait on, a stand-in core that answers requests, and a
-child process that holds a bus connection until it is killed."""
+"""Test helpers for the bus: an inbox to wait on, a collector of printed lines, a stand-in core that
+answers requests, and a child process that holds a bus connection until it is killed."""
 
 from __future__ import annotations
 
@@ -38,6 +38,37 @@ class Inbox:
     def values(self) -> list[Any]:
         with self._cond:
             return [r.value for r in self.items]
+
+
+class Printed:
+    """Collects the lines a tool prints (pass it as the tool's `out`); tests wait for a line."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+
+    def __call__(self, line: str) -> None:
+        with self._cond:
+            self.lines.append(line)
+            self._cond.notify_all()
+
+    def mark(self) -> int:
+        """Where the next line will go: pass as `since` to wait only for what comes after."""
+        with self._cond:
+            return len(self.lines)
+
+    def wait_line(self, fragment: str, timeout: float = 10.0) -> bool:
+        """Until a printed line contains `fragment`."""
+        with self._cond:
+            return self._cond.wait_for(lambda: any(fragment in x for x in self.lines), timeout)
+
+    def wait_for(self, pred: Callable[[str], bool], timeout: float = 10.0, since: int | None = None) -> str:
+        """The first line from `since` (default: now) that satisfies `pred`."""
+        with self._cond:
+            start = len(self.lines) if since is None else since
+            ok = self._cond.wait_for(lambda: any(pred(x) for x in self.lines[start:]), timeout)
+            assert ok, f"not shown within {timeout} s; last lines: {self.lines[-5:]}"
+            return next(x for x in self.lines[start:] if pred(x))
 
 
 class FakeCore:

@@ -7,13 +7,13 @@ Every wait is on a condition (the twin's, an inbox's) with a timeout; nothing sl
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
 import msgspec
 import pytest
 
-from firmware_bridge.frame import Key, Voice, key_frame
+from firmware_bridge.frame import Voice, key_frame
+from hw.keypad import Key
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
@@ -25,7 +25,7 @@ from qcall.demo_counters import DemoCounters
 from qcall.keypad import KeypadConsole
 from qserver.runner import CoreRunner
 from tests.bridge_helpers import CFG, branch_with, rig, teller_of
-from tests.bus_helpers import Inbox
+from tests.bus_helpers import Inbox, Printed
 
 
 def _rated(rig_events, counter: int) -> list[m.ServiceRated]:  # type: ignore[no-untyped-def]
@@ -131,7 +131,7 @@ def test_unplugged_adapter_takes_pads_offline_and_replug_brings_them_and_the_key
 
         r.line.unplug()
         offline = r.wait_presence(5, False)
-        assert "serial port down" in offline.detail and r.line.path in offline.detail
+        assert "serial port down" in offline.detail and r.line.port in offline.detail
         bridge_presence = [p for p in r.presence.values() if p.device == r.bridge.bus.device]
         assert any("down" in p.detail for p in bridge_presence)
 
@@ -230,23 +230,14 @@ def test_a_pad_wired_to_a_counter_the_branch_does_not_have_is_refused_at_start(t
 
 def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path) -> None:
     """`qcall keypad --counter 3` and `qcall bridge --port PATH --counter 3`, as a person would run them."""
-    lines: list[str] = []
-    seen = threading.Condition()
-
-    def out(text: str) -> None:
-        with seen:
-            lines.append(text)
-            seen.notify_all()
-
-    def shown(fragment: str) -> bool:
-        with seen:
-            return seen.wait_for(lambda: any(fragment in s for s in lines), 10)
+    out = Printed()
+    shown = out.wait_line
 
     with MosquittoBroker(tmp_path / "mqtt").start() as broker, \
             CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port) as core:
         console = KeypadConsole(CFG, 3, out, link=str(tmp_path / "ttyKEYPAD"), heartbeat_s=0)
         try:
-            with build_bridge(CFG, "", host=broker.host, port=broker.port, serial_port=console.line.path,
+            with build_bridge(CFG, "", host=broker.host, port=broker.port, serial_port=console.line.port,
                               counter=3, reconnect_s=0.05) as bridge:
                 assert shown("评价器 pad #2: 暂停服务")
                 for text in ("1003", "1003"):

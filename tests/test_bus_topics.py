@@ -16,7 +16,6 @@ def test_topics_live_under_a_versioned_branch_tree() -> None:
     assert T.reply("counter3") == "qcall/v1/futian/reply/counter3"
     assert T.state_counter(3) == "qcall/v1/futian/state/counter/3"
     assert T.state_hall() == "qcall/v1/futian/state/hall"
-    assert T.out_counter(12) == "qcall/v1/futian/out/counter/12"
     assert T.event_of(m.TicketCalled(at=1.0, number="A001", counter=3, business="cash", tier="normal",
                                      waited_s=5.0)) == "qcall/v1/futian/event/called"
     assert Topics("bank/sz", "futian").presence("core") == "bank/sz/v1/futian/presence/core"
@@ -31,7 +30,6 @@ def test_topics_live_under_a_versioned_branch_tree() -> None:
         (T.event("issued"), "event", "", 0),
         (T.state_counter(7), "state", "", 7),
         (T.state_queues(), "state", "", 0),
-        (T.out_counter(5), "out", "", 5),
         (T.alert("wait"), "alert", "", 0),
         (T.notice(), "notice", "", 0),
     ],
@@ -50,7 +48,7 @@ def test_parse_gives_back_what_built_the_topic(topic: str, kind: str, device: st
         "qcall/v1/futian/cmd",              # no device
         "qcall/v1/futian/cmd/kiosk1/x",     # too deep
         "qcall/v1/futian/cmd/Kiosk 1",      # not a device id
-        "qcall/v1/futian/out/counter/x",    # not a counter
+        "qcall/v1/futian/out/counter/3",    # no such kind (pads' output comes from state/counter)
         "qcall/v1/futian/bogus/x",          # unknown kind
         "qcall/v1/futian/state//3",         # empty level
     ],

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from counter_panel.keys import PanelKey, Press
-from counter_panel.machine import CounterPanel, Output, PanelState
+from counter_panel.machine import LOGGED_OUT, CounterPanel, Output
 from counter_panel.preopen import check_pads
 from counter_panel.terminal import TerminalPanel
-from firmware_bridge.frame import Key
+from firmware_bridge.codec import get_codec
+from firmware_bridge.frame import key_frame
+from hw.keypad import Key, KeyPress
 from qbus import messages as m
 from qbus.config.sections import SerialDevice, SerialLine
+from qbus.errors import PayloadError
+from qbus.messages import CounterStatus
 
 C = 3
 
@@ -19,13 +22,13 @@ def bus(status: str, number: str = "", teller: str = "1001") -> m.CounterState:
     return m.CounterState(counter=C, status=status, teller=teller, number=number)  # type: ignore[arg-type]
 
 
-def press(key: PanelKey, **kw: object) -> Press:
-    return Press(key, **kw)  # type: ignore[arg-type]
+def press(key: Key, **kw: object) -> KeyPress:
+    return KeyPress(key, **kw)  # type: ignore[arg-type]
 
 
 def typed(panel: CounterPanel, digits: str, now: float = 0.0) -> list[Output]:
-    outs = [panel.key(press(PanelKey.DIGIT, digit=int(d)), now) for d in digits]
-    return outs + [panel.key(press(PanelKey.ENTER), now)]
+    outs = [panel.key(press(Key.DIGIT, digit=int(d)), now) for d in digits]
+    return outs + [panel.key(press(Key.ENTER), now)]
 
 
 def in_state(status: str, number: str = "A007", **kw: object) -> CounterPanel:
@@ -36,7 +39,7 @@ def in_state(status: str, number: str = "A007", **kw: object) -> CounterPanel:
 
 def test_a_whole_service_from_login_to_thanks() -> None:
     p = CounterPanel(C)
-    assert p.state is PanelState.LOGGED_OUT
+    assert p.state is LOGGED_OUT
     assert (p.display.pad_text, p.display.keypad_text) == ("暂停服务", "工号:")
 
     typed(p, "1001")
@@ -47,16 +50,16 @@ def test_a_whole_service_from_login_to_thanks() -> None:
 
     assert p.state_update(bus("idle")).display == p.display
     assert (p.display.pad_text, p.display.keypad_text) == ("欢迎光临", "空闲")
-    assert p.key(press(PanelKey.CALL_NEXT), 1.0).commands == [m.CallNext(counter=C)]
-    assert p.state is PanelState.IDLE  # the key alone moves nothing: the core decides
+    assert p.key(press(Key.CALL_NEXT), 1.0).commands == [m.CallNext(counter=C)]
+    assert p.state is CounterStatus.IDLE  # the key alone moves nothing: the core decides
 
     out = p.state_update(bus("called", "A007"))
     assert out.display is not None and out.display.pad_text == "A007" and out.display.voice == ""
-    assert p.key(press(PanelKey.WELCOME), 2.0).commands == [m.StartService(counter=C)]
+    assert p.key(press(Key.WELCOME), 2.0).commands == [m.StartService(counter=C)]
     out = p.state_update(bus("serving", "A007"))
     assert out.display is not None and out.display.voice == "welcome" and out.display.pad_text == "A007"
 
-    assert p.key(press(PanelKey.RATE), 3.0).commands == [m.FinishService(counter=C, request_rating=True)]
+    assert p.key(press(Key.RATE), 3.0).commands == [m.FinishService(counter=C, request_rating=True)]
     out = p.state_update(bus("rating", "A007"))
     assert out.display is not None and (out.display.pad_text, out.display.voice) == ("请评价", "please_rate")
 
@@ -65,7 +68,7 @@ def test_a_whole_service_from_login_to_thanks() -> None:
     assert out.display is not None and (out.display.pad_text, out.display.voice) == ("谢谢", "thanks")
     out = p.state_update(bus("idle"))
     assert out.display is not None and out.display.pad_text == "谢谢" and out.display.voice == ""  # once
-    p.key(press(PanelKey.CALL_NEXT), 5.0)
+    p.key(press(Key.CALL_NEXT), 5.0)
     out = p.state_update(bus("called", "A008"))
     assert out.display is not None and out.display.pad_text == "A008"
 
@@ -79,14 +82,14 @@ def test_an_unrated_service_goes_back_to_the_welcome_text() -> None:
 @pytest.mark.parametrize(
     ("status", "key"),
     [
-        ("idle", PanelKey.RECALL), ("idle", PanelKey.SKIP), ("idle", PanelKey.WELCOME), ("idle", PanelKey.RATE),
-        ("idle", PanelKey.TRANSFER), ("idle", PanelKey.RESUME), ("called", PanelKey.CALL_NEXT),
-        ("called", PanelKey.PAUSE), ("called", PanelKey.RATE), ("called", PanelKey.LOGOUT),
-        ("serving", PanelKey.CALL_NEXT), ("serving", PanelKey.SKIP), ("serving", PanelKey.WELCOME),
-        ("rating", PanelKey.RATE), ("paused", PanelKey.CALL_NEXT), ("idle", PanelKey.DIGIT),
+        ("idle", Key.RECALL), ("idle", Key.SKIP), ("idle", Key.WELCOME), ("idle", Key.RATE),
+        ("idle", Key.TRANSFER), ("idle", Key.RESUME), ("called", Key.CALL_NEXT),
+        ("called", Key.PAUSE), ("called", Key.RATE), ("called", Key.LOGOUT),
+        ("serving", Key.CALL_NEXT), ("serving", Key.SKIP), ("serving", Key.WELCOME),
+        ("rating", Key.RATE), ("paused", Key.CALL_NEXT), ("idle", Key.DIGIT),
     ],
 )
-def test_a_key_that_does_not_fit_beeps_and_sends_nothing(status: str, key: PanelKey) -> None:
+def test_a_key_that_does_not_fit_beeps_and_sends_nothing(status: str, key: Key) -> None:
     p = in_state(status)
     out = p.key(press(key, digit=1), 0.0)
     assert out.commands == [] and out.display is not None and out.display.beep
@@ -95,17 +98,17 @@ def test_a_key_that_does_not_fit_beeps_and_sends_nothing(status: str, key: Panel
 @pytest.mark.parametrize(
     ("status", "key", "cmd"),
     [
-        ("idle", PanelKey.PAUSE, m.Pause(counter=C)),
-        ("idle", PanelKey.LOGOUT, m.Logout(counter=C)),
-        ("called", PanelKey.RECALL, m.Recall(counter=C)),
-        ("called", PanelKey.SKIP, m.Skip(counter=C)),
-        ("rating", PanelKey.CALL_NEXT, m.CallNext(counter=C)),
-        ("paused", PanelKey.RESUME, m.Resume(counter=C)),
-        ("paused", PanelKey.LOGOUT, m.Logout(counter=C)),
-        ("closed", PanelKey.RESUME, m.OpenCounter(counter=C)),
+        ("idle", Key.PAUSE, m.Pause(counter=C)),
+        ("idle", Key.LOGOUT, m.Logout(counter=C)),
+        ("called", Key.RECALL, m.Recall(counter=C)),
+        ("called", Key.SKIP, m.Skip(counter=C)),
+        ("rating", Key.CALL_NEXT, m.CallNext(counter=C)),
+        ("paused", Key.RESUME, m.Resume(counter=C)),
+        ("paused", Key.LOGOUT, m.Logout(counter=C)),
+        ("closed", Key.RESUME, m.OpenCounter(counter=C)),
     ],
 )
-def test_keys_that_fit_send_their_command(status: str, key: PanelKey, cmd: m.Command) -> None:
+def test_keys_that_fit_send_their_command(status: str, key: Key, cmd: m.Command) -> None:
     assert in_state(status).key(press(key), 0.0).commands == [cmd]
 
 
@@ -116,24 +119,24 @@ def test_paused_shows_paused_on_both_pads() -> None:
 
 def test_transfer_by_counter_or_business_letter() -> None:
     p = in_state("serving", prefixes={"B": "personal"})
-    assert p.key(press(PanelKey.TRANSFER, counter=5), 0.0).commands == [m.Transfer(counter=C, to_counter=5)]
+    assert p.key(press(Key.TRANSFER, counter=5), 0.0).commands == [m.Transfer(counter=C, to_counter=5)]
     p.state_update(bus("serving", "A007"))
-    assert p.key(press(PanelKey.TRANSFER, prefix="b"), 1.0).commands == [
+    assert p.key(press(Key.TRANSFER, prefix="b"), 1.0).commands == [
         m.Transfer(counter=C, to_business="personal")
     ]
-    for bad in (press(PanelKey.TRANSFER, prefix="Z"), press(PanelKey.TRANSFER, counter=C), press(PanelKey.TRANSFER)):
+    for bad in (press(Key.TRANSFER, prefix="Z"), press(Key.TRANSFER, counter=C), press(Key.TRANSFER)):
         p.state_update(bus("serving", "A007"))
         assert p.key(bad, 2.0).commands == []
 
 
 def test_a_double_press_does_not_call_two_customers() -> None:
     p = in_state("idle")
-    assert p.key(press(PanelKey.CALL_NEXT), 10.0).commands
-    assert p.key(press(PanelKey.CALL_NEXT), 10.2).commands == []
-    assert p.key(press(PanelKey.CALL_NEXT), 13.5).commands  # the core never answered: try again
+    assert p.key(press(Key.CALL_NEXT), 10.0).commands
+    assert p.key(press(Key.CALL_NEXT), 10.2).commands == []
+    assert p.key(press(Key.CALL_NEXT), 13.5).commands  # the core never answered: try again
     p.reply(False, "无人等候")
     assert p.display.keypad_text == "无人等候"
-    assert p.key(press(PanelKey.CALL_NEXT), 13.6).commands  # the refusal cleared the guard
+    assert p.key(press(Key.CALL_NEXT), 13.6).commands  # the refusal cleared the guard
 
 
 def test_stars_only_while_waiting_for_a_rating() -> None:
@@ -149,38 +152,53 @@ def test_stars_only_while_waiting_for_a_rating() -> None:
 def test_the_bus_is_the_truth_even_after_a_restart() -> None:
     p = CounterPanel(C)
     p.state_update(bus("serving", "B012"))  # the panel restarts mid-service: no login, shows the number
-    assert p.state is PanelState.SERVING and p.display.pad_text == "B012"
+    assert p.state is CounterStatus.SERVING and p.display.pad_text == "B012"
     assert p.state_update(m.CounterState(counter=C + 1, status="idle")) == Output()
-    assert p.state is PanelState.SERVING
+    assert p.state is CounterStatus.SERVING
     p.state_update(bus("closed", teller=""))
-    assert p.state is PanelState.LOGGED_OUT and p.display.keypad_text == "工号:"
+    assert p.state is LOGGED_OUT and p.display.keypad_text == "工号:"
 
 
 def test_a_refused_login_starts_the_entry_again() -> None:
     p = CounterPanel(C)
     typed(p, "1001")
     typed(p, "9999")
-    assert p.key(press(PanelKey.DIGIT, digit=1), 0.0).display.beep  # type: ignore[union-attr]
+    assert p.key(press(Key.DIGIT, digit=1), 0.0).display.beep  # type: ignore[union-attr]
     out = p.reply(False, "密码错误")
     assert out.display is not None and out.display.beep and out.display.keypad_text == "密码错误"
-    p.key(press(PanelKey.DIGIT, digit=1), 1.0)
+    p.key(press(Key.DIGIT, digit=1), 1.0)
     assert p.display.keypad_text == "工号:1"
 
 
 def test_clear_corrects_the_entry() -> None:
     p = CounterPanel(C)
     for d in "107":
-        p.key(press(PanelKey.DIGIT, digit=int(d)), 0.0)
-    p.key(press(PanelKey.CLEAR), 0.0)
+        p.key(press(Key.DIGIT, digit=int(d)), 0.0)
+    p.key(press(Key.CLEAR), 0.0)
     assert p.display.keypad_text == "工号:10"
-    assert p.key(press(PanelKey.ENTER), 0.0).commands == []
+    assert p.key(press(Key.ENTER), 0.0).commands == []
     assert p.display.keypad_text == "密码:"
-    p.key(press(PanelKey.CLEAR), 0.0)  # clear on an empty PIN goes back to the teller id
+    p.key(press(Key.CLEAR), 0.0)  # clear on an empty PIN goes back to the teller id
     assert p.display.keypad_text == "工号:"
 
 
-def test_every_wire_key_has_a_panel_key() -> None:
-    assert {PanelKey(k.name.lower()) for k in Key} == set(PanelKey)
+@pytest.mark.parametrize("codec", ["qframe", "dlt645"])
+@pytest.mark.parametrize(
+    ("status", "sent", "cmd"),
+    [
+        ("idle", KeyPress(Key.CALL_NEXT), m.CallNext(counter=C)),
+        ("called", KeyPress(Key.WELCOME), m.StartService(counter=C)),
+        ("serving", KeyPress(Key.TRANSFER, counter=5), m.Transfer(counter=C, to_counter=5)),
+        ("serving", KeyPress(Key.TRANSFER, prefix="B"), m.Transfer(counter=C, to_business="personal")),
+    ],
+)
+def test_a_key_off_the_wire_drives_the_panel_as_it_is(codec: str, status: str, sent: KeyPress,
+                                                      cmd: m.Command) -> None:
+    """One key vocabulary (hw.keypad): what the bridge decodes is what the panel reads, no mapping."""
+    wire = get_codec(codec).encode(key_frame(7, sent, seq=1))
+    (frame,) = get_codec(codec).decoder().feed(wire)
+    assert frame.key_press() == sent
+    assert in_state(status, prefixes={"B": "personal"}).key(frame.key_press(), 0.0).commands == [cmd]
 
 
 def test_preopening_check() -> None:
@@ -229,3 +247,19 @@ def test_software_panel_drives_the_same_machine() -> None:
     assert any(s.startswith("评价器 pad: A001") and "♪ welcome" in s for s in shown)
     assert any("bogus" in s for s in shown)
     assert not any("1234" in s for s in shown)  # the PIN is never printed
+
+
+@pytest.mark.parametrize("status", list(CounterStatus))
+def test_every_status_the_core_can_publish_is_shown_by_the_panel(status: CounterStatus) -> None:
+    """One CounterStatus (qbus.messages) for core, bus and panel: each value survives the wire and
+    the panel has something to show for it, with a teller signed in."""
+    state = m.decode(m.encode(bus(status, "A007")), m.CounterState)
+    assert isinstance(state, m.CounterState) and state.status is status
+    p = CounterPanel(C)
+    p.state_update(state)
+    assert p.state is status and p.display.pad_text and p.display.keypad_text
+
+
+def test_a_status_outside_the_vocabulary_is_refused_naming_the_field() -> None:
+    with pytest.raises(PayloadError, match=r"status"):
+        m.decode(b'{"counter":3,"status":"busy"}', m.CounterState)

@@ -76,6 +76,7 @@ def test_a_day_of_swipes_leaves_no_raw_number_or_name_anywhere(
             twins.idcard.place(card)
             assert wait_view(rt, ViewKind.IDENTIFIED).masked_name == name[0] + "*" * (len(name) - 1)
             twins.idcard.remove()
+            assert twins.idcard.wait_polled()  # the reader saw it lifted: the next card is a new placement
             press(rt, "personal")
             wait_view(rt, ViewKind.ISSUED)
             n += 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,7 @@ from qcall.manager import Watch, report, set_notice
 from qserver.clock import BranchClock
 from qserver.runner import CoreRunner
 from qserver.store import DurableCore
-from tests.bus_helpers import Inbox, start_child
+from tests.bus_helpers import Inbox, Printed, start_child
 from tests.conftest import MakeBus
 from tests.test_config import EXAMPLE
 
@@ -81,18 +80,8 @@ def test_watch_shows_a_dead_device_and_a_customer_waiting_too_long(
         mosquitto: MosquittoBroker, make_bus: MakeBus, tmp_path: Path) -> None:
     mono = [0.0]
     clock = BranchClock(wall=lambda: T0, mono=lambda: mono[0])
-    lines: list[str] = []
-    seen = threading.Condition()
-
-    def out(line: str) -> None:
-        with seen:
-            lines.append(line)
-            seen.notify_all()
-
-    def wait_line(text: str) -> bool:
-        with seen:
-            return seen.wait_for(lambda: any(text in x for x in lines), 10)
-
+    out = Printed()
+    wait_line = out.wait_line
     with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port, clock=clock):
         manager = make_bus(mosquitto, "manager1", topics=TOPICS, connect=False)
         Watch(manager, out, clock=lambda: T0)

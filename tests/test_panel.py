@@ -4,7 +4,7 @@ hardware keypad logs in, calls, welcomes, serves and asks for a rating from the 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,34 +17,12 @@ from qbus.errors import ConfigError
 from qbus.topics import Topics
 from qcall.panel import BusPanel
 from qserver.runner import CoreRunner
+from tests.bus_helpers import Printed
 from tests.conftest import MakeBus
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
 TOPICS = Topics(CFG.bus.prefix, CFG.branch.id)
-
-
-class Screen:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self._cond = threading.Condition()
-
-    def __call__(self, line: str) -> None:
-        with self._cond:
-            self.lines.append(line)
-            self._cond.notify_all()
-
-    def mark(self) -> int:
-        with self._cond:
-            return len(self.lines)
-
-    def wait_for(self, pred: Callable[[str], bool], timeout: float = 10.0, since: int | None = None) -> str:
-        """The first line from `since` (default: now) that satisfies `pred`."""
-        with self._cond:
-            start = len(self.lines) if since is None else since
-            ok = self._cond.wait_for(lambda: any(pred(x) for x in self.lines[start:]), timeout)
-            assert ok, f"not shown within {timeout} s; last lines: {self.lines[-5:]}"
-            return next(x for x in self.lines[start:] if pred(x))
 
 
 @pytest.fixture
@@ -56,7 +34,7 @@ def branch(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[MosquittoBrok
 def test_a_teller_serves_a_customer_from_the_terminal(branch: MosquittoBroker, make_bus: MakeBus) -> None:
     kiosk = make_bus(branch, "kiosk1", topics=TOPICS)
     assert kiosk.request(m.Issue(business="personal"), 10).ok
-    screen = Screen()
+    screen = Printed()
     bus = BusClient(host=branch.host, port=branch.port, topics=TOPICS, device="counter3")
     panel = BusPanel(CFG, 3, bus, screen).start()
     events: list[m.ServiceRated] = []
@@ -88,7 +66,7 @@ def test_a_teller_serves_a_customer_from_the_terminal(branch: MosquittoBroker, m
 
 
 def test_a_refused_command_is_shown_to_the_teller(branch: MosquittoBroker) -> None:
-    screen = Screen()
+    screen = Printed()
     bus = BusClient(host=branch.host, port=branch.port, topics=TOPICS, device="counter2")
     panel = BusPanel(CFG, 2, bus, screen).start()
     try:

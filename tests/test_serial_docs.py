@@ -6,7 +6,8 @@ import pytest
 
 from firmware_bridge.codec import get_codec
 from firmware_bridge.examples import DOC, render, section
-from firmware_bridge.frame import Key, key_frame
+from firmware_bridge.frame import key_frame
+from hw.keypad import Key
 
 
 @pytest.mark.parametrize("name", ["qframe", "dlt645"])

@@ -14,8 +14,6 @@ from firmware_bridge.frame import (
     Command,
     DeviceKind,
     Frame,
-    Key,
-    KeyPress,
     TextEncoding,
     Voice,
     ack_frame,
@@ -27,6 +25,7 @@ from firmware_bridge.frame import (
     time_frame,
     voice_frame,
 )
+from hw.keypad import Key, KeyPress
 
 EVERY_FRAME = [
     key_frame(3, Key.CALL_NEXT, seq=5),

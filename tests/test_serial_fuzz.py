@@ -14,16 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from firmware_bridge.codec import Codec, get_codec
-from firmware_bridge.frame import (
-    DeviceKind,
-    Frame,
-    Key,
-    KeyPress,
-    heartbeat_frame,
-    key_frame,
-    led_frame,
-    stars_frame,
-)
+from firmware_bridge.frame import DeviceKind, Frame, heartbeat_frame, key_frame, led_frame, stars_frame
+from hw.keypad import Key, KeyPress
 
 FUZZ = settings(max_examples=25, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -19,8 +19,6 @@ from firmware_bridge.frame import (
     BROADCAST,
     Command,
     Frame,
-    Key,
-    KeyPress,
     Voice,
     beep_frame,
     key_frame,
@@ -30,6 +28,7 @@ from firmware_bridge.frame import (
 )
 from firmware_bridge.link import HostLink
 from firmware_bridge.pad_twin import TwinLine
+from hw.keypad import Key, KeyPress
 from hw.serial_line import PortUnavailable, SerialPort
 from qbus.config.sections import SerialLine
 
@@ -178,7 +177,7 @@ def test_unplug_gives_a_clear_error_and_replug_reopens(twin: TwinLine) -> None:
         twin.unplug()
         assert link.wait_up(False, 5)
         assert got.wait(lambda c: c.links[-1] is False)
-        assert twin.path in got.details[-1] and "lost" in got.details[-1]
+        assert twin.port in got.details[-1] and "lost" in got.details[-1]
         failed = link.send(led_frame(1, "A001"))
         assert failed.done and not failed.ok and "port down" in failed.reason
         assert "cannot open" in link.detail or "lost" in link.detail  # it keeps trying
@@ -198,10 +197,10 @@ def test_opening_a_missing_port_names_it() -> None:
 
 
 def test_rs485_modes(twin: TwinLine) -> None:
-    with SerialPort(SerialLine(port=twin.path, rs485=True, rs485_mode="auto")) as port:
+    with SerialPort(SerialLine(port=twin.port, rs485=True, rs485_mode="auto")) as port:
         assert port.rs485_effective == "auto"
     # a pty (like many USB adapters) refuses the kernel RS-485 ioctl: fall back, say so, keep working
-    with SerialPort(SerialLine(port=twin.path, rs485=True, rs485_mode="pyserial")) as port:
+    with SerialPort(SerialLine(port=twin.port, rs485=True, rs485_mode="pyserial")) as port:
         assert port.rs485_effective.startswith("auto (pyserial rs485_mode unsupported")
         port.write(get_codec("qframe").encode(led_frame(1, "ok")))
     port.close()  # safe twice

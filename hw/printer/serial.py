@@ -1,11 +1,10 @@
-"""Serial (RS-232) ticket printer through pyserial."""
+"""Serial (RS-232) ticket printer, on the one serial opener (hw.serial_line)."""
 
 from __future__ import annotations
 
-import serial
-
 from hw.printer.base import Device
 from hw.printer.errors import PrinterOffline
+from hw.serial_line import PortError, SerialPort, open_port
 
 
 class SerialDevice(Device):
@@ -14,13 +13,12 @@ class SerialDevice(Device):
         super().__init__(**kwargs)
         self.port = port
         try:
-            self._ser: serial.Serial | None = serial.Serial(
-                port, baudrate=baudrate, timeout=0, write_timeout=write_timeout
-            )
-        except serial.SerialException as err:
+            self._ser: SerialPort | None = open_port(port, baudrate, read_timeout_s=0,
+                                                     write_timeout_s=write_timeout)
+        except PortError as err:
             raise PrinterOffline(f"printer port {port}: {err}") from err
 
-    def _port(self) -> serial.Serial:
+    def _port(self) -> SerialPort:
         if self._ser is None:
             raise PrinterOffline(f"printer port {self.port} is closed")
         return self._ser
@@ -28,15 +26,13 @@ class SerialDevice(Device):
     def _raw(self, msg: bytes) -> None:
         ser = self._port()
         ser.write(msg)
-        ser.flush()  # wait until the bytes are on the wire, so a status read after it is current
+        ser.drain()  # wait until the bytes are on the wire, so a status read after it is current
 
     def _read_status(self, timeout: float) -> bytes:
-        ser = self._port()
-        ser.timeout = timeout
-        return bytes(ser.read(1))
+        return self._port().read(1, timeout_s=timeout)
 
     def _drain(self) -> None:
-        self._port().reset_input_buffer()
+        self._port().discard_input()
 
     def close(self) -> None:
         ser, self._ser = getattr(self, "_ser", None), None
