@@ -174,7 +174,7 @@ class KioskRuntime:
     def _queues(self, state: Any) -> None:
         app = self.app
         if app is not None:
-            app.events.put(KioskEvent("queues", dict(state.waiting)))
+            app.events.put(KioskEvent("queues", state))
 
     def start(self, timeout: float = 10.0) -> KioskRuntime:
         """Connect to the broker (BusError if it refuses or cannot be reached), then report the printer."""
