@@ -28,7 +28,7 @@ _LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class KioskEvent:
-    """kind: present | reader_error | button | action | queues | printer | tick. `data` is what goes
+    """kind: present | reader_error | button | action | queues | printer | poll | tick. `data` is what goes
     with it (queues: the core's retained QueueState, or people waiting per business code; printer:
     a PrinterStatus)."""
 
@@ -102,6 +102,8 @@ class KioskApp:
             return self._queues(ev.data)
         if ev.kind == "printer":
             return flow.printer_changed(ev.data)
+        if ev.kind == "poll":
+            return flow.printer_changed(flow.printer.status())
         return flow.tick()
 
     def _queues(self, data: m.QueueState | dict[str, int]) -> View:

@@ -147,7 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
         "kiosk", help="run a ticket kiosk on the branch bus",
         description="Runs the ticket kiosk of the config's [kiosk] section: its readers, printer, touch "
         "screen and GPIO buttons, issuing through the core over the broker in [bus]. --twin simulates "
-        "every device (printer twin, reader twins on pseudo-terminals, mock GPIO pins).")
+        "every device (printer twin, reader twins on pseudo-terminals, mock GPIO pins), prints the "
+        "twins' device paths and reads lines to drive them: swipe, id 19450301, passbook, paper out, "
+        "paper in, cover open, press cash, ticket, help, quit.")
     kiosk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     kiosk.add_argument("--twin", action="store_true", help="simulated readers, printer and buttons")
     kiosk.add_argument("--no-screen", action="store_true", help="no touch screen (buttons only)")
@@ -543,8 +545,15 @@ def _kiosk(args: argparse.Namespace) -> int:
 
     if args.seconds < 0 or args.port < 0:
         raise UsageError("--seconds and --port must not be negative")
+    def read_line(prompt: str) -> str | None:
+        try:
+            return input(prompt)
+        except (EOFError, OSError):  # no terminal (a service, a test runner): no console
+            return None
+
     return run_kiosk(load(args.config), twin=args.twin, screen=False if args.no_screen else None,
-                     host=args.host or None, port=args.port or None, seconds=args.seconds)
+                     host=args.host or None, port=args.port or None, seconds=args.seconds,
+                     read_line=read_line if args.twin else None, out=lambda s: print(s, flush=True))
 
 
 def _roster_build(args: argparse.Namespace) -> int:
