@@ -313,6 +313,12 @@ class CounterState(Msg, kw_only=True):
     number: str = ""
     business: str = ""
     recalls: int = 0
+    # The ticket in hand: its tier and how long it waited before this call (what the teller's
+    # keypad and panel show after calling), and how many wait for this counter when the state was
+    # made (its business types plus tickets transferred to it).
+    tier: str = ""
+    waited_s: float = 0.0
+    waiting: int = 0
 
 
 class QueueState(Msg, kw_only=True):

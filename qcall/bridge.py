@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from counter_panel.keys import PanelKey, Press
-from counter_panel.machine import CounterPanel, Display, Output
+from counter_panel.machine import CounterPanel, Display, Output, TierInfo
 from counter_panel.preopen import check_pads
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.frame import KeyPress
@@ -62,13 +62,19 @@ class PanelLogic:
         return self.panel.reply(ok, message_zh)
 
 
+def counter_panel(cfg: BranchConfig, counter: int) -> CounterPanel:
+    """One counter's state machine as the branch configures it: transfer prefixes, rating scale,
+    the tiers' marks and staff names, the business names (for the teller's display)."""
+    return CounterPanel(counter, prefixes={b.prefix: b.code for b in cfg.business},
+                        rating_scale=cfg.rating.scale, pending_timeout_s=cfg.bus.command_timeout_s,
+                        tiers={t.code: TierInfo(t.mark, t.name_zh, t.name_en, t.priority) for t in cfg.tier},
+                        businesses={b.code: (b.name_zh, b.name_en) for b in cfg.business})
+
+
 def panel_factory(cfg: BranchConfig) -> LogicFactory:
     """Counter id -> its CounterPanel, configured from the branch (prefixes, rating scale, timeout)."""
-    prefixes = {b.prefix: b.code for b in cfg.business}
-
     def make(counter: int) -> PanelLogic:
-        return PanelLogic(CounterPanel(counter, prefixes=prefixes, rating_scale=cfg.rating.scale,
-                                       pending_timeout_s=cfg.bus.command_timeout_s))
+        return PanelLogic(counter_panel(cfg, counter))
 
     return make
 

@@ -16,8 +16,10 @@ from firmware_bridge.frame import Key
 from firmware_bridge.pad_twin import TwinLine
 from qbus.config import BranchConfig
 
-HELP = ("n 叫号 | r 重呼 | s 过号 | w 欢迎光临 | e 客户评价 | p 暂停 | c 恢复 | t 3 / t B 转移 | logout 退出 | "
-        "1003 digits + 确认 | clear 清除 | star 5 评价 | hb heartbeat | quit")
+HELP = ("n 叫号 call next | r 重呼 recall | s 过号 skip | w 欢迎光临 welcome | e 客户评价 rate | "
+        "p 暂停 pause | c 恢复 resume | t 3 / t B 转移（欢迎光临之后）transfer, after welcome | "
+        "logout 退出 log out | 1003 数字+确认 digits + enter | clear 清除 clear | "
+        "star 5 评价器五星 5 stars on the rating pad | hb 心跳 heartbeat | quit 离开")
 
 
 def pads_for(cfg: BranchConfig, counter: int) -> tuple[int, int, int, str]:

@@ -112,7 +112,8 @@ def _esc(r: _Reader, data: bytes, i: int) -> int:
         r.style(lambda: setattr(r, "align", {0: "left", 1: "center", 2: "right", 48: "left", 49: "center",
                                              50: "right"}.get(arg, "left")))
     elif c == 0x64:  # ESC d n: feed n lines
-        r.newline() if (r.pending or r.line.runs) else None
+        if r.pending or r.line.runs:
+            r.newline()
         for _ in range(arg):
             r.newline()
     return i + 3  # ESC t n and the other one-argument commands
@@ -122,7 +123,9 @@ def _gs(r: _Reader, data: bytes, i: int) -> int:
     c = data[i + 1]
     arg = data[i + 2] if i + 2 < len(data) else 0
     if c == 0x21:  # GS ! n: character size
-        r.style(lambda: (setattr(r, "width", (arg >> 4) + 1), setattr(r, "height", (arg & 0x0F) + 1)))
+        def size() -> None:
+            r.width, r.height = (arg >> 4) + 1, (arg & 0x0F) + 1
+        r.style(size)
         return i + 3
     if c == 0x42:  # GS B n: white on black
         r.style(lambda: setattr(r, "inverted", bool(arg & 1)))
