@@ -123,9 +123,9 @@ def _gs(r: _Reader, data: bytes, i: int) -> int:
     c = data[i + 1]
     arg = data[i + 2] if i + 2 < len(data) else 0
     if c == 0x21:  # GS ! n: character size
-        def size() -> None:
+        def magnify() -> None:
             r.width, r.height = (arg >> 4) + 1, (arg & 0x0F) + 1
-        r.style(size)
+        r.style(magnify)
         return i + 3
     if c == 0x42:  # GS B n: white on black
         r.style(lambda: setattr(r, "inverted", bool(arg & 1)))
