@@ -1,7 +1,7 @@
 """`qcall keypad`: a counter's keypad and rating pad twin on a pty that a person drives by hand.
 
 The twin speaks the real protocol at the line's baud rate; point a bridge at the printed path
-(`qcall bridge --line 0 --port PATH`) and type keys here to see what the LEDs show and which prompts
+(`qcall bridge --line 0 --serial PATH`) and type keys here to see what the LEDs show and which prompts
 the pad plays. The words are the software panel's (`help` lists them); a number types digits + ENTER.
 """
 
@@ -120,8 +120,8 @@ def run_keypad(cfg: BranchConfig, counter: int, read_line: Callable[[str], str |
     try:
         out(f"counter {counter}: keypad #{console.keypad.address} and rating pad #{console.pad.address} on "
             f"{console.line.path} ({console.line.baudrate} baud, {console.line.codec.name})")
-        out(f"point a bridge at it: qcall bridge --config CONFIG --port {console.line.path} --counter {counter}"
-            " [--broker HOST:PORT]")
+        out(f"point a bridge at it: qcall bridge --config CONFIG --serial {console.line.path} --counter {counter}"
+            " [--host HOST --port PORT]")
         out(HELP)
         while True:
             text = read_line(f"[counter {counter}] > ")

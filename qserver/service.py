@@ -287,6 +287,7 @@ class CoreService:
             return
         self._last_stats = now
         k = branch_kpis(self.cfg, self.store.core, now)
+        k["at"] = now  # when these figures were made: a watcher tells a stale retained copy apart
         self.bus.publish_raw(f"{self.topics.base}/state/stats", msgspec.json.encode(k), retain=True)
 
 

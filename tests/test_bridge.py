@@ -230,7 +230,7 @@ def test_a_pad_wired_to_a_counter_the_branch_does_not_have_is_refused_at_start(t
 
 
 def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path) -> None:
-    """`qcall keypad --counter 3` and `qcall bridge --port PATH --counter 3`, as a person would run them."""
+    """`qcall keypad --counter 3` and `qcall bridge --serial PATH --counter 3`, as a person would run them."""
     lines: list[str] = []
     seen = threading.Condition()
 
