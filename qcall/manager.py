@@ -147,18 +147,19 @@ class Watch:
             return
         if not isinstance(k, dict):
             return
-        key = (k.get("issued"), k.get("served"), k.get("still_waiting"), k.get("satisfaction_rate"),
-               k.get("unrated_rate"))
-        with self._lock:
-            if key == self._kpis:
-                return
-            self._kpis = key
         at = k.get("at")
         stale = ""
         if not isinstance(at, int | float):
             stale = "(上次的数据 last figures, time unknown) " if msg.retained else ""
         elif self.clock() - float(at) > STALE_S:
             stale = f"(截至 as of {self._hhmm(float(at), '%m-%d %H:%M')}) "
+        # a change of figures is news; so is the first fresh copy after an old one
+        key = (k.get("issued"), k.get("served"), k.get("still_waiting"), k.get("satisfaction_rate"),
+               k.get("unrated_rate"), bool(stale))
+        with self._lock:
+            if key == self._kpis or (stale and key[:-1] == self._kpis[:-1]):
+                return
+            self._kpis = key
         sat, unr = k.get("satisfaction_rate"), k.get("unrated_rate")
         self._line(
             f"= {stale}已取号 issued {k.get('issued')}  已办结 served {k.get('served')}  "

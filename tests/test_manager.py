@@ -204,6 +204,12 @@ def test_watch_speaks_branch_time_labels_old_figures_and_says_the_broker_went_on
         assert wait_line("已取号 issued 7")
         first = next(x for x in lines if "issued 7" in x)
         assert first.startswith("10:00:00  = (截至 as of 03-02 09:00)")  # Shanghai time, and how old
+        fresh = {**stats, "at": T0}  # the core publishes again: same figures, now current
+        pub = BusClient(host=broker.host, port=port, topics=TOPICS, device="core")
+        pub.connect(10)
+        pub.publish_raw(f"{TOPICS.base}/state/stats", json.dumps(fresh).encode(), retain=True)
+        assert wait_line("10:00:00  = 已取号 issued 7")
+        pub.close()
         broker.stop()
         assert wait_line("broker away")
         with seen:  # reconnect attempts fail for a while: nothing more is said
