@@ -103,9 +103,11 @@ class TerminalPanel:
 
     def on_state(self, state: m.CounterState) -> None:
         with self._lock:
-            if self._unanswered == 0:  # the core answers before it publishes the state it changed
-                self._awaiting_state = False
+            before = (self.panel.state, self.panel.bus.number if self.panel.bus else "")
             self._apply(self.panel.state_update(state))
+            # only a state that moved is a command's result (a late retained copy of the old one is not)
+            if (self.panel.state, state.number) != before:
+                self._awaiting_state = False
             self._settled.notify_all()
 
     def on_event(self, event: m.AnyEvent) -> None:
