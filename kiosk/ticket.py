@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from escpos.printer import Dummy
 
 from qbus.config import BranchConfig, Business, Counter, Tier
-from qbus.linebreak import break_lines
+from qbus.linebreak import WJ, break_lines, glue
 from qbus.messages import TicketView
 
 ESC_INIT = b"\x1b\x40"
@@ -47,17 +47,20 @@ def wrap(text: str, columns: int) -> list[str]:
 
 def encode(text: str) -> bytes:
     """GB18030 bytes; a character GB18030 cannot hold (none in practice) becomes '?'."""
-    return clean(text).encode(ENCODING, errors="replace")
+    return clean(text.replace(WJ, "")).encode(ENCODING, errors="replace")
 
 
-def zone_words(cfg: BranchConfig, business: str, tier: str) -> tuple[str, str]:
-    """Which hall area and counters will call this ticket, in words (zh, en)."""
+def zone_words(cfg: BranchConfig, business: str, tier: str, *, whole: bool = False) -> tuple[str, str]:
+    """Which hall area and counters will call this ticket, in words (zh, en). `whole`: each counter's
+    name glued (qbus.linebreak.glue) so wrapping never splits it."""
+    keep = glue if whole else str
     counters = [c for c in cfg.counter if business in c.serves and (not c.tiers or tier in c.tiers)]
     zh_parts: list[str] = []
     en_parts: list[str] = []
     for zone_zh, zone_en, group in _by_zone(counters):
-        names_zh = "、".join(c.name_zh or f"{c.id}号窗口" for c in group)
-        names_en = ", ".join(c.name_en or f"Counter {c.id}" for c in group)
+        # whole: a counter's name is never split across lines ("5号VIP窗\n口")
+        names_zh = "、".join(keep(c.name_zh or f"{c.id}号窗口") for c in group)
+        names_en = ", ".join(keep(c.name_en or f"Counter {c.id}") for c in group)
         zh_parts.append(f"{zone_zh} {names_zh}" if zone_zh else names_zh)
         en_parts.append(f"{zone_en}: {names_en}" if zone_en else names_en)
     return "；".join(zh_parts), "; ".join(en_parts)
@@ -157,7 +160,7 @@ class TicketLayout:
             self._lines(p, "优先号经大堂工作人员授权。 Priority granted by lobby staff.")
 
     def _calling_block(self, p: Dummy, ticket: TicketView) -> None:
-        zh, en = zone_words(self.cfg, ticket.business, ticket.tier)
+        zh, en = zone_words(self.cfg, ticket.business, ticket.tier, whole=True)
         if not zh:
             return
         self._lines(p, f"请留意 {zh} 叫号。")

@@ -11,6 +11,8 @@ Rules (the common subset of the Chinese and Japanese line-breaking rules, 禁则
   comes down with it;
 * opening punctuation (（「『【《“‘) never ends a line: it goes down to the next one.
 A line may run over the width only when a single unbreakable unit (a long word) is wider than it.
+`glue(text)` joins a name ("5号VIP窗口") with WORD JOINERs so it is never split; they are removed
+from the lines returned.
 """
 
 from __future__ import annotations
@@ -31,10 +33,35 @@ def is_wide(c: str) -> bool:
     return not c.isascii() and (c in NO_START or c in NO_END)  # “ ” … · are "ambiguous" width
 
 
+WJ = "\u2060"  # WORD JOINER: no break here
+
+
+def glue(text: str) -> str:
+    """`text` as one unbreakable unit (a counter's name on a ticket)."""
+    return WJ.join(text)
+
+
 def units(text: str) -> Iterator[str]:
-    """The unbreakable pieces: a Latin word with its leading spaces, or one wide character."""
+    """The unbreakable pieces: a Latin word with its leading spaces, or one wide character; pieces
+    joined by a WORD JOINER stay one."""
+    out: list[str] = []
+    for unit in _units(text):
+        if out and (out[-1].endswith(WJ) or unit.startswith(WJ)):
+            out[-1] += unit
+        else:
+            out.append(unit)
+    yield from out
+
+
+def _units(text: str) -> Iterator[str]:
     word = ""
     for c in text:
+        if c == WJ:
+            if word:
+                yield word
+                word = ""
+            yield WJ
+            continue
         if is_wide(c):
             if word:
                 yield word
@@ -69,7 +96,7 @@ def break_lines(text: str, width: int, measure: Callable[[str], int]) -> list[st
     Newlines in `text` start new paragraphs; an empty text is one empty line."""
     out: list[str] = []
     for para in text.split("\n"):
-        out.extend(_paragraph(para, width, measure))
+        out.extend(line.replace(WJ, "") for line in _paragraph(para, width, lambda x: measure(x.replace(WJ, ""))))
     return out
 
 

@@ -248,3 +248,14 @@ def test_an_elderly_customer_sees_priority_customer_never_the_internal_category(
     big = [ln.text for ln in printed if ln.height >= 2]
     assert any("优先客户" in t for t in big)
     assert not any("老弱病残孕" in ln.text or "elderly" in ln.text for ln in printed)
+
+
+@pytest.mark.parametrize("width", [32, 40, 42, 48])
+def test_a_counter_name_is_never_split_on_the_ticket(width) -> None:
+    cfg = branch()
+    ticket = m.TicketView(id="2024-05-06/A012", number="A012", business="cash", tier="normal",
+                          issued_at=1714959000.0, ahead=3, est_wait_s=400.0)
+    lines = [ln.text for ln in paper_lines(TicketLayout(cfg, width_chars=width).render(ticket))]
+    for name in ("5号VIP窗口", "1号窗口", "VIP Counter 5", "Counter 1"):
+        assert any(name in ln for ln in lines), (name, lines)
+    assert not any("\u2060" in ln for ln in lines)  # the joiners are not printed

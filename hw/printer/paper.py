@@ -175,6 +175,13 @@ def paper_image(data: bytes, font_path: str = "/usr/share/fonts/truetype/wqy/wqy
             y += q.height + 8
             continue
         f = font(ln.height)
+        if ln.text and set(ln.text) == {"-"}:  # a rule: one column a dash, as the printer's fixed font
+            cols = len(ln.text) * ln.width
+            for c in range(cols):
+                x0 = margin + c * CHAR_W + 2
+                draw.line((x0, y + CHAR_H // 2, x0 + CHAR_W - 5, y + CHAR_H // 2), fill="black", width=2)
+            y += CHAR_H * ln.height + 4
+            continue
         stretch = ln.width / ln.height  # the font is already `height` times tall (and wide)
         w = sum(_run_width(draw, f, run.text, stretch) for run in ln.runs)
         x = margin + {"left": 0, "center": (DOTS - w) // 2, "right": DOTS - w}[ln.align]
