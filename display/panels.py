@@ -355,7 +355,14 @@ class RecentPanel(Panel):
         return [c for c in state.recent if (c.number, c.counter) not in calling][: len(self.cells)]
 
     def draw(self, sub: Surface, state: HallState, now: float) -> None:
-        for cell, call in zip(self.cells, self.shown(state), strict=False):
+        shown = self.shown(state)
+        if not shown and self.cells:  # nothing earlier yet: say so rather than an empty panel
+            cell = self.cells[0]
+            for i, text in enumerate(t.NO_RECENT):
+                surf = self.text(text, cell.height * 0.45, cell.width, t.MUTED, self.bg)
+                self.put(sub, surf, cell.x, cell.y + i * surf.get_height(), "recent-none")
+            return
+        for cell, call in zip(self.cells, shown, strict=False):
             split = int(cell.width * 0.36)
             num = self.text(call.number, cell.height * 0.7, split - self.m, t.NUMBER, self.bg)
             self.put(sub, num, cell.x, cell.centery - num.get_height() // 2, "recent")

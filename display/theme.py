@@ -31,6 +31,7 @@ PAUSED_TITLE = ("暂停服务", "Paused")
 NONE_PAUSED = ("无", "none")
 OFFLINE = "离线 offline"
 IDLE = ("暂无叫号，请留意屏幕和语音叫号", "No number is being called. Please watch this screen and listen for your number.")
+NO_RECENT = ("暂无更早的呼叫", "No earlier calls yet")
 IDLE_WAITING = ("现有 {n} 位客户等候", "{n} waiting")
 PEOPLE = ("人", "")
 WEEKDAYS_ZH = ("星期一", "星期二", "星期三", "星期四", "星期五", "星期六", "星期日")

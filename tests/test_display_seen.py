@@ -126,6 +126,8 @@ def test_with_nobody_called_the_panel_says_what_to_do(tmp_path: Path) -> None:
     assert "".join(said).startswith("暂无叫号，请留意屏幕和语音叫号")
     assert "现有 5 位客户等候" in said and "5 waiting" in said
     assert any("Please watch this screen" in t for t in said)
+    recent = [t for w, t, _r, _s in texts(hall) if w == "recent:recent-none"]
+    assert recent == ["暂无更早的呼叫", "No earlier calls yet"]
     area = hall.layout.calling
     ref = reference(FONT, 0, "现有 5 位客户等候", next(s for w, t, _r, s in texts(hall) if t == "现有 5 位客户等候"),
                     theme.NUMBER, theme.PANEL_BG)
