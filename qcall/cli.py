@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from qbus.errors import QcallError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from qbus.client import BusClient
     from qbus.config import BranchConfig
 
@@ -414,21 +416,30 @@ def _simulate(args: argparse.Namespace) -> int:
         params = s.DayParams()
         if args.arrivals_per_hour is not None:
             params.arrivals_per_hour = args.arrivals_per_hour
-        on_call = _print_call if args.calls else None
-        out = s.simulate_day(load(args.config), args.seed, params, on_call=on_call)
+        cfg = load(args.config)
+        on_call = _call_printer(cfg) if args.calls else None
+        out = s.simulate_day(cfg, args.seed, params, on_call=on_call)
     print(json.dumps(out, ensure_ascii=False))
     return 0
 
 
-def _print_call(ev: object) -> None:
-    import time
+def _call_printer(cfg: BranchConfig) -> Callable[[object], None]:
+    """`simulate --calls`: each call in branch time, Chinese and English, the counter by its name."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from qbus import messages as m
 
-    if isinstance(ev, m.TicketCalled):
-        hhmm = time.strftime("%H:%M", time.gmtime(ev.at + 8 * 3600))
-        print(f"{hhmm}  请 {ev.number} 号到 {ev.counter} 号窗口  (waited {ev.waited_s / 60:4.1f} min, "
-              f"{ev.tier})", flush=True)
+    tz = ZoneInfo(cfg.branch.timezone)
+    names = {c.id: (c.name_zh or f"{c.id}号窗口", c.name_en or f"Counter {c.id}") for c in cfg.counter}
+
+    def show(ev: object) -> None:
+        if isinstance(ev, m.TicketCalled):
+            zh, en = names.get(ev.counter, (f"{ev.counter}号窗口", f"Counter {ev.counter}"))
+            print(f"{datetime.fromtimestamp(ev.at, tz):%H:%M}  请 {ev.number} 号到 {zh}  "
+                  f"{ev.number} to {en}  (等了 waited {ev.waited_s / 60:4.1f} min, {ev.tier})", flush=True)
+
+    return show
 
 
 def _demo(args: argparse.Namespace) -> int:
