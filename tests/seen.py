@@ -17,10 +17,7 @@ def shows(frame: pygame.Surface, rect: pygame.Rect, image: pygame.Surface) -> bo
     """The frame holds exactly `image` at `rect` (pixel for pixel)."""
     if rect.size != image.get_size() or not frame.get_rect().contains(rect):
         return False
-    region = frame.subsurface(rect)
-    return pygame.image.tobytes(region, "RGB") == pygame.image.tobytes(image.convert(frame) if
-                                                                       pygame.display.get_surface()
-                                                                       else image, "RGB")
+    return pygame.image.tobytes(frame.subsurface(rect), "RGB") == pygame.image.tobytes(image, "RGB")
 
 
 def ink_height(frame: pygame.Surface, rect: pygame.Rect, bg: tuple[int, int, int]) -> int:

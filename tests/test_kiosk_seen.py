@@ -102,7 +102,10 @@ def test_waiting_counts_and_estimated_waits_are_large_and_clear_of_the_names(scr
     assert_shows(screen, "等候 12 人 · 约 25 分钟")
     assert_shows(screen, "12 waiting · about 25 min")
     assert_shows(screen, "无需等候")  # nobody waiting: said, not "0 waiting"
-    rect, _ = rendered(screen, "等候 3 人 · 约 5 分钟")
+    rect, image = rendered(screen, "等候 3 人 · 约 5 分钟")
+    size, fg, bg = next((e[3], e[4], e[5]) for e in screen.elements if e[1] == "等候 3 人 · 约 5 分钟")
+    other = screen._font(size).render("等候 8 人 · 约 5 分钟", True, fg, bg)
+    assert not shows(screen.surface, rect, other)  # the comparison tells one count from another
     # Han glyphs at least 22 px tall (a 28 px face) and dark on a light band: readable at arm's length
     assert ink_height(screen.surface, rect, screen.surface.get_at((rect.x, rect.y))[:3]) >= 22
     fg = next(e[4] for e in screen.elements if e[1] == "等候 3 人 · 约 5 分钟")
