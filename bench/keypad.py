@@ -197,7 +197,9 @@ def press_reply_core_ms(branch: Branch, counter: int, baudrate: int, presses: in
 
 
 def _is_number(text: str) -> bool:
-    return len(text) > 1 and text[0].isalpha() and text[1:].isdigit()
+    """The keypad LED after a call: the number first ("A012 等3分 余5")."""
+    first = text.split(" ")[0]
+    return len(first) > 1 and first[0].isalpha() and first[1:].isdigit()
 
 
 def press_event_ms_32(branch: Branch, counters: list[int], presses: int, rate_hz: float = 5.0) -> list[float]:

@@ -38,12 +38,31 @@ LOGGED_OUT: PanelState = None
 
 @dataclass(frozen=True, slots=True)
 class Display:
-    """What the pads show. voice: "" | "welcome" | "please_rate" | "thanks" (played once)."""
+    """What the pads show. voice: "" | "welcome" | "please_rate" | "thanks" (played once).
+
+    `detail_zh`/`detail_en`: the customer in hand in full (business, tier, wait, how many still
+    wait here), for a display with room for it (the software panel). `note_zh`/`note_en`: a
+    one-off message (why a key was refused, "recalled"), also shown on the keypad in Chinese."""
 
     pad_text: str
     keypad_text: str
     voice: str = ""
     beep: bool = False
+    detail_zh: str = ""
+    detail_en: str = ""
+    note_zh: str = ""
+    note_en: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TierInfo:
+    """What the teller is told about a tier: the LED mark and the staff name (the internal
+    category, e.g. 老弱病残孕, which staff need), and whether it is a priority tier."""
+
+    mark: str
+    name_zh: str
+    name_en: str
+    priority: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +86,13 @@ class CounterPanel:
         prefixes: Mapping[str, str] | None = None,
         rating_scale: int = 5,
         pending_timeout_s: float = PENDING_TIMEOUT_S,
+        tiers: Mapping[str, TierInfo] | None = None,
+        businesses: Mapping[str, tuple[str, str]] | None = None,
     ) -> None:
         self.counter = counter
         self.prefixes = dict(prefixes or {})
+        self.tiers = dict(tiers or {})
+        self.businesses = dict(businesses or {})  # code -> (name_zh, name_en)
         self.rating_scale = rating_scale
         self.pending_timeout_s = pending_timeout_s
         self.bus: m.CounterState | None = None
@@ -80,6 +103,7 @@ class CounterPanel:
         self._pending: tuple[str, float] | None = None
         self._thanks = False
         self._message = ""  # a one-off keypad message (e.g. login refused) until the next change
+        self._message_en = ""
         self.display = self._render()
 
     # ---------------------------------------------------------------- reading
@@ -104,7 +128,9 @@ class CounterPanel:
             return self._login_key(press)
         cmd = self._command_for(press)
         if cmd is None:
-            return Output(display=replace(self.display, beep=True))
+            self._message, self._message_en = refusal(self.state, press)
+            out = self._show("")
+            return Output(display=replace(out.display or self.display, beep=True))
         return self._send(cmd, now)
 
     def stars(self, stars: int, now: float) -> Output:
@@ -123,7 +149,7 @@ class CounterPanel:
         after = self.state
         voice = ""
         if after is not before:
-            self._message = ""
+            self._message = self._message_en = ""
             if before is LOGGED_OUT or after is LOGGED_OUT:
                 self._reset_entry()
             if after is CounterStatus.SERVING:
@@ -142,14 +168,20 @@ class CounterPanel:
                 return self._show("thanks")
         return NOTHING
 
-    def reply(self, ok: bool, message_zh: str = "") -> Output:
-        """The core answered the last command. A refusal beeps and shows its reason on the keypad."""
+    def reply(self, ok: bool, message_zh: str = "", message_en: str = "") -> Output:
+        """The core answered the last command. A refusal beeps and shows its reason on the keypad
+        (and in English where there is room); an accepted recall is confirmed ("已重呼")."""
+        op = self._pending[0] if self._pending else ""
         self._pending = None
         if ok:
+            if op == "Recall" and self.bus is not None and self.bus.number:
+                self._message, self._message_en = f"已重呼 {self.bus.number}", f"Recalled {self.bus.number}"
+                return self._show("")
             return NOTHING
         if self._login_sent:
             self._reset_entry()
         self._message = message_zh or "操作失败"
+        self._message_en = message_en or ("Refused" if message_zh else "The operation failed")
         out = self._show("")
         return Output(display=replace(out.display or self.display, beep=True))
 
@@ -211,7 +243,7 @@ class CounterPanel:
                 return Output(commands=[login], display=self._show("").display)
         else:
             return Output(display=replace(self.display, beep=True))
-        self._message = ""
+        self._message = self._message_en = ""
         return self._show("")
 
     def _reset_entry(self) -> None:
@@ -231,16 +263,50 @@ class CounterPanel:
     def _render(self) -> Display:
         s, bus = self.state, self.bus
         number = bus.number if bus else ""
+        in_hand = self._in_hand_led() if bus is not None else number
         pad, keypad = {
             LOGGED_OUT: (PAUSED_TEXT, self._entry_text()),
             CounterStatus.CLOSED: (PAUSED_TEXT, "已关闭"),
             CounterStatus.IDLE: (THANKS_TEXT if self._thanks else WELCOME_TEXT, "空闲"),
-            CounterStatus.CALLED: (number, number),
-            CounterStatus.SERVING: (number, number),
+            CounterStatus.CALLED: (number, in_hand),
+            CounterStatus.SERVING: (number, in_hand),
             CounterStatus.RATING: (THANKS_TEXT if self._thanks else RATE_TEXT, "评价中"),
             CounterStatus.PAUSED: (PAUSED_TEXT, PAUSED_TEXT),
         }[s]
-        return Display(pad_text=pad, keypad_text=self._message or keypad)
+        zh, en = self._detail() if s in (CounterStatus.CALLED, CounterStatus.SERVING) else ("", "")
+        return Display(pad_text=pad, keypad_text=self._message or keypad, detail_zh=zh, detail_en=en,
+                       note_zh=self._message, note_en=self._message_en)
+
+    def _in_hand_led(self) -> str:
+        """The keypad LED after a call: number, tier mark, minutes waited, how many still wait here
+        (e.g. "B012 V 等12分 余5"), short enough for a one-line LED."""
+        bus = self.bus
+        assert bus is not None
+        tier = self.tiers.get(bus.tier)
+        parts = [bus.number]
+        if tier is not None and tier.priority:
+            parts.append(tier.mark or "优")
+        parts += [f"等{round(bus.waited_s / 60)}分", f"余{bus.waiting}"]
+        return " ".join(parts)
+
+    def _detail(self) -> tuple[str, str]:
+        """The customer in hand in full, Chinese and English (the software panel's line)."""
+        bus = self.bus
+        assert bus is not None
+        b_zh, b_en = self.businesses.get(bus.business, (bus.business, bus.business))
+        tier = self.tiers.get(bus.tier)
+        minutes = round(bus.waited_s / 60)
+        zh = [f"{bus.number} {b_zh}"]
+        en = [f"{bus.number} {b_en}"]
+        if tier is not None and tier.priority:
+            zh.append(f"{tier.mark} {tier.name_zh}".strip())
+            en.append(tier.name_en)
+        zh += [f"已等 {minutes} 分钟", f"本窗口还有 {bus.waiting} 人等候"]
+        en += [f"waited {minutes} min", f"{bus.waiting} more waiting for this counter"]
+        if bus.recalls:
+            zh.append(f"已重呼 {bus.recalls} 次")
+            en.append(f"recalled {bus.recalls}x")
+        return " · ".join(zh), " · ".join(en)
 
     def _entry_text(self) -> str:
         if self._login_sent:
@@ -248,3 +314,28 @@ class CounterPanel:
         if self._entering_pin:
             return "密码:" + "*" * len(self._entry_digits)
         return "工号:" + self._entry_digits
+
+
+# What a refused key means, by key and state (Chinese for the keypad LED, English for the panel).
+_REASONS: dict[Key, tuple[str, str]] = {
+    Key.TRANSFER: ("请先按欢迎光临再转移", "Transfer works after welcome (while serving)"),
+    Key.CALL_NEXT: ("请先办完当前客户", "Finish, skip or transfer the current customer first"),
+    Key.RECALL: ("当前没有叫号", "No customer is called: call next first"),
+    Key.SKIP: ("当前没有叫号", "No customer is called: call next first"),
+    Key.WELCOME: ("当前没有叫号", "No customer is called: call next first"),
+    Key.RATE: ("请先按欢迎光临", "Rating comes after welcome (while serving)"),
+    Key.PAUSE: ("请先办完当前客户再暂停", "Pause works when idle, between customers"),
+    Key.RESUME: ("窗口未暂停", "The counter is not paused"),
+    Key.LOGOUT: ("请先办完当前客户再退出", "Finish the current customer before logging out"),
+}
+
+
+def refusal(state: PanelState, press: KeyPress) -> tuple[str, str]:
+    """Why `press` does nothing in `state` (zh, en)."""
+    if press.key is Key.TRANSFER and state is CounterStatus.SERVING:
+        return "转移需窗口号或业务字母", "Transfer needs a counter number or a business letter (t 3 / t B)"
+    if press.key is Key.CALL_NEXT and state is CounterStatus.PAUSED:
+        return "暂停中，请先恢复", "Paused: resume first"
+    if state is CounterStatus.PAUSED:
+        return "暂停中，请先恢复", "Paused: resume first"
+    return _REASONS.get(press.key, ("此键现在不可用", "That key does nothing now"))

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from counter_panel.machine import LOGGED_OUT, CounterPanel, Output
+from counter_panel.machine import LOGGED_OUT, CounterPanel, Display, Output
 from hw.keypad import Key, KeyPress
 from qbus import messages as m
 
@@ -29,8 +29,8 @@ WORDS: dict[str, Key] = {
 }
 HELP = (
     "n 叫号 call next | r 重呼 recall | s 过号 skip | w 欢迎光临 welcome | e 客户评价 rate | "
-    "t 3 / t B 转移 transfer to counter 3 / business B | p 暂停 pause | c 恢复 resume | "
-    "star 5 评价 | logout 退出 | quit"
+    "t 3 / t B 转移（欢迎光临之后）transfer to counter 3 / business B, after welcome | "
+    "p 暂停 pause | c 恢复 resume | star 5 评价 | logout 退出 | quit 离开"
 )
 
 
@@ -43,12 +43,19 @@ class TerminalPanel:
         send: Callable[[m.Command], None],
         show: Callable[[str], None],
         clock: Callable[[], float] = time.monotonic,
+        settle_s: float = 0.0,
     ) -> None:
         self.panel = panel
         self._send = send
         self._show = show
         self._clock = clock
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        # run() waits up to settle_s after a line that sent a command, for the core's answer and
+        # the new state, so the next prompt shows the state the command led to
+        self.settle_s = settle_s
+        self._settled = threading.Condition(self._lock)
+        self._unanswered = 0
+        self._awaiting_state = False
 
     def prompt(self) -> tuple[str, bool]:
         """(prompt, secret) for the next line."""
@@ -68,8 +75,14 @@ class TerminalPanel:
             self._show(HELP)
             return True
         with self._lock:
-            for out in self._outputs(words):
-                self._apply(out)
+            outs = self._outputs(words)
+            for out in outs:
+                self._apply(out, show=False)
+            # one line for what the keys led to (typing a teller id is one line, not one per digit)
+            last = next((o.display for o in reversed(outs) if o.display is not None), None)
+            if last is not None:
+                beep = any(o.display is not None and o.display.beep for o in outs)
+                self._print(last, beep=beep)
         return True
 
     def _outputs(self, words: list[str]) -> list[Output]:
@@ -91,33 +104,62 @@ class TerminalPanel:
 
     def on_state(self, state: m.CounterState) -> None:
         with self._lock:
+            before = (self.panel.state, self.panel.bus.number if self.panel.bus else "")
             self._apply(self.panel.state_update(state))
+            # only a state that moved is a command's result (a late retained copy of the old one is not)
+            if (self.panel.state, state.number) != before:
+                self._awaiting_state = False
+            self._settled.notify_all()
 
     def on_event(self, event: m.AnyEvent) -> None:
         with self._lock:
             self._apply(self.panel.event(event))
 
-    def on_reply(self, ok: bool, message_zh: str = "") -> None:
+    def on_reply(self, ok: bool, message_zh: str = "", message_en: str = "") -> None:
         with self._lock:
-            self._apply(self.panel.reply(ok, message_zh))
+            self._unanswered = max(0, self._unanswered - 1)
+            if not ok:
+                self._awaiting_state = False
+            self._apply(self.panel.reply(ok, message_zh, message_en))
+            self._settled.notify_all()
 
-    def _apply(self, out: Output) -> None:
+    def settle(self, timeout: float) -> bool:
+        """Wait until every command sent has its answer and the state it changed has arrived."""
+        with self._lock:
+            return self._settled.wait_for(lambda: self._unanswered == 0 and not self._awaiting_state, timeout)
+
+    def _apply(self, out: Output, *, show: bool = True) -> None:
         for cmd in out.commands:
+            self._unanswered += 1
+            # a recall or a login refused changes no state: only wait for their answer
+            self._awaiting_state = self._awaiting_state or not isinstance(cmd, m.Recall)
             self._send(cmd)
-        d = out.display
-        if d is None:
-            return
-        extra = (f"  ♪ {d.voice}" if d.voice else "") + ("  (beep)" if d.beep else "")
-        self._show(f"评价器 pad: {d.pad_text}  |  呼叫器 keypad: {d.keypad_text}{extra}")
+        if out.display is not None and show:
+            self._print(out.display)
+
+    def _print(self, d: Display, *, beep: bool = False) -> None:
+        """What the pads show, then the customer in hand and any message, in Chinese and English."""
+        extra = (f"  ♪ {d.voice}" if d.voice else "") + ("  (beep)" if d.beep or beep else "")
+        lines = [f"评价器 pad: {d.pad_text}  |  呼叫器 keypad: {d.keypad_text}{extra}"]
+        if d.detail_zh:
+            lines.append(f"    {d.detail_zh}")
+            lines.append(f"    {d.detail_en}")
+        if d.note_zh:
+            lines.append(f"    {'✓' if not (d.beep or beep) else '✗'} {d.note_zh} / {d.note_en}")
+        for line in lines:
+            self._show(line)
 
     def run(self, read_line: Callable[[str, bool], str | None]) -> None:
-        """Read lines until EOF (None) or `quit`."""
+        """Read lines until EOF (None) or `quit`. After a line that sent a command the next prompt
+        waits (up to `settle_s`) for the answer, so it never shows the state before the command."""
         self._show(HELP)
         while True:
             prompt, secret = self.prompt()
             line = read_line(prompt, secret)
             if line is None or not self.handle_line(line):
                 return
+            if self.settle_s > 0:
+                self.settle(self.settle_s)
 
 
 def stdin_reader(prompt: str, secret: bool) -> str | None:

@@ -201,7 +201,12 @@ def main(cfg: BranchConfig, *, subscribe: Subscribe | None = None, headless: boo
 def open_voice(cfg: BranchConfig) -> Announcer | None:
     """The display's announcer per `[voice]`, or None (silent mode, or voice cannot work: logged)."""
     try:
-        return open_announcer(cfg.voice)
+        return open_announcer(cfg.voice, names_en=counter_names_en(cfg))
     except VoiceError as err:  # the screen matters more than the voice: run without it
         _LOG.error("voice calling off: %s", err)
         return None
+
+
+def counter_names_en(cfg: BranchConfig) -> dict[int, str]:
+    """Counter -> its English name as signed ("VIP Counter 5"), for the English announcement."""
+    return {c.id: c.name_en for c in cfg.counter if c.name_en}

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import tempfile
 import wave
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeAlias
@@ -61,9 +62,10 @@ _EN_TENS = {20: "twenty", 30: "thirty", 40: "forty", 50: "fifty", 60: "sixty", 7
 LETTERS = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
 
 
-def catalogue() -> dict[str, ClipSpec]:
-    """Every clip key the announcer may ask for, with how to generate it."""
-    specs: list[ClipSpec] = []
+def catalogue(words: Iterable[str] = ()) -> dict[str, ClipSpec]:
+    """Every clip key the announcer may ask for, with how to generate it. `words`: the words of
+    the counters' English names ("vip", "wealth", "room"), said as the signs name the counter."""
+    specs: list[ClipSpec] = [ClipSpec(f"en-w-{w}", "en", w) for w in sorted(set(words))]
     specs += [ClipSpec(f"zh-{k}", "cmn-latn-pinyin", v) for k, v in _ZH_WORDS.items()]
     specs += [ClipSpec(f"zh-{i}", "cmn-latn-pinyin", v) for i, v in enumerate(_ZH_DIGITS)]
     specs += [ClipSpec(f"zh-{c}", "cmn", c) for c in LETTERS]
@@ -174,7 +176,7 @@ def _resample(data: Samples, src: int, dst: int) -> Samples:
 
 
 def build(clips_dir: str | Path, *, espeak: str = "espeak-ng", force: bool = False,
-          keys: list[str] | None = None) -> list[Path]:
+          keys: list[str] | None = None, words: Iterable[str] = ()) -> list[Path]:
     """Generate the default clips into `clips_dir` (existing ones are kept unless `force`).
 
     Returns the clips written. Each is trimmed, levelled and checked to be real audio, so a
@@ -185,7 +187,7 @@ def build(clips_dir: str | Path, *, espeak: str = "espeak-ng", force: bool = Fal
         raise VoiceError(f"{espeak} not found; install it (apt-get install espeak-ng) to make the "
                          "voice clips", zh="未安装 espeak-ng")
     out_dir = Path(clips_dir)
-    specs = catalogue()
+    specs = catalogue(words)
     todo = [specs[k] for k in (keys or list(specs))
             if force or not (out_dir / f"{k}.wav").is_file()]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -248,8 +250,8 @@ class ClipSet:
                 return own
         return self.clips_dir / f"{key}.wav"
 
-    def missing(self, keys: list[str] | None = None) -> list[str]:
-        return [k for k in (keys or list(catalogue())) if not self.path(k).is_file()]
+    def missing(self, keys: list[str] | None = None, words: Iterable[str] = ()) -> list[str]:
+        return [k for k in (keys or list(catalogue(words))) if not self.path(k).is_file()]
 
     def get(self, key: str) -> Samples:
         got = self._cache.get(key)

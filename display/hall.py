@@ -64,6 +64,7 @@ class HallState:
     calling: list[m.CallView] = field(default_factory=list)
     recent: list[m.CallView] = field(default_factory=list)
     waiting: dict[str, int] = field(default_factory=dict)
+    est_wait_s: dict[str, float] = field(default_factory=dict)  # the core's estimate per business
     paused: list[int] = field(default_factory=list)
     closed: list[int] = field(default_factory=list)
     bus_notice: tuple[str, str] = ("", "")
@@ -270,8 +271,9 @@ def _on_counter_state(s: HallState, st: m.CounterState, now: float) -> None:
 
 
 def _on_queue_state(s: HallState, q: m.QueueState, now: float) -> None:
-    if q.waiting != s.waiting:
+    if q.waiting != s.waiting or q.est_wait_s != s.est_wait_s:
         s.waiting = dict(q.waiting)
+        s.est_wait_s = dict(q.est_wait_s)
         s._bump("waiting")
 
 

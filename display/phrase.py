@@ -8,6 +8,8 @@ it is signed.
 
 from __future__ import annotations
 
+import re
+
 WORD_GAP = 0.06          # between words of one sentence
 COMMA = 0.25             # after the number in English
 SENTENCE_GAP = 0.5       # between the Mandarin and the English sentence
@@ -62,18 +64,38 @@ def mandarin(number: str, counter: int) -> list[Part]:
                   ["zh-hao", "zh-chuangkou"])
 
 
-def english(number: str, counter: int) -> list[Part]:
-    """Number A001, please go to counter 3."""
+def name_words(name_en: str) -> list[str]:
+    """The words of a counter's English name that need a clip of their own ("VIP Counter 5" ->
+    ["vip"]): digits are said as numbers and "counter" has its clip already."""
+    return [w.lower() for w in re.findall(r"[A-Za-z]+", name_en) if w.lower() != "counter"]
+
+
+def en_counter(counter: int, name_en: str = "") -> list[str]:
+    """The counter as the hall's signs name it in English: "VIP Counter 5" -> vip counter five;
+    with no name, counter five."""
+    if not name_en:
+        return ["en-counter", *en_count(counter)]
+    out: list[str] = []
+    for token in re.findall(r"[A-Za-z]+|\d+", name_en):
+        if token.isdigit():
+            out += en_count(int(token))
+        else:
+            out.append("en-counter" if token.lower() == "counter" else f"en-w-{token.lower()}")
+    return out or ["en-counter", *en_count(counter)]
+
+
+def english(number: str, counter: int, name_en: str = "") -> list[Part]:
+    """Number A001, please go to counter 3 (or to the counter's own name: VIP Counter 5)."""
     head = _words(["en-number"], spell(number, "en"))
-    tail = _words(["en-please", "en-go", "en-to", "en-counter"], en_count(counter))
+    tail = _words(["en-please", "en-go", "en-to"], en_counter(counter, name_en))
     return [*head, COMMA, *tail]
 
 
-def announcement(number: str, counter: int, *, with_english: bool = True) -> list[Part]:
+def announcement(number: str, counter: int, *, with_english: bool = True, name_en: str = "") -> list[Part]:
     """One saying of a call: Mandarin, then English if the branch wants it."""
     parts = mandarin(number, counter)
     if with_english:
-        parts += [SENTENCE_GAP, *english(number, counter)]
+        parts += [SENTENCE_GAP, *english(number, counter, name_en)]
     return parts
 
 

@@ -8,6 +8,7 @@ fraction of a full 1920×1080 redraw.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import UTC, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -16,7 +17,7 @@ from pygame import Rect, Surface
 from display import panels as p
 from display.fonts import FontBook
 from display.hall import HallState
-from display.layout import Layout, compute
+from display.layout import Layout, compute, min_text_px
 from qbus.config import BranchConfig
 
 _LOG = logging.getLogger(__name__)
@@ -36,7 +37,10 @@ class HallScreen:
 
     def __init__(self, cfg: BranchConfig, target: Surface, fonts: FontBook | None = None) -> None:
         self.target = target
-        self.layout: Layout = compute(*target.get_size())
+        size = target.get_size()
+        d = cfg.display
+        self.layout: Layout = replace(compute(*size),
+                                      text_min=min_text_px(size, d.viewing_distance_m, d.diagonal_in))
         self.fonts = fonts or FontBook(cfg.display.font, cfg.display.font_index)
         lay, f = self.layout, self.fonts
         self.panels: list[p.Panel] = [

@@ -126,8 +126,9 @@ class Announcer:
     """Says calls and recalls, one at a time, newest never lost behind a backlog."""
 
     def __init__(self, clips: c.ClipSet, player: Player, *, repeat: int = 2, english: bool = True,
-                 max_pending: int = 4) -> None:
+                 max_pending: int = 4, names_en: dict[int, str] | None = None) -> None:
         self.clips = clips
+        self.names_en = dict(names_en or {})  # counter -> its English name, said as signed
         self.player = player
         self.repeat = max(1, repeat)
         self.english = english
@@ -141,20 +142,21 @@ class Announcer:
         self._thread.start()
 
     @classmethod
-    def from_config(cls, voice: VoiceSection, player: Player | None = None) -> Announcer | None:
+    def from_config(cls, voice: VoiceSection, player: Player | None = None,
+                    names_en: dict[int, str] | None = None) -> Announcer | None:
         """The announcer for `[voice]`, or None in silent mode. Checks every clip is there."""
         if not voice.enabled:
             _LOG.info("voice calling is off ([voice] enabled = false)")
             return None
         clips = c.ClipSet(voice.clips_dir, voice.custom_clips_dir)
-        missing = clips.missing()
+        missing = clips.missing(words=_words(names_en))
         if missing:
             raise VoiceError(f"{len(missing)} voice clips missing in {voice.clips_dir} (e.g. "
                              f"{', '.join(missing[:4])}); run `qcall voice build`", zh="缺少语音文件")
         player = player or MixerPlayer()
         try:
             return cls(clips, player, repeat=voice.repeat, english=voice.english,
-                       max_pending=voice.max_pending)
+                       max_pending=voice.max_pending, names_en=names_en)
         except BaseException:
             player.close()
             raise
@@ -209,7 +211,8 @@ class Announcer:
                     self._lock.notify_all()
 
     def _say(self, a: Announcement) -> None:
-        buf = self.clips.render(phrase.announcement(a.number, a.counter, with_english=self.english))
+        buf = self.clips.render(phrase.announcement(a.number, a.counter, with_english=self.english,
+                                                    name_en=self.names_en.get(a.counter, "")))
         done = 0
         while True:
             with self._lock:
@@ -223,13 +226,18 @@ class Announcer:
             self.history.append(Played(a.number, a.counter, a.recall, done, started, time.monotonic()))
 
 
-def build_clips(voice: VoiceSection, *, force: bool = False) -> list[Path]:
-    """`qcall voice build`: generate the default clips into `[voice] clips_dir`."""
-    return c.build(voice.clips_dir, force=force)
+def _words(names_en: dict[int, str] | None) -> list[str]:
+    return [w for name in (names_en or {}).values() for w in phrase.name_words(name)]
+
+
+def build_clips(voice: VoiceSection, *, force: bool = False, names_en: dict[int, str] | None = None) -> list[Path]:
+    """`qcall voice build`: generate the default clips (and the words of the counters' English
+    names) into `[voice] clips_dir`."""
+    return c.build(voice.clips_dir, force=force, words=_words(names_en))
 
 
 def open_announcer(voice: VoiceSection, player: Player | None = None, *,
-                   build_missing: bool = True) -> Announcer | None:
+                   build_missing: bool = True, names_en: dict[int, str] | None = None) -> Announcer | None:
     """The announcer a display starts with: None in silent mode; missing default clips made first.
 
     Clips are normally made at set-up (`./run.sh setup` runs `qcall voice build`); a display whose
@@ -238,9 +246,9 @@ def open_announcer(voice: VoiceSection, player: Player | None = None, *,
     possible (no espeak-ng) or there is no audio device; the caller runs the screen without voice.
     """
     if voice.enabled and build_missing:
-        missing = c.ClipSet(voice.clips_dir, voice.custom_clips_dir).missing()
+        missing = c.ClipSet(voice.clips_dir, voice.custom_clips_dir).missing(words=_words(names_en))
         if missing:
             _LOG.warning("voice: %d clips missing in %s; making them with espeak-ng", len(missing),
                          voice.clips_dir)
-            c.build(voice.clips_dir, keys=missing)
-    return Announcer.from_config(voice, player)
+            c.build(voice.clips_dir, keys=missing, words=_words(names_en))
+    return Announcer.from_config(voice, player, names_en=names_en)

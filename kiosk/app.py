@@ -18,7 +18,9 @@ from typing import Any
 
 from hw.buttons import KioskButtons
 from hw.identity import IdentityReader, Presented, ReaderError, ReaderThread
+from hw.printer import PrinterStatus
 from kiosk.flow import KioskFlow, View, ViewKind
+from qbus import messages as m
 from qbus.config.sections import KioskSection
 
 _LOG = logging.getLogger(__name__)
@@ -26,8 +28,9 @@ _LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class KioskEvent:
-    """kind: present | reader_error | button | action | queues | tick. `data` is what goes with it
-    (queues: people waiting per business code, from the core's retained QueueState)."""
+    """kind: present | reader_error | button | action | queues | printer | poll | tick. `data` is what goes
+    with it (queues: the core's retained QueueState, or people waiting per business code; printer:
+    a PrinterStatus)."""
 
     kind: str
     data: Any = None
@@ -42,7 +45,7 @@ class KioskApp:
         buttons: KioskButtons | None = None,
         screen: Any = None,  # kiosk.screen.KioskScreen; typed loosely so pygame is only needed with a screen
         on_view: Callable[[View], None] | None = None,
-        status_poll_s: float = 10.0,
+        status_poll_s: float = 3.0,
     ) -> None:
         self.flow = flow
         self.status_poll_s = status_poll_s
@@ -52,6 +55,8 @@ class KioskApp:
         self.on_view = on_view
         self.events: queue.Queue[KioskEvent] = queue.Queue()
         self.waiting: dict[str, int] = {}
+        self.est_wait_s: dict[str, float] = {}
+        flow.on_busy = self._show  # "issuing your ticket" on screen while the core answers
         self._threads: list[ReaderThread] = []
         if buttons is not None:
             buttons.when_pressed = lambda name: self.events.put(KioskEvent("button", name))
@@ -70,9 +75,10 @@ class KioskApp:
         except queue.Empty:
             ev = KioskEvent("tick")
             if time.monotonic() - self._last_poll >= self.status_poll_s:
-                # idle: re-read the printer so the LEDs (and staff) see a refilled or emptied roll
+                # idle: re-read the printer so the home screen, the LEDs (and staff) see a refilled
+                # or emptied roll or an open cover before anyone chooses
                 self._last_poll = time.monotonic()
-                self.flow.printer.status()
+                self.flow.printer_changed(self.flow.printer.status())
                 self._show(self.flow.view)
         before = self.flow.view
         view = self._dispatch(ev)
@@ -93,14 +99,23 @@ class KioskApp:
         if ev.kind == "action":
             return self._action(ev.data)
         if ev.kind == "queues":
-            return self._queues(dict(ev.data))
+            return self._queues(ev.data)
+        if ev.kind == "printer":
+            return flow.printer_changed(ev.data)
+        if ev.kind == "poll":
+            return flow.printer_changed(flow.printer.status())
         return flow.tick()
 
-    def _queues(self, waiting: dict[str, int]) -> View:
-        """People waiting per business, shown on the home screen's buttons (redrawn at once)."""
-        self.waiting = waiting
+    def _queues(self, data: m.QueueState | dict[str, int]) -> View:
+        """People waiting (and the estimated wait) per business, shown on the home screen's
+        buttons (redrawn at once). `data`: the core's QueueState, or just the counts."""
+        if isinstance(data, m.QueueState):
+            self.waiting, self.est_wait_s = dict(data.waiting), dict(data.est_wait_s)
+        else:
+            self.waiting = dict(data)
         if self.screen is not None:
-            self.screen.waiting = waiting
+            self.screen.waiting = self.waiting
+            self.screen.est_wait_s = self.est_wait_s
             if self.flow.view.kind in (ViewKind.HOME, ViewKind.IDENTIFIED, ViewKind.STAFF_OK):
                 self.screen.draw(self.flow.view)
         return self.flow.view
@@ -132,12 +147,17 @@ class KioskApp:
             self.screen.draw(view)
         if self.buttons is not None:
             st = getattr(self.flow.printer, "last_status", None)
-            fault = (st is not None and not st.can_print) or view.kind is ViewKind.PRINT_FAILED
+            fault = ((st is not None and not st.can_print) or bool(self.flow.printer_fault[0])
+                     or view.kind is ViewKind.PRINT_FAILED)
             self.buttons.led("fault", fault or bool(self.flow.printer_warning))
             # "ready": a ticket can be taken now (no printer fault, within opening hours)
             self.buttons.led("ready", not fault and self.flow.open_at(self.flow.clock()))
         if self.on_view is not None:
             self.on_view(view)
+
+    def printer_pushed(self, st: PrinterStatus) -> None:
+        """A status the printer reported by itself (any thread): handled on the kiosk's loop."""
+        self.events.put(KioskEvent("printer", st))
 
     def run(self, stop: threading.Event) -> None:
         """Main loop until `stop` is set. With a screen, call from the main thread (SDL wants that)."""

@@ -52,6 +52,7 @@ class ViewKind(enum.StrEnum):
     SELF_SERVICE = "self_service"  # this business can be done at a machine; take a ticket anyway?
     STAFF_NEEDED = "staff_needed"  # priority by button: staff card or staff id + PIN
     STAFF_OK = "staff_ok"  # priority granted: choose a business
+    ISSUING = "issuing"  # waiting for the core's answer (up to issue_timeout_s): say so, no buttons
     ISSUED = "issued"  # ticket printed
     PRINT_FAILED = "print_failed"  # number valid, shown on screen, reprint offered
     MESSAGE = "message"  # a notice (printer out of paper, core not answering, try again)
@@ -68,9 +69,19 @@ class View:
     masked_name: str = ""
     can_reprint: bool = False
     until: float = 0.0  # clock time at which the view falls back to HOME (0: it stays)
+    # HOME only: why no ticket can be taken right now (printer out of paper, cover open), shown
+    # before anyone chooses; empty when the kiosk is ready.
+    fault_zh: str = ""
+    fault_en: str = ""
+
+    @property
+    def ready(self) -> bool:
+        """A home screen on which a customer can take a ticket."""
+        return self.kind in (ViewKind.HOME, ViewKind.IDENTIFIED, ViewKind.STAFF_OK) and not self.fault_zh
 
 
 HOME = View(ViewKind.HOME, "请选择业务，持卡客户请先刷卡", "Choose your business. Card holders: swipe your card first.")
+ISSUING = View(ViewKind.ISSUING, "正在出票，请稍候…", "Issuing your ticket, please wait…")
 
 
 @dataclass(frozen=True)
@@ -118,8 +129,14 @@ class KioskFlow:
         self._grant: _Grant | None = None
         self._last_issue: tuple[float, str] | None = None
         self.unprinted: TicketView | None = None
+        self._unprinted_tip = True
         self._closed: View | None = None
         self.printer_warning = ""  # set while the roll is near its end, for staff
+        self.printer_fault: tuple[str, str] = ("", "")  # why tickets cannot print now (home screen)
+        self._home = HOME
+        # Called with the ISSUING view just before the (blocking) request to the core, so the
+        # screen can say the ticket is on its way while the core takes its time.
+        self.on_busy: Callable[[View], None] | None = None
 
     # -- inputs ---------------------------------------------------------------------------------
     def present(self, presented: Presented) -> View:
@@ -133,10 +150,12 @@ class KioskFlow:
         self.identity, self._identity_until = who, now + self.cfg.kiosk.identity_hold_s
         tier = self._tiers.get(who.tier)
         greet_zh = f"{who.masked_name} 您好" if who.masked_name else "您好"
-        special = tier is not None and tier.priority
-        zh = f"{greet_zh}，{tier.name_zh}客户，请选择业务" if special and tier else f"{greet_zh}，请选择业务"
-        en = f"Welcome, {tier.name_en} customer. Please choose your business." if special and tier else (
-            "Welcome. Please choose your business.")
+        if tier is not None and tier.priority:
+            # the customer-facing name, never the internal category (老弱病残孕)
+            name_zh, name_en = tier.customer_names()
+            zh, en = f"{greet_zh}，{name_zh}，请选择业务", f"Welcome, {name_en}. Please choose your business."
+        else:
+            zh, en = f"{greet_zh}，请选择业务", "Welcome. Please choose your business."
         _LOG.info("customer recognised via %s: tier %s", who.via, who.tier)
         self._identity_view = View(ViewKind.IDENTIFIED, zh, en, tier=who.tier, masked_name=who.masked_name,
                                    until=self._identity_until)
@@ -168,7 +187,21 @@ class KioskFlow:
                 f"You can do this at {b.self_service_en} with no wait. Tap 'Take a ticket' to see a teller.",
                 business=b.code, until=now + 30.0,
             ))
-        return self._take(b, now)
+        return self._take(b, now, tip=not anyway)
+
+    def printer_changed(self, st: PrinterStatus) -> View:
+        """A fresh printer status (polled while idle, or pushed by the printer): the home screen
+        (and the ready LED) says at once when no ticket can be printed, before anyone chooses."""
+        fault = ("", "") if st.can_print else _printer_text(st)
+        if fault != self.printer_fault:
+            self.printer_fault = fault
+            at_home = self.view is self._home
+            self._home = HOME if not fault[0] else View(ViewKind.HOME, HOME.zh, HOME.en,
+                                                        fault_zh=fault[0], fault_en=fault[1])
+            if at_home:
+                self.view = self._idle_view()
+        self.printer_warning = "打印纸将用完 / Ticket paper is running low" if st.state is Status.NEAR_END else ""
+        return self.view
 
     def request_priority(self) -> View:
         """The priority button: needs a lobby staff card or PIN first."""
@@ -200,7 +233,7 @@ class KioskFlow:
         st = self.printer.status()
         if not st.can_print:
             return self._failed(ticket, _printer_text(st), now)
-        return self._print(ticket, now, reprint=True)
+        return self._print(ticket, now, reprint=True, tip=self._unprinted_tip)
 
     def reset(self) -> View:
         """Back to the start (the customer tapped "back", or walked away)."""
@@ -216,12 +249,12 @@ class KioskFlow:
                 _LOG.warning("ticket %s never printed; the number stays valid", self.view.ticket and self.view.ticket.number)
                 self.unprinted = None
             self.view = self._idle_view()
-        elif self.view is HOME or self.view is self._closed:
+        elif self.view is self._home or self.view is self._closed:
             self.view = self._idle_view()  # opening or closing time passed while nobody was here
         return self.view
 
     # -- issuing --------------------------------------------------------------------------------
-    def _take(self, b: Business, now: float) -> View:
+    def _take(self, b: Business, now: float, *, tip: bool = True) -> View:
         who = self.identity
         who_key = who.customer if who else ""
         if self._last_issue is not None:
@@ -234,11 +267,13 @@ class KioskFlow:
             closed = self._closed_view()
             return self._message(closed.zh, closed.en)
         st = self.printer.status()
+        self.printer_changed(st)
         if not st.can_print:
             _LOG.warning("not issuing: printer %s (%s)", st.state, st.detail)
             return self._message(*_printer_text(st))
-        self.printer_warning = "打印纸将用完 / Ticket paper is running low" if st.state is Status.NEAR_END else ""
         cmd = self._command(b, who)
+        if self.on_busy is not None:
+            self.on_busy(self._show(ISSUING))
         try:
             answer = self._issue(cmd)
         except TimeoutError:
@@ -262,7 +297,7 @@ class KioskFlow:
         self._last_issue = (now, who_key)
         self.identity, self._grant = None, None
         _LOG.info("issued %s (%s, tier %s, via %s)", answer.number, answer.business, answer.tier, answer.via)
-        return self._print(answer, now, reprint=False)
+        return self._print(answer, now, reprint=False, tip=tip)
 
     def open_at(self, now: float) -> bool:
         """Within the hours tickets are issued (always, when `[kiosk] hours_only` is off)."""
@@ -297,12 +332,15 @@ class KioskFlow:
             kiosk=self.cfg.kiosk.id,
         )
 
-    def _print(self, ticket: TicketView, now: float, *, reprint: bool) -> View:
-        data = self.layout.render(ticket, reprint=reprint)
+    def _print(self, ticket: TicketView, now: float, *, reprint: bool, tip: bool = True) -> View:
+        """Print the ticket; `tip=False` when the customer already declined the self-service
+        offer on screen (the ticket does not repeat it)."""
+        data = self.layout.render(ticket, reprint=reprint, tip=tip)
         try:
             self.printer.print_ticket(data)
         except PrinterError as err:
             _LOG.warning("ticket %s did not print: %s", ticket.number, err)
+            self._unprinted_tip = tip
             return self._failed(ticket, (err.zh, getattr(err, "en_text", str(err))), now)
         self.unprinted = None
         b = self._business.get(ticket.business)
@@ -344,7 +382,7 @@ class KioskFlow:
             return self._identity_view
         if not self.open_at(self.clock()):
             return self._closed_view()
-        return HOME
+        return self._home
 
     def _closed_view(self) -> View:
         """What the idle screen says outside opening hours, before anyone presses a button."""

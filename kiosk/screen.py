@@ -16,6 +16,7 @@ import pygame
 
 from kiosk.flow import View, ViewKind
 from qbus.config import BranchConfig
+from qbus.linebreak import break_lines
 
 _LOG = logging.getLogger(__name__)
 
@@ -47,6 +48,16 @@ class _Hit:
     key: str = ""  # PIN pad key
 
 
+#: Where text was drawn, for tests and screenshots: (what, text, rect on screen, font size, fg, bg).
+Placed = tuple[str, str, pygame.Rect, int, tuple[int, int, int], tuple[int, int, int]]
+
+STRIP = (236, 240, 246)  # the waiting band at the foot of a business button
+FAULT_BG = (255, 236, 214)
+DISABLED = (160, 164, 170)
+COUNT_PX = 28  # waiting counts: the size an elderly customer reads at arm's length
+BACK_W, BACK_H = 300, 100  # Back sits bottom-left on every screen: on the home screen that spot is no button
+
+
 class KioskScreen:
     """Draws views; `handle(event)` returns the Action for a touch, or None."""
 
@@ -62,6 +73,8 @@ class KioskScreen:
         self._pin_stage = "id"
         self._view: View | None = None
         self.waiting: dict[str, int] = {}  # people waiting per business (the core's QueueState)
+        self.est_wait_s: dict[str, float] = {}  # the core's estimated wait per business
+        self.elements: list[Placed] = []
         pygame.font.init()
         try:
             if window:
@@ -83,6 +96,7 @@ class KioskScreen:
             self._pin_id, self._pin, self._pin_stage = "", "", "id"
         self._view = view
         self._hits = []
+        self.elements = []
         s = self.surface
         s.fill(BG)
         self._header()
@@ -91,16 +105,22 @@ class KioskScreen:
         if kind in (ViewKind.HOME, ViewKind.IDENTIFIED, ViewKind.STAFF_OK):
             self._home(view, body)
         elif kind is ViewKind.SELF_SERVICE:
-            self._message(view, body, buttons=[("继续取号", "Take a ticket", Action("anyway", view.business)),
-                                                ("返回", "Back", Action("back"))])
+            self._message(view, body)
+            self._back(body)
+            self._forward(body, "继续取号", "Take a ticket", Action("anyway", view.business))
         elif kind is ViewKind.STAFF_NEEDED:
             self._pinpad(view, body)
+        elif kind is ViewKind.ISSUING:
+            self._message(view, body)  # no buttons: a second tap has nothing to hit
         elif kind is ViewKind.ISSUED:
-            self._ticket(view, body, buttons=[])
+            self._ticket(view, body)
         elif kind is ViewKind.PRINT_FAILED:
-            self._ticket(view, body, buttons=[("补打", "Reprint", Action("reprint")), ("返回", "Back", Action("back"))])
+            self._ticket(view, body)
+            self._back(body)
+            self._forward(body, "补打", "Reprint", Action("reprint"))
         else:
-            self._message(view, body, buttons=[("返回", "Back", Action("back"))])
+            self._message(view, body)
+            self._back(body)
         if self._window:
             pygame.display.flip()
         return s
@@ -108,103 +128,160 @@ class KioskScreen:
     def _header(self) -> None:
         b = self.cfg.branch
         pygame.draw.rect(self.surface, BAR, (0, 0, self.size[0], 100))
-        self._text(f"{b.bank_zh} {b.name_zh}", 40, WHITE, (40, 14))
-        self._text(f"{b.bank_en} · {b.name_en}", 24, WHITE, (40, 64))
+        self._text(f"{b.bank_zh} {b.name_zh}", 40, WHITE, (40, 14), bg=BAR, what="header")
+        self._text(f"{b.bank_en} · {b.name_en}", 24, WHITE, (40, 64), bg=BAR, what="header")
 
     def _home(self, view: View, body: pygame.Rect) -> None:
         left = pygame.Rect(body.x, body.y, body.w * 2 // 5 - 20, body.h)
-        pygame.draw.rect(self.surface, BUTTON, left, border_radius=16)
-        pygame.draw.rect(self.surface, BUTTON_EDGE, left, 2, border_radius=16)
-        if view.kind is ViewKind.HOME:
-            self._text("请刷卡", 72, ACCENT, (left.x + 30, left.y + 40))
-            self._text("Swipe your card", 40, INK, (left.x + 30, left.y + 130))
-            self._wrapped("也可插入存折或放置身份证；无卡客户请直接选择业务。", 26, MUTED, left.inflate(-60, 0), left.y + 200)
-            self._wrapped("Or insert your passbook / place your ID card. No card? Just choose.", 22, MUTED,
-                          left.inflate(-60, 0), left.y + 300)
+        inner = left.inflate(-60, 0)
+        if view.fault_zh:
+            self._fault(view, left)
         else:
-            y = self._wrapped(view.zh, 36, ACCENT, left.inflate(-60, 0), left.y + 40)
-            self._wrapped(view.en, 26, INK, left.inflate(-60, 0), y + 20)
-        right = pygame.Rect(left.right + 40, body.y, body.right - left.right - 40, body.h - 110)
+            pygame.draw.rect(self.surface, BUTTON, left, border_radius=16)
+            pygame.draw.rect(self.surface, BUTTON_EDGE, left, 2, border_radius=16)
+            if view.kind is ViewKind.HOME:
+                self._text("请刷卡", 72, ACCENT, (left.x + 30, left.y + 40), bg=BUTTON, what="prompt")
+                self._text("Swipe your card", 40, INK, (left.x + 30, left.y + 130), bg=BUTTON, what="prompt")
+                y = self._wrapped("也可插入存折或放置身份证；无卡客户请直接选择业务。", 28, INK, inner,
+                                  left.y + 200, bg=BUTTON, what="hint")
+                self._wrapped("Or insert your passbook / place your ID card. No card? Just choose.", 24, MUTED,
+                              inner, y + 16, bg=BUTTON, what="hint")
+            else:
+                y = self._wrapped(view.zh, 36, ACCENT, inner, left.y + 40, bg=BUTTON, what="greeting")
+                self._wrapped(view.en, 26, INK, inner, y + 20, bg=BUTTON, what="greeting")
+        right = pygame.Rect(left.right + 40, body.y, body.right - left.right - 40, body.h - 100)
         businesses = self.cfg.business
-        cols = 2
+        cols, gap = 2, 16
         rows = (len(businesses) + cols - 1) // cols
-        bw, bh = (right.w - 20 * (cols - 1)) // cols, min(130, (right.h - 20 * (rows - 1)) // max(rows, 1))
+        bw, bh = (right.w - gap * (cols - 1)) // cols, min(190, (right.h - gap * (rows - 1)) // max(rows, 1))
+        enabled = not view.fault_zh
         for i, b in enumerate(businesses):
-            r = pygame.Rect(right.x + (i % cols) * (bw + 20), right.y + (i // cols) * (bh + 20), bw, bh)
-            self._button(r, b.name_zh, b.name_en, Action("business", b.code))
-            if b.code in self.waiting:
-                img = self._font(20).render(f"等候 {self.waiting[b.code]} 人 · {self.waiting[b.code]} waiting",
-                                            True, MUTED)
-                self.surface.blit(img, img.get_rect(bottomright=(r.right - 12, r.bottom - 6)))
-        if view.kind is not ViewKind.STAFF_OK:
-            pr = pygame.Rect(right.x, body.bottom - 90, right.w, 90)
+            r = pygame.Rect(right.x + (i % cols) * (bw + gap), right.y + (i // cols) * (bh + gap), bw, bh)
+            self._business(r, b.code, b.name_zh, b.name_en, enabled=enabled)
+        if view.kind is not ViewKind.STAFF_OK and enabled:
+            pr = pygame.Rect(right.x, body.bottom - 80, right.w, 80)
             self._button(pr, "优先取号（工作人员授权）", "Priority ticket (staff)", Action("priority"), small=True)
 
-    def _message(self, view: View, body: pygame.Rect, *, buttons: list[tuple[str, str, Action]]) -> None:
-        y = self._wrapped(view.zh, 48, INK, body.inflate(-80, 0), body.y + 60)
-        self._wrapped(view.en, 32, MUTED, body.inflate(-80, 0), y + 30)
-        self._button_row(body, buttons)
+    def _fault(self, view: View, left: pygame.Rect) -> None:
+        """No ticket can be printed now: say so where "swipe your card" would be, large."""
+        pygame.draw.rect(self.surface, FAULT_BG, left, border_radius=16)
+        pygame.draw.rect(self.surface, WARN, left, 4, border_radius=16)
+        inner = left.inflate(-60, 0)
+        self._text("暂停取号", 64, WARN, (left.x + 30, left.y + 36), bg=FAULT_BG, what="fault")
+        self._text("No tickets right now", 34, INK, (left.x + 30, left.y + 120), bg=FAULT_BG, what="fault")
+        y = self._wrapped(view.fault_zh, 32, INK, inner, left.y + 190, bg=FAULT_BG, what="fault")
+        self._wrapped(view.fault_en, 26, INK, inner, y + 16, bg=FAULT_BG, what="fault")
 
-    def _ticket(self, view: View, body: pygame.Rect, *, buttons: list[tuple[str, str, Action]]) -> None:
+    def _business(self, r: pygame.Rect, code: str, zh: str, en: str, *, enabled: bool) -> None:
+        """A business button: its names, and a band at the foot with how many wait and how long."""
+        edge = ACCENT if enabled else DISABLED
+        pygame.draw.rect(self.surface, BUTTON, r, border_radius=14)
+        band = pygame.Rect(r.x + 3, r.bottom - 70, r.w - 6, 67)
+        names = pygame.Rect(r.x, r.y, r.w, r.h - band.h)
+        fg = INK if enabled else DISABLED
+        zh_img = self._fit(zh, 36, r.w - 24)
+        en_img = self._fit(en, 22, r.w - 24)
+        top = names.centery - (zh_img.get_height() + en_img.get_height()) // 2
+        self._text(zh, 0, fg, (0, top), bg=BUTTON, what="business", center_x=r.centerx,
+                   size=self._fitted_size(zh, 36, r.w - 24))
+        self._text(en, 0, MUTED if enabled else DISABLED, (0, top + zh_img.get_height()), bg=BUTTON,
+                   what="business", center_x=r.centerx, size=self._fitted_size(en, 22, r.w - 24))
+        if code in self.waiting:
+            pygame.draw.rect(self.surface, STRIP, band, border_bottom_left_radius=12, border_bottom_right_radius=12)
+            zh_line, en_line = waiting_words(self.waiting[code], self.est_wait_s.get(code, 0.0))
+            self._text(zh_line, 0, fg, (0, band.y + 2), bg=STRIP, what="waiting", center_x=band.centerx,
+                       size=self._fitted_size(zh_line, COUNT_PX, band.w - 16))
+            self._text(en_line, 0, fg, (0, band.y + 36), bg=STRIP, what="waiting", center_x=band.centerx,
+                       size=self._fitted_size(en_line, 22, band.w - 16))
+        pygame.draw.rect(self.surface, edge, r, 3, border_radius=14)
+        if enabled:
+            self._hits.append(_Hit(r, Action("business", code)))
+
+    def _message(self, view: View, body: pygame.Rect) -> None:
+        y = self._wrapped(view.zh, 48, INK, body.inflate(-80, 0), body.y + 60, what="message")
+        self._wrapped(view.en, 32, MUTED, body.inflate(-80, 0), y + 30, what="message")
+
+    def _ticket(self, view: View, body: pygame.Rect) -> None:
         number = view.ticket.number if view.ticket else ""
-        big = self._font(220)
-        img = big.render(number, True, ACCENT)
-        self.surface.blit(img, img.get_rect(midtop=(body.centerx, body.y)))
+        img = self._font(220).render(number, True, ACCENT, BG)
+        at = img.get_rect(midtop=(body.centerx, body.y))
+        self._text(number, 0, ACCENT, at.topleft, what="number", size=220)
         color = WARN if view.kind is ViewKind.PRINT_FAILED else INK
-        y = self._wrapped(view.zh, 34, color, body.inflate(-80, 0), body.y + 260)
-        self._wrapped(view.en, 26, MUTED, body.inflate(-80, 0), y + 16)
-        self._button_row(body, buttons)
+        y = self._wrapped(view.zh, 34, color, body.inflate(-80, 0), body.y + 260, what="message")
+        self._wrapped(view.en, 26, MUTED, body.inflate(-80, 0), y + 16, what="message")
+
+    def _back(self, body: pygame.Rect) -> None:
+        """Back, bottom-left: on the home screen it comes back to, that spot is the card prompt, not a
+        button, so a double tap cannot open the staff PIN pad (or anything else)."""
+        self._button(pygame.Rect(body.x, body.bottom - BACK_H, BACK_W, BACK_H), "返回", "Back", Action("back"))
+
+    def _forward(self, body: pygame.Rect, zh: str, en: str, action: Action) -> None:
+        """The screen's way on, bottom-right, below where the home screen's business buttons end."""
+        self._button(pygame.Rect(body.right - 420, body.bottom - BACK_H, 420, BACK_H), zh, en, action)
 
     def _pinpad(self, view: View, body: pygame.Rect) -> None:
         left = pygame.Rect(body.x, body.y, body.w // 2 - 20, body.h)
-        y = self._wrapped(view.zh, 34, INK, left, left.y + 20)
-        y = self._wrapped(view.en, 24, MUTED, left, y + 12)
-        self._text(f"工号 ID:  {self._pin_id}", 40, ACCENT if self._pin_stage == "id" else INK, (left.x, y + 40))
+        y = self._wrapped(view.zh, 34, INK, left, left.y + 20, what="message")
+        y = self._wrapped(view.en, 24, MUTED, left, y + 12, what="message")
+        self._text(f"工号 ID:  {self._pin_id}", 40, ACCENT if self._pin_stage == "id" else INK, (left.x, y + 40),
+                   what="pin")
         self._text(f"密码 PIN: {'●' * len(self._pin)}", 40, ACCENT if self._pin_stage == "pin" else INK,
-                   (left.x, y + 100))
-        back = pygame.Rect(left.x, body.bottom - 90, 240, 90)
-        self._button(back, "返回", "Back", Action("back"), small=True)
-        pad = pygame.Rect(body.centerx + 20, body.y, body.w // 2 - 20, body.h)
+                   (left.x, y + 100), what="pin")
+        self._back(body)
+        # the keys end above the home screen's priority button: a double tap on it types nothing
+        pad = pygame.Rect(body.centerx + 20, body.y, body.w // 2 - 20, body.h - 100)
         keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "OK"]
         kw, kh = (pad.w - 40) // 3, (pad.h - 60) // 4
         for i, key in enumerate(keys):
             r = pygame.Rect(pad.x + (i % 3) * (kw + 20), pad.y + (i // 3) * (kh + 20), kw, kh)
             pygame.draw.rect(self.surface, BUTTON, r, border_radius=12)
             pygame.draw.rect(self.surface, BUTTON_EDGE, r, 2, border_radius=12)
-            img = self._font(48).render({"C": "清除", "OK": "确定"}.get(key, key), True, INK)
-            self.surface.blit(img, img.get_rect(center=r.center))
+            label = {"C": "清除", "OK": "确定"}.get(key, key)
+            img = self._font(48).render(label, True, INK, BUTTON)
+            self._text(label, 0, INK, img.get_rect(center=r.center).topleft, bg=BUTTON, what="key", size=48)
             self._hits.append(_Hit(r, key=key))
-
-    def _button_row(self, body: pygame.Rect, buttons: list[tuple[str, str, Action]]) -> None:
-        if not buttons:
-            return
-        w = min(420, (body.w - 40 * (len(buttons) - 1)) // len(buttons))
-        x = body.centerx - (w * len(buttons) + 40 * (len(buttons) - 1)) // 2
-        for zh, en, action in buttons:
-            self._button(pygame.Rect(x, body.bottom - 130, w, 120), zh, en, action)
-            x += w + 40
 
     def _button(self, r: pygame.Rect, zh: str, en: str, action: Action, *, small: bool = False) -> None:
         pygame.draw.rect(self.surface, BUTTON, r, border_radius=14)
         pygame.draw.rect(self.surface, ACCENT, r, 3, border_radius=14)
-        zh_img = self._font(30 if small else 40).render(zh, True, INK)
-        en_img = self._font(20 if small else 24).render(en, True, MUTED)
-        gap = 6
-        top = r.centery - (zh_img.get_height() + gap + en_img.get_height()) // 2
-        self.surface.blit(zh_img, zh_img.get_rect(midtop=(r.centerx, top)))
-        self.surface.blit(en_img, en_img.get_rect(midtop=(r.centerx, top + zh_img.get_height() + gap)))
+        zs, es = (30, 20) if small else (40, 24)
+        zh_h, en_h = self._font(zs).get_linesize(), self._font(es).get_linesize()
+        top = r.centery - (zh_h + 4 + en_h) // 2
+        self._text(zh, 0, INK, (0, top), bg=BUTTON, what="button", center_x=r.centerx, size=zs)
+        self._text(en, 0, MUTED, (0, top + zh_h + 4), bg=BUTTON, what="button", center_x=r.centerx, size=es)
         self._hits.append(_Hit(r, action))
 
-    def _text(self, text: str, size: int, color: tuple[int, int, int], at: tuple[int, int]) -> None:
-        self.surface.blit(self._font(size).render(text, True, color), at)
+    def _text(self, text: str, px: int, color: tuple[int, int, int], at: tuple[int, int], *,
+              bg: tuple[int, int, int] = BG, what: str = "text", center_x: int | None = None,
+              size: int = 0) -> pygame.Rect:
+        """Draw one line on an opaque ground (so a test can re-render it and compare the pixels) and
+        record where it went. The font size is `size` when given, else `px`; `center_x` centres it."""
+        size = size or px
+        img = self._font(size).render(text, True, color, bg)
+        rect = img.get_rect(topleft=at)
+        if center_x is not None:
+            rect.centerx = center_x
+        self.surface.blit(img, rect)
+        self.elements.append((what, text, rect, size, color, bg))
+        return rect
 
-    def _wrapped(self, text: str, size: int, color: tuple[int, int, int], box: pygame.Rect, y: int) -> int:
-        """Draw `text` wrapped to `box` width from `y`; returns the y below it."""
+    def _wrapped(self, text: str, size: int, color: tuple[int, int, int], box: pygame.Rect, y: int, *,
+                 bg: tuple[int, int, int] = BG, what: str = "text") -> int:
+        """Draw `text` wrapped to `box` width from `y` (CJK line-breaking rules); returns the y below it."""
         font = self._font(size)
-        for line in _wrap(text, font, box.w):
-            self.surface.blit(font.render(line, True, color), (box.x, y))
+        for line in wrap(text, font, box.w):
+            self._text(line, size, color, (box.x, y), bg=bg, what=what)
             y += font.get_linesize()
         return y
+
+    def _fitted_size(self, text: str, size: int, width: int) -> int:
+        """The largest size up to `size` at which `text` fits `width` (long English names shrink)."""
+        while size > 12 and self._font(size).size(text)[0] > width:
+            size -= 1
+        return size
+
+    def _fit(self, text: str, size: int, width: int) -> pygame.Surface:
+        return self._font(self._fitted_size(text, size, width)).render(text, True, INK)
 
     def _font(self, size: int) -> pygame.font.Font:
         font = self._fonts.get(size)
@@ -264,36 +341,16 @@ class KioskScreen:
             self._window = False
 
 
-def _wrap(text: str, font: pygame.font.Font, width: int) -> list[str]:
-    """Wrap by pixel width: Latin at spaces, CJK between any two characters."""
-    lines: list[str] = []
-    line = ""
-    for token in _tokens(text):
-        trial = line + token
-        if line and font.size(trial)[0] > width:
-            lines.append(line.rstrip())
-            line = token.lstrip()
-        else:
-            line = trial
-    if line:
-        lines.append(line)
-    return lines
+def wrap(text: str, font: pygame.font.Font, width: int) -> list[str]:
+    """Wrap by pixel width with the same CJK line-breaking rules as the ticket (qbus.linebreak)."""
+    return break_lines(text, width, lambda line: int(font.size(line)[0]))
 
 
-def _tokens(text: str) -> list[str]:
-    out: list[str] = []
-    word = ""
-    for c in text:
-        if ord(c) > 0x2E7F:
-            if word:
-                out.append(word)
-                word = ""
-            out.append(c)
-        elif c == " ":
-            out.append(word)
-            word = " "
-        else:
-            word += c
-    if word:
-        out.append(word)
-    return out
+def waiting_words(waiting: int, est_wait_s: float) -> tuple[str, str]:
+    """The waiting band of a business button, Chinese and English: how many wait and about how long."""
+    minutes = max(1, round(est_wait_s / 60)) if est_wait_s > 0 else 0
+    if waiting <= 0:
+        return "无需等候", "No wait"
+    zh = f"等候 {waiting} 人" + (f" · 约 {minutes} 分钟" if minutes else "")
+    en = f"{waiting} waiting" + (f" · about {minutes} min" if minutes else "")
+    return zh, en

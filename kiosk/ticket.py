@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import math
 import unicodedata
-from collections.abc import Iterable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from escpos.printer import Dummy
 
 from qbus.config import BranchConfig, Business, Counter, Tier
+from qbus.linebreak import WJ, break_lines, glue
 from qbus.messages import TicketView
 
 ESC_INIT = b"\x1b\x40"
@@ -28,8 +28,10 @@ ENCODING = "gb18030"
 
 
 def display_width(text: str) -> int:
-    """Columns on the printer: Han and full-width characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+    """Columns on the printer: a character GB18030 encodes in two or more bytes (Han, full-width
+    signs, and “ ” · too) prints double width in Chinese mode."""
+    return sum(1 if c.isascii() else 2 if len(c.encode(ENCODING, errors="replace")) > 1 else 1
+               for c in text)
 
 
 def clean(text: str) -> str:
@@ -38,52 +40,27 @@ def clean(text: str) -> str:
 
 
 def wrap(text: str, columns: int) -> list[str]:
-    """Wrap by display width; break at spaces for Latin text, anywhere between Han characters."""
-    lines: list[str] = []
-    for para in clean(text).split("\n") if text else [""]:
-        line, width = "", 0
-        for word in _tokens(para):
-            w = display_width(word)
-            if width + w > columns and line.strip():
-                lines.append(line.rstrip())
-                line, width = word.lstrip(), display_width(word.lstrip())
-            else:
-                line, width = line + word, width + w
-        lines.append(line.rstrip())
-    return lines
-
-
-def _tokens(text: str) -> Iterable[str]:
-    """Latin words keep their leading space; each wide character is its own token."""
-    word = ""
-    for c in text:
-        if display_width(c) == 2:
-            if word:
-                yield word
-                word = ""
-            yield c
-        elif c == " " and word.strip():
-            yield word
-            word = " "
-        else:
-            word += c
-    if word:
-        yield word
+    """Wrap by display width with the CJK line-breaking rules of qbus.linebreak (the kiosk screen
+    uses the same function by pixels)."""
+    return break_lines("\n".join(clean(p) for p in text.split("\n")), columns, display_width)
 
 
 def encode(text: str) -> bytes:
     """GB18030 bytes; a character GB18030 cannot hold (none in practice) becomes '?'."""
-    return clean(text).encode(ENCODING, errors="replace")
+    return clean(text.replace(WJ, "")).encode(ENCODING, errors="replace")
 
 
-def zone_words(cfg: BranchConfig, business: str, tier: str) -> tuple[str, str]:
-    """Which hall area and counters will call this ticket, in words (zh, en)."""
+def zone_words(cfg: BranchConfig, business: str, tier: str, *, whole: bool = False) -> tuple[str, str]:
+    """Which hall area and counters will call this ticket, in words (zh, en). `whole`: each counter's
+    name glued (qbus.linebreak.glue) so wrapping never splits it."""
+    keep = glue if whole else str
     counters = [c for c in cfg.counter if business in c.serves and (not c.tiers or tier in c.tiers)]
     zh_parts: list[str] = []
     en_parts: list[str] = []
     for zone_zh, zone_en, group in _by_zone(counters):
-        names_zh = "、".join(c.name_zh or f"{c.id}号窗口" for c in group)
-        names_en = ", ".join(c.name_en or f"Counter {c.id}" for c in group)
+        # whole: a counter's name is never split across lines ("5号VIP窗\n口")
+        names_zh = "、".join(keep(c.name_zh or f"{c.id}号窗口") for c in group)
+        names_en = ", ".join(keep(c.name_en or f"Counter {c.id}") for c in group)
         zh_parts.append(f"{zone_zh} {names_zh}" if zone_zh else names_zh)
         en_parts.append(f"{zone_en}: {names_en}" if zone_en else names_en)
     return "；".join(zh_parts), "; ".join(en_parts)
@@ -107,7 +84,8 @@ class TicketLayout:
         self._business = {b.code: b for b in cfg.business}
         self._tiers = {t.code: t for t in cfg.tier}
 
-    def render(self, ticket: TicketView, *, reprint: bool = False) -> bytes:
+    def render(self, ticket: TicketView, *, reprint: bool = False, tip: bool = True) -> bytes:
+        """`tip=False`: the customer declined the self-service offer on screen; not repeated."""
         p = Dummy()
         p._raw(ESC_INIT + ESC_CODEPAGE_PC437 + FS_CHINESE_ON)
         self._header(p)
@@ -117,7 +95,7 @@ class TicketLayout:
         self._tier_block(p, self._tiers.get(ticket.tier))
         self._customer_block(p, ticket)
         self._calling_block(p, ticket)
-        if business is not None and business.self_service_zh:
+        if tip and business is not None and business.self_service_zh:
             self._self_service(p, business)
         self._footer(p, ticket, reprint)
         p.cut()
@@ -154,9 +132,10 @@ class TicketLayout:
             return
         p.set(custom_size=True, width=2, height=2)
         mark = f" {tier.mark} " if tier.mark else ""
-        p._raw(INVERT_ON + encode(mark) + INVERT_OFF + encode(f" {tier.name_zh}") + b"\n")
+        name_zh, name_en = tier.customer_names()  # never the internal category on the customer's paper
+        p._raw(INVERT_ON + encode(mark) + INVERT_OFF + encode(f" {name_zh}") + b"\n")
         p.set(custom_size=True, width=1, height=1)
-        self._lines(p, tier.name_en)
+        self._lines(p, name_en)
 
     def _customer_block(self, p: Dummy, ticket: TicketView) -> None:
         self._rule(p)
@@ -181,7 +160,7 @@ class TicketLayout:
             self._lines(p, "优先号经大堂工作人员授权。 Priority granted by lobby staff.")
 
     def _calling_block(self, p: Dummy, ticket: TicketView) -> None:
-        zh, en = zone_words(self.cfg, ticket.business, ticket.tier)
+        zh, en = zone_words(self.cfg, ticket.business, ticket.tier, whole=True)
         if not zh:
             return
         self._lines(p, f"请留意 {zh} 叫号。")

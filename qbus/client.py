@@ -41,6 +41,7 @@ from qbus.topics import Topics, check_device_id
 _LOG = logging.getLogger(__name__)
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
 NO_ANSWER_ZH = "系统无响应"  # what a keypad or panel shows when the core did not answer in time
+NO_ANSWER_EN = "The queue system did not answer"
 
 T = TypeVar("T")
 S = TypeVar("S", bound=msgspec.Struct)
@@ -331,15 +332,21 @@ class BusClient:
         """`request()` for a device with a small display (keypad, pad, software panel): whether the
         core accepted `cmd`, and the Chinese text to show if not. No answer in time (or the client
         closing) is (False, NO_ANSWER_ZH); both outcomes are logged."""
+        ok, zh, _en = self.answer_text(cmd, device=device)
+        return ok, zh
+
+    def answer_text(self, cmd: m.Command, *, device: str | None = None) -> tuple[bool, str, str]:
+        """`answer()` with the reason in English too (the software panel shows both)."""
         sender = device or self.device
         try:
             reply = self.request(cmd, device=device)
         except BusError as err:  # BusTimeout included: the core did not answer in time
             _LOG.warning("%s: %s not answered: %s", sender, type(cmd).__name__, err)
-            return False, NO_ANSWER_ZH
+            return False, NO_ANSWER_ZH, NO_ANSWER_EN
         if reply.error is not None:
             _LOG.info("%s: %s refused (%s)", sender, type(cmd).__name__, reply.error.code)
-        return reply.ok, reply.error.zh if reply.error else ""
+            return reply.ok, reply.error.zh, reply.error.en
+        return reply.ok, "", ""
 
     def _await_reply(self, pending: _Pending, timeout: float) -> m.Reply:
         deadline = time.monotonic() + timeout

@@ -326,6 +326,12 @@ class CounterState(Msg, kw_only=True):
     number: str = ""
     business: str = ""
     recalls: int = 0
+    # The ticket in hand: its tier and how long it waited before this call (what the teller's
+    # keypad and panel show after calling), and how many wait for this counter when the state was
+    # made (its business types plus tickets transferred to it).
+    tier: str = ""
+    waited_s: float = 0.0
+    waiting: int = 0
 
 
 class QueueState(Msg, kw_only=True):
@@ -367,6 +373,7 @@ class StatsState(Msg, kw_only=True):
 
     v: int = SCHEMA_VERSION
     day: str
+    at: float = 0.0  # branch time the figures were made: a stale retained copy is told apart
     issued: int
     served: int
     no_shows: int

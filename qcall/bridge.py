@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from counter_panel.machine import CounterPanel
+from counter_panel.machine import CounterPanel, TierInfo
 from counter_panel.preopen import check_pads
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.logic import LogicFactory
@@ -31,13 +31,19 @@ from qcall.keypad import pads_for
 _LOG = logging.getLogger(__name__)
 
 
-def panel_factory(cfg: BranchConfig) -> LogicFactory:
-    """Counter id -> its CounterPanel, configured from the branch (prefixes, rating scale, timeout)."""
-    prefixes = {b.prefix: b.code for b in cfg.business}
+def counter_panel(cfg: BranchConfig, counter: int) -> CounterPanel:
+    """One counter's state machine as the branch configures it: transfer prefixes, rating scale,
+    the tiers' marks and staff names, the business names (for the teller's display)."""
+    return CounterPanel(counter, prefixes={b.prefix: b.code for b in cfg.business},
+                        rating_scale=cfg.rating.scale, pending_timeout_s=cfg.bus.command_timeout_s,
+                        tiers={t.code: TierInfo(t.mark, t.name_zh, t.name_en, t.priority) for t in cfg.tier},
+                        businesses={b.code: (b.name_zh, b.name_en) for b in cfg.business})
 
-    def make(counter: int) -> CounterPanel:  # a CounterLogic as it is: both speak hw.keypad's keys
-        return CounterPanel(counter, prefixes=prefixes, rating_scale=cfg.rating.scale,
-                            pending_timeout_s=cfg.bus.command_timeout_s)
+
+def panel_factory(cfg: BranchConfig) -> LogicFactory:
+    """Counter id -> its CounterPanel (a CounterLogic as it is: both speak hw.keypad's keys)."""
+    def make(counter: int) -> CounterPanel:
+        return counter_panel(cfg, counter)
 
     return make
 

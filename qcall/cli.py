@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 from qbus.errors import QcallError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from qbus.client import BusClient
     from qbus.config import BranchConfig
 
@@ -23,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qcall", description="Bank-branch queue-calling system.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    check = sub.add_parser("check-config", help="validate a branch config file and exit")
+    check = sub.add_parser("check-config", help="validate a branch config file and exit",
+                           description="Loads the branch TOML the way every component does and refuses "
+                           "anything any of them would refuse, naming the field; prints a one-line "
+                           "summary when the file is good.")
     check.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     check.set_defaults(func=_check_config)
 
@@ -57,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: at Ctrl-C)")
     demo.add_argument("--arrivals-per-hour", type=float, default=60.0,
                       help="customers per (sped-up) hour")
+    demo.add_argument("--port", type=int, default=None,
+                      help="port for the embedded broker (default: bus.port, or a free one when taken)")
     demo.set_defaults(func=_demo)
 
     serve = sub.add_parser(
@@ -90,14 +97,22 @@ def build_parser() -> argparse.ArgumentParser:
     disp.add_argument("--silent", action="store_true", help="no voice, whatever [voice] says")
     disp.set_defaults(func=_display)
 
-    voice = sub.add_parser("voice", help="make the voice clips, or say one call (speaker check)")
+    voice = sub.add_parser("voice", help="make the voice clips, or say one call (speaker check)",
+                           description="build: make the Mandarin and English word clips the hall display "
+                           "joins into calls (espeak-ng, once, at set-up). say: say one call through the "
+                           "speakers as the display would, to check the audio.")
     vsub = voice.add_subparsers(dest="action", metavar="ACTION")
     vsub.required = True
-    vb = vsub.add_parser("build", help="make the default clips with espeak-ng into [voice] clips_dir")
+    vb = vsub.add_parser("build", help="make the default clips with espeak-ng into [voice] clips_dir",
+                         description="Makes every word clip the announcer needs (digits, letters, the "
+                         "words of the counters' English names) into [voice] clips_dir; clips already "
+                         "there are kept unless --force.")
     vb.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     vb.add_argument("--force", action="store_true", help="remake clips that already exist")
     vb.set_defaults(func=_voice_build)
-    vs = vsub.add_parser("say", help="say one call through the speakers, as the display would")
+    vs = vsub.add_parser("say", help="say one call through the speakers, as the display would",
+                         description="Says one call (--number at --counter, optionally as a recall) "
+                         "through the speakers with the configured voice, without the bus.")
     vs.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     vs.add_argument("--number", default="A001")
     vs.add_argument("--counter", type=int, default=3)
@@ -108,13 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         "bridge", help="run the serial bridge for one [[serial]] line (keypads and rating pads <-> bus)",
         description="One process per serial line: key frames become counter commands on the bus, the "
         "core's counter state becomes LED text, voice prompts and beeps on the pads. Reconnects when a "
-        "USB adapter comes back. --port and --counter without --line bridge one counter's pads on a "
-        "port that is not in the config (a `qcall keypad` twin).")
+        "USB adapter comes back. --serial and --counter without --line bridge one counter's pads on a "
+        "port that is not in the config (a `qcall keypad` twin); --host/--port name the broker, as for "
+        "every other command.")
     br.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     br.add_argument("--line", default="", help="[[serial]] line: 0-based index, port path or its last part")
-    br.add_argument("--port", default="", help="serial port instead of the line's own")
-    br.add_argument("--counter", type=int, default=0, help="with --port and no --line: the counter wired")
-    br.add_argument("--broker", default="", help="HOST:PORT instead of [bus] host/port (e.g. a demo's)")
+    br.add_argument("--serial", default="", help="serial port instead of the line's own (e.g. a `qcall keypad` pty)")
+    br.add_argument("--counter", type=int, default=0, help="with --serial and no --line: the counter wired")
+    _bus_args(br)
     br.set_defaults(func=_bridge)
 
     kp = sub.add_parser(
@@ -138,7 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     _bus_args(pn)
     pn.set_defaults(func=_panel)
 
-    pin = sub.add_parser("pin-hash", help="print the pin_sha256 value for a teller's config entry")
+    pin = sub.add_parser("pin-hash", help="print the pin_sha256 value for a teller's config entry",
+                         description="Prints the value to put in a [[teller]] entry's pin_sha256 for "
+                         "this teller id and PIN; the PIN itself is never stored.")
     pin.add_argument("teller")
     pin.add_argument("pin")
     pin.set_defaults(func=_pin_hash)
@@ -147,7 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
         "kiosk", help="run a ticket kiosk on the branch bus",
         description="Runs the ticket kiosk of the config's [kiosk] section: its readers, printer, touch "
         "screen and GPIO buttons, issuing through the core over the broker in [bus]. --twin simulates "
-        "every device (printer twin, reader twins on pseudo-terminals, mock GPIO pins).")
+        "every device (printer twin, reader twins on pseudo-terminals, mock GPIO pins), prints the "
+        "twins' device paths and reads lines to drive them: swipe, id 19450301, passbook, paper out, "
+        "paper in, cover open, press cash, ticket, help, quit.")
     kiosk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     kiosk.add_argument("--twin", action="store_true", help="simulated readers, printer and buttons")
     kiosk.add_argument("--no-screen", action="store_true", help="no touch screen (buttons only)")
@@ -156,7 +176,9 @@ def build_parser() -> argparse.ArgumentParser:
     kiosk.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: at SIGTERM)")
     kiosk.set_defaults(func=_kiosk)
 
-    roster = sub.add_parser("roster", help="customer tier roster tools")
+    roster = sub.add_parser("roster", help="customer tier roster tools",
+                            description="build: turn the bank's CSV of card numbers and tiers into the "
+                            "kiosk's roster of keyed hashes (the numbers themselves are kept nowhere).")
     roster_sub = roster.add_subparsers(dest="action", metavar="ACTION")
     roster_sub.required = True
     build = roster_sub.add_parser(
@@ -184,11 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rep = sub.add_parser(
-        "report", help="the day's KPIs from the core's journal, as JSON",
+        "report", help="the day's KPIs from the core's journal, as a table (or --json)",
         description="Replays the journal (read-only, nothing published) and prints the business day's "
-        "KPIs: waits per tier and business (mean, p90, max), served, no-shows, satisfaction and unrated "
-        "rates, stars per teller, priority tickets granted per staff member, arrivals per hour and "
-        "staffing advice.")
+        "KPIs as tables a person reads: waits per business and tier in minutes (mean, 90%%, max), "
+        "served, no-shows, satisfaction and unrated rates, each teller by name with stars, priority "
+        "tickets granted per staff member, arrivals per hour with the counters to open. --json "
+        "prints the same figures (seconds, ids) for scripts.")
+    rep.add_argument("--json", action="store_true", help="the raw figures as JSON, for scripts")
     rep.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     rep.add_argument("--journal", default="", help="journal file (default: storage.journal from config)")
     rep.set_defaults(func=_report)
@@ -226,11 +250,16 @@ def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     watch.set_defaults(func=_watch)
 
 
-    for name, what in (("requeue", "put a missed customer who came back into the queue again"),
-                       ("cancel", "cancel a ticket (the customer left, or a number printed by mistake)")):
+    for name, what, why in (
+            ("requeue", "put a missed customer who came back into the queue again",
+             "The ticket must have been skipped (过号) within the re-queue window; it goes back in the "
+             "queue (front or back, as [rules] requeue_position says). The core refuses an unknown "
+             "number, one outside the window, or one not missed."),
+            ("cancel", "cancel a ticket (the customer left, or a number printed by mistake)",
+             "The ticket leaves the queue and will not be called; a ticket already being served or "
+             "finished cannot be cancelled. The core refuses an unknown number.")):
         tk = sub.add_parser(name, help=f"{what} (as manager1)",
-                            description=f"{what[0].upper()}{what[1:]}. The core answers with the result or "
-                            "a clear error (unknown number, outside the re-queue window, already served).")
+                            description=f"{what[0].upper()}{what[1:]}, as manager1. {why}")
         tk.add_argument("number", help="the ticket number, e.g. A012")
         tk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
         _bus_args(tk)
@@ -323,10 +352,11 @@ def _confirm_clock(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     from qbus.config import load
-    from qcall.manager import dumps, report
+    from qcall.manager import dumps, report, report_text
 
     cfg = load(args.config)
-    print(dumps(report(cfg, args.journal or cfg.storage.journal)))
+    k = report(cfg, args.journal or cfg.storage.journal)
+    print(dumps(k) if args.json else report_text(cfg, k))
     return 0
 
 
@@ -346,12 +376,19 @@ def _notice(args: argparse.Namespace) -> int:
 
 
 def _watch(args: argparse.Namespace) -> int:
+    import logging
     import threading
+    from zoneinfo import ZoneInfo
 
+    from qbus.config import load
     from qcall.manager import Watch
 
-    bus = _manager_client(args)
-    Watch(bus, lambda line: print(line, flush=True))
+    cfg = load(args.config)
+    bus = _device_client(args, cfg, "manager1")
+    # the watch says itself when the broker goes and comes back, once each: paho's reconnect
+    # attempts would repeat "Client is not connected" until Ctrl-C
+    logging.getLogger("qbus.client").setLevel(logging.CRITICAL)
+    Watch(bus, lambda line: print(line, flush=True), tz=ZoneInfo(cfg.branch.timezone))
     stop = threading.Event()
     try:
         bus.connect(10)
@@ -379,21 +416,30 @@ def _simulate(args: argparse.Namespace) -> int:
         params = s.DayParams()
         if args.arrivals_per_hour is not None:
             params.arrivals_per_hour = args.arrivals_per_hour
-        on_call = _print_call if args.calls else None
-        out = s.simulate_day(load(args.config), args.seed, params, on_call=on_call)
+        cfg = load(args.config)
+        on_call = _call_printer(cfg) if args.calls else None
+        out = s.simulate_day(cfg, args.seed, params, on_call=on_call)
     print(json.dumps(out, ensure_ascii=False))
     return 0
 
 
-def _print_call(ev: object) -> None:
-    import time
+def _call_printer(cfg: BranchConfig) -> Callable[[object], None]:
+    """`simulate --calls`: each call in branch time, Chinese and English, the counter by its name."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
 
     from qbus import messages as m
 
-    if isinstance(ev, m.TicketCalled):
-        hhmm = time.strftime("%H:%M", time.gmtime(ev.at + 8 * 3600))
-        print(f"{hhmm}  请 {ev.number} 号到 {ev.counter} 号窗口  (waited {ev.waited_s / 60:4.1f} min, "
-              f"{ev.tier})", flush=True)
+    tz = ZoneInfo(cfg.branch.timezone)
+    names = {c.id: (c.name_zh or f"{c.id}号窗口", c.name_en or f"Counter {c.id}") for c in cfg.counter}
+
+    def show(ev: object) -> None:
+        if isinstance(ev, m.TicketCalled):
+            zh, en = names.get(ev.counter, (f"{ev.counter}号窗口", f"Counter {ev.counter}"))
+            print(f"{datetime.fromtimestamp(ev.at, tz):%H:%M}  请 {ev.number} 号到 {zh}  "
+                  f"{ev.number} to {en}  (等了 waited {ev.waited_s / 60:4.1f} min, {ev.tier})", flush=True)
+
+    return show
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -405,8 +451,10 @@ def _demo(args: argparse.Namespace) -> int:
         raise UsageError("--speed must be positive")
     if args.arrivals_per_hour <= 0:
         raise UsageError("--arrivals-per-hour must be positive")
+    if args.port is not None and not 0 < args.port < 65536:
+        raise UsageError("--port must be 1..65535")
     run_demo(load(args.config), args.seconds, args.speed, args.seed,
-             arrivals_per_hour=args.arrivals_per_hour)
+             arrivals_per_hour=args.arrivals_per_hour, port=args.port)
     return 0
 
 
@@ -452,16 +500,11 @@ def _bridge(args: argparse.Namespace) -> int:
     tune_latency()  # serial, bus and worker threads take turns on every key (as bench/keypad.py runs)
     tune_gc()  # a full collection stalled every thread of the line for 10-13 ms in bench/keypad.py
     cfg = load(args.config)
-    host, port = None, None
-    if args.broker:
-        host, _, port_text = args.broker.rpartition(":")
-        if not host or not port_text.isdigit():
-            raise UsageError(f"--broker {args.broker!r}: expected HOST:PORT")
-        port = int(port_text)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run_bridge(cfg, args.line, stop, serial_port=args.port, counter=args.counter, host=host, port=port)
+        run_bridge(cfg, args.line, stop, serial_port=args.serial, counter=args.counter, host=args.host or None,
+                   port=args.port)
     except KeyboardInterrupt:
         pass
     return 0
@@ -543,8 +586,15 @@ def _kiosk(args: argparse.Namespace) -> int:
 
     if args.seconds < 0 or args.port < 0:
         raise UsageError("--seconds and --port must not be negative")
+    def read_line(prompt: str) -> str | None:
+        try:
+            return input(prompt)
+        except (EOFError, OSError):  # no terminal (a service, a test runner): no console
+            return None
+
     return run_kiosk(load(args.config), twin=args.twin, screen=False if args.no_screen else None,
-                     host=args.host or None, port=args.port or None, seconds=args.seconds)
+                     host=args.host or None, port=args.port or None, seconds=args.seconds,
+                     read_line=read_line if args.twin else None, out=lambda s: print(s, flush=True))
 
 
 def _roster_build(args: argparse.Namespace) -> int:

@@ -12,7 +12,6 @@ hall display (qcall/demo_display.py: a window, or PNG snapshots with no screen).
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 import tempfile
@@ -43,7 +42,8 @@ class Demo:
 
     def __init__(self, cfg: BranchConfig, *, speed: float = 30.0, seed: int = 7,
                  journal: Path | None = None, out: Callable[[str], None] = print,
-                 arrivals_per_hour: float = 40.0, out_dir: Path | None = None) -> None:
+                 arrivals_per_hour: float = 40.0, out_dir: Path | None = None,
+                 port: int | None = None) -> None:
         self.cfg = cfg
         self.speed = speed
         self.rng = random.Random(seed)
@@ -60,7 +60,8 @@ class Demo:
         # What a person looks at afterwards (the hall screen's PNG, the last ticket): kept after stop.
         self.out_dir = out_dir or journal.parent
         self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
-        self.host, self.port = cfg.bus.host, cfg.bus.port
+        self.host, self.port = cfg.bus.host, cfg.bus.port if port is None else port
+        self._exact_port = port is not None
         self.runner: CoreRunner | None = None
         self.service: CoreService | None = None
         self.display: DemoDisplay | None = None
@@ -72,7 +73,7 @@ class Demo:
     def start(self) -> Demo:
         try:
             if not self.host:
-                self.broker = _embedded(self.cfg.bus.port)
+                self.broker = _embedded(self.port, exact=self._exact_port)
                 self.host, self.port = self.broker.host, self.broker.port
             self._start_core()
             self._start_hall_printer()
@@ -136,35 +137,83 @@ class Demo:
 
     def _start_hall_printer(self) -> None:
         bus = self.client("display-term")
-        names = {c.id: c.name_zh or f"{c.id}号窗口" for c in self.cfg.counter}
+        names = {c.id: (c.name_zh or f"{c.id}号窗口", c.name_en or f"Counter {c.id}") for c in self.cfg.counter}
+        tellers = {t.id: t.name for t in self.cfg.teller}
         scale = self.cfg.rating.scale
 
+        def zh(counter: int) -> str:
+            return names.get(counter, (f"{counter}号窗口", ""))[0]
+
+        def en(counter: int) -> str:
+            return names.get(counter, ("", f"Counter {counter}"))[1]
+
         def called(msg: Received[Any]) -> None:
-            ev = msg.value
-            if isinstance(ev, m.TicketCalled):
-                self.out(f"请 {ev.number} 号到 {names.get(ev.counter, ev.counter)}  "
-                         f"Number {ev.number}, please go to counter {ev.counter}  "
-                         f"(waited {ev.waited_s:.0f} s)")
-            elif isinstance(ev, m.TicketRecalled):
-                self.out(f"再次呼叫 {ev.number} 号到 {names.get(ev.counter, ev.counter)}  (recall {ev.recalls})")
-            elif isinstance(ev, m.WaitAlert):
-                self.out(f"! alert: {ev.number} ({ev.tier}) has waited {ev.waited_s / 60:.1f} min")
-            elif isinstance(ev, m.ServiceRated):
-                stars = "★" * ev.stars + "☆" * (scale - ev.stars) if ev.stars else f"未评价 unrated ({ev.reason})"
-                self.out(f"    评价 {ev.number} @ {names.get(ev.counter, ev.counter)} (teller {ev.teller}): {stars}")
+            line = hall_line(msg.value, zh, en, self.minutes, tellers, scale)
+            if line:
+                self.out(line)
 
         bus.subscribe(self.topics.all_events(), m.decode_event, called)
         bus.connect()
 
+    def minutes(self, real_s: float) -> float:
+        """A wait in the demo's own clock: service times run `speed` times faster, so do waits."""
+        return real_s * self.speed / 60.0
 
 
-def _embedded(port: int) -> EmbeddedBroker:
+def hall_line(ev: Any, zh: Callable[[int], str], en: Callable[[int], str], minutes: Callable[[float], float],
+              tellers: dict[str, str], scale: int) -> str:
+    """What the demo's terminal says for an event, in Chinese and English ("" for the others)."""
+    if isinstance(ev, m.TicketCalled):
+        return (f"请 {ev.number} 号到 {zh(ev.counter)}  Number {ev.number}, please go to {en(ev.counter)}  "
+                f"(等了 waited {minutes(ev.waited_s):.0f} min)")
+    if isinstance(ev, m.TicketRecalled):
+        return (f"再次呼叫 {ev.number} 号到 {zh(ev.counter)}（第 {ev.recalls} 次）  "
+                f"Recall {ev.recalls}: number {ev.number}, please go to {en(ev.counter)}")
+    if isinstance(ev, m.TicketSkipped):
+        return (f"过号 {ev.number}（{zh(ev.counter)} 无人应答）  Skipped {ev.number}: nobody came to "
+                f"{en(ev.counter)}; the customer may re-queue at the desk")
+    if isinstance(ev, m.TicketRequeued):
+        return f"重新排队 {ev.number}  {ev.number} is back in the queue"
+    if isinstance(ev, m.WaitAlert):
+        what = "贵宾超时 VIP over target" if ev.kind == "tier" else "等待超时 waiting too long"
+        return f"! {what}: {ev.number} ({ev.tier}) 已等 waited {minutes(ev.waited_s):.0f} min"
+    if isinstance(ev, m.ServiceRated):
+        who = f"{tellers.get(ev.teller, '')} {ev.teller}".strip()
+        stars = "★" * ev.stars + "☆" * (scale - ev.stars) if ev.stars else f"未评价 unrated ({ev.reason})"
+        return f"    评价 rating {ev.number} @ {zh(ev.counter)} {en(ev.counter)} (柜员 teller {who}): {stars}"
+    return ""
+
+
+
+def _port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a listener could bind `port` now (asked before amqtt tries, which would print a
+    traceback for a taken port)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _embedded(port: int, *, exact: bool = False) -> EmbeddedBroker:
     """The embedded broker on the config's port (1883) so `qcall watch` and other tools find it
-    by default; on a free port when that one is taken (a Mosquitto already running)."""
+    by default; on a free port when that one is taken (a Mosquitto already running), said once.
+    `exact` (a port the user asked for): a taken port is an error, not silently another."""
+    if port and not _port_free(port):
+        if exact:
+            raise BrokerError(f"port {port} is already in use; pick another with --port")
+        _LOG.warning("port %d is taken (another broker?); the demo broker takes a free port", port)
+        port = 0
     try:
         return EmbeddedBroker(port=port).start()
     except BrokerError as err:
-        _LOG.info("port %d taken (%s); the demo broker takes a free port", port, err)
+        if exact or not port:
+            raise
+        _LOG.warning("port %d could not be used (%s); the demo broker takes a free port", port, err)
         return EmbeddedBroker().start()
 
 
@@ -181,13 +230,13 @@ def _one_line_at_a_time(out: Callable[[str], None]) -> Callable[[str], None]:
 
 def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
              out: Callable[[str], None] = print, out_dir: Path = Path("var/demo"),
-             arrivals_per_hour: float = 60.0) -> dict[str, Any]:
+             arrivals_per_hour: float = 60.0, port: int | None = None) -> dict[str, Any]:
     """Run the demo for `seconds` (0: until Ctrl-C) and return the KPIs at the end. The hall
     screen's snapshots and the printed tickets stay in `out_dir` afterwards."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = _one_line_at_a_time(out)
     demo = Demo(cfg, speed=speed, seed=seed, out=out, out_dir=out_dir,
-                arrivals_per_hour=arrivals_per_hour).start()
+                arrivals_per_hour=arrivals_per_hour, port=port).start()
     out(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} demo branch on mqtt://{demo.host}:{demo.port} "
         f"(service times ×1/{speed:g}); Ctrl-C to stop")
     out(f"  watch it as the manager: .venv/bin/qcall watch --host {demo.host} --port {demo.port}")
@@ -197,5 +246,7 @@ def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
         pass
     kpis = demo.kpis()
     demo.stop()
-    out(json.dumps(kpis, ensure_ascii=False, indent=1))
+    from qcall.manager import report_text
+
+    out(report_text(cfg, kpis))  # the day as `qcall report` shows it (`qcall report --json` for the figures)
     return kpis

@@ -28,7 +28,7 @@ from qcall.simulate import STARS
 _LOG = logging.getLogger(__name__)
 
 COUNTERS_PER_LINE = 16  # keypad + rating pad each: 32 addresses, a full RS-485 line
-NUMBER = re.compile(r"^[A-Z]\d+$")
+NUMBER = re.compile(r"^[A-Z]\d+(?= |$)")  # the keypad LED after a call starts with the number
 
 
 class DemoCounters:
@@ -146,7 +146,7 @@ class DemoCounters:
 
         if not keypad.wait_for(answered, 5) or not NUMBER.match(keypad.led_text):
             return ""
-        return keypad.led_text
+        return keypad.led_text.split(" ")[0]
 
     def status(self) -> dict[str, Any]:
         """What each counter's pads show now (for a status line or a test)."""

@@ -170,7 +170,7 @@ class DemoKiosk:
             self.out(f"  取号 {t.number} {t.business}/{t.tier} via {t.via}: {t.ahead} ahead, "
                      f"~{t.est_wait_s / 60:.0f} min")
         else:
-            self.out(f"  取号机: {view.zh}")
+            self.out(f"  取号机 kiosk: {view.zh} / {view.en}")
 
     def _present(self, kind: str, t: Twins) -> bool:
         rng = self.rng

@@ -98,9 +98,10 @@ def run(cfg: BranchConfig, *, headless: bool = False, png_dir: str = "", png_eve
 
 def voice_build(cfg: BranchConfig, *, force: bool = False) -> list[Path]:
     """Make the default clips into `[voice] clips_dir` (existing ones kept unless `force`)."""
+    from display.app import counter_names_en
     from display.voice import build_clips
 
-    return build_clips(cfg.voice, force=force)
+    return build_clips(cfg.voice, force=force, names_en=counter_names_en(cfg))
 
 
 def voice_say(cfg: BranchConfig, number: str, counter: int, *, recall: int = 0,
@@ -111,9 +112,10 @@ def voice_say(cfg: BranchConfig, number: str, counter: int, *, recall: int = 0,
     """
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     from display.announce import Announcement
+    from display.app import counter_names_en
     from display.voice import open_announcer
 
-    ann = open_announcer(cfg.voice)
+    ann = open_announcer(cfg.voice, names_en=counter_names_en(cfg))
     if ann is None:
         return False
     try:

@@ -1,7 +1,7 @@
 """`qcall keypad`: a counter's keypad and rating pad twin on a pty that a person drives by hand.
 
 The twin speaks the real protocol at the line's baud rate; point a bridge at the printed path
-(`qcall bridge --line 0 --port PATH`) and type keys here to see what the LEDs show and which prompts
+(`qcall bridge --line 0 --serial PATH`) and type keys here to see what the LEDs show and which prompts
 the pad plays. The words are the software panel's (`help` lists them); a number types digits + ENTER.
 """
 
@@ -16,8 +16,10 @@ from firmware_bridge.pad_twin import TwinLine
 from hw.keypad import Key
 from qbus.config import BranchConfig
 
-HELP = ("n 叫号 | r 重呼 | s 过号 | w 欢迎光临 | e 客户评价 | p 暂停 | c 恢复 | t 3 / t B 转移 | logout 退出 | "
-        "1003 digits + 确认 | clear 清除 | star 5 评价 | hb heartbeat | quit")
+HELP = ("n 叫号 call next | r 重呼 recall | s 过号 skip | w 欢迎光临 welcome | e 客户评价 rate | "
+        "p 暂停 pause | c 恢复 resume | t 3 / t B 转移（欢迎光临之后）transfer, after welcome | "
+        "logout 退出 log out | 1003 数字+确认 digits + enter | clear 清除 clear | "
+        "star 5 评价器五星 5 stars on the rating pad | hb 心跳 heartbeat | quit 离开")
 
 
 def pads_for(cfg: BranchConfig, counter: int) -> tuple[int, int, int, str]:
@@ -118,8 +120,8 @@ def run_keypad(cfg: BranchConfig, counter: int, read_line: Callable[[str], str |
     try:
         out(f"counter {counter}: keypad #{console.keypad.address} and rating pad #{console.pad.address} on "
             f"{console.line.port} ({console.line.baudrate} baud, {console.line.codec.name})")
-        out(f"point a bridge at it: qcall bridge --config CONFIG --port {console.line.port} --counter {counter}"
-            " [--broker HOST:PORT]")
+        out(f"point a bridge at it: qcall bridge --config CONFIG --serial {console.line.port} --counter {counter}"
+            " [--host HOST --port PORT]")
         out(HELP)
         while True:
             text = read_line(f"[counter {counter}] > ")

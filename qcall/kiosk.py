@@ -174,7 +174,7 @@ class KioskRuntime:
     def _queues(self, state: Any) -> None:
         app = self.app
         if app is not None:
-            app.events.put(KioskEvent("queues", dict(state.waiting)))
+            app.events.put(KioskEvent("queues", state))
 
     def start(self, timeout: float = 10.0) -> KioskRuntime:
         """Connect to the broker (BusError if it refuses or cannot be reached), then report the printer."""
@@ -199,8 +199,11 @@ class KioskRuntime:
 
 
 def run_kiosk(cfg: BranchConfig, *, twin: bool = False, screen: bool | None = None, host: str | None = None,
-              port: int | None = None, seconds: float = 0.0) -> int:
-    """`qcall kiosk`: run until SIGTERM / Ctrl-C (or `seconds`)."""
+              port: int | None = None, seconds: float = 0.0,
+              read_line: Callable[[str], str | None] | None = None,
+              out: Callable[[str], None] | None = None) -> int:
+    """`qcall kiosk`: run until SIGTERM / Ctrl-C (or `seconds`). A twin kiosk with `read_line`
+    also runs its console (qcall.kiosk_console) on a thread: `quit` there stops the kiosk."""
     import signal
 
     stop = threading.Event()
@@ -216,6 +219,12 @@ def run_kiosk(cfg: BranchConfig, *, twin: bool = False, screen: bool | None = No
         rt = KioskRuntime(cfg, host=host, port=port, twin=twin, screen=screen)
         rt.start()
         _LOG.info("kiosk %s running (%s)", cfg.kiosk.id, "simulated devices" if twin else "configured devices")
+        if rt.twins is not None and rt.app is not None and read_line is not None:
+            from qcall.kiosk_console import KioskConsole, run_console
+
+            console = KioskConsole(rt.twins, rt.app, out or (lambda line: None))
+            threading.Thread(target=run_console, args=(console, read_line, stop), name="kiosk console",
+                             daemon=True).start()
         try:
             rt.run(stop)
         except KeyboardInterrupt:

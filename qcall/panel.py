@@ -18,12 +18,12 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from counter_panel.machine import CounterPanel
 from counter_panel.terminal import TerminalPanel
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
 from qbus.errors import ConfigError
+from qcall.bridge import counter_panel
 
 
 class BusPanel:
@@ -36,9 +36,8 @@ class BusPanel:
                               f"(counters: {', '.join(str(c.id) for c in cfg.counter)})")
         self.counter = counter
         self.bus = bus
-        panel = CounterPanel(counter, prefixes={b.prefix: b.code for b in cfg.business},
-                             rating_scale=cfg.rating.scale, pending_timeout_s=cfg.bus.command_timeout_s)
-        self.ui = TerminalPanel(panel, self._queue, show)
+        self.ui = TerminalPanel(counter_panel(cfg, counter), self._queue, show,
+                                settle_s=cfg.bus.command_timeout_s + 0.5)
         self._jobs: queue.Queue[m.Command | None] = queue.Queue()
         self._worker = threading.Thread(target=self._work, name=f"panel{counter}", daemon=True)
         self.sent: list[m.Command] = []
@@ -82,5 +81,5 @@ class BusPanel:
 
     def _work(self) -> None:
         while (cmd := self._jobs.get()) is not None:
-            self.ui.on_reply(*self.bus.answer(cmd))
+            self.ui.on_reply(*self.bus.answer_text(cmd))
 

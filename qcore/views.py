@@ -60,6 +60,8 @@ def counter_state(core: BranchCore, cid: int) -> m.CounterState:
         counter=c.id, status=c.status, teller=c.teller,
         teller_name=teller.name if teller else "", number=t.number if t else "",
         business=t.business if t else "", recalls=t.recalls if t else 0,
+        tier=t.tier if t else "", waited_s=round(t.called_at - t.wait_from, 1) if t else 0.0,
+        waiting=sum(core.queues.age[b].live for b in c.serves if b in core.queues.age) + c.directed.live,
     )
 
 

@@ -312,7 +312,9 @@ def branch_kpis(cfg: BranchConfig, core: BranchCore, now: float) -> dict[str, An
 
 def stats_state(cfg: BranchConfig, core: BranchCore, now: float) -> m.StatsState:
     """The day's KPIs as the `state/stats` payload (checked against the schema as it is built)."""
-    return msgspec.convert(branch_kpis(cfg, core, now), m.StatsState)
+    k = branch_kpis(cfg, core, now)
+    k["at"] = now  # when these figures were made: a watcher tells a stale retained copy apart
+    return msgspec.convert(k, m.StatsState)
 
 
 def _request_id(payload: bytes) -> str:

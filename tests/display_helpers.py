@@ -26,6 +26,15 @@ def branch() -> BranchConfig:
     return load(EXAMPLE)
 
 
+def _example_words() -> list[str]:
+    from display import phrase
+
+    return sorted({w for c in branch().counter for w in phrase.name_words(c.name_en)})
+
+
+EXAMPLE_WORDS = _example_words()  # "room", "vip", "wealth": said in "VIP Counter 5", "Wealth Room 6"
+
+
 def screen(size: tuple[int, int]) -> pygame.Surface:
     """A real SDL window surface on the dummy driver."""
     pygame.display.init()
@@ -108,7 +117,7 @@ def built_clips(factory: pytest.TempPathFactory) -> Path:
         from display import clips
 
         d = factory.mktemp("clips")
-        clips.build(d)
+        clips.build(d, words=EXAMPLE_WORDS)  # with the words of the example counters' names
         _BUILT.append(d)
     return _BUILT[0]
 

@@ -49,7 +49,8 @@ def test_login_call_welcome_serve_rate_shows_on_the_pads_and_the_core_records_th
 
         number = r.issue("personal")
         keypad.press(Key.CALL_NEXT)
-        assert keypad.wait_led(number) and pad.wait_led(number)
+        # the teller sees the number, minutes waited and how many still wait here; the customer the number
+        assert keypad.wait_led(f"{number} 等0分 余0") and pad.wait_led(number)
         assert r.events.wait_for(lambda xs: any(isinstance(x.value, m.TicketCalled) and x.value.teller == "1003"
                                                 for x in xs))
 
@@ -114,7 +115,7 @@ def test_retained_state_after_a_bridge_restart_shows_the_number_without_replayin
                              check_every_s=0.05)
         try:
             again.start()
-            assert r.pads[4].wait_led(number) and r.keypads[4].wait_led(number)
+            assert r.pads[4].wait_led(number) and r.keypads[4].wait_led(f"{number} 等0分 余0")
             assert r.pads[4].wait_for(lambda p: len(p.led_history) >= 2)
             assert r.pads[4].voices == [Voice.WELCOME]
         finally:
@@ -144,7 +145,7 @@ def test_unplugged_adapter_takes_pads_offline_and_replug_brings_them_and_the_key
         r.wait_presence(5, True)
         number = r.issue()
         keypad.press(Key.CALL_NEXT)
-        assert keypad.wait_led(number) and pad.wait_led(number)
+        assert keypad.wait_led(f"{number} 等0分 余0") and pad.wait_led(number)
 
 
 def test_a_pad_that_stops_heartbeats_goes_offline_and_comes_back(tmp_path: Path) -> None:
@@ -173,11 +174,11 @@ def test_32_devices_on_one_rs485_line_all_work(tmp_path: Path) -> None:
         for c in counters:  # all at once: frames queue on the shared line, none is lost
             r.keypads[c].press(Key.CALL_NEXT)
         for c in counters:
-            assert r.keypads[c].wait_for(lambda p: p.led_text in numbers, 10), (c, r.keypads[c].led_text)
-        shown = {r.keypads[c].led_text for c in counters}
+            assert r.keypads[c].wait_for(lambda p: p.led_text.split(" ")[0] in numbers, 10), (c, r.keypads[c].led_text)
+        shown = {r.keypads[c].led_text.split(" ")[0] for c in counters}
         assert shown == numbers
         for c in counters:
-            assert r.pads[c].wait_led(r.keypads[c].led_text)
+            assert r.pads[c].wait_led(r.keypads[c].led_text.split(" ")[0])
         for c in counters:
             r.keypads[c].press(Key.WELCOME)
         for c in counters:
@@ -229,7 +230,7 @@ def test_a_pad_wired_to_a_counter_the_branch_does_not_have_is_refused_at_start(t
 
 
 def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path) -> None:
-    """`qcall keypad --counter 3` and `qcall bridge --port PATH --counter 3`, as a person would run them."""
+    """`qcall keypad --counter 3` and `qcall bridge --serial PATH --counter 3`, as a person would run them."""
     out = Printed()
     shown = out.wait_line
 
@@ -247,7 +248,7 @@ def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path)
                 with kiosk.connect(10):
                     assert kiosk.request(m.Issue(business="personal"), 10).ok
                 assert console.handle("n")
-                assert shown("keypad #1: B001  |  评价器 pad #2: B001")
+                assert shown("keypad #1: B001 等0分 余0  |  评价器 pad #2: B001")
                 assert console.handle("w")
                 assert shown("♪ welcome")
                 assert not console.handle("quit")

@@ -816,8 +816,20 @@ def test_counter_states_show_who_is_where() -> None:
     states = {s.counter: s for s in core.counter_states()}
     assert len(states) == 6
     assert states[5] == m.CounterState(counter=5, status="called", teller="1005", teller_name="陈静",
-                                       number="A001", business="cash", recalls=1)
+                                       number="A001", business="cash", recalls=1, tier="normal")
     assert states[1].status == "idle" and states[4].status == "closed"
+
+
+def test_a_counter_state_tells_the_teller_the_wait_and_who_else_waits_here() -> None:
+    core = staffed(CFG, 1, 5)
+    core.issue(T0, "cash", "vip")
+    core.issue(T0 + 10, "cash")
+    core.issue(T0 + 20, "wealth")  # counter 5 serves wealth, counter 1 does not
+    core.issue(T0 + 30, "corporate")  # served at neither
+    core.call_next(T0 + 300, 5)
+    s5, s1 = core.counter_state(5), core.counter_state(1)
+    assert (s5.number, s5.tier, s5.waited_s, s5.waiting) == ("A001", "vip", 300.0, 2)
+    assert (s1.number, s1.waiting) == ("", 1)
 
 
 def test_recent_calls_newest_first_and_bounded() -> None:

@@ -48,7 +48,7 @@ def test_the_demo_branch_issues_calls_serves_and_rates() -> None:
         k = demo.kpis()
         assert k["served"] >= 3 and k["issued"] >= k["served"]
         assert k["by_teller"] and "" not in k["by_teller"], "services belong to logged-in tellers"
-        assert any("please go to counter" in x for x in lines), lines[-10:]
+        assert any("please go to Counter" in x or "please go to VIP Counter" in x for x in lines), lines[-10:]
     finally:
         watcher.close()
         demo.stop()
@@ -60,3 +60,40 @@ def test_demo_arguments_out_of_range_are_one_clear_line(capsys: pytest.CaptureFi
         assert main(["demo", "--seconds", "1", *bad]) == 2
         err = capsys.readouterr().err
         assert err.startswith("qcall: ") and "must be positive" in err and "Traceback" not in err
+
+
+def test_the_demo_says_recalls_and_skips_in_both_languages_with_waits_in_its_own_clock() -> None:
+    from qcall.demo import hall_line
+
+    names = {5: ("5号VIP窗口", "VIP Counter 5")}
+
+    def say(ev: object) -> str:
+        return hall_line(ev, lambda c: names[c][0], lambda c: names[c][1], lambda s: s * 30 / 60, {"1005": "陈静"}, 5)
+
+    called = say(m.TicketCalled(at=0, number="A001", counter=5, business="cash", tier="normal", waited_s=20.0))
+    assert called == "请 A001 号到 5号VIP窗口  Number A001, please go to VIP Counter 5  (等了 waited 10 min)"
+    recall = say(m.TicketRecalled(at=0, number="A001", counter=5, recalls=2))
+    assert "再次呼叫 A001" in recall and "Recall 2: number A001, please go to VIP Counter 5" in recall
+    skip = say(m.TicketSkipped(at=0, number="A001", counter=5))
+    assert "过号 A001" in skip and "Skipped A001" in skip
+    rated = say(m.ServiceRated(at=0, number="A001", counter=5, stars=4, teller="1005"))
+    assert "★★★★☆" in rated and "陈静" in rated
+
+
+def test_a_taken_port_is_said_in_one_line_or_avoided(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        taken = s.getsockname()[1]
+        assert main(["demo", "--seconds", "1", "--port", str(taken)]) == 2
+        err = capsys.readouterr().err
+        assert f"port {taken} is already in use" in err and "Traceback" not in err
+        from qcall.demo import _embedded
+
+        broker = _embedded(taken)  # the config's port taken: another one, cleanly
+        try:
+            assert broker.port != taken
+        finally:
+            broker.stop()

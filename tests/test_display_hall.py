@@ -114,13 +114,14 @@ def test_notice_from_bus_wins_over_config_and_clearing_it_restores_config(cfg: B
 def test_regions_are_marked_changed_only_when_their_content_changes(cfg: BranchConfig) -> None:
     s = HallState.from_config(cfg)
     s.apply(m.QueueState(waiting={"cash": 3}), T0)
+    s.apply(m.QueueState(waiting={"cash": 3}, est_wait_s={"cash": 60.0}), T0)  # the wait is shown too
     before = dict(s.rev)
     s.apply(m.QueueState(waiting={"cash": 3}, est_wait_s={"cash": 60.0}), T0)
     s.apply(m.CounterChanged(at=T0, counter=2, status="idle"), T0)
     s.apply(m.TicketIssued(at=T0, ticket=m.TicketView(id="x", number="A009", business="cash",
                                                           tier="normal", issued_at=T0)), T0)
     assert s.rev == before
-    s.apply(m.QueueState(waiting={"cash": 4}), T0)
+    s.apply(m.QueueState(waiting={"cash": 4}, est_wait_s={"cash": 60.0}), T0)
     assert s.rev["waiting"] == before["waiting"] + 1
     assert {k: v for k, v in s.rev.items() if k != "waiting"} == \
         {k: v for k, v in before.items() if k != "waiting"}

@@ -93,11 +93,16 @@ def test_highlight_blinks_then_stops_after_highlight_s(cfg: BranchConfig, tmp_pa
     hall = HallScreen(cfg, surf)
     state = HallState.from_config(cfg)
     state.apply(called("A001", 1), T0)
-    lit = []
+    lit, framed = [], []
+    row = hall.panel("calling").row_rects[0].move(hall.layout.calling.topleft)  # type: ignore[attr-defined]
     for k, dt in enumerate((0.1, 0.6, 1.1, cfg.display.highlight_s + 0.1)):
         hall.draw(state, T0 + dt)
-        lit.append(colour_area(saved_frame(surf, tmp_path / f"b{k}.png"), theme.HIGHLIGHT_BG) is not None)
+        frame = saved_frame(surf, tmp_path / f"b{k}.png")
+        amber = pygame.mask.from_threshold(frame.subsurface(row), (*theme.HIGHLIGHT_BG, 255), (2, 2, 2, 255)).count()
+        lit.append(amber > row.width * row.height // 3)  # the row filled amber
+        framed.append(amber > 0)
     assert lit == [True, False, True, False]
+    assert framed == [True, True, True, True]  # the newest call keeps its amber frame after blinking
 
 
 def test_offline_mark_appears_when_the_bus_drops_and_goes_when_it_returns(
@@ -164,9 +169,10 @@ def test_every_element_fits_its_region_and_nothing_overlaps(
             assert not ra.colliderect(rb), f"{na} {ra} overlaps {nb} {rb}"
     rows = sum(1 for name, _ in elements if name.startswith("calling:row")) // 3
     assert rows == min(hall.layout.calling_rows, len(state.calling))
-    assert rows == (4 if paused else hall.layout.calling_rows)
-    recent = sum(1 for name, _ in elements if name == "recent:recent") // 2
-    assert recent == cfg.display.recent_calls
+    assert rows == min(hall.layout.calling_rows, 4 if paused else 6)
+    recent = sum(1 for name, _ in elements if name == "recent:recent") // 3  # number, zh, en
+    panel = hall.panel("recent")
+    assert recent == len(panel.shown(state)) == len(panel.cells)  # type: ignore[attr-defined]
 
 
 def test_only_changed_regions_are_redrawn_and_the_result_equals_a_full_redraw(
@@ -295,8 +301,8 @@ def test_every_item_of_the_hall_is_readable_in_its_place(
         (f"{b.bank_zh}{b.name_zh}", lay.name, theme.TEXT, theme.HEADER_BG),
         ("16:00:00", lay.clock, theme.TEXT, theme.HEADER_BG),  # T0 in Asia/Shanghai
         ("2027-01-15", lay.clock, theme.MUTED, theme.HEADER_BG),
-        ("B002", lay.recent, theme.NUMBER, theme.PANEL_BG),
-        ("A001", lay.recent, theme.NUMBER, theme.PANEL_BG),
+        ("B002", lay.calling, theme.NUMBER, theme.ROW_BG),  # on "Now calling", so not under "Recent"
+        ("A001", lay.calling, theme.NUMBER, theme.ROW_BG),
         (business["cash"].name_zh, lay.waiting, theme.TEXT, theme.ROW_BG),
         ("128人", lay.waiting, theme.NUMBER, theme.ROW_BG),
         ("5人", lay.waiting, theme.NUMBER, theme.ROW_BG),

@@ -10,7 +10,7 @@ import wave
 from pathlib import Path
 
 import pytest
-from display_helpers import built_clips, wav_samples  # also puts SDL audio on the dummy driver
+from display_helpers import EXAMPLE_WORDS, built_clips, wav_samples  # also puts SDL audio on the dummy driver
 
 from display import clips as c
 from display import phrase
@@ -19,7 +19,7 @@ from display.voice import Announcer, MixerPlayer, RecordingPlayer
 from qbus import messages as m
 from qbus.config.sections import VoiceSection
 
-ALL_KEYS = sorted(c.catalogue())
+ALL_KEYS = sorted(c.catalogue(EXAMPLE_WORDS))
 FREQ = {k: 200.0 + 25.0 * i for i, k in enumerate(ALL_KEYS)}  # a distinct tone per clip key
 
 
@@ -207,3 +207,28 @@ def test_announcements_play_through_the_mixer_one_after_another(tmp_path: Path) 
     expected = len(clips.render(phrase.announcement("A1", 1, with_english=False))) / c.RATE
     assert all(h.ended - h.started >= expected * 0.9 for h in ann.history), "audio cut short"
     assert player.overlaps == 0
+
+
+def test_the_english_call_names_the_counter_as_its_sign_does(tmp_path: Path) -> None:
+    """"VIP Counter 5" is said "... please go to VIP counter five", not "counter five"."""
+    keys = sorted(c.catalogue(["vip"]))
+    freq = {k: 200.0 + 25.0 * i for i, k in enumerate(keys)}
+    for k in keys:
+        c.write_wav(tmp_path / f"{k}.wav", tone(freq[k], 0.12))
+    voice = VoiceSection(clips_dir=str(tmp_path), repeat=1)
+    player = RecordingPlayer()
+    ann = Announcer.from_config(voice, player, names_en={5: "VIP Counter 5", 1: "Counter 1"})
+    assert ann is not None
+    try:
+        ann.announce(m.TicketCalled(at=0.0, number="A014", counter=5, business="cash", tier="vip", waited_s=0.0))
+        assert ann.wait_idle(10)
+        heard = [min(freq, key=lambda k, s=s: abs(freq[k] - pitch(s))) for s in segments(player.played[0])]
+        assert heard[-5:] == ["en-go", "en-to", "en-w-vip", "en-counter", "en-5"]
+    finally:
+        ann.close()
+    assert phrase.keys(phrase.english("A001", 1, "Counter 1"))[-2:] == ["en-counter", "en-1"]
+
+
+def test_a_missing_name_word_clip_is_reported() -> None:
+    clips = c.ClipSet("/nonexistent")
+    assert "en-w-vip" in clips.missing(words=["vip"])

@@ -36,7 +36,8 @@ def test_home_renders_to_png_with_business_buttons(screen, tmp_path) -> None:
     assert img.get_size() == (1280, 800)
     rect = screen.button_rect(Action("business", "cash"))
     assert rect is not None
-    inside = {tuple(img.get_at((x, rect.centery))) for x in range(rect.x + 10, rect.right - 10, 3)}
+    inside = {tuple(img.get_at((x, y))) for x in range(rect.x + 10, rect.right - 10, 3)
+              for y in range(rect.y + 10, rect.bottom - 10, 3)}
     assert len(inside) > 2  # text drawn on the button, not an empty box
     assert click(screen, rect) == Action("business", "cash")
     assert click(screen, pygame.Rect(5, 5, 2, 2)) is None

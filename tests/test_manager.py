@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from qbus import messages as m
@@ -50,8 +52,32 @@ def test_report_rebuilds_the_day_from_the_journal(tmp_path: Path, capsys: pytest
     assert k["by_teller"]["1001"]["stars_mean"] == 4.0
     assert k["priority_grants_by_staff"] == {"2001": 1}
     assert k["arrivals_by_hour"] == {"10": 2}
+    assert main(["report", "--config", str(EXAMPLE), "--journal", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["served"] == 1  # --json: the figures for scripts
+
+
+def test_report_is_a_table_a_manager_reads(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "journal.db"
+    _day(path)
     assert main(["report", "--config", str(EXAMPLE), "--journal", str(path)]) == 0
-    assert json.loads(capsys.readouterr().out)["served"] == 1
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "示范银行深圳福田支行 日报 daily report"
+    assert "取号 issued 2" in out and "办结 served 1" in out and "仍在等候 still waiting 1" in out
+    # names, not codes; minutes, not seconds (the priority customer, called first, waited 60 s)
+    row = next(x for x in lines if x.startswith("个人现金业务 Cash deposit & withdrawal"))
+    assert row.split()[-4:] == ["1", "1.0", "1.0", "1.0"]
+    assert any(x.startswith("1001 王芳") and x.split()[-2:] == ["4.0", "100.0%"] for x in lines)
+    assert any(x.startswith("2001 赵敏") for x in lines)  # who granted the priority ticket, by name
+    # staff see the internal category of the priority tier
+    assert any(x.startswith("优先（老弱病残孕） Priority (elderly, disabled, pregnant)") for x in lines)
+    head = next(x for x in lines if "建议开窗数 counters to open" in x)
+    advice = lines[lines.index(head) + 2]
+    assert advice.split()[:2] == ["10:00–11:00", "2"] and advice.split()[-1].isdigit()
+    assert any(x.startswith("Counters to open: enough for 80% of customers") for x in lines)
+    # columns line up (Chinese counts two columns): every row of a table is as wide as its rule
+    rule = lines[lines.index(head) + 1]
+    assert len(advice) <= len(rule)
 
 
 def test_report_without_a_journal_is_one_clear_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -129,3 +155,61 @@ def test_lobby_requeues_a_missed_customer_and_cancels_a_ticket(
         assert counter.request(m.CallNext(counter=1), 10).number == "A002"
         assert counter.request(m.Skip(counter=1), 10).ok
         assert counter.request(m.CallNext(counter=1), 10).number == "A001"  # A003 was cancelled
+
+
+def test_watch_speaks_branch_time_labels_old_figures_and_says_the_broker_went_once(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The watch's lines as a manager reads them: branch-time stamps, old retained KPIs labelled
+    "as of", and the broker going away and coming back said once each."""
+    from zoneinfo import ZoneInfo
+
+    from qbus.client import BusClient
+
+    lines: list[str] = []
+    seen = threading.Condition()
+
+    def out(line: str) -> None:
+        with seen:
+            lines.append(line)
+            seen.notify_all()
+
+    def wait_line(text: str, timeout: float = 20) -> bool:
+        with seen:
+            return seen.wait_for(lambda: any(text in x for x in lines), timeout)
+
+    now = [T0]
+    broker = MosquittoBroker(tmp_path / "mqtt").start()
+    port = broker.port
+    stats = m.StatsState(day="20260302", at=T0 - 3600, issued=7, served=5, no_shows=0, cancelled=0,
+                         still_waiting=2, wait_s=m.WaitSummary(n=5, mean=200.0, p90=300.0, max=320.0),
+                         satisfaction_rate=0.8, unrated_rate=0.2)
+    pub = BusClient(host=broker.host, port=port, topics=TOPICS, device="core")
+    pub.connect(10)
+    sent = threading.Event()
+    pub.publish_raw(TOPICS.state_stats(), m.encode(stats), retain=True, on_sent=sent.set)
+    assert sent.wait(5)
+    pub.close()
+    manager = BusClient(host=broker.host, port=port, topics=TOPICS, device="manager1", reconnect_max_s=1)
+    Watch(manager, out, clock=lambda: now[0], tz=ZoneInfo("Asia/Shanghai"))
+    try:
+        manager.connect(10)
+        assert wait_line("已取号 issued 7")
+        first = next(x for x in lines if "issued 7" in x)
+        assert first.startswith("10:00:00  = (截至 as of 03-02 09:00)")  # Shanghai time, and how old
+        fresh = msgspec.structs.replace(stats, at=T0)  # the core publishes again: same figures, now current
+        pub = BusClient(host=broker.host, port=port, topics=TOPICS, device="core")
+        pub.connect(10)
+        pub.publish_raw(TOPICS.state_stats(), m.encode(fresh), retain=True)
+        assert wait_line("10:00:00  = 已取号 issued 7")
+        pub.close()
+        broker.stop()
+        assert wait_line("broker away")
+        with seen:  # reconnect attempts fail for a while: nothing more is said
+            seen.wait_for(lambda: False, 1.0)
+        assert sum("broker away" in x for x in lines) == 1
+        broker = MosquittoBroker(tmp_path / "mqtt", port=port).start()
+        assert wait_line("broker back")
+        assert sum("broker back" in x for x in lines) == 1
+    finally:
+        manager.close()
+        broker.stop()

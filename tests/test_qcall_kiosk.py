@@ -74,3 +74,74 @@ def test_kiosk_command_without_a_broker_says_so(tmp_path: Path, capsys: Any) -> 
     cfg = branch_file(tmp_path)
     assert main(["kiosk", "--config", str(cfg), "--twin", "--no-screen"]) == 2
     assert "bus.host is empty" in capsys.readouterr().err
+
+
+def test_twin_kiosk_console_swipes_places_inserts_and_takes_the_paper_out(tmp_path: Path) -> None:
+    """What a person types at `qcall kiosk --twin` reaches the readers and the printer twins."""
+    import os
+
+    from kiosk_fixtures import Clock, FakeCore, branch
+
+    from hw.printer import Printer, TwinDevice
+    from kiosk.app import KioskApp
+    from kiosk.flow import KioskFlow, ViewKind
+    from kiosk.recognition import KeyedHasher, Recognizer
+    from qcall.kiosk import Twins, _open_twin_readers
+    from qcall.kiosk_console import KioskConsole
+
+    cfg = branch()
+    clock = Clock()
+    printer = Printer(TwinDevice(), answer_s=0.05)
+    readers, mag, idc, pb = _open_twin_readers(paced=False)
+    twins = Twins(mag, idc, pb, printer.device.emulator)
+    flow = KioskFlow(cfg, issue=FakeCore(cfg, clock), printer=printer, clock=clock, steer=False,
+                     recognizer=Recognizer(cfg, KeyedHasher(bytes(range(32))), Roster()))
+    app = KioskApp(flow, readers=readers)
+    said: list[str] = []
+    console = KioskConsole(twins, app, said.append)
+
+    def until(kind: ViewKind, **want: str):
+        for _ in range(40):
+            view = app.step(0.25)
+            if view is not None and view.kind is kind and all(getattr(view, k) == v for k, v in want.items()):
+                return view
+        raise AssertionError(f"no {kind} {want}; last {app.flow.view}")
+
+    try:
+        banner = "\n".join(console.banner())
+        for twin in (mag, idc, pb):
+            assert twin.port in banner and os.path.exists(twin.port)  # the device paths, printed
+        assert console.handle("swipe")
+        until(ViewKind.IDENTIFIED)
+        assert console.handle("press corporate")
+        until(ViewKind.ISSUED)
+        said.clear()
+        console.handle("ticket")
+        assert any("C001" in line for line in said) and any("对公业务" in line for line in said)
+        flow.reset()
+        console.handle("id 19400301")
+        view = until(ViewKind.IDENTIFIED, tier="priority")
+        assert "优先客户" in view.zh
+        flow.reset()
+        console.handle("paper out")
+        view = until(ViewKind.HOME)
+        assert view.fault_zh and "缺纸" in view.fault_zh
+        console.handle("paper in")
+        until(ViewKind.HOME, fault_zh="")
+        console.handle("cover open")
+        assert until(ViewKind.HOME).fault_zh
+        console.handle("cover close")
+        until(ViewKind.HOME, fault_zh="")
+        flow.reset()
+        pb.armed.set()
+        console.handle("passbook")
+        until(ViewKind.IDENTIFIED)
+        said.clear()
+        console.handle("bogus")
+        assert said == ["? bogus — help"]
+        assert console.handle("quit") is False
+    finally:
+        app.close()
+        for r in readers:
+            r.close()
+        twins.close()

@@ -61,6 +61,17 @@ class Tier(Base, kw_only=True):
     priority: bool = False
     mark: str = ""
     by_staff_only: bool = False
+    # What customers are shown (kiosk greeting, ticket): a respectful name for a category that is
+    # internal ("老弱病残孕" stays in staff views and reports). Empty: name_zh/name_en + 客户/customer.
+    customer_zh: str = ""
+    customer_en: str = ""
+
+    def customer_names(self) -> tuple[str, str]:
+        """The tier's name as customers see it (zh, en)."""
+        zh = self.customer_zh or (self.name_zh if self.name_zh.endswith("客户") else f"{self.name_zh}客户")
+        en = self.customer_en or (self.name_en if self.name_en.lower().endswith("customer")
+                                  else f"{self.name_en} customer")
+        return zh, en
 
 
 class Counter(Base, kw_only=True):

@@ -7,7 +7,7 @@ never silently falls back to a default.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -123,6 +123,11 @@ class DisplaySection(Base, kw_only=True):
     # Degrees the picture is turned (counter-clockwise) for a TV mounted on its side; a portrait
     # layout on a landscape screen (or the reverse) is turned 90 even when this is 0.
     rotate: Literal[0, 90, 270] = 0
+    # Every text on the hall screen is sized for the farthest seat that must read it: a Han
+    # character (the font's em) at least viewing_distance_m / 200 tall (25 mm at 5 m), worked out
+    # in pixels from the screen's diagonal (display.layout.min_text_px).
+    viewing_distance_m: Annotated[float, msgspec.Meta(gt=0, le=100)] = 5.0
+    diagonal_in: Annotated[float, msgspec.Meta(gt=5, le=400)] = 55.0
 
 
 class VoiceSection(Base, kw_only=True):
