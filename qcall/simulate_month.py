@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from qbus.config import BranchConfig
-from qcall.simulate import STARS, TIER_MIX, DayParams, Sim, Teller, _business_mix, _wake_all
+from qcall.simulate import TIER_MIX, DayParams, Sim, Teller, _business_mix, _wake_all
 from qcore import BranchCore, CoreError
 from qhistory import complaints as cm
 from qhistory.collect import collect
@@ -122,8 +122,9 @@ def _epoch(d: dt.date, hhmm: str, tz: ZoneInfo) -> float:
 
 
 def simulate_branch_day(cfg: BranchConfig, d: dt.date, seed: int, p: DayParams | None = None,
-                        on_call: Callable[[Any], None] | None = None) -> tuple[list[Any], float, float]:
-    """One realistic day; returns (its events in order, opened_at, closed_at)."""
+                        on_call: Callable[[Any], None] | None = None
+                        ) -> tuple[list[Any], float, float, dict[str, str]]:
+    """One realistic day; returns (its events in order, opened_at, closed_at, kiosk per ticket)."""
     tz = ZoneInfo(cfg.branch.timezone)
     p = p or DayParams()
     start, end = _epoch(d, cfg.hours.open, tz), _epoch(d, cfg.hours.close, tz)
@@ -167,7 +168,7 @@ def simulate_branch_day(cfg: BranchConfig, d: dt.date, seed: int, p: DayParams |
             except CoreError:
                 _LOG.debug("counter %d still busy at the end of the simulated day", t.counter)
     events += core.drain()
-    return events, opened, last
+    return events, opened, last, {n: t.kiosk for n, t in core.tickets.items() if t.kiosk}
 
 
 def _arrivals(sim: Sim, cfg: BranchConfig, p: DayParams, d: dt.date, start: float, end: float,
@@ -258,8 +259,8 @@ def simulate_month(cfg: BranchConfig, store: HistoryStore, first: dt.date, days:
         d = first + dt.timedelta(days=i)
         if d.isoweekday() not in cfg.hours.weekdays:
             continue
-        events, opened, closed = simulate_branch_day(cfg, d, seed * 1000 + i, p)
-        facts = collect(cfg, d.isoformat(), events, opened, closed, archived_at=now or closed)
+        events, opened, closed, kiosks = simulate_branch_day(cfg, d, seed * 1000 + i, p)
+        facts = collect(cfg, d.isoformat(), events, opened, closed, archived_at=now or closed, kiosks=kiosks)
         extra = []
         if (seed + i) % 9 == 4:  # now and then a comment-book complaint
             extra.append(cm.new(cfg, source="comment_book", opened_at=closed - 3 * 3600, day=d.isoformat(),

@@ -96,6 +96,18 @@ class Report(msgspec.Struct, kw_only=True):
     complaints: list[ComplaintRow] = []
     complaints_overdue: int = 0
     breaches: list[Breach] = []
+    names: dict[str, dict[str, list[str]]] = {}
+    satisfied_min: int = 4
+
+
+def names_of(cfg: BranchConfig) -> dict[str, dict[str, list[str]]]:
+    """Chinese and English names the renderers show beside the codes (staff names, no customer)."""
+    return {
+        "business": {b.code: [b.name_zh, b.name_en] for b in cfg.business},
+        "tier": {t.code: [t.name_zh, t.name_en] for t in cfg.tier},
+        "teller": {t.id: [t.name, t.name] for t in cfg.teller},
+        "counter": {str(c.id): [c.name_zh or f"{c.id}号窗口", c.name_en or f"Counter {c.id}"] for c in cfg.counter},
+    }
 
 
 @dataclass
@@ -172,7 +184,8 @@ def build_from(cfg: BranchConfig, period: Period, data: Loaded, by: str | None =
         printer_faults=sum(1 for k in data.kiosk if k.kind == "printer_fault"),
         unknown_cards=sum(1 for k in data.kiosk if k.kind == "unknown_card"),
         daily=_daily(tickets, data.days, tg, hours), complaints=rows,
-        complaints_overdue=sum(1 for r in rows if r.overdue),
+        complaints_overdue=sum(1 for r in rows if r.overdue), names=names_of(cfg),
+        satisfied_min=cfg.rating.satisfied_min,
     )
     rep.breaches = breaches(cfg, rep)
     return rep
