@@ -86,6 +86,9 @@ class Watch:
 
     def _on_alert(self, msg: Received[Any]) -> None:
         a = msg.value
+        if isinstance(a, m.Advice):
+            self._line(f"> 建议 advice: {a.zh} / {a.en}")
+            return
         if not isinstance(a, m.WaitAlert):
             return
         what = "贵宾超时 VIP over target" if a.kind == "tier" else "等待超时 waiting too long"

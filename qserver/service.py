@@ -83,6 +83,9 @@ class CoreService:
         self.bad_payloads = 0
         self._shown_unconfirmed: bool | None = None  # what the hall screen was last told
         self._step_refused_logged = False
+        # Called in the service thread after a day's reset is committed and published, with the
+        # day closed and the published mark (qcall wires the history archive here).
+        self.on_day_closed: Callable[[str, int], None] | None = None
 
     # ------------------------------------------------------------------ inputs
 
@@ -150,6 +153,10 @@ class CoreService:
             return 0
         seq = self.store.commit()
         self._publish(seq, [(d, r) for d, r, _ in replies], events, hall_changed)
+        if self.on_day_closed is not None:
+            for ev in events:
+                if isinstance(ev, m.DayReset):
+                    self.on_day_closed(ev.day, self.published_seq)
         return len(batch)
 
     def _one(self, topic: str, payload: bytes, now: float) -> tuple[str, m.Reply, bool] | None:
