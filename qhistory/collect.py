@@ -202,7 +202,7 @@ class DayCollector:
 
     def _span(self, counter: int, kind: str, teller: str, start: float, end: float, reason: str = "") -> None:
         self.spans.append(CounterSpan(branch=self.branch, day=self.day, counter=counter, kind=kind,  # type: ignore[arg-type]
-                                      teller=teller, start=start, end=end, reason=reason))
+                                      teller=teller, start_at=start, end_at=end, reason=reason))
 
     def _alert(self, ev: m.WaitAlert) -> None:
         a = AlertFact(branch=self.branch, day=self.day, kind=ev.kind, number=ev.number, business=ev.business,
@@ -246,7 +246,7 @@ class DayCollector:
         record = DayRecord(branch=self.branch, day=self.day, archived_at=archived_at, opened_at=opened_at,
                            closed_at=closed_at, tickets=len(self.tickets))
         return DayFacts(record=record, tickets=list(self.tickets.values()), spans=sorted(
-            self.spans, key=lambda s: (s.start, s.counter, s.kind)), alerts=self.alerts, kiosk=self.kiosk)
+            self.spans, key=lambda s: (s.start_at, s.counter, s.kind)), alerts=self.alerts, kiosk=self.kiosk)
 
     def _closing_hour(self) -> float:
         """The day's closing time (hours.close, branch time zone) as epoch seconds."""

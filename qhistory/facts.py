@@ -85,13 +85,13 @@ class TicketFact(Fact, kw_only=True):
 class CounterSpan(Fact, kw_only=True):
     """A stretch of a counter's day: `open` (from open or login to close or logout, with the teller
     signed in) or `pause` (暂停, from pause to resume, with its reason). Key: (branch, day, counter,
-    kind, start)."""
+    kind, start_at)."""
 
     counter: int
     kind: SpanKind
     teller: str = ""
-    start: float
-    end: float
+    start_at: float
+    end_at: float
     reason: str = ""
 
 
@@ -199,7 +199,7 @@ class Complaint(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 FACT_TABLES: dict[str, tuple[type[msgspec.Struct], tuple[str, ...]]] = {
     "history_day": (DayRecord, ("branch", "day")),
     "ticket_fact": (TicketFact, ("branch", "day", "number")),
-    "counter_span": (CounterSpan, ("branch", "day", "counter", "kind", "start")),
+    "counter_span": (CounterSpan, ("branch", "day", "counter", "kind", "start_at")),
     "alert_fact": (AlertFact, ("branch", "day", "number", "kind", "raised_at")),
     "kiosk_fact": (KioskFact, ("branch", "day", "kiosk", "at", "kind")),
 }

@@ -213,7 +213,7 @@ def tellers(cfg: BranchConfig, tickets: Sequence[TicketFact], spans: Sequence[Co
         if s.kind == "pause":
             by_reason = pauses.setdefault(s.teller, {})
             reason = s.reason or "unspecified"
-            by_reason[reason] = by_reason.get(reason, 0.0) + s.end - s.start
+            by_reason[reason] = by_reason.get(reason, 0.0) + s.end_at - s.start_at
     out: list[TellerFigures] = []
     graded = stars = 0
     for teller in sorted(set(groups) | set(pauses)):
@@ -277,13 +277,13 @@ def open_seconds_by_hour(spans: Iterable[CounterSpan], hours: HourOf) -> list[fl
     """Counter-seconds open and not paused in each clock hour (0..23) over the spans."""
     out = [0.0] * 24
     for s in spans:
-        if s.end <= s.start:
+        if s.end_at <= s.start_at:
             continue
         sign = 1.0 if s.kind == "open" else -1.0
-        t = s.start
-        while t < s.end:
+        t = s.start_at
+        while t < s.end_at:
             local = t + hours.offset(t)
-            nxt = min(s.end, t + 3600 - (local % 3600))
+            nxt = min(s.end_at, t + 3600 - (local % 3600))
             out[int((local % 86400) // 3600)] += sign * (nxt - t)
             t = nxt
     return out

@@ -168,7 +168,7 @@ def build_from(cfg: BranchConfig, period: Period, data: Loaded, by: str | None =
     pause: dict[str, float] = {}
     for s in data.spans:
         if s.kind == "pause":
-            pause[s.reason or "unspecified"] = round(pause.get(s.reason or "unspecified", 0.0) + s.end - s.start, 1)
+            pause[s.reason or "unspecified"] = round(pause.get(s.reason or "unspecified", 0.0) + s.end_at - s.start_at, 1)
     in_period = set(period.days())
     rows = _complaints(data.complaints, in_period, now)
     rep = Report(

@@ -183,7 +183,7 @@ class SqlStore:
         return self._range(TicketFact, branch, first, last, "day, issued_at, number")
 
     def spans(self, branch: str, first: str, last: str) -> list[CounterSpan]:
-        return self._range(CounterSpan, branch, first, last, "day, start, counter")
+        return self._range(CounterSpan, branch, first, last, "day, start_at, counter")
 
     def alerts(self, branch: str, first: str, last: str) -> list[AlertFact]:
         return self._range(AlertFact, branch, first, last, "day, raised_at")

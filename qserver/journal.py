@@ -350,7 +350,7 @@ class Journal:
     def reset_rows(self) -> list[tuple[int, bytes]]:
         """(seq, command) of every `reset_day` row (accepted or not), oldest first: day boundaries."""
         try:
-            return self.db.execute("SELECT seq, cmd FROM journal WHERE seq >= ? AND cmd LIKE ? ORDER BY seq",
+            return self.db.execute("SELECT seq, cmd FROM journal WHERE seq >= ? AND CAST(cmd AS TEXT) LIKE ? ORDER BY seq",
                                    (self.first_seq, '%"op":"reset_day"%')).fetchall()
         except sqlite3.DatabaseError as err:
             raise JournalCorrupt(f"{self.path}: the journal file is damaged: {err}") from err
