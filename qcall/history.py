@@ -58,7 +58,8 @@ def archive_journal(cfg: BranchConfig, journal: Journal, store: SqlStore, *, inc
 
 
 def compact(cfg: BranchConfig, durable: DurableCore, store: SqlStore, published_seq: int | None = None) -> int:
-    """Cut archived days older than keep_days_in_journal out of the journal (after a snapshot).
+    """Cut archived days out of the journal (after a snapshot), keeping the live day and the
+    `keep_days_in_journal` days before it.
 
     The cut is at the `reset_day` row of the oldest day kept, and never past `published_seq`
     (rows whose events the broker has not confirmed must stay for the outbox)."""
@@ -67,11 +68,11 @@ def compact(cfg: BranchConfig, durable: DurableCore, store: SqlStore, published_
     if keep <= 0:
         return 0
     starts = day_starts(j.reset_rows())
-    if len(starts) <= keep:
+    if len(starts) <= keep + 1:  # the live day and `keep` days before it stay
         return 0
     archived = {d.day for d in store.days(cfg.branch.id, "0000-00-00", "9999-99-99")}
-    cut = starts[-keep][0]  # the oldest day kept starts here
-    for seq, day in starts[:-keep]:
+    cut = starts[-(keep + 1)][0]  # the oldest day kept starts here
+    for seq, day in starts[:-(keep + 1)]:
         if day not in archived:
             cut = seq
             break
