@@ -120,10 +120,21 @@ class Targets:
         normal = [x for x in sorted(cfg.tier, key=lambda x: x.rank) if not x.priority]
         self.normal_wait_s = self.tier_wait_s[normal[-1].code] if normal else 600.0
 
+        self._target: dict[tuple[str, str], float] = {}
+
     def wait_target_s(self, t: TicketFact) -> float:
-        tier = self.tier_wait_s.get(t.tier, self.normal_wait_s)
-        b = self.business_wait_s.get(t.first_business)
-        return min(tier, b) if b is not None else tier
+        key = (t.tier, t.first_business)
+        got = self._target.get(key)
+        if got is None:
+            tier = self.tier_wait_s.get(t.tier, self.normal_wait_s)
+            b = self.business_wait_s.get(t.first_business)
+            got = self._target[key] = min(tier, b) if b is not None else tier
+        return got
+
+    def met(self, tickets: Iterable[TicketFact]) -> int:
+        """How many of `tickets` were called within their wait target (the abandoned never are)."""
+        target = self.wait_target_s
+        return sum(1 for t in tickets if t.outcome != "abandoned" and t.wait_s <= target(t))
 
 
 def waited(tickets: Iterable[TicketFact]) -> list[TicketFact]:
@@ -141,7 +152,7 @@ def figures(tickets: Sequence[TicketFact], tg: Targets) -> Figures:
     f.referrals = sum(1 for t in tickets if t.referral)
     w = waited(tickets)
     f.wait = dist([t.wait_s for t in w])
-    met = sum(1 for t in w if t.outcome != "abandoned" and t.wait_s <= tg.wait_target_s(t))
+    met = tg.met(w)
     c = tg.cfg.targets
     f.service_level = share(met, len(w), c.service_level)
     f.abandoned_rate = share(f.abandoned, len(w), c.abandoned_max, maximum=True)
@@ -177,8 +188,7 @@ def service_level_by_tier(tickets: Sequence[TicketFact], tg: Targets) -> dict[st
     out = {}
     for tier in [x.code for x in sorted(tg.cfg.tier, key=lambda x: x.rank)]:
         ts = groups.get(tier, [])
-        met = sum(1 for t in ts if t.outcome != "abandoned" and t.wait_s <= tg.wait_target_s(t))
-        out[tier] = share(met, len(ts), tg.cfg.targets.service_level)
+        out[tier] = share(tg.met(ts), len(ts), tg.cfg.targets.service_level)
     return out
 
 

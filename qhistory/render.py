@@ -37,26 +37,39 @@ def json(report: Report) -> bytes:
 def _hms(t: float, hours: HourOf) -> str:
     if not t:
         return ""
-    s = int((t + hours.offset(t)) % 86400)
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
+    return _CLOCK[int((t + hours.offset(t)) % 86400)]
+
+
+_CLOCK = [f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}" for s in range(86400)]
+"""HH:MM:SS of each second of a day: the CSV formats ~500,000 times a month, a lookup is cheapest."""
 
 
 def csv_lives(tickets: Iterable[TicketFact], timezone: str) -> str:
     """Each ticket's life, one row per ticket; times are local (the branch's time zone)."""
     hours = HourOf(timezone)
+    clock = _CLOCK
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
+    rows = []
     for t in tickets:
-        life = " | ".join(
-            " ".join(x for x in (_hms(s.at, hours), s.kind, f"c{s.counter}" if s.counter else "",
-                                 f"t{s.teller}" if s.teller else "", s.detail) if x)
-            for s in t.life)
-        w.writerow((t.day, t.number, t.first_business, t.business, t.tier, t.via, t.kiosk, t.granted_by,
-                    _hms(t.issued_at, hours), _hms(t.first_called_at, hours), _hms(t.started_at, hours),
-                    _hms(t.finished_at, hours), t.outcome, round(t.wait_s), round(t.service_s),
-                    t.counter or "", t.teller, t.recalls, t.skips, t.transfers, int(t.referral),
-                    t.stars if t.stars >= 0 else "", t.rating_reason, t.rating_source, life))
+        off = hours.offset(t.issued_at)  # one business day: one offset
+        steps = []
+        for s in t.life:
+            text = clock[int((s.at + off) % 86400)] + " " + s.kind
+            if s.counter:
+                text += f" c{s.counter}"
+            if s.teller:
+                text += " t" + s.teller
+            if s.detail:
+                text += " " + s.detail
+            steps.append(text)
+        rows.append((t.day, t.number, t.first_business, t.business, t.tier, t.via, t.kiosk, t.granted_by,
+                     _hms(t.issued_at, hours), _hms(t.first_called_at, hours), _hms(t.started_at, hours),
+                     _hms(t.finished_at, hours), t.outcome, round(t.wait_s), round(t.service_s),
+                     t.counter or "", t.teller, t.recalls, t.skips, t.transfers, int(t.referral),
+                     t.stars if t.stars >= 0 else "", t.rating_reason, t.rating_source, " | ".join(steps)))
+    w.writerows(rows)
     return buf.getvalue()
 
 

@@ -30,14 +30,12 @@ from qhistory.facts import (
     DayFacts,
     DayRecord,
     KioskFact,
-    Step,
     TicketFact,
 )
 from qhistory.schema import Dialect, columns, schema_sql
 
 _LOG = logging.getLogger(__name__)
 S = TypeVar("S", bound=msgspec.Struct)
-_life_decoder = msgspec.json.Decoder(list[Step])
 _encoder = msgspec.json.Encoder()
 
 
@@ -90,7 +88,7 @@ class SqlStore:
     def __init__(self) -> None:
         structs: list[type[msgspec.Struct]] = [*_TABLE_OF, Complaint]
         self._cols = {struct: columns(struct) for struct in structs}
-        self._json = {struct: [n for n, k in cols if k == "json"] for struct, cols in self._cols.items()}
+        self._decoders = {struct: msgspec.json.Decoder(list[struct]) for struct in structs}  # type: ignore[valid-type]
 
     # ------------------------------------------------------------------ backend hooks
 
@@ -123,22 +121,28 @@ class SqlStore:
         return f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}){conflict}"
 
     def _load(self, struct: type[S], where: str, args: Sequence[Any], order: str) -> list[S]:
-        cols = self._cols[struct]
-        names = [n for n, _ in cols]
+        """Rows as structs. The database builds one JSON array of objects and msgspec decodes it
+        in one call: ~5x faster than converting row tuples in Python (a month is 78,000 rows)."""
         table = _TABLE_OF.get(struct, "complaint")
-        rows = self._query(f"SELECT {', '.join(names)} FROM {table} WHERE {where} ORDER BY {order}", args)
-        json_at = [i for i, (_, k) in enumerate(cols) if k == "json"]
-        bool_at = [i for i, (_, k) in enumerate(cols) if k == "bool"]
-        dicts = []
-        for row in rows:
-            d = dict(zip(names, row, strict=True))
-            for i in json_at:
-                v = row[i]
-                d[names[i]] = _life_decoder.decode(v) if isinstance(v, str | bytes) else v
-            for i in bool_at:
-                d[names[i]] = bool(row[i])
-            dicts.append(d)
-        return msgspec.convert(dicts, list[struct])  # type: ignore[valid-type]
+        sql = f"SELECT {self._json_rows(struct, order)} FROM (SELECT * FROM {table} WHERE {where} ORDER BY {order}) t"
+        rows = self._query(sql, args)
+        raw = rows[0][0] if rows and rows[0][0] is not None else "[]"
+        return self._decoders[struct].decode(raw)
+
+    def _json_rows(self, struct: type[msgspec.Struct], order: str) -> str:
+        """The SQL aggregate that turns the selected rows into one JSON array of `struct`s."""
+        parts = []
+        for name, kind in self._cols[struct]:
+            if kind == "bool" and self.dialect == "sqlite":
+                value = f"json(CASE WHEN t.{name} THEN 'true' ELSE 'false' END)"
+            elif kind == "json" and self.dialect == "sqlite":
+                value = f"json(t.{name})"
+            else:
+                value = f"t.{name}"
+            parts.append(f"'{name}', {value}")
+        if self.dialect == "sqlite":
+            return f"json_group_array(json_object({', '.join(parts)}))"
+        return f"json_agg(json_build_object({', '.join(parts)}) ORDER BY {order})::text"
 
     # ------------------------------------------------------------------ archive
 
