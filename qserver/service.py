@@ -28,6 +28,7 @@ from qbus.errors import PayloadError
 from qbus.topics import Topics
 from qcore import BranchCore, stats
 from qserver import auth
+from qserver.advisor import Advisor
 from qserver.clock import BranchClock, branch_clock, business_day, local_hour
 from qserver.errors import ClockUnconfirmed
 from qserver.store import DurableCore, error_reply
@@ -86,6 +87,7 @@ class CoreService:
         # Called in the service thread after a day's reset is committed and published, with the
         # day closed and the published mark (qcall wires the history archive here).
         self.on_day_closed: Callable[[str, int], None] | None = None
+        self.advisor = Advisor(cfg)
 
     # ------------------------------------------------------------------ inputs
 
@@ -249,6 +251,10 @@ class CoreService:
                 counters.update(self.store.core.counters)
         if events or hall_changed:
             self._publish_state(counters)
+            for advice in self.advisor.observe(events, self.store.core, self.clock.now()):
+                payload = m.encode(advice)
+                self._send(t.alert("advice"), payload)
+                self._send(t.event_of(advice), payload)
         self.flights.append(flight)
         self._advance_published()
 
