@@ -13,7 +13,7 @@ from qbus import messages as m
 from qcall.history import DayCloser, archive_journal, compact
 from qhistory.store import open_store
 from qserver.store import DurableCore
-from tests.coretools import DAY, T0
+from tests.coretools import DAY
 from tests.history_helpers import cfg_with, commands_of_hand_day
 
 CFG = cfg_with('[history]\nkeep_days_in_journal = 1\n')
