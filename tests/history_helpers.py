@@ -47,7 +47,12 @@ def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Ite
 
 def cfg_with(extra: str = "") -> BranchConfig:
     """The small test branch (cash, loan; vip, prio, normal; counters 1-3) plus TOML `extra`."""
-    text = (f'[branch]\nid = "hist"\nname_zh = "测试支行"\nname_en = "Test branch"\n'
+    return loads(cfg_toml(extra))
+
+
+def cfg_toml(extra: str = "") -> str:
+    """The TOML of cfg_with (for commands that read a config file)."""
+    return (f'[branch]\nid = "hist"\nname_zh = "测试支行"\nname_en = "Test branch"\n'
             f'[hours]\nopen = "09:00"\nclose = "17:00"\n{BUSINESS}{TIERS}'
             '[[counter]]\nid = 1\nserves = { cash = 1, loan = 1 }\n'
             '[[counter]]\nid = 2\nserves = { cash = 1, loan = 1 }\n'
@@ -57,7 +62,6 @@ def cfg_with(extra: str = "") -> BranchConfig:
                       for tid, name, role in (("t1", "王芳", "teller"), ("t2", "李娜", "teller"),
                                               ("t3", "张伟", "teller"), ("lobby1", "赵敏", "lobby")))
             + extra)
-    return loads(text)
 
 
 def hand_day(cfg: BranchConfig) -> tuple[BranchCore, list[Any]]:
