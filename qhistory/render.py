@@ -176,8 +176,8 @@ def html(rep: Report) -> str:
     return "\n".join(parts)
 
 
-def _when(t: float) -> str:
-    return dt.datetime.fromtimestamp(t, ZoneInfo("UTC")).strftime("%Y-%m-%d %H:%M UTC")
+def _when(t: float, tz: str = "UTC") -> str:
+    return dt.datetime.fromtimestamp(t, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") + (" UTC" if tz == "UTC" else "")
 
 
 def _breaches(rep: Report) -> str:
@@ -272,7 +272,7 @@ def _complaints(rep: Report) -> str:
     if not rep.complaints:
         return "<h2>投诉 <span class='en'>Complaints</span></h2><p>无 <span class='en'>none</span></p>"
     rows = "".join(
-        f"<tr><td>#{c.id}</td><td>{escape(c.source)}</td><td>{_when(c.opened_at)}</td><td>{escape(c.status)}</td>"
+        f"<tr><td>#{c.id}</td><td>{escape(c.source)}</td><td>{_when(c.opened_at, rep.timezone)}</td><td>{escape(c.status)}</td>"
         f"<td>{escape(c.number)}</td><td>{c.counter or ''}</td><td>{escape(c.teller)}</td><td>{escape(c.handler)}</td>"
         f"<td class='{'bad' if c.overdue else ''}'>{escape(', '.join(c.overdue)) or '—'}</td>"
         f"<td>{escape(c.outcome)}</td></tr>" for c in rep.complaints)

@@ -98,6 +98,7 @@ class Report(msgspec.Struct, kw_only=True):
     breaches: list[Breach] = []
     names: dict[str, dict[str, list[str]]] = {}
     satisfied_min: int = 4
+    timezone: str = "Asia/Shanghai"
 
 
 def names_of(cfg: BranchConfig) -> dict[str, dict[str, list[str]]]:
@@ -185,7 +186,7 @@ def build_from(cfg: BranchConfig, period: Period, data: Loaded, by: str | None =
         unknown_cards=sum(1 for k in data.kiosk if k.kind == "unknown_card"),
         daily=_daily(tickets, data.days, tg, hours), complaints=rows,
         complaints_overdue=sum(1 for r in rows if r.overdue), names=names_of(cfg),
-        satisfied_min=cfg.rating.satisfied_min,
+        satisfied_min=cfg.rating.satisfied_min, timezone=cfg.branch.timezone,
     )
     rep.breaches = breaches(cfg, rep)
     return rep
