@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from bisect import bisect_right
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Sequence
 from zoneinfo import ZoneInfo
@@ -133,8 +134,16 @@ class Targets:
 
     def met(self, tickets: Iterable[TicketFact]) -> int:
         """How many of `tickets` were called within their wait target (the abandoned never are)."""
-        target = self.wait_target_s
-        return sum(1 for t in tickets if t.outcome != "abandoned" and t.wait_s <= target(t))
+        cache, n = self._target, 0
+        for t in tickets:
+            if t.outcome == "abandoned":
+                continue
+            limit = cache.get((t.tier, t.first_business))
+            if limit is None:
+                limit = self.wait_target_s(t)
+            if t.wait_s <= limit:
+                n += 1
+        return n
 
 
 def waited(tickets: Iterable[TicketFact]) -> list[TicketFact]:
@@ -338,10 +347,9 @@ def wait_histogram(tickets: Sequence[TicketFact]) -> dict[str, int]:
     bins = Tally[str]()
     labels = [f"{a}-{b}" for a, b in zip(WAIT_BINS_MIN, WAIT_BINS_MIN[1:], strict=False)] + \
         [f"{WAIT_BINS_MIN[-1]}+"]
+    edges = [60.0 * e for e in WAIT_BINS_MIN[1:]]
     for t in waited(tickets):
-        minutes = t.wait_s / 60
-        i = sum(1 for edge in WAIT_BINS_MIN[1:] if minutes >= edge)
-        bins[labels[i]] += 1
+        bins[labels[bisect_right(edges, t.wait_s)]] += 1
     return {k: bins[k] for k in labels}
 
 

@@ -20,6 +20,7 @@ from qhistory import charts
 from qhistory.facts import TicketFact
 from qhistory.figures import Figures, HourOf, Share
 from qhistory.report import Report
+from qhistory.store import no_gc
 
 CSV_COLUMNS = (
     "day", "number", "first_business", "business", "tier", "via", "kiosk", "granted_by", "issued",
@@ -34,12 +35,6 @@ def json(report: Report) -> bytes:
     return msgspec.json.encode(report)
 
 
-def _hms(t: float, hours: HourOf) -> str:
-    if not t:
-        return ""
-    return _CLOCK[int((t + hours.offset(t)) % 86400)]
-
-
 _CLOCK = [f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}" for s in range(86400)]
 """HH:MM:SS of each second of a day: the CSV formats ~500,000 times a month, a lookup is cheapest."""
 
@@ -47,11 +42,18 @@ _CLOCK = [f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}" for s in range(86
 def csv_lives(tickets: Iterable[TicketFact], timezone: str) -> str:
     """Each ticket's life, one row per ticket; times are local (the branch's time zone)."""
     hours = HourOf(timezone)
-    clock = _CLOCK
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS)
-    rows = []
+    rows: list[tuple[object, ...]] = []
+    with no_gc():
+        _lives(tickets, hours, rows)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def _lives(tickets: Iterable[TicketFact], hours: HourOf, rows: list[tuple[object, ...]]) -> None:
+    clock = _CLOCK
     for t in tickets:
         off = hours.offset(t.issued_at)  # one business day: one offset
         steps = []
@@ -65,12 +67,13 @@ def csv_lives(tickets: Iterable[TicketFact], timezone: str) -> str:
                 text += " " + s.detail
             steps.append(text)
         rows.append((t.day, t.number, t.first_business, t.business, t.tier, t.via, t.kiosk, t.granted_by,
-                     _hms(t.issued_at, hours), _hms(t.first_called_at, hours), _hms(t.started_at, hours),
-                     _hms(t.finished_at, hours), t.outcome, round(t.wait_s), round(t.service_s),
+                     clock[int((t.issued_at + off) % 86400)],
+                     clock[int((t.first_called_at + off) % 86400)] if t.first_called_at else "",
+                     clock[int((t.started_at + off) % 86400)] if t.started_at else "",
+                     clock[int((t.finished_at + off) % 86400)] if t.finished_at else "",
+                     t.outcome, round(t.wait_s), round(t.service_s),
                      t.counter or "", t.teller, t.recalls, t.skips, t.transfers, int(t.referral),
                      t.stars if t.stars >= 0 else "", t.rating_reason, t.rating_source, " | ".join(steps)))
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 # ---------------------------------------------------------------------------- HTML
