@@ -207,3 +207,11 @@ FACT_TABLES: dict[str, tuple[type[msgspec.Struct], tuple[str, ...]]] = {
 
 PRIVATE_FIELDS = frozenset({"customer_hash", "contact"})
 """Fields that never leave the store: no report, CSV, JSON or day export carries them."""
+
+
+def public(facts: DayFacts) -> DayFacts:
+    """The day as it may leave the branch (to head office, into a file): no customer hash."""
+    if not any(t.customer_hash for t in facts.tickets):
+        return facts
+    tickets = [msgspec.structs.replace(t, customer_hash="") if t.customer_hash else t for t in facts.tickets]
+    return msgspec.structs.replace(facts, tickets=tickets)

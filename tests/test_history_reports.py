@@ -11,6 +11,7 @@ import io
 import json
 from pathlib import Path
 
+import msgspec
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
@@ -130,5 +131,11 @@ def test_no_personal_data_in_html_csv_or_json(tmp_path: Path) -> None:
         for s in secrets:
             assert s not in text, f"{kind} holds {s!r}"
     assert json.loads(outputs["json"])["totals"]["arrivals"] == 2 and len(rep.complaints) == 2
+    # The day as it would go to head office carries no hash either.
+    from qhistory.facts import DayFacts, public
+
+    day = DayFacts(record=store.days(cfg.branch.id, DAY, DAY)[0], tickets=store.tickets(cfg.branch.id, DAY, DAY))
+    exported = msgspec.json.encode(public(day)).decode()
+    assert hasher.hash_number(card) not in exported and hasher.hash_number(id_no) not in exported
     store.close()
     journal.close()
