@@ -154,51 +154,56 @@ def _complaint(args: argparse.Namespace) -> int:
 
     cfg, store = _cfg_and_store(args)
     now = time.time()
+    tz = cfg.branch.timezone
     try:
         if args.action == "add":
             c = cm.new(cfg, source=args.source, opened_at=now, text=args.text, contact=args.contact,
                        handler=args.handler, number=args.number, counter=args.counter, teller=args.teller,
-                       day=time.strftime("%Y-%m-%d", time.localtime(now)))
+                       day=_when(now, tz)[:10])
             cid = store.add_complaint(c)
-            print(f"complaint #{cid} opened; contact by {_when(c.contact_due)}, reply by {_when(c.reply_due)}, "
-                  f"close by {_when(c.close_due)}")
+            print(f"complaint #{cid} opened; contact by {_when(c.contact_due, tz)}, reply by "
+                  f"{_when(c.reply_due, tz)}, close by {_when(c.close_due, tz)}")
         elif args.action == "list":
             items = store.complaints(cfg.branch.id, open_only=args.open)
             if args.json:
-                print(json.dumps([_public(c, now) for c in items], ensure_ascii=False, indent=1))
+                print(json.dumps([_public(c, now, tz) for c in items], ensure_ascii=False, indent=1))
             else:
                 for c in items:
-                    print(_line(c, now))
+                    print(_line(c, now, tz))
                 if not items:
                     print("no complaints")
         elif args.action == "progress":
             c = cm.advance(store, args.id, now, contacted=args.contacted, replied=args.replied,
                            handler=args.handler)
-            print(_line(c, now))
+            print(_line(c, now, tz))
         else:
             c = cm.close(store, args.id, now, args.outcome, args.by)
-            print(_line(c, now))
+            print(_line(c, now, tz))
     finally:
         store.close()
     return 0
 
 
-def _when(t: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
+def _when(t: float, tz: str = "Asia/Shanghai") -> str:
+    """A moment in the branch's time zone (the terminal may be set to another)."""
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    return dt.datetime.fromtimestamp(t, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
-def _public(c: Any, now: float) -> dict[str, Any]:
+def _public(c: Any, now: float, tz: str) -> dict[str, Any]:
     """A complaint for the terminal: the contact stays in the store."""
-    return {"id": c.id, "source": c.source, "opened": _when(c.opened_at), "status": c.status, "text": c.text,
+    return {"id": c.id, "source": c.source, "opened": _when(c.opened_at, tz), "status": c.status, "text": c.text,
             "number": c.number, "counter": c.counter, "teller": c.teller, "handler": c.handler,
             "overdue": c.overdue(now), "outcome": c.outcome}
 
 
-def _line(c: Any, now: float) -> str:
+def _line(c: Any, now: float, tz: str = "Asia/Shanghai") -> str:
     late = c.overdue(now)
     flag = f" 逾期 OVERDUE ({', '.join(late)})" if late else ""
     where = " ".join(x for x in (c.number, f"c{c.counter}" if c.counter else "", c.teller and f"t{c.teller}") if x)
-    return f"#{c.id} [{c.status}] {_when(c.opened_at)} {c.source} {where} {c.text[:60]}{flag}".replace("  ", " ")
+    return f"#{c.id} [{c.status}] {_when(c.opened_at, tz)} {c.source} {where} {c.text[:60]}{flag}".replace("  ", " ")
 
 
 def overdue_lines(cfg: Any, journal: str, now: float | None = None) -> list[str]:
@@ -212,7 +217,7 @@ def overdue_lines(cfg: Any, journal: str, now: float | None = None) -> list[str]
     store = open_store(target)
     try:
         now = time.time() if now is None else now
-        return [f"! 投诉逾期 complaint overdue: {_line(c, now)}" for c in store.complaints(cfg.branch.id, True)
+        return [f"! 投诉逾期 complaint overdue: {_line(c, now, cfg.branch.timezone)}" for c in store.complaints(cfg.branch.id, True)
                 if c.overdue(now)]
     finally:
         store.close()

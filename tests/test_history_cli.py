@@ -142,3 +142,19 @@ def test_day_close_on_the_hand_day_counts_the_still_waiting_as_abandoned(tmp_pat
     outcome = {t.number: t.outcome for t in store.tickets("hist", "2026-03-02", "2026-03-02")}
     assert outcome["A005"] == "abandoned" and outcome["A002"] == "no_show"
     store.close()
+
+
+def test_watch_lists_overdue_complaints_from_the_history_beside_the_journal(tmp_path: Path) -> None:
+    from qcall.cli_history import overdue_lines
+    from qhistory import complaints as cm
+
+    cfg = cfg_with()
+    journal = str(tmp_path / "journal.db")
+    assert overdue_lines(cfg, journal) == []  # no history yet: nothing, and no file made
+    assert not (tmp_path / "history.db").exists()
+    store = open_store(tmp_path / "history.db")
+    late = store.add_complaint(cm.new(cfg, source="phone", opened_at=T0, text="排队太久", counter=2))
+    store.add_complaint(cm.new(cfg, source="phone", opened_at=T0 + 86400 * 40, text="ok"))
+    store.close()
+    [line] = overdue_lines(cfg, journal, now=T0 + 2 * 86400)
+    assert f"#{late} " in line and "OVERDUE (contact)" in line and "c2" in line
