@@ -132,6 +132,10 @@ FIG_HEAD = ("<tr><th></th><th>到达<br>arrivals</th><th>办结<br>served</th><t
             "<th>未评价<br>unrated</th></tr>")
 
 
+BY_ZH = {"teller": "柜员", "business": "业务", "tier": "客户级别", "counter": "窗口", "hour": "时段",
+         "day": "日期", "weekday": "星期", "branch": "网点", "via": "取号方式"}
+
+
 def html(rep: Report) -> str:
     """The whole report page."""
     t = rep.totals
@@ -168,7 +172,7 @@ def html(rep: Report) -> str:
     if rep.groups:
         kind = {"business": "business", "tier": "tier", "teller": "teller", "counter": "counter"}.get(rep.by, "")
         rows = "".join(_figures_row(_name(rep, kind, k) if kind else escape(k), f) for k, f in rep.groups.items())
-        parts.append(f"<h2>按{escape(rep.by)} <span class='en'>by {escape(rep.by)}</span></h2>"
+        parts.append(f"<h2>按{BY_ZH.get(rep.by, escape(rep.by))} <span class='en'>by {escape(rep.by)}</span></h2>"
                      f"<table>{FIG_HEAD}{rows}</table>")
     parts.append(_service(rep))
     parts.append(_tellers(rep))
