@@ -141,6 +141,14 @@ class Tick(Msg, tag="tick", tag_field="op", kw_only=True):
     """Time passes: rating timeouts and wait alerts fire. Sent by the core service's timer."""
 
 
+class AckAlert(Msg, tag="ack_alert", tag_field="op", kw_only=True):
+    """The lobby manager has seen a ticket's wait alerts and is dealing with them; `by` names the
+    staff member (a teller id of the config)."""
+
+    number: str
+    by: str
+
+
 KioskNoteKind = Literal["offer_accepted", "offer_declined", "printer_fault", "unknown_card"]
 
 
@@ -178,7 +186,7 @@ Command = (
     Issue | CallNext | Recall | Skip | Requeue | Transfer | StartService | FinishService | Rate
     | Pause | Resume | OpenCounter | CloseCounter | Login | Logout | Cancel | Tick | ResetDay
     | ClockStep | ConfirmClock
-    | KioskNote
+    | KioskNote | AckAlert
 )
 COUNTER_COMMANDS = (
     CallNext, Recall, Skip, Transfer, StartService, FinishService, Rate, Pause, Resume,
@@ -330,6 +338,13 @@ class DayReset(Event, tag="day_reset", kw_only=True):
     day: str
 
 
+class AlertAcked(Event, tag="alert_ack", kw_only=True):
+    """A ticket's wait alerts were acknowledged by staff member `by` (see AckAlert)."""
+
+    number: str
+    by: str
+
+
 class KioskNoted(Event, tag="kiosk", kw_only=True):
     """A kiosk's note (see KioskNote), as journaled: the history archives it with the day."""
 
@@ -367,7 +382,7 @@ class Advice(Event, tag="advice", kw_only=True):
 AnyEvent = (
     TicketIssued | TicketCalled | TicketRecalled | TicketSkipped | TicketRequeued | TicketTransferred
     | TicketCancelled | ServiceStarted | ServiceFinished | ServiceRated | CounterChanged | WaitAlert
-    | DayReset | KioskNoted | Advice
+    | DayReset | KioskNoted | Advice | AlertAcked
 )
 
 

@@ -232,6 +232,14 @@ def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         tk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
         _bus_args(tk)
         tk.set_defaults(func=_ticket_op)
+    ack = sub.add_parser("ack", help="acknowledge a ticket's wait alerts, naming who (as manager1)",
+                         description="Tells the core that a staff member has seen the wait alerts of a ticket "
+                         "and is dealing with them; the history keeps who and when.")
+    ack.add_argument("number", help="the ticket number, e.g. D004")
+    ack.add_argument("--by", required=True, help="the staff member's id (a [[teller]] of the config)")
+    ack.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    _bus_args(ack)
+    ack.set_defaults(func=_ticket_op)
 
 
 def _bus_args(p: argparse.ArgumentParser) -> None:
@@ -279,14 +287,20 @@ def _ticket_op(args: argparse.Namespace) -> int:
     from qcall.manager import ticket_op
 
     number = args.number.upper()
-    cmd = m.Requeue(number=number) if args.command == "requeue" else m.Cancel(number=number)
+    cmd: m.Requeue | m.Cancel | m.AckAlert
+    if args.command == "ack":
+        cmd = m.AckAlert(number=number, by=args.by)
+    else:
+        cmd = m.Requeue(number=number) if args.command == "requeue" else m.Cancel(number=number)
     bus = _manager_client(args)
     try:
         bus.connect(10)
         ticket_op(bus, cmd)  # a refusal is a QcallError: main() prints it in one line
     finally:
         bus.close()
-    print(f"{number}: {'back in the queue' if args.command == 'requeue' else 'cancelled'}")
+    done = {"requeue": "back in the queue", "cancel": "cancelled",
+            "ack": f"alerts acknowledged by {getattr(args, 'by', '')}"}
+    print(f"{number}: {done[args.command]}")
     return 0
 
 

@@ -55,8 +55,8 @@ class TicketRefused(QcallError, ValueError):
     code = "refused"
 
 
-def ticket_op(bus: BusClient, cmd: m.Requeue | m.Cancel) -> m.Reply:
-    """Re-queue or cancel one ticket as the manager; the core's refusal becomes TicketRefused."""
+def ticket_op(bus: BusClient, cmd: m.Requeue | m.Cancel | m.AckAlert) -> m.Reply:
+    """Re-queue, cancel or acknowledge one ticket as the manager; a refusal becomes TicketRefused."""
     reply = bus.request(cmd)
     if not reply.ok:
         err = reply.error

@@ -490,6 +490,14 @@ class BranchCore:
         self._reset_day_state()
         self.events.append(m.DayReset(at=now, day=day))
 
+    def ack_alert(self, now: float, number: str, by: str) -> None:
+        """Staff member `by` acknowledges `number`'s wait alerts (the history keeps who and when)."""
+        now = self._now(now)
+        self._ticket(number)
+        if by not in self.plan.tellers:
+            raise e.UnknownTeller(f"staff {by!r} is not in the branch config", zh="员工号不存在")
+        self.events.append(m.AlertAcked(at=now, number=number, by=by))
+
     def note_kiosk(self, now: float, kiosk: str, kind: str, business: str = "", detail: str = "") -> None:
         """A kiosk's note (self-service offer, printer fault, unknown card): journaled, announced."""
         now = self._now(now)

@@ -45,6 +45,7 @@ OPS: dict[type, Op] = {
     m.ResetDay: lambda k, c, now: k.reset_day(now, c.day),
     m.ClockStep: lambda k, c, now: k.step_clock(now),
     m.KioskNote: lambda k, c, now: k.note_kiosk(now, c.kiosk, c.kind, c.business, c.detail),
+    m.AckAlert: lambda k, c, now: k.ack_alert(now, c.number, c.by),
 }
 
 

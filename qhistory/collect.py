@@ -66,6 +66,7 @@ class DayCollector:
             m.TicketTransferred: self._transferred, m.TicketCancelled: self._cancelled,
             m.ServiceStarted: self._started, m.ServiceFinished: self._finished, m.ServiceRated: self._rated,
             m.CounterChanged: self._counter, m.WaitAlert: self._alert, m.KioskNoted: self._kiosk,
+            m.AlertAcked: self._acked,
         }
 
     def add(self, ev: Any) -> None:
@@ -209,6 +210,11 @@ class DayCollector:
                       tier=ev.tier, raised_at=ev.at, waited_s=round(ev.waited_s, 3), limit_s=ev.limit_s)
         self.alerts.append(a)
         self.open_alerts.setdefault(ev.number, []).append(a)
+
+    def _acked(self, ev: m.AlertAcked) -> None:
+        for a in self.alerts:
+            if a.number == ev.number and not a.acked_at:
+                a.acked_at, a.acked_by = ev.at, ev.by
 
     def _resolve(self, number: str, at: float) -> None:
         for a in self.open_alerts.pop(number, []):

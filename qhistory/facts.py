@@ -97,8 +97,8 @@ class CounterSpan(Fact, kw_only=True):
 
 class AlertFact(Fact, kw_only=True):
     """A wait alert raised by the core (`wait`: past the branch limit, `tier`: past the tier's
-    target). `resolved_at` is when the customer was called (or left); `acked_by` names the person
-    who acknowledged it when an acknowledgement exists. Key: (branch, day, number, kind, raised_at)."""
+    target). `resolved_at` is when the customer was called (or left); `acked_at` / `acked_by` when
+    and by whom it was acknowledged (`qcall ack`), 0 / "" if nobody did. Key: (branch, day, number, kind, raised_at)."""
 
     kind: str
     number: str
@@ -108,6 +108,7 @@ class AlertFact(Fact, kw_only=True):
     waited_s: float
     limit_s: float
     resolved_at: float = 0.0
+    acked_at: float = 0.0
     acked_by: str = ""
 
 

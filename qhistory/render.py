@@ -167,7 +167,7 @@ def html(rep: Report) -> str:
                  + _figures_row("全部 all", t) + "</table>")
     parts.append(f"<p>等候 wait: P50 {_min(t.wait.p50)} 分 · P90 {_min(t.wait.p90)} 分 · 最长 max "
                  f"{_min(t.wait.max)} 分 (min)，含弃号客户 <span class='en'>the abandoned counted</span> · 转介 "
-                 f"referrals {t.referrals} · 告警 alerts {rep.alerts} · 打印机故障 printer faults "
+                 f"referrals {t.referrals} · 告警 alerts {rep.alerts}（已确认 acknowledged {rep.alerts_acked}）· 打印机故障 printer faults "
                  f"{rep.printer_faults} · 未知卡 unknown cards {rep.unknown_cards}</p>")
     if rep.groups:
         kind = {"business": "business", "tier": "tier", "teller": "teller", "counter": "counter"}.get(rep.by, "")

@@ -22,7 +22,7 @@ import msgspec
 
 from qbus.config import BranchConfig
 from qhistory import figures as fg
-from qhistory.facts import Complaint, CounterSpan, KioskFact, TicketFact
+from qhistory.facts import AlertFact, Complaint, CounterSpan, KioskFact, TicketFact
 from qhistory.period import Period
 from qhistory.store import HistoryStore
 
@@ -90,6 +90,7 @@ class Report(msgspec.Struct, kw_only=True):
     grants_by_staff: dict[str, int] = {}
     pause_s_by_reason: dict[str, float] = {}
     alerts: int = 0
+    alerts_acked: int = 0
     printer_faults: int = 0
     unknown_cards: int = 0
     daily: list[DayRow] = []
@@ -119,7 +120,7 @@ class Loaded:
     tickets: list[TicketFact] = field(default_factory=list)
     spans: list[CounterSpan] = field(default_factory=list)
     kiosk: list[KioskFact] = field(default_factory=list)
-    alerts: int = 0
+    alerts: list[AlertFact] = field(default_factory=list)
     complaints: list[Complaint] = field(default_factory=list)
 
 
@@ -129,7 +130,7 @@ def load(store: HistoryStore, branch: str, period: Period) -> Loaded:
         days=days, tickets=store.tickets(branch, period.first, period.last),
         spans=store.spans(branch, period.first, period.last),
         kiosk=store.kiosk(branch, period.first, period.last),
-        alerts=len(store.alerts(branch, period.first, period.last)),
+        alerts=store.alerts(branch, period.first, period.last),
         complaints=store.complaints(branch),
     )
 
@@ -181,7 +182,8 @@ def build_from(cfg: BranchConfig, period: Period, data: Loaded, by: str | None =
         heatmap=fg.heatmap(tickets, data.days, hours), wait_bins=fg.wait_histogram(tickets),
         self_service=fg.self_service(data.kiosk),
         grants_by_staff=dict(sorted(_tally(t.granted_by for t in tickets if t.granted_by).items())),
-        pause_s_by_reason=dict(sorted(pause.items())), alerts=data.alerts,
+        pause_s_by_reason=dict(sorted(pause.items())), alerts=len(data.alerts),
+        alerts_acked=sum(1 for a in data.alerts if a.acked_by),
         printer_faults=sum(1 for k in data.kiosk if k.kind == "printer_fault"),
         unknown_cards=sum(1 for k in data.kiosk if k.kind == "unknown_card"),
         daily=_daily(tickets, data.days, tg, hours), complaints=rows,

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest

@@ -130,3 +130,24 @@ def test_erlang_c_advice_is_the_fewest_counters_meeting_the_service_level() -> N
     sl = lambda c: 1 - erlang_c(c, 10.0) * math.exp(-(c - 10.0) * 20 / 180)  # noqa: E731
     assert sl(n) >= 0.8 > sl(n - 1)
     assert counters_needed(0, 180, 20) == 0
+
+
+def test_an_alert_raised_and_acknowledged_names_the_person() -> None:
+    from qcore import BranchCore
+
+    from qhistory.collect import collect
+
+    core = BranchCore(CFG)
+    core.reset_day(T0 - 3600, DAY)
+    core.issue(T0, "loan", "vip")  # vip target 5 min
+    core.tick(T0 + 6 * MIN)
+    core.ack_alert(T0 + 7 * MIN, "B001", "lobby1")
+    core.login(T0 + 8 * MIN, 2, "t2")
+    core.call_next(T0 + 9 * MIN, 2)
+    with pytest.raises(Exception, match="not in the branch config"):
+        core.ack_alert(T0 + 9 * MIN, "B001", "stranger")
+    f = collect(CFG, DAY, core.drain(), T0 - 3600, T0 + 12 * 3600, T0 + 12 * 3600)
+    [tier_alert] = [a for a in f.alerts if a.kind == "tier"]
+    assert (tier_alert.number, tier_alert.raised_at, tier_alert.limit_s) == ("B001", T0 + 6 * MIN, 5 * MIN)
+    assert (tier_alert.acked_at, tier_alert.acked_by, tier_alert.resolved_at) == (T0 + 7 * MIN, "lobby1",
+                                                                                   T0 + 9 * MIN)
