@@ -134,7 +134,6 @@ def test_erlang_c_advice_is_the_fewest_counters_meeting_the_service_level() -> N
 
 def test_an_alert_raised_and_acknowledged_names_the_person() -> None:
     from qcore import BranchCore
-
     from qhistory.collect import collect
 
     core = BranchCore(CFG)
