@@ -148,6 +148,9 @@ def html(rep: Report) -> str:
              f'{len(rep.days)} archived days</span>'
              + (f' · <span class="breach">缺 {len(rep.missing_days)} 天 missing</span>' if rep.missing_days
                 and p.kind == "day" else "") + "</p>"]
+    if not rep.days:
+        parts.append("<p class='breach'>此期间没有已归档的营业日 <span class='en'>no archived business day in this "
+                     "period (days are archived at the daily reset, or with `qcall day close`)</span></p>")
     parts.append('<div class="cards">' + "".join([
         _card("到达", "arrivals", str(t.arrivals)), _card("办结", "served", str(t.served)),
         _card("弃号", "abandoned", str(t.abandoned), t.abandoned_rate.breach),
