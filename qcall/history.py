@@ -58,11 +58,14 @@ def archive_journal(cfg: BranchConfig, journal: Journal, store: SqlStore, *, inc
 
 
 def compact(cfg: BranchConfig, durable: DurableCore, store: SqlStore, published_seq: int | None = None) -> int:
-    """Cut archived days out of the journal (after a snapshot), keeping the live day and the
-    `keep_days_in_journal` days before it.
+    """Cut archived days out of the journal after a snapshot, keeping the live day and the
+    `keep_days_in_journal` days before it; returns how many rows went.
 
-    The cut is at the `reset_day` row of the oldest day kept, and never past `published_seq`
-    (rows whose events the broker has not confirmed must stay for the outbox)."""
+    As docs/architecture.md asks of compaction: the rows deleted end just before a day's
+    `reset_day` row, and only where a snapshot start-up will use is stored at or after the cut:
+    same schema and rules, and at or before the confirmed-published mark as the journal has it
+    (start-up skips a snapshot past that mark to re-derive the outbox). `published_seq`, the
+    service's own mark, may be newer than the stored one; the lower of the two counts."""
     keep = cfg.history.keep_days_in_journal
     j = durable.journal
     if keep <= 0:
@@ -76,12 +79,21 @@ def compact(cfg: BranchConfig, durable: DurableCore, store: SqlStore, published_
         if day not in archived:
             cut = seq
             break
-    limit = j.last_seq + 1 if published_seq is None else published_seq + 1
-    cut = max((s for s, _ in starts if s <= min(cut, limit)), default=0)
     if cut <= j.first_seq:
         return 0
     if not durable.pending:
-        durable.snapshot()
+        durable.snapshot()  # waits for the writer: the snapshot is stored when this returns
+    mark = j.meta("published_seq")
+    published = int(mark) if mark else (0 if durable.track_published else j.last_seq)
+    if published_seq is not None:
+        published = min(published, published_seq)
+    usable = [s.seq for s in j.snapshots() if s.schema == durable.schema and s.config == durable.config_digest
+              and s.seq <= published]
+    if not usable:
+        return 0
+    cut = max((s for s, _ in starts if s <= min(cut, max(usable) + 1)), default=0)
+    if cut <= j.first_seq:
+        return 0
     return j.compact(cut)
 
 

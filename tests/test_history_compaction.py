@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import pytest
 
 from qbus import messages as m
 from qcall.history import DayCloser, archive_journal, compact
 from qhistory.store import open_store
+from qserver.errors import JournalCorrupt
 from qserver.store import DurableCore
 from tests.coretools import DAY
 from tests.history_helpers import cfg_with, commands_of_hand_day
@@ -53,21 +55,38 @@ def test_compacting_archived_days_keeps_the_restart_identical(tmp_path: Path) ->
     # keep_days_in_journal = 1: the last archived day and the live one stay.
     kept_from = live.journal.first_seq
     assert removed == kept_from - 1 and 0 < removed < rows_before
-    first = next(live.journal.rows())
+    first = next(live.journal.rows(kept_from - 1))
     assert msgspec.json.decode(first.cmd)["day"] == "2026-03-04"
     want = state(live.core)
     live.close()
     again = DurableCore(CFG, journal, snapshot_every=10**9)
     assert state(again.core) == want
     assert archive_journal(CFG, again.journal, hist) == []  # nothing lost, nothing twice
-    # Even without the snapshot (a config edit discards snapshots), replay from the first kept
-    # day's reset rebuilds the same state.
-    again.journal.db.execute("DELETE FROM snapshot")
+    assert again.journal.verify() == rows_before - removed  # `qcall journal check` on what is kept
+    # Without a usable snapshot the rows it stood for are gone: start-up says so, never guesses.
+    again.journal.db.execute("DELETE FROM snapshot_parts")
+    again.journal.db.execute("DELETE FROM snapshots")
     again.close()
-    bare = DurableCore(CFG, journal, snapshot_every=10**9)
-    assert state(bare.core) == want
-    assert bare.journal.verify() == rows_before - removed
-    bare.close()
+    with pytest.raises(JournalCorrupt, match="were archived; replay needs a snapshot"):
+        DurableCore(CFG, journal, snapshot_every=10**9)
+    hist.close()
+
+
+def test_compaction_waits_for_the_broker_to_confirm_the_snapshots_rows(tmp_path: Path) -> None:
+    """The service's outbox re-derives events after the published mark: a snapshot past it is not
+    used at start-up, so no cut may depend on it."""
+    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9, outbox=True)
+    run_days(live, range(4))
+    hist = open_store(tmp_path / "history.db")
+    archive_journal(CFG, live.journal, hist)
+    live.journal.set_meta("published_seq", "10")  # the broker confirmed only the first rows
+    assert compact(CFG, live, hist) == 0 and live.journal.first_seq == 1
+    live.journal.set_meta("published_seq", str(live.journal.last_seq))
+    assert compact(CFG, live, hist) > 0
+    live.close()
+    again = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9, outbox=True)
+    assert again.outbox == [] and again.core.day == "2026-03-05"
+    again.close()
     hist.close()
 
 
