@@ -113,11 +113,19 @@ def durable(total: int = 60_000, batch: int = 200) -> dict[str, float]:
 def busy_day_journal(path: Path, tickets: int = 5000) -> int:
     """Write a busy day's journal: 5,000 tickets, each called, served and rated; some recalls/skips."""
     store = DurableCore(CFG, path, snapshot_every=10**9)
-    now = 1_795_395_600.0
-    store.submit("reset", "manager", m.ResetDay(day="2026-11-23"), now)
+    busy_day(store, "2026-11-23", 1_795_395_600.0, tickets)
+    rows = store.journal.last_seq
+    store.close()
+    return rows
+
+
+def busy_day(store: DurableCore, day: str, now: float, tickets: int) -> float:
+    """Append one busy day (reset, logins, `tickets` served and rated) to `store`; returns the
+    time of its last row. bench/report.py strings many of these into a journal of months."""
+    store.submit(f"reset-{day}", "manager", m.ResetDay(day=day), now)
     for c in CFG.counter:
         t = CFG.teller[c.id - 1]
-        store.submit(f"login{c.id}", f"counter{c.id}", m.Login(counter=c.id, teller=t.id, pin=t.id), now)
+        store.submit(f"{day}-login{c.id}", f"counter{c.id}", m.Login(counter=c.id, teller=t.id, pin=t.id), now)
     counters = [c.id for c in CFG.counter]
     business = {c.id: next(iter(c.serves)) for c in CFG.counter}
     rid = 0
@@ -133,17 +141,16 @@ def busy_day_journal(path: Path, tickets: int = 5000) -> int:
             steps.append((dev, m.Skip(counter=cid)))
         else:
             steps += [(dev, m.StartService(counter=cid)), (dev, m.FinishService(counter=cid)),
-                      (dev, m.Rate(counter=cid, stars=5))]
+                      (dev, m.Rate(counter=cid, stars=5 if i % 13 else 2))]
         for d, cmd in steps:
             rid += 1
-            store.submit(f"r{rid}", d, cmd, now)
+            store.submit(f"{day}-r{rid}", d, cmd, now)
         if i % 100 == 0:
             store.commit()
             store.core.events.clear()
     store.commit()
-    rows = store.journal.last_seq
-    store.close()
-    return rows
+    store.core.events.clear()
+    return now
 
 
 def replay() -> dict[str, float]:

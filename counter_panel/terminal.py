@@ -8,9 +8,12 @@ reads one - so the loop is tested without a terminal and the bridge wires it to 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
+
+import msgspec
 
 from counter_panel.machine import LOGGED_OUT, CounterPanel, Display, Output
 from hw.keypad import Key, KeyPress
@@ -27,10 +30,11 @@ WORDS: dict[str, Key] = {
     "c": Key.RESUME, "resume": Key.RESUME,
     "logout": Key.LOGOUT,
 }
+PAUSE_REASONS = frozenset(r for r in m.PauseReason.__args__ if r)  # type: ignore[attr-defined]
 HELP = (
     "n 叫号 call next | r 重呼 recall | s 过号 skip | w 欢迎光临 welcome | e 客户评价 rate | "
     "t 3 / t B 转移（欢迎光临之后）transfer to counter 3 / business B, after welcome | "
-    "p 暂停 pause | c 恢复 resume | star 5 评价 | logout 退出 | quit 离开"
+    "p [lunch|break|meeting|…] 暂停 pause | c 恢复 resume | star 5 评价 | logout 退出 | quit 离开"
 )
 
 
@@ -100,7 +104,14 @@ class TerminalPanel:
         if key is Key.TRANSFER and len(words) == 2:
             arg = words[1]
             press = KeyPress(key, counter=int(arg)) if arg.isdigit() else KeyPress(key, prefix=arg.upper())
-        return [self.panel.key(press, now)]
+        if key is Key.PAUSE and len(words) == 2 and words[1] not in PAUSE_REASONS:
+            self._show(f"? {words[1]} — 暂停原因 reasons: {' '.join(sorted(PAUSE_REASONS))}")
+            return []
+        out = self.panel.key(press, now)
+        if key is Key.PAUSE and len(words) == 2:  # `p lunch`: the reason goes into the history
+            out = dataclasses.replace(out, commands=[
+                msgspec.structs.replace(c, reason=words[1]) if isinstance(c, m.Pause) else c for c in out.commands])
+        return [out]
 
     def on_state(self, state: m.CounterState) -> None:
         with self._lock:

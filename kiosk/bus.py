@@ -306,6 +306,12 @@ class KioskBus:
         bus.subscribe(bus.topics.state_queues(), m.QueueState, self._queues)
         bus.on_online = self._online
 
+    def note(self, kind: str, business: str, detail: str) -> None:
+        """The flow's `note`: a KioskNote to the core (journaled for the day's history). Sent and
+        not waited for (QoS 1 keeps it while offline; the id de-duplicates a redelivery)."""
+        cmd = m.KioskNote(kind=kind, kiosk=self.bus.device, business=business, detail=detail[:32])  # type: ignore[arg-type]
+        self.bus.publish(self.bus.topics.cmd(self.bus.device), m.Request(id=new_request_id(), cmd=cmd))
+
     def watch(self, printer: TicketPrinter) -> WatchedPrinter:
         """Wrap the kiosk's printer so its condition shows in the presence."""
         return WatchedPrinter(printer, self.presence.printer)

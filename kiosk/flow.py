@@ -36,6 +36,7 @@ from qbus.messages import ErrorInfo, Issue, TicketView, Via
 _LOG = logging.getLogger(__name__)
 
 IssueFn = Callable[[Issue], "TicketView | ErrorInfo"]
+NoteFn = Callable[[str, str, str], None]  # (kind, business, detail) -> sent as a KioskNote
 
 
 class TicketPrinter(Protocol):
@@ -109,8 +110,13 @@ class KioskFlow:
         staff: StaffAuth | None = None,
         layout: TicketLayout | None = None,
         steer: bool = True,
+        note: NoteFn | None = None,
     ) -> None:
         self.cfg = cfg
+        # What the kiosk saw that makes no ticket (self-service offers, printer faults, unreadable
+        # cards): sent to the core's journal for the day's history (qbus.messages.KioskNote).
+        self._note: NoteFn = note or (lambda kind, business, detail: None)
+        self._offer = ""  # the business whose self-service offer is on screen
         self._issue = issue
         self.printer = printer
         self.recognizer = recognizer
@@ -164,6 +170,8 @@ class KioskFlow:
     def reader_failed(self, err: ReaderError) -> View:
         """A medium could not be read. Never a dead end: the customer can still take a ticket."""
         _LOG.info("reader problem: %s", err.code)
+        if not isinstance(err, ReaderOffline):
+            self._note("unknown_card", "", err.code)
         if isinstance(err, ReaderOffline):
             en = "The card reader is not working. You can still choose your business."
             zh = "读卡器暂时无法使用，您仍可直接选择业务取号"
@@ -180,7 +188,12 @@ class KioskFlow:
         if b is None:
             _LOG.warning("unknown business %r chosen", business)
             return self._message("该业务暂不可办理", "That business is not available here.")
+        if anyway and self._offer == b.code:
+            self._offer = ""
+            self._note("offer_declined", b.code, "")
         if self.steer and b.self_service_zh and not anyway and self._grant is None:
+            self._resolve_offer()
+            self._offer = b.code
             return self._show(View(
                 ViewKind.SELF_SERVICE,
                 f"此业务可在{b.self_service_zh}办理，无需排队。仍需柜台办理请点“继续取号”。",
@@ -245,6 +258,7 @@ class KioskFlow:
         now = self.clock()
         self._expire(now)
         if self.view.until and now >= self.view.until:
+            self._resolve_offer()
             if self.view.kind is ViewKind.PRINT_FAILED:
                 _LOG.warning("ticket %s never printed; the number stays valid", self.view.ticket and self.view.ticket.number)
                 self.unprinted = None
@@ -270,6 +284,7 @@ class KioskFlow:
         self.printer_changed(st)
         if not st.can_print:
             _LOG.warning("not issuing: printer %s (%s)", st.state, st.detail)
+            self._note("printer_fault", b.code, str(st.state))
             return self._message(*_printer_text(st))
         cmd = self._command(b, who)
         if self.on_busy is not None:
@@ -374,8 +389,16 @@ class KioskFlow:
         return self._show(View(ViewKind.MESSAGE, zh, en, until=self.clock() + self.message_s))
 
     def _show(self, view: View) -> View:
+        if view.kind is not ViewKind.SELF_SERVICE:
+            self._resolve_offer()
         self.view = view
         return view
+
+    def _resolve_offer(self) -> None:
+        """The self-service offer left the screen without a ticket: the customer took it."""
+        if self._offer:
+            self._note("offer_accepted", self._offer, "")
+            self._offer = ""
 
     def _idle_view(self) -> View:
         if self.identity is not None:

@@ -98,8 +98,15 @@ class Rate(Msg, tag="rate", tag_field="op", kw_only=True):
     stars: int
 
 
+PauseReason = Literal["", "lunch", "break", "meeting", "cash_count", "training", "system", "other"]
+
+
 class Pause(Msg, tag="pause", tag_field="op", kw_only=True):
+    """暂停服务, with why ("" when the keypad has no reason key): the history keeps pause time
+    per teller and reason."""
+
     counter: int
+    reason: PauseReason = ""
 
 
 class Resume(Msg, tag="resume", tag_field="op", kw_only=True):
@@ -134,6 +141,29 @@ class Tick(Msg, tag="tick", tag_field="op", kw_only=True):
     """Time passes: rating timeouts and wait alerts fire. Sent by the core service's timer."""
 
 
+class AckAlert(Msg, tag="ack_alert", tag_field="op", kw_only=True):
+    """The lobby manager has seen a ticket's wait alerts and is dealing with them; `by` names the
+    staff member (a teller id of the config)."""
+
+    number: str
+    by: str
+
+
+KioskNoteKind = Literal["offer_accepted", "offer_declined", "printer_fault", "unknown_card"]
+
+
+class KioskNote(Msg, tag="kiosk_note", tag_field="op", kw_only=True):
+    """Something the kiosk saw that made no ticket: a self-service offer accepted (the customer went
+    to the machine) or declined (took a ticket anyway), a printer fault, an unknown card. Sent to
+    the core so it is journaled with the day (and archived into the history); the core only
+    re-announces it as a `KioskNoted` event. `detail` is a short code, never a card number."""
+
+    kind: KioskNoteKind
+    kiosk: str = ""
+    business: str = ""
+    detail: str = ""
+
+
 class ResetDay(Msg, tag="reset_day", tag_field="op", kw_only=True):
     """Start a new business day (YYYY-MM-DD); numbers restart. Refused for a day not after today."""
 
@@ -156,6 +186,7 @@ Command = (
     Issue | CallNext | Recall | Skip | Requeue | Transfer | StartService | FinishService | Rate
     | Pause | Resume | OpenCounter | CloseCounter | Login | Logout | Cancel | Tick | ResetDay
     | ClockStep | ConfirmClock
+    | KioskNote | AckAlert
 )
 COUNTER_COMMANDS = (
     CallNext, Recall, Skip, Transfer, StartService, FinishService, Rate, Pause, Resume,
@@ -283,10 +314,13 @@ class ServiceRated(Event, tag="rated", kw_only=True):
 
 
 class CounterChanged(Event, tag="counter", kw_only=True):
+    """`reason`: why a counter paused (see Pause), "" otherwise."""
+
     counter: int
     status: CounterStatus
     teller: str = ""
     number: str = ""
+    reason: str = ""
 
 
 class WaitAlert(Event, tag="alert", kw_only=True):
@@ -304,10 +338,51 @@ class DayReset(Event, tag="day_reset", kw_only=True):
     day: str
 
 
+class AlertAcked(Event, tag="alert_ack", kw_only=True):
+    """A ticket's wait alerts were acknowledged by staff member `by` (see AckAlert)."""
+
+    number: str
+    by: str
+
+
+class KioskNoted(Event, tag="kiosk", kw_only=True):
+    """A kiosk's note (see KioskNote), as journaled: the history archives it with the day."""
+
+    kiosk: str
+    kind: KioskNoteKind
+    business: str = ""
+    detail: str = ""
+
+
+AdviceKind = Literal["open_counter", "satisfaction", "low_rating"]
+
+
+class Advice(Event, tag="advice", kw_only=True):
+    """Live advice for the lobby manager (published on alert/advice by the service's advisor).
+
+    open_counter: `business`'s estimated wait passed its target; `counters` are the closed or
+    paused counters that serve it. satisfaction: the share of satisfied ratings over the last
+    `sample` ratings fell below the target. low_rating: a 1-2 star rating at `counter` (`number`,
+    `teller`): the lobby manager should speak with the customer. `value` / `target` are the
+    measured figure and its target (seconds, or a share)."""
+
+    kind: AdviceKind
+    business: str = ""
+    counters: list[int] = []
+    counter: int = 0
+    number: str = ""
+    teller: str = ""
+    value: float = 0.0
+    target: float = 0.0
+    sample: int = 0
+    zh: str = ""
+    en: str = ""
+
+
 AnyEvent = (
     TicketIssued | TicketCalled | TicketRecalled | TicketSkipped | TicketRequeued | TicketTransferred
     | TicketCancelled | ServiceStarted | ServiceFinished | ServiceRated | CounterChanged | WaitAlert
-    | DayReset
+    | DayReset | KioskNoted | Advice | AlertAcked
 )
 
 

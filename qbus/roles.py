@@ -37,7 +37,7 @@ OPS_BY_ROLE: dict[Role, frozenset[str]] = {
     # Only the core steps its own clock (qserver.clock); only a person confirms it.
     "core": ALL_OPS - {op_of(m.ConfirmClock)},
     "manager": ALL_OPS - {op_of(m.ClockStep)},
-    "kiosk": frozenset({op_of(m.Issue), op_of(m.Cancel)}),
+    "kiosk": frozenset({op_of(m.Issue), op_of(m.Cancel), op_of(m.KioskNote)}),
     "counter": COUNTER_OPS,
     "bridge": COUNTER_OPS,
     "display": frozenset(),

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--service-minutes", type=float, default=5.0, help="fifo: mean service time")
     sim.add_argument("--hours", type=float, default=8.0, help="fifo: hours simulated")
     sim.add_argument("--calls", action="store_true", help="branch: also print each call as it happens")
+    sim.add_argument("--days", type=int, default=0, help="branch: simulate this many days into --history")
+    sim.add_argument("--history", default="", help="with --days: history store (SQLite file or DSN)")
+    sim.add_argument("--start", default="", help="with --days: first day (default: the 1st of last month)")
     sim.set_defaults(func=_simulate)
 
     demo = sub.add_parser(
@@ -205,17 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    rep = sub.add_parser(
-        "report", help="the day's KPIs from the core's journal, as a table (or --json)",
-        description="Replays the journal (read-only, nothing published) and prints the business day's "
-        "KPIs as tables a person reads: waits per business and tier in minutes (mean, 90%%, max), "
-        "served, no-shows, satisfaction and unrated rates, each teller by name with stars, priority "
-        "tickets granted per staff member, arrivals per hour with the counters to open. --json "
-        "prints the same figures (seconds, ids) for scripts.")
-    rep.add_argument("--json", action="store_true", help="the raw figures as JSON, for scripts")
-    rep.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
-    rep.add_argument("--journal", default="", help="journal file (default: storage.journal from config)")
-    rep.set_defaults(func=_report)
+    from qcall import cli_history
+
+    cli_history.add_parsers(sub, _report)
 
     note = sub.add_parser(
         "notice", help="set or clear the hall display's scrolling notice (as manager1)",
@@ -264,6 +259,14 @@ def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         tk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
         _bus_args(tk)
         tk.set_defaults(func=_ticket_op)
+    ack = sub.add_parser("ack", help="acknowledge a ticket's wait alerts, naming who (as manager1)",
+                         description="Tells the core that a staff member has seen the wait alerts of a ticket "
+                         "and is dealing with them; the history keeps who and when.")
+    ack.add_argument("number", help="the ticket number, e.g. D004")
+    ack.add_argument("--by", required=True, help="the staff member's id (a [[teller]] of the config)")
+    ack.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    _bus_args(ack)
+    ack.set_defaults(func=_ticket_op)
 
 
 def _bus_args(p: argparse.ArgumentParser) -> None:
@@ -311,14 +314,20 @@ def _ticket_op(args: argparse.Namespace) -> int:
     from qcall.manager import ticket_op
 
     number = args.number.upper()
-    cmd = m.Requeue(number=number) if args.command == "requeue" else m.Cancel(number=number)
+    cmd: m.Requeue | m.Cancel | m.AckAlert
+    if args.command == "ack":
+        cmd = m.AckAlert(number=number, by=args.by)
+    else:
+        cmd = m.Requeue(number=number) if args.command == "requeue" else m.Cancel(number=number)
     bus = _manager_client(args)
     try:
         bus.connect(10)
         ticket_op(bus, cmd)  # a refusal is a QcallError: main() prints it in one line
     finally:
         bus.close()
-    print(f"{number}: {'back in the queue' if args.command == 'requeue' else 'cancelled'}")
+    done = {"requeue": "back in the queue", "cancel": "cancelled",
+            "ack": f"alerts acknowledged by {getattr(args, 'by', '')}"}
+    print(f"{number}: {done[args.command]}")
     return 0
 
 
@@ -381,9 +390,12 @@ def _watch(args: argparse.Namespace) -> int:
     from zoneinfo import ZoneInfo
 
     from qbus.config import load
+    from qcall.cli_history import overdue_lines
     from qcall.manager import Watch
 
     cfg = load(args.config)
+    for line in overdue_lines(cfg, cfg.storage.journal):
+        print(line, flush=True)
     bus = _device_client(args, cfg, "manager1")
     # the watch says itself when the broker goes and comes back, once each: paho's reconnect
     # attempts would repeat "Client is not connected" until Ctrl-C
@@ -405,6 +417,8 @@ def _simulate(args: argparse.Namespace) -> int:
 
     from qcall import simulate as s
 
+    if args.days:
+        return _simulate_days(args)
     if args.policy == "fifo":
         if args.counters < 1 or args.service_minutes <= 0 or args.hours <= 0:
             raise UsageError("--counters, --service-minutes and --hours must be positive")
@@ -421,6 +435,36 @@ def _simulate(args: argparse.Namespace) -> int:
         out = s.simulate_day(cfg, args.seed, params, on_call=on_call)
     print(json.dumps(out, ensure_ascii=False))
     return 0
+
+
+def _simulate_days(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from qbus.config import load
+    from qcall.simulate_month import simulate_month
+    from qhistory.store import open_store
+
+    if not args.history:
+        raise UsageError("--days needs --history FILE (where the simulated days are archived)")
+    if not 1 <= args.days <= 400:
+        raise UsageError("--days: 1..400")
+    if args.start:
+        try:
+            first = dt.date.fromisoformat(args.start)
+        except ValueError:
+            raise UsageError(f"--start: {args.start!r} is not a date (YYYY-MM-DD)") from None
+    else:
+        first = (dt.date.today().replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    cfg = load(args.config)
+    store = open_store(args.history)
+    try:
+        days = simulate_month(cfg, store, first, args.days, seed=args.seed,
+                              arrivals_per_hour=args.arrivals_per_hour or 40.0)
+    finally:
+        store.close()
+    print(f"{len(days)} days archived into {args.history}: {days[0]} .. {days[-1]}" if days else "no open days")
+    return 0
+
 
 
 def _call_printer(cfg: BranchConfig) -> Callable[[object], None]:
@@ -478,8 +522,12 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     tune_gc()
     tune_latency()
-    with CoreRunner(cfg, cfg.storage.journal, cfg.bus.host, cfg.bus.port,
-                    username="core" if password else "", password=password) as runner:
+    from qcall.history import DayCloser
+
+    runner = CoreRunner(cfg, cfg.storage.journal, cfg.bus.host, cfg.bus.port,
+                        username="core" if password else "", password=password)
+    runner.service.on_day_closed = DayCloser(cfg, runner.store)  # each reset archives the day closed
+    with runner:
         try:
             while not done.wait(1.0):
                 if runner.failed is not None:

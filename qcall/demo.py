@@ -31,6 +31,7 @@ from qbus.topics import Topics
 from qcall.demo_counters import DemoCounters
 from qcall.demo_display import DemoDisplay
 from qcall.demo_kiosk import DemoKiosk
+from qcall.history import DayCloser, close_day
 from qserver.runner import CoreRunner
 from qserver.service import CoreService, branch_kpis
 
@@ -43,7 +44,7 @@ class Demo:
     def __init__(self, cfg: BranchConfig, *, speed: float = 30.0, seed: int = 7,
                  journal: Path | None = None, out: Callable[[str], None] = print,
                  arrivals_per_hour: float = 40.0, out_dir: Path | None = None,
-                 port: int | None = None) -> None:
+                 port: int | None = None, history: str = "") -> None:
         self.cfg = cfg
         self.speed = speed
         self.rng = random.Random(seed)
@@ -59,6 +60,9 @@ class Demo:
         self.journal = journal
         # What a person looks at afterwards (the hall screen's PNG, the last ticket): kept after stop.
         self.out_dir = out_dir or journal.parent
+        # The demo's day goes into this history store when it stops ("" = none).
+        self.history = history
+        self.archived: list[str] = []
         self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
         self.host, self.port = cfg.bus.host, cfg.bus.port if port is None else port
         self._exact_port = port is not None
@@ -107,6 +111,8 @@ class Demo:
             self.runner.stop()
             self.runner = None
             self.service = None
+            if self.history:
+                self.archived = close_day(self.cfg, self.journal, self.history)
         if self.broker is not None:
             self.broker.stop()
             self.broker = None
@@ -125,7 +131,10 @@ class Demo:
     def _start_core(self) -> None:
         # A demo runs on whatever laptop is at hand: trust its clock (a branch Pi waits for NTP).
         cfg = msgspec.structs.replace(self.cfg, clock=msgspec.structs.replace(self.cfg.clock, confirm="rtc"))
-        self.runner = CoreRunner(cfg, self.journal, self.host, self.port).start()
+        runner = CoreRunner(cfg, self.journal, self.host, self.port)
+        if self.history:
+            runner.service.on_day_closed = DayCloser(cfg, runner.store, self.history)
+        self.runner = runner.start()
         self.service = self.runner.service
 
     def kpis(self) -> dict[str, Any]:
@@ -235,8 +244,9 @@ def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
     screen's snapshots and the printed tickets stay in `out_dir` afterwards."""
     out_dir.mkdir(parents=True, exist_ok=True)
     out = _one_line_at_a_time(out)
+    history = str(out_dir / "history.db")
     demo = Demo(cfg, speed=speed, seed=seed, out=out, out_dir=out_dir,
-                arrivals_per_hour=arrivals_per_hour, port=port).start()
+                arrivals_per_hour=arrivals_per_hour, port=port, history=history).start()
     out(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} demo branch on mqtt://{demo.host}:{demo.port} "
         f"(service times ×1/{speed:g}); Ctrl-C to stop")
     out(f"  watch it as the manager: .venv/bin/qcall watch --host {demo.host} --port {demo.port}")
@@ -249,4 +259,6 @@ def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
     from qcall.manager import report_text
 
     out(report_text(cfg, kpis))  # the day as `qcall report` shows it (`qcall report --json` for the figures)
+    if demo.archived:
+        out(f"  the day is in the history: .venv/bin/qcall report --day {demo.archived[-1]} --history {history}")
     return kpis

@@ -161,7 +161,8 @@ class KioskRuntime:
                     factory = MockFactory()
                 buttons = KioskButtons(cfg.kiosk.gpio_buttons, cfg.kiosk.gpio_leds, pin_factory=factory)
             self.flow = KioskFlow(cfg, issue=self.kbus.issuer, printer=self.kbus.watch(self.printer),
-                                  recognizer=Recognizer(cfg, hasher, roster), clock=clock, steer=bool(show))
+                                  recognizer=Recognizer(cfg, hasher, roster), clock=clock, steer=bool(show),
+                                  note=self.kbus.note)
             self.app = KioskApp(self.flow, readers=readers, buttons=buttons, screen=kscreen, on_view=on_view)
         except BaseException:
             if buttons is not None:

@@ -57,8 +57,8 @@ class TicketRefused(QcallError, ValueError):
     code = "refused"
 
 
-def ticket_op(bus: BusClient, cmd: m.Requeue | m.Cancel) -> m.Reply:
-    """Re-queue or cancel one ticket as the manager; the core's refusal becomes TicketRefused."""
+def ticket_op(bus: BusClient, cmd: m.Requeue | m.Cancel | m.AckAlert) -> m.Reply:
+    """Re-queue, cancel or acknowledge one ticket as the manager; a refusal becomes TicketRefused."""
     reply = bus.request(cmd)
     if not reply.ok:
         err = reply.error
@@ -115,6 +115,9 @@ class Watch:
 
     def _on_alert(self, msg: Received[Any]) -> None:
         a = msg.value
+        if isinstance(a, m.Advice):
+            self._line(f"> 建议 advice: {a.zh} / {a.en}")
+            return
         if not isinstance(a, m.WaitAlert):
             return
         what = "贵宾超时 VIP over target" if a.kind == "tier" else "等待超时 waiting too long"

@@ -49,13 +49,15 @@ class Sim:
     """The event loop: schedule callables at virtual times, run them in order."""
 
     def __init__(self, core: BranchCore, seed: int, start: float,
-                 on_call: Callable[[m.TicketCalled], None] | None = None) -> None:
+                 on_call: Callable[[m.TicketCalled], None] | None = None,
+                 sink: list[Any] | None = None) -> None:
         self.core = core
         self.rng = random.Random(seed)
         self.now = start
         self.heap: list[_Ev] = []
         self.n = 0
         self.on_call = on_call
+        self.sink = sink  # every event, in order (the month simulator archives them)
 
     def at(self, t: float, action: Callable[[], None]) -> None:
         self.n += 1
@@ -70,6 +72,8 @@ class Sim:
 
     def _drain(self) -> None:
         events = self.core.drain()
+        if self.sink is not None:
+            self.sink += events
         if self.on_call is not None:
             for ev in events:
                 if isinstance(ev, m.TicketCalled):

@@ -80,7 +80,7 @@ class BranchCore:
             raise e.UnknownTicket(f"ticket {number} was not issued today", zh=f"今天没有 {number} 号")
         return t
 
-    def _status(self, c: CounterRt, status: CounterStatus, now: float) -> None:
+    def _status(self, c: CounterRt, status: CounterStatus, now: float, reason: str = "") -> None:
         """Change a counter's status, accounting open and busy time, and announce it."""
         elapsed = now - c.since  # CounterRt.open_busy_s inlined: every operation passes here
         old = c.status
@@ -93,7 +93,7 @@ class BranchCore:
         t = c.ticket
         self.events.append(m.CounterChanged(
             at=now, counter=c.id, status=status, teller=c.teller,
-            number=t.number if t is not None else "",
+            number=t.number if t is not None else "", reason=reason,
         ))
 
     # ------------------------------------------------------------------ issuing
@@ -404,8 +404,8 @@ class BranchCore:
             raise e.WrongState(f"counter {c.id} is already closed", zh="窗口已关闭")
         self._status(c, CLOSED, now)
 
-    def pause(self, now: float, counter: int) -> None:
-        """暂停服务: a paused counter is never called to."""
+    def pause(self, now: float, counter: int, reason: str = "") -> None:
+        """暂停服务: a paused counter is never called to. `reason` goes into the history."""
         now = self._now(now)
         c = self._counter(counter)
         if c.status == RATING:
@@ -413,7 +413,7 @@ class BranchCore:
         if c.status != IDLE:
             raise e.WrongState(f"counter {c.id} is {c.status}; only an idle counter can pause",
                                zh="只有空闲的窗口可以暂停")
-        self._status(c, PAUSED, now)
+        self._status(c, PAUSED, now, reason)
 
     def resume(self, now: float, counter: int) -> None:
         now = self._now(now)
@@ -489,6 +489,20 @@ class BranchCore:
         self.day_tag = day.replace("-", "") + "-"
         self._reset_day_state()
         self.events.append(m.DayReset(at=now, day=day))
+
+    def ack_alert(self, now: float, number: str, by: str) -> None:
+        """Staff member `by` acknowledges `number`'s wait alerts (the history keeps who and when)."""
+        now = self._now(now)
+        self._ticket(number)
+        if by not in self.plan.tellers:
+            raise e.UnknownTeller(f"staff {by!r} is not in the branch config", zh="员工号不存在")
+        self.events.append(m.AlertAcked(at=now, number=number, by=by))
+
+    def note_kiosk(self, now: float, kiosk: str, kind: str, business: str = "", detail: str = "") -> None:
+        """A kiosk's note (self-service offer, printer fault, unknown card): journaled, announced."""
+        now = self._now(now)
+        self.events.append(m.KioskNoted(at=now, kiosk=kiosk, kind=kind,  # type: ignore[arg-type]
+                                        business=business, detail=detail))
 
     # ------------------------------------------------------------------ queries (qcore.views)
 

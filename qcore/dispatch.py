@@ -34,7 +34,7 @@ OPS: dict[type, Op] = {
     m.StartService: lambda k, c, now: k.start(now, c.counter),
     m.FinishService: lambda k, c, now: k.finish(now, c.counter, c.request_rating),
     m.Rate: lambda k, c, now: k.rate(now, c.counter, c.stars),
-    m.Pause: lambda k, c, now: k.pause(now, c.counter),
+    m.Pause: lambda k, c, now: k.pause(now, c.counter, c.reason),
     m.Resume: lambda k, c, now: k.resume(now, c.counter),
     m.OpenCounter: lambda k, c, now: k.open(now, c.counter),
     m.CloseCounter: lambda k, c, now: k.close(now, c.counter),
@@ -44,6 +44,8 @@ OPS: dict[type, Op] = {
     m.Tick: lambda k, c, now: k.tick(now),
     m.ResetDay: lambda k, c, now: k.reset_day(now, c.day),
     m.ClockStep: lambda k, c, now: k.step_clock(now),
+    m.KioskNote: lambda k, c, now: k.note_kiosk(now, c.kiosk, c.kind, c.business, c.detail),
+    m.AckAlert: lambda k, c, now: k.ack_alert(now, c.number, c.by),
 }
 
 

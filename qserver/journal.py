@@ -341,10 +341,53 @@ class Journal:
             cur.close()
 
     def verify(self) -> int:
-        """Check every row; returns how many there are (raises JournalCorrupt at the first bad one)."""
+        """Check every row kept (from `first_seq`); returns how many there are (raises JournalCorrupt
+        at the first bad one)."""
         n = 0
-        for _ in self.rows():
+        for _ in self.rows(self.first_seq - 1):
             n += 1
+        return n
+
+    def reset_rows(self) -> list[tuple[int, bytes]]:
+        """(seq, command) of every `reset_day` row (accepted or not), oldest first: day boundaries."""
+        try:
+            return self.db.execute("SELECT seq, cmd FROM journal WHERE seq >= ? AND CAST(cmd AS TEXT) LIKE ? ORDER BY seq",
+                                   (self.first_seq, '%"op":"reset_day"%')).fetchall()
+        except sqlite3.DatabaseError as err:
+            raise JournalCorrupt(f"{self.path}: the journal file is damaged: {err}") from err
+
+    def rows_between(self, first: int, last: int | None = None) -> Iterator[Row]:
+        """Verified rows first..last (inclusive; to the end when `last` is None)."""
+        for row in self.rows(first - 1):
+            if last is not None and row.seq > last:
+                return
+            yield row
+
+    def compact(self, before: int) -> int:
+        """Delete the rows before `before` and the snapshots older than row `before - 1`; record
+        `first_seq`. The caller (qcall.history.compact) cuts only at a day's `reset_day` row whose
+        earlier days are archived, and only where a usable snapshot at or after `before - 1` is
+        stored and confirmed published, so start-up never needs a row that is gone. Returns how
+        many rows went. SQLite reuses the freed pages: the file does not grow with the days."""
+        if before <= self.first_seq:
+            return 0
+        if before > self.last_seq + 1:
+            raise JournalError(f"{self.path}: cannot compact past the last row ({self.last_seq})")
+        if not any(info.seq >= before - 1 for info in self.snapshots()):
+            raise JournalError(f"{self.path}: no snapshot at row {before - 1} or later; not compacting")
+        with self.write_lock:
+            try:
+                self.db.execute("BEGIN IMMEDIATE")
+                n = self.db.execute("DELETE FROM journal WHERE seq < ?", (before,)).rowcount
+                self.db.execute("DELETE FROM snapshot_parts WHERE seq < ?", (before - 1,))
+                self.db.execute("DELETE FROM snapshots WHERE seq < ?", (before - 1,))
+                self.db.execute("INSERT OR REPLACE INTO meta VALUES ('first_seq', ?)", (str(before),))
+                self.db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._rollback()
+                raise JournalError(f"{self.path}: compaction failed: {err}") from err
+        self.first_seq = before
+        _LOG.info("journal %s: %d rows of archived days compacted; rows now start at %d", self.path, n, before)
         return n
 
     # ------------------------------------------------------------------ snapshots

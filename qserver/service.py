@@ -28,6 +28,7 @@ from qbus.errors import PayloadError
 from qbus.topics import Topics
 from qcore import BranchCore, stats
 from qserver import auth
+from qserver.advisor import Advisor
 from qserver.clock import BranchClock, branch_clock, business_day, local_hour
 from qserver.errors import ClockUnconfirmed
 from qserver.store import DurableCore, error_reply
@@ -83,6 +84,10 @@ class CoreService:
         self.bad_payloads = 0
         self._shown_unconfirmed: bool | None = None  # what the hall screen was last told
         self._step_refused_logged = False
+        # Called in the service thread after a day's reset is committed and published, with the
+        # day closed and the published mark (qcall wires the history archive here).
+        self.on_day_closed: Callable[[str, int], None] | None = None
+        self.advisor = Advisor(cfg)
 
     # ------------------------------------------------------------------ inputs
 
@@ -150,6 +155,10 @@ class CoreService:
             return 0
         seq = self.store.commit()
         self._publish(seq, [(d, r) for d, r, _ in replies], events, hall_changed)
+        if self.on_day_closed is not None:
+            for ev in events:
+                if isinstance(ev, m.DayReset):
+                    self.on_day_closed(ev.day, self.published_seq)
         return len(batch)
 
     def _one(self, topic: str, payload: bytes, now: float) -> tuple[str, m.Reply, bool] | None:
@@ -242,6 +251,10 @@ class CoreService:
                 counters.update(self.store.core.counters)
         if events or hall_changed:
             self._publish_state(counters)
+            for advice in self.advisor.observe(events, self.store.core, self.clock.now()):
+                payload = m.encode(advice)
+                self._send(t.alert("advice"), payload)
+                self._send(t.event_of(advice), payload)
         self.flights.append(flight)
         self._advance_published()
 

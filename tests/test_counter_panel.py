@@ -263,3 +263,17 @@ def test_every_status_the_core_can_publish_is_shown_by_the_panel(status: Counter
 def test_a_status_outside_the_vocabulary_is_refused_naming_the_field() -> None:
     with pytest.raises(PayloadError, match=r"status"):
         m.decode(b'{"counter":3,"status":"busy"}', m.CounterState)
+
+
+def test_software_panel_pauses_with_a_reason_for_the_history() -> None:
+    sent: list[m.Command] = []
+    shown: list[str] = []
+    ui = TerminalPanel(CounterPanel(C), sent.append, shown.append, clock=lambda: 0.0)
+    for line in ("1001", "1234"):
+        ui.handle_line(line)
+    ui.on_state(bus("idle"))
+    sent.clear()
+    ui.handle_line("p nap")  # not a reason the history knows: nothing sent, the reasons listed
+    assert sent == [] and "lunch" in shown[-1]
+    ui.handle_line("p lunch")
+    assert sent == [m.Pause(counter=C, reason="lunch")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,9 +36,11 @@ class Seen:
             return self._cond.wait_for(lambda: all(self.kinds[k] >= n for k, n in need.items()), timeout)
 
 
-def test_the_demo_branch_issues_calls_serves_and_rates() -> None:
+def test_the_demo_branch_issues_calls_serves_and_rates(tmp_path: Path) -> None:
     lines: list[str] = []
-    demo = Demo(CFG, speed=600.0, seed=3, out=lines.append, arrivals_per_hour=240.0).start()
+    history = tmp_path / "history.db"
+    demo = Demo(CFG, speed=600.0, seed=3, out=lines.append, arrivals_per_hour=240.0,
+                history=str(history)).start()
     seen = Seen()
     watcher = BusClient(host=demo.host, port=demo.port, topics=demo.topics, device="manager9")
     try:
@@ -53,6 +56,14 @@ def test_the_demo_branch_issues_calls_serves_and_rates() -> None:
         watcher.close()
         demo.stop()
     demo.stop()  # safe twice
+    # The demo leaves its day in the history: the tickets it served are there to report on.
+    from qhistory.store import open_store
+
+    store = open_store(history)
+    [day] = demo.archived
+    archived = store.tickets(CFG.branch.id, day, day)
+    store.close()
+    assert sum(1 for t in archived if t.outcome == "served") >= k["served"]
 
 
 def test_demo_arguments_out_of_range_are_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:

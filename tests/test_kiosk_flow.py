@@ -35,8 +35,10 @@ class Rig:
         self.emu = self.device.emulator
         self.printer = Printer(self.device, answer_s=0.05)
         roster = Roster({hasher.hash_number(VIP_CARD): "vip"})
+        self.notes: list[tuple[str, str, str]] = []
         self.flow = KioskFlow(cfg, issue=self.core, printer=self.printer,
-                              recognizer=Recognizer(cfg, hasher, roster), clock=self.clock, steer=steer)
+                              recognizer=Recognizer(cfg, hasher, roster), clock=self.clock, steer=steer,
+                              note=lambda *note: self.notes.append(note))
 
 
 @pytest.fixture
@@ -71,6 +73,17 @@ def test_self_service_is_offered_first_and_customer_may_still_take_a_ticket(rig)
     # the customer declined the tip on screen: the ticket does not repeat it
     printed = text_of(rig.emu.tickets[0]).replace(" ", "")
     assert "A001" in printed and "自助存取款机" not in printed and "ATMs" not in printed
+    assert rig.notes == [("offer_declined", "cash", "")]  # for the history's self-service diversion
+
+
+def test_a_customer_who_leaves_for_the_machine_is_counted_as_diverted(rig) -> None:
+    assert rig.flow.choose("cash").kind is ViewKind.SELF_SERVICE
+    rig.clock.advance(31)  # the offer times out: nobody took a ticket
+    rig.flow.tick()
+    assert rig.flow.choose("personal").kind is ViewKind.SELF_SERVICE
+    rig.flow.reset()  # or taps back
+    assert rig.notes == [("offer_accepted", "cash", ""), ("offer_accepted", "personal", "")]
+    assert rig.core.commands == []
 
 
 def test_buttons_only_kiosk_prints_the_hint_without_asking() -> None:
@@ -128,6 +141,7 @@ def test_paper_out_before_issuing_issues_nothing(rig) -> None:
     view = rig.flow.choose("corporate")
     assert view.kind is ViewKind.MESSAGE and "缺纸" in view.zh and "out of paper" in view.en
     assert rig.core.commands == []
+    assert rig.notes == [("printer_fault", "corporate", "paper_out")]  # the day's history counts it
 
 
 def test_printer_not_answering_issues_nothing(rig) -> None:

@@ -10,11 +10,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = {"firmware_bridge", "kiosk", "display", "counter_panel"}
-OURS = COMPONENTS | {"hw", "qbus", "qcore", "qserver", "qcall"}
+OURS = COMPONENTS | {"hw", "qbus", "qcore", "qserver", "qcall", "qhistory"}
 ALLOWED = {
     "qcore": {"qbus"},
     "qbus": set(),
     "qserver": {"qbus", "qcore"},
+    # The history: facts from a day's events (replayed through a fresh core), the store, reports.
+    "qhistory": {"qbus", "qcore"},
     "hw": {"qbus"},
     **{c: {"qbus", "hw"} for c in COMPONENTS},
 }

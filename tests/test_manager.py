@@ -155,6 +155,10 @@ def test_lobby_requeues_a_missed_customer_and_cancels_a_ticket(
         assert counter.request(m.CallNext(counter=1), 10).number == "A002"
         assert counter.request(m.Skip(counter=1), 10).ok
         assert counter.request(m.CallNext(counter=1), 10).number == "A001"  # A003 was cancelled
+        assert main(["ack", "a002", "--by", "2001", *where]) == 0  # the lobby manager has seen A002
+        assert "A002: alerts acknowledged by 2001" in capsys.readouterr().out
+        assert main(["ack", "A002", "--by", "nobody", *where]) == 2
+        assert "nobody" in capsys.readouterr().err
 
 
 def test_watch_speaks_branch_time_labels_old_figures_and_says_the_broker_went_once(

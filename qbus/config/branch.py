@@ -8,12 +8,15 @@ from qbus.config.sections import (
     Base,
     BusSection,
     ClockSection,
+    ComplaintsSection,
     DisplaySection,
+    HistorySection,
     KioskSection,
     PrinterSection,
     PrivacySection,
     SerialLine,
     StorageSection,
+    TargetsSection,
     VoiceSection,
 )
 
@@ -138,3 +141,6 @@ class BranchConfig(Base, kw_only=True):
     display: DisplaySection = msgspec.field(default_factory=DisplaySection)
     voice: VoiceSection = msgspec.field(default_factory=VoiceSection)
     serial: list[SerialLine] = []
+    targets: TargetsSection = msgspec.field(default_factory=TargetsSection)
+    history: HistorySection = msgspec.field(default_factory=HistorySection)
+    complaints: ComplaintsSection = msgspec.field(default_factory=ComplaintsSection)

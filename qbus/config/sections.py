@@ -166,3 +166,48 @@ class SerialLine(Base, kw_only=True):
     ack_timeout_s: float = 0.0
     retries: int = 3
     devices: list[SerialDevice] = []
+
+
+class TargetsSection(Base, kw_only=True):
+    """[targets]: what the branch's figures are measured against; every breach is flagged in the
+    reports. Shares are 0..1. Wait targets default to each tier's `max_wait_minutes`; service-time
+    targets to each business's `service_minutes`."""
+
+    satisfaction: float = 0.85
+    star_teller_share: float = 0.80
+    service_level: float = 0.80
+    unrated_max: float = 0.30
+    abandoned_max: float = 0.05
+    tier_wait_minutes: dict[str, float] = {}
+    business_wait_minutes: dict[str, float] = {}
+    service_minutes: dict[str, float] = {}
+    # Star teller (星级柜员) rule: a teller with at least star_min_rated ratings in the period gets
+    # one star per threshold of satisfaction met (star_grades, ascending); grade >= star_grade_min
+    # makes a star teller.
+    star_min_rated: int = 10
+    star_grades: list[float] = msgspec.field(default_factory=lambda: [0.80, 0.85, 0.90, 0.95, 0.98])
+    star_grade_min: int = 3
+    # Transfers to these business types (or to a counter serving one) count as referrals.
+    referral_businesses: list[str] = []
+    # Live advice (qserver.advisor): satisfaction over the last N ratings; repeat interval.
+    advice_ratings: int = 20
+    advice_every_minutes: float = 10.0
+
+
+class HistorySection(Base, kw_only=True):
+    """[history]: where closed days are archived. `store` is a SQLite file (default: history.db
+    beside the journal) or a postgresql:// DSN. `keep_customer_hash` keeps the kiosk's keyed
+    customer hash in the store for repeat-visit counts (never exported). `keep_days_in_journal`:
+    archived days older than this are compacted out of the journal after a snapshot (0: never)."""
+
+    store: str = ""
+    keep_customer_hash: bool = False
+    keep_days_in_journal: int = 7
+
+
+class ComplaintsSection(Base, kw_only=True):
+    """[complaints]: deadlines from the moment a complaint is opened."""
+
+    contact_hours: float = 24.0
+    reply_days: float = 3.0
+    close_days: float = 30.0

@@ -23,6 +23,8 @@ def problems(cfg: BranchConfig) -> list[str]:
     out += _rule_problems(cfg)
     out += _hours_problems(cfg)
     out += _teller_problems(cfg)
+    out += _target_problems(cfg)
+    out += _history_problems(cfg)
     return out
 
 
@@ -138,4 +140,49 @@ def _teller_problems(cfg: BranchConfig) -> list[str]:
             out.append(f"teller[{i}].role: {t.role!r} must be teller, lobby or manager")
         if not re.fullmatch(r"[0-9a-f]{64}", t.pin_sha256):
             out.append(f"teller[{i}].pin_sha256: must be 64 hex digits (see `qcall pin-hash`)")
+    return out
+
+
+def _target_problems(cfg: BranchConfig) -> list[str]:
+    t, out = cfg.targets, []
+    for key in ("satisfaction", "star_teller_share", "service_level", "unrated_max", "abandoned_max"):
+        if not 0 <= getattr(t, key) <= 1:
+            out.append(f"targets.{key}: a share, must be 0..1 (e.g. 0.85 for 85 %)")
+    tiers = {x.code for x in cfg.tier}
+    business = {b.code for b in cfg.business}
+    for key, known in (("tier_wait_minutes", tiers), ("business_wait_minutes", business),
+                       ("service_minutes", business)):
+        for code, v in getattr(t, key).items():
+            if code not in known:
+                out.append(f"targets.{key}.{code}: no such {'tier' if known is tiers else 'business type'}")
+            elif not v > 0:
+                out.append(f"targets.{key}.{code}: must be > 0 minutes")
+    for code in t.referral_businesses:
+        if code not in business:
+            out.append(f"targets.referral_businesses: {code!r} is no business type")
+    if t.star_min_rated < 1:
+        out.append("targets.star_min_rated: must be >= 1")
+    if not t.star_grades or any(not 0 < g <= 1 for g in t.star_grades) or t.star_grades != sorted(t.star_grades):
+        out.append("targets.star_grades: ascending shares in 0..1, one per star")
+    if not 1 <= t.star_grade_min <= max(1, len(t.star_grades)):
+        out.append("targets.star_grade_min: must be 1..the number of star_grades")
+    if not 1 <= t.advice_ratings <= 1000:
+        out.append("targets.advice_ratings: must be 1..1000")
+    if not t.advice_every_minutes > 0:
+        out.append("targets.advice_every_minutes: must be > 0")
+    return out
+
+
+def _history_problems(cfg: BranchConfig) -> list[str]:
+    h, c, out = cfg.history, cfg.complaints, []
+    if h.keep_days_in_journal < 0:
+        out.append("history.keep_days_in_journal: must be >= 0 (0: never compact)")
+    if h.store.startswith(("postgres://", "postgresql://")) and "@" in h.store and ":" in \
+            h.store.split("://", 1)[1].split("@", 1)[0]:
+        out.append("history.store: put the PostgreSQL password in ~/.pgpass or PGPASSWORD, not in the config")
+    for key in ("contact_hours", "reply_days", "close_days"):
+        if not getattr(c, key) > 0:
+            out.append(f"complaints.{key}: must be > 0")
+    if c.contact_hours > c.reply_days * 24 or c.reply_days > c.close_days:
+        out.append("complaints: deadlines must come in order: contact_hours <= reply_days <= close_days")
     return out

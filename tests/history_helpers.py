@@ -1,0 +1,121 @@
+"""Shared pieces of the history tests: a store on either backend, hand-built days through the
+real core, a simulated month."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from qbus.config import BranchConfig, loads, pin_hash
+from qcore import BranchCore
+from qhistory.collect import collect
+from qhistory.facts import DayFacts
+from qhistory.store import SqlStore, open_store
+from tests.coretools import BUSINESS, DAY, MIN, T0, TIERS
+from tests.pg_cluster import PgCluster
+
+_n = itertools.count()
+
+
+def fresh_pg_dsn(pg: PgCluster) -> str:
+    """A new empty database on the session's cluster (tests never see each other's rows)."""
+    import psycopg
+
+    name = f"h{next(_n)}"
+    with psycopg.connect(pg.dsn, autocommit=True) as db:
+        db.execute(f"CREATE DATABASE {name}")
+    return pg.dsn.replace("dbname=qcall", f"dbname={name}")
+
+
+def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SqlStore]:
+    if kind == "sqlite":
+        target = str(tmp_path / "history.db")
+    else:
+        target = fresh_pg_dsn(request.getfixturevalue("postgres"))
+    store = open_store(target)
+    store.target = target  # type: ignore[attr-defined]
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def cfg_with(extra: str = "") -> BranchConfig:
+    """The small test branch (cash, loan; vip, prio, normal; counters 1-3) plus TOML `extra`."""
+    return loads(cfg_toml(extra))
+
+
+def cfg_toml(extra: str = "") -> str:
+    """The TOML of cfg_with (for commands that read a config file)."""
+    return (f'[branch]\nid = "hist"\nname_zh = "测试支行"\nname_en = "Test branch"\n'
+            f'[hours]\nopen = "09:00"\nclose = "17:00"\n{BUSINESS}{TIERS}'
+            '[[counter]]\nid = 1\nserves = { cash = 1, loan = 1 }\n'
+            '[[counter]]\nid = 2\nserves = { cash = 1, loan = 1 }\n'
+            '[[counter]]\nid = 3\nserves = { loan = 1 }\n'
+            + "".join(f'[[teller]]\nid = "{tid}"\nname = "{name}"\nrole = "{role}"\n'
+                      f'pin_sha256 = "{pin_hash(tid, tid)}"\n'
+                      for tid, name, role in (("t1", "王芳", "teller"), ("t2", "李娜", "teller"),
+                                              ("t3", "张伟", "teller"), ("lobby1", "赵敏", "lobby")))
+            + extra)
+
+
+def hand_day(cfg: BranchConfig) -> tuple[BranchCore, list[Any]]:
+    """A small day with known answers (times in minutes after 09:00, T0):
+
+    A001 normal cash  issued 0, called 2 at c1 (wait 2 min), served 3..7, 5 stars
+    A002 normal cash  issued 1, called 7 at c1 (wait 6), no-show (skipped at 8)
+    B001 vip loan     issued 3 (granted by lobby1), called 3 at c2 (wait 0), served 4..10, 2 stars
+    A003 normal cash  issued 4, called 8 at c1 (wait 4), started 9, transferred to loan at 10,
+                      called 10 at c3 (loan only), served 11..21, rating not requested
+    A004 normal cash  issued 5, cancelled at 6
+    A005 normal cash  issued 20, still waiting at close: abandoned; it waited until the day's last
+                      counter activity (the logouts at 17:30, later than the 17:00 closing hour)
+    Counter 2 pauses for lunch from 30 to 60. Everybody logs out at 8 h 30 min (17:30).
+    """
+    core = BranchCore(cfg)
+    for at, cmd in commands_of_hand_day():
+        core.execute(cmd, at)
+    return core, core.drain()
+
+
+def commands_of_hand_day() -> list[tuple[float, Any]]:
+    """The hand-built day as (time, bus command), in order (see hand_day)."""
+    from qbus import messages as m
+
+    def at(minutes: float) -> float:
+        return T0 + minutes * MIN
+
+    out: list[tuple[float, Any]] = [(T0 - 3600, m.ResetDay(day=DAY))]
+    out += [(T0, m.Login(counter=c, teller=t, pin=t)) for c, t in ((1, "t1"), (2, "t2"), (3, "t3"))]
+    out += [
+        (at(0), m.Issue(business="cash")), (at(1), m.Issue(business="cash")),
+        (at(2), m.CallNext(counter=1)), (at(3), m.StartService(counter=1)),
+        (at(3), m.Issue(business="loan", tier="vip", via="bank_card", granted_by="lobby1")),
+        (at(3), m.CallNext(counter=2)), (at(4), m.StartService(counter=2)),
+        (at(4), m.Issue(business="cash", via="id_card")), (at(5), m.Issue(business="cash")),
+        (at(6), m.Cancel(number="A004")),
+        (at(7), m.FinishService(counter=1)), (at(7), m.Rate(counter=1, stars=5)),
+        (at(7), m.CallNext(counter=1)), (at(8), m.Skip(counter=1)),
+        (at(8), m.CallNext(counter=1)), (at(9), m.StartService(counter=1)),
+        (at(10), m.Transfer(counter=1, to_business="loan")),
+        (at(10), m.FinishService(counter=2)), (at(10), m.Rate(counter=2, stars=2)),
+        (at(10), m.CallNext(counter=3)), (at(11), m.StartService(counter=3)),
+        (at(20), m.Issue(business="cash")), (at(21), m.FinishService(counter=3, request_rating=False)),
+        (at(30), m.Pause(counter=2, reason="lunch")), (at(60), m.Resume(counter=2)),
+    ]
+    out += [(at(510), m.Logout(counter=c)) for c in (1, 2, 3)]
+    return out
+
+
+def hand_facts(cfg: BranchConfig) -> DayFacts:
+    core, events = hand_day(cfg)
+    return collect(cfg, DAY, events, T0 - 3600, T0 + 18 * 3600, archived_at=T0 + 18 * 3600)
+
+
+def same(a: msgspec.Struct, b: msgspec.Struct) -> bool:
+    return msgspec.json.encode(a) == msgspec.json.encode(b)
