@@ -9,7 +9,7 @@ bus publishes and what the screens read are one definition.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -33,6 +33,14 @@ class CounterStatus(StrEnum):
 
 class Msg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base: strict (unknown fields are errors), keyword-only."""
+
+
+# The member of staff who acted (a web login or a teller id), journaled inside the command so the
+# journal and the history name them; "" for a device acting on its own (a keypad, the kiosk).
+Person = Annotated[str, msgspec.Meta(max_length=32)]
+Reason = Annotated[str, msgspec.Meta(max_length=80)]
+NoticeText = Annotated[str, msgspec.Meta(max_length=300)]
+AlertKey = Annotated[str, msgspec.Meta(max_length=80)]
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,6 +78,16 @@ class Requeue(Msg, tag="requeue", tag_field="op", kw_only=True):
     """A missed customer came back within the window."""
 
     number: str
+    by: Person = ""
+
+
+class Move(Msg, tag="move", tag_field="op", kw_only=True):
+    """分流: lobby staff move a *waiting* ticket to another business type; it keeps its number and
+    its place by issue time (the customer has already waited)."""
+
+    number: str
+    to_business: str
+    by: Person = ""
 
 
 class Transfer(Msg, tag="transfer", tag_field="op", kw_only=True):
@@ -103,22 +121,26 @@ PauseReason = Literal["", "lunch", "break", "meeting", "cash_count", "training",
 
 class Pause(Msg, tag="pause", tag_field="op", kw_only=True):
     """暂停服务, with why ("" when the keypad has no reason key): the history keeps pause time
-    per teller and reason."""
+    per teller and reason; `by` names the person who paused it from the office ("" from the keypad)."""
 
     counter: int
     reason: PauseReason = ""
+    by: Person = ""
 
 
 class Resume(Msg, tag="resume", tag_field="op", kw_only=True):
     counter: int
+    by: Person = ""
 
 
 class OpenCounter(Msg, tag="open", tag_field="op", kw_only=True):
     counter: int
+    by: Person = ""
 
 
 class CloseCounter(Msg, tag="close", tag_field="op", kw_only=True):
     counter: int
+    by: Person = ""
 
 
 class Login(Msg, tag="login", tag_field="op", kw_only=True):
@@ -135,6 +157,15 @@ class Logout(Msg, tag="logout", tag_field="op", kw_only=True):
 
 class Cancel(Msg, tag="cancel", tag_field="op", kw_only=True):
     number: str
+    by: Person = ""
+
+
+class SetNotice(Msg, tag="set_notice", tag_field="op", kw_only=True):
+    """The hall notice, set by a person (empty texts: back to the display's configured notice)."""
+
+    zh: NoticeText = ""
+    en: NoticeText = ""
+    by: Person = ""
 
 
 class Tick(Msg, tag="tick", tag_field="op", kw_only=True):
@@ -142,11 +173,13 @@ class Tick(Msg, tag="tick", tag_field="op", kw_only=True):
 
 
 class AckAlert(Msg, tag="ack_alert", tag_field="op", kw_only=True):
-    """The lobby manager has seen a ticket's wait alerts and is dealing with them; `by` names the
-    staff member (a teller id of the config)."""
+    """Someone has seen an alert and is dealing with it. With `number` only: a ticket's wait alerts,
+    `by` a teller id of the config (qcall ack). With `key`: one alert as the web dashboard names it
+    ("wait:A012", "paper:kiosk1:…"), `by` the web login; the first acknowledgement of a key wins."""
 
-    number: str
-    by: str
+    number: str = ""
+    by: Person
+    key: AlertKey = ""
 
 
 KioskNoteKind = Literal["offer_accepted", "offer_declined", "printer_fault", "unknown_card"]
@@ -186,7 +219,7 @@ Command = (
     Issue | CallNext | Recall | Skip | Requeue | Transfer | StartService | FinishService | Rate
     | Pause | Resume | OpenCounter | CloseCounter | Login | Logout | Cancel | Tick | ResetDay
     | ClockStep | ConfirmClock
-    | KioskNote | AckAlert
+    | KioskNote | AckAlert | Move | SetNotice
 )
 COUNTER_COMMANDS = (
     CallNext, Recall, Skip, Transfer, StartService, FinishService, Rate, Pause, Resume,
@@ -276,6 +309,16 @@ class TicketSkipped(Event, tag="skipped", kw_only=True):
 
 class TicketRequeued(Event, tag="requeued", kw_only=True):
     number: str
+    by: str = ""
+
+
+class TicketMoved(Event, tag="moved", kw_only=True):
+    """A waiting ticket moved to another business type by lobby staff (分流)."""
+
+    number: str
+    from_business: str
+    to_business: str
+    by: str = ""
 
 
 class TicketTransferred(Event, tag="transferred", kw_only=True):
@@ -287,6 +330,7 @@ class TicketTransferred(Event, tag="transferred", kw_only=True):
 
 class TicketCancelled(Event, tag="cancelled", kw_only=True):
     number: str
+    by: str = ""
 
 
 class ServiceStarted(Event, tag="started", kw_only=True):
@@ -314,12 +358,14 @@ class ServiceRated(Event, tag="rated", kw_only=True):
 
 
 class CounterChanged(Event, tag="counter", kw_only=True):
-    """`reason`: why a counter paused (see Pause), "" otherwise."""
+    """`reason`: why a counter paused (see Pause), "" otherwise; `by`: who changed it from the
+    office ("" from the keypad)."""
 
     counter: int
     status: CounterStatus
     teller: str = ""
     number: str = ""
+    by: str = ""
     reason: str = ""
 
 
@@ -339,10 +385,12 @@ class DayReset(Event, tag="day_reset", kw_only=True):
 
 
 class AlertAcked(Event, tag="alert_ack", kw_only=True):
-    """A ticket's wait alerts were acknowledged by staff member `by` (see AckAlert)."""
+    """Alerts acknowledged by `by` (see AckAlert): a ticket's wait alerts (`number`), or one
+    dashboard alert (`key`)."""
 
-    number: str
+    number: str = ""
     by: str
+    key: str = ""
 
 
 class KioskNoted(Event, tag="kiosk", kw_only=True):
@@ -379,10 +427,16 @@ class Advice(Event, tag="advice", kw_only=True):
     en: str = ""
 
 
+class NoticeSet(Event, tag="notice", kw_only=True):
+    zh: str = ""
+    en: str = ""
+    by: str = ""
+
+
 AnyEvent = (
     TicketIssued | TicketCalled | TicketRecalled | TicketSkipped | TicketRequeued | TicketTransferred
     | TicketCancelled | ServiceStarted | ServiceFinished | ServiceRated | CounterChanged | WaitAlert
-    | DayReset | KioskNoted | Advice | AlertAcked
+    | DayReset | KioskNoted | Advice | AlertAcked | TicketMoved | NoticeSet
 )
 
 
@@ -407,6 +461,9 @@ class CounterState(Msg, kw_only=True):
     tier: str = ""
     waited_s: float = 0.0
     waiting: int = 0
+    since: float = 0.0  # when it entered this status (branch time): "paused since 10:42"
+    reason: str = ""  # a pause's reason given from the office
+    by: str = ""  # who last changed it from the office
 
 
 class QueueState(Msg, kw_only=True):
@@ -416,6 +473,8 @@ class QueueState(Msg, kw_only=True):
     waiting: dict[str, int]
     by_tier: dict[str, dict[str, int]] = {}
     est_wait_s: dict[str, float] = {}
+    # Since when the longest-waiting ticket of each business and tier waits (branch time).
+    oldest: dict[str, dict[str, float]] = {}
 
 
 class WaitSummary(Msg, kw_only=True):
@@ -506,6 +565,19 @@ class Presence(Msg, kw_only=True):
     kind: str = ""
     detail: str = ""
     via: str = ""
+
+
+class AckView(Msg, kw_only=True):
+    by: str
+    at: float
+
+
+class AcksState(Msg, kw_only=True):
+    """Retained `state/acks`: the day's acknowledged alerts, so a restarted dashboard still names who."""
+
+    v: int = SCHEMA_VERSION
+    day: str = ""
+    acks: dict[str, AckView] = {}
 
 
 class Notice(Msg, kw_only=True):

@@ -10,6 +10,9 @@ writes) and an ACL per role, built from the same topic functions the clients use
 - a serial bridge may publish for the counters wired to its line (and their pads' presence), and
   nothing else; it and the counters read `event/rated` (the pads say 谢谢 after a rating);
 - the display only reads; the manager reads state, events, alerts and presence, and sets notices;
+- the web service has two identities: `web1` reads what the dashboard shows and sends the
+  manager's commands; `web_lobby1` may only send on its own command topic, so a lobby person's
+  request can never be published as the manager's (the core also refuses its manager-only ops);
 - the core reads every command and writes everything.
 
 Re-running keeps existing passwords (devices keep working) unless `rotate=True`.
@@ -102,6 +105,8 @@ def devices_for(cfg: BranchConfig, extra: Iterable[str] = ()) -> list[str]:
     devices = ["core", "manager", "display1", cfg.kiosk.id]
     devices += [counter_device(c.id) for c in cfg.counter]
     devices += [bridge_device(i) for i in range(len(cfg.serial))]
+    if cfg.web.enabled:
+        devices += [cfg.web.device, cfg.web.lobby_device]
     devices += list(extra)
     out = list(dict.fromkeys(devices))
     for d in out:
@@ -111,7 +116,7 @@ def devices_for(cfg: BranchConfig, extra: Iterable[str] = ()) -> list[str]:
             raise ConfigError(str(err)) from err
         if role_of(d) == "unknown":
             raise ConfigError(f"device {d!r}: no role (names start with kiosk, counter<N>, display, "
-                              "manager, bridge or core)")
+                              "manager, bridge, web or core)")
     return out
 
 
@@ -142,6 +147,11 @@ def grant_for(topics: Topics, device: str, cfg: BranchConfig) -> Grant:
             device, role, (t.cmd(device), t.notice(), *own_write),
             (*own_read, t.all_events(), t.all_alerts(), t.all_presence(), t.notice()),
         )
+    if role == "web":
+        return Grant(device, role, (t.cmd(device), *own_write),
+                     (*own_read, t.all_events(), t.all_presence(), t.notice()))
+    if role == "web_lobby":
+        return Grant(device, role, (t.cmd(device), *own_write), (t.reply(device),))
     raise ConfigError(f"device {device!r}: no role, no access")
 
 

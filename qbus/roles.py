@@ -4,9 +4,9 @@ The broker ACL (qbus.provision) decides who may publish on which topic; it canno
 so the core service checks the op with `allowed()` and, for a counter, that the command names the
 device's own counter. The two layers are written from this one table so they cannot drift.
 
-Roles, by device id: `kiosk*`, `bridge*`, `manager*`, `display*`, `core*` by prefix, then
-`counter<N>` (N = 1..999); anything else is `unknown` and may do nothing. qserver.auth enforces
-this same table on every payload.
+Roles, by device id: `kiosk*`, `bridge*`, `manager*`, `display*`, `core*`, `web_lobby*`, `web*`
+by prefix, then `counter<N>` (N = 1..999); anything else is `unknown` and may do nothing.
+qserver.auth enforces this same table on every payload.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ from typing import Literal
 
 from qbus import messages as m
 
-Role = Literal["kiosk", "bridge", "manager", "display", "core", "counter", "unknown"]
+Role = Literal["kiosk", "bridge", "manager", "display", "core", "counter", "web", "web_lobby", "unknown"]
 
 _COUNTER = re.compile(r"^counter([1-9]\d{0,2})$")
-_PREFIXED: tuple[Role, ...] = ("kiosk", "bridge", "manager", "display", "core")
+# `web_lobby` before `web`: the web service's lobby identity is the narrower one.
+_PREFIXED: tuple[Role, ...] = ("kiosk", "bridge", "manager", "display", "core", "web_lobby", "web")
 
 
 def op_of(cls: type[m.Msg]) -> str:
@@ -41,6 +42,12 @@ OPS_BY_ROLE: dict[Role, frozenset[str]] = {
     "counter": COUNTER_OPS,
     "bridge": COUNTER_OPS,
     "display": frozenset(),
+    # The web service acts for people, so every command names them (`by` / `granted_by`). Its
+    # manager identity may also run the counters from the office; its lobby identity may not.
+    "web": frozenset(op_of(c) for c in (m.Issue, m.Cancel, m.Requeue, m.Move, m.AckAlert, m.SetNotice,
+                                        m.OpenCounter, m.CloseCounter, m.Pause, m.Resume)),
+    "web_lobby": frozenset(op_of(c) for c in (m.Issue, m.Cancel, m.Requeue, m.Move, m.AckAlert,
+                                              m.SetNotice)),
     "unknown": frozenset(),
 }
 

@@ -25,9 +25,12 @@ class BadPin(QcallError, PermissionError):
 
 def check(device: str, cmd: m.Command) -> None:
     """Raise Forbidden unless `device` may send `cmd` (qbus.roles.may_send)."""
-    if may_send(device, cmd):
-        return
     role = role_of(device)
+    if may_send(device, cmd):
+        if role in ("web", "web_lobby") and not (cmd.granted_by if isinstance(cmd, m.Issue)
+                                                 else getattr(cmd, "by", "")):
+            raise Forbidden(f"{device}: a command from the web service must name the person acting")
+        return
     if role == "counter" and isinstance(cmd, m.COUNTER_COMMANDS):
         raise Forbidden(f"{device} may only command its own counter")
     raise Forbidden(f"{device} ({role}) may not send {type(cmd).__name__}")

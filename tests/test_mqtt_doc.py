@@ -25,7 +25,8 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     "Request": m.decode_request,
     "Event": m.decode_event,
     **{t.__name__: functools.partial(_strict, t)
-       for t in (m.Reply, m.QueueState, m.CounterState, m.HallView, m.Notice, m.Presence, m.StatsState)},
+       for t in (m.Reply, m.QueueState, m.CounterState, m.HallView, m.Notice, m.Presence, m.StatsState,
+                 m.AcksState)},
 }
 
 

@@ -18,6 +18,7 @@ from qbus.config.sections import (
     StorageSection,
     TargetsSection,
     VoiceSection,
+    WebSection,
 )
 
 
@@ -144,3 +145,4 @@ class BranchConfig(Base, kw_only=True):
     targets: TargetsSection = msgspec.field(default_factory=TargetsSection)
     history: HistorySection = msgspec.field(default_factory=HistorySection)
     complaints: ComplaintsSection = msgspec.field(default_factory=ComplaintsSection)
+    web: WebSection = msgspec.field(default_factory=WebSection)

@@ -211,3 +211,23 @@ class ComplaintsSection(Base, kw_only=True):
     contact_hours: float = 24.0
     reply_days: float = 3.0
     close_days: float = 30.0
+
+
+class WebSection(Base, kw_only=True):
+    """The branch web service (the manager's and the lobby's pages): where it listens and its secrets.
+
+    Plain HTTP on the branch LAN behind a TLS reverse proxy (docs/operations.md): bind to 127.0.0.1
+    when the proxy runs on the same machine. `base_url` is what people (and the printed QR) use.
+    Relative files are found next to the config file."""
+
+    enabled: bool = True
+    bind: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = ""
+    session_secret_file: str = "web-secret.key"
+    users_file: str = "users.toml"
+    session_minutes: float = 480.0  # a shift; the login page comes back after it
+    login_attempts: int = 5  # failed logins per user and per address ...
+    login_window_s: float = 300.0  # ... within this window, then refused until it passes
+    device: str = "web1"  # bus identity for reading and the manager's commands
+    lobby_device: str = "web_lobby1"  # bus identity for the lobby's commands (the ACL holds it to them)

@@ -25,6 +25,7 @@ def problems(cfg: BranchConfig) -> list[str]:
     out += _teller_problems(cfg)
     out += _target_problems(cfg)
     out += _history_problems(cfg)
+    out += _web_problems(cfg)
     return out
 
 
@@ -185,4 +186,31 @@ def _history_problems(cfg: BranchConfig) -> list[str]:
             out.append(f"complaints.{key}: must be > 0")
     if c.contact_hours > c.reply_days * 24 or c.reply_days > c.close_days:
         out.append("complaints: deadlines must come in order: contact_hours <= reply_days <= close_days")
+    return out
+
+
+def _web_problems(cfg: BranchConfig) -> list[str]:
+    w, out = cfg.web, []
+    if not 1 <= w.port <= 65535:
+        out.append(f"web.port: {w.port} must be 1..65535")
+    if not w.bind:
+        out.append("web.bind: give an address (127.0.0.1 behind a local reverse proxy)")
+    if w.base_url and not re.fullmatch(r"https?://[^\s/]+(/[^\s]*)?", w.base_url):
+        out.append(f"web.base_url: {w.base_url!r} must start with http:// or https:// and name a host")
+    if w.base_url.endswith("/"):
+        out.append("web.base_url: no trailing '/'")
+    if not w.session_minutes > 0:
+        out.append("web.session_minutes: must be > 0")
+    if w.login_attempts < 1 or not w.login_window_s > 0:
+        out.append("web.login_attempts / login_window_s: must be >= 1 and > 0")
+    if not w.session_secret_file or not w.users_file:
+        out.append("web.session_secret_file / users_file: must name files")
+    for key in ("device", "lobby_device"):
+        value = getattr(w, key)
+        if not re.fullmatch(r"web[a-z0-9_-]{0,29}", value):
+            out.append(f"web.{key}: {value!r} must start with 'web' (lower-case letters, digits, '-', '_')")
+    if w.device == w.lobby_device:
+        out.append("web.lobby_device: must differ from web.device (the broker tells them apart)")
+    elif not w.lobby_device.startswith("web_lobby") or w.device.startswith("web_lobby"):
+        out.append("web.lobby_device: must start with 'web_lobby' and web.device must not")
     return out
