@@ -58,6 +58,7 @@ class Issue(Msg, tag="issue", tag_field="op", kw_only=True):
     appointment_at: float = 0.0
     granted_by: str = ""
     kiosk: str = ""
+    reason: Reason = ""  # why staff granted this tier at the desk (journaled with granted_by)
 
 
 class CallNext(Msg, tag="call_next", tag_field="op", kw_only=True):

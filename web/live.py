@@ -1,0 +1,312 @@
+"""The branch as the web pages see it, built only from the bus: retained state, events, presence.
+
+`LiveBranch.apply(topic, payload)` takes one raw MQTT message (already on the event loop's thread,
+see web.feed) and updates the picture; `dirty` says which page sections it touched, so the
+renderer re-renders only those. Retained state makes a restarted service right again at once;
+what only events carry (the day's missed tickets, who cancelled what, rating and wait alerts)
+is kept from the moment the service started.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from qbus import messages as m
+from qbus.config import BranchConfig
+from qbus.errors import PayloadError
+from qbus.topics import Topics, pad_device
+
+_LOG = logging.getLogger(__name__)
+
+LOW_STARS = 2  # a rating at or below this raises an alert for the manager
+TICKETS_KEPT = 20_000
+
+
+@dataclass(slots=True)
+class TicketSeen:
+    """What the web service learnt about one ticket from events (for lists and for 'why refused')."""
+
+    number: str
+    business: str
+    tier: str
+    issued_at: float
+    state: str = "waiting"  # waiting | called | serving | missed | served | cancelled
+    counter: int = 0
+    by: str = ""  # who last acted on it from the web (cancelled / requeued / moved by)
+    changed_at: float = 0.0
+    granted_by: str = ""
+
+
+@dataclass(slots=True)
+class Alert:
+    key: str
+    kind: str  # wait | tier | rating | offline | paper | open_counter
+    zh: str
+    en: str
+    at: float
+    manager_only: bool = False
+
+
+@dataclass(slots=True)
+class Devices:
+    presence: dict[str, m.Presence] = field(default_factory=dict)
+    since: dict[str, float] = field(default_factory=dict)  # when a device last changed online state
+
+
+class LiveBranch:
+    """Everything the pages show. Not thread-safe: one thread (the event loop) applies and reads."""
+
+    def __init__(self, cfg: BranchConfig, clock: Callable[[], float] = time.time) -> None:
+        self.cfg = cfg
+        self.clock = clock
+        self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
+        self.queues = m.QueueState(waiting={})
+        self.counters: dict[int, m.CounterState] = {}
+        self.hall = m.HallView()
+        self.stats: dict[str, Any] = {}
+        self.acks: dict[str, m.AckView] = {}
+        self.notice = m.Notice()
+        self.devices = Devices()
+        self.tickets: dict[str, TicketSeen] = {}
+        self.event_alerts: dict[str, Alert] = {}
+        self._open_since: dict[str, float] = {}
+        self.last_bus_at = 0.0  # newest branch time seen on the bus (for the clock check)
+        self.bus_online = False
+        self.dirty: set[str] = set()
+        self.version = 0
+        self._events = msgspec.json.Decoder(m.AnyEvent)
+        self._decoders: dict[str, Callable[[bytes], Any]] = {
+            "queues": msgspec.json.Decoder(m.QueueState).decode,
+            "hall": msgspec.json.Decoder(m.HallView).decode,
+            "acks": msgspec.json.Decoder(m.AcksState).decode,
+            "stats": msgspec.json.decode,
+        }
+        self._counter_dec = msgspec.json.Decoder(m.CounterState)
+        self._presence_dec = msgspec.json.Decoder(m.Presence)
+        self._notice_dec = msgspec.json.Decoder(m.Notice)
+
+    # ------------------------------------------------------------------ input
+
+    def apply(self, topic: str, payload: bytes) -> None:
+        """One message from the bus. A malformed one is logged and dropped, never fatal."""
+        info = self.topics.parse(topic)
+        if info is None:
+            return
+        try:
+            if info.kind == "event":
+                self._event(self._events.decode(payload))
+            elif info.kind == "state":
+                self._state(info.rest, payload)
+            elif info.kind == "presence":
+                self._presence(self._presence_dec.decode(payload))
+            elif info.kind == "notice":
+                self.notice = self._notice_dec.decode(payload)
+                self.dirty.add("notice")
+        except (msgspec.DecodeError, msgspec.ValidationError, PayloadError) as err:
+            _LOG.warning("dropped malformed message on %s: %s", topic, err)
+            return
+        self.version += 1
+
+    def set_online(self, online: bool) -> None:
+        self.bus_online = online
+        self.dirty.add("devices")
+        self.version += 1
+
+    def _state(self, rest: tuple[str, ...], payload: bytes) -> None:
+        if rest[0] == "counter" and len(rest) == 2:
+            c = self._counter_dec.decode(payload)
+            self.counters[c.counter] = c
+            self.dirty.update(("counters", "alerts"))
+            return
+        kind = rest[0]
+        decode = self._decoders.get(kind)
+        if decode is None or len(rest) != 1:
+            return
+        value = decode(payload)
+        if kind == "queues":
+            self.queues = value
+            self.dirty.update(("queues", "alerts"))
+        elif kind == "hall":
+            self.hall = value
+            self.dirty.add("hall")
+        elif kind == "acks":
+            self.acks = dict(value.acks)
+            self.dirty.add("alerts")
+        elif kind == "stats" and isinstance(value, dict):
+            self.stats = value
+            self.dirty.update(("kpis", "counters"))
+
+    def _presence(self, p: m.Presence) -> None:
+        before = self.devices.presence.get(p.device)
+        self.devices.presence[p.device] = p
+        if before is None or before.online != p.online:
+            self.devices.since[p.device] = self.clock()
+        self.dirty.update(("devices", "alerts"))
+
+    def _event(self, ev: Any) -> None:
+        self.last_bus_at = max(self.last_bus_at, ev.at)
+        t = self.tickets
+        if isinstance(ev, m.TicketIssued):
+            v = ev.ticket
+            t[v.number] = TicketSeen(v.number, v.business, v.tier, v.issued_at, granted_by=v.granted_by,
+                                     changed_at=ev.at)
+            if len(t) > TICKETS_KEPT:
+                t.pop(next(iter(t)))
+            self.dirty.add("lists")
+        elif isinstance(ev, m.TicketCalled):
+            self._mark(ev.number, "called", ev.at, counter=ev.counter)
+            self._clear_ticket_alerts(ev.number)
+        elif isinstance(ev, m.ServiceStarted):
+            self._mark(ev.number, "serving", ev.at, counter=ev.counter)
+        elif isinstance(ev, m.ServiceFinished):
+            self._mark(ev.number, "served", ev.at)
+        elif isinstance(ev, m.TicketSkipped):
+            self._mark(ev.number, "missed", ev.at, counter=ev.counter)
+        elif isinstance(ev, m.TicketRequeued):
+            self._mark(ev.number, "waiting", ev.at, by=ev.by)
+        elif isinstance(ev, m.TicketCancelled):
+            self._mark(ev.number, "cancelled", ev.at, by=ev.by)
+            self._clear_ticket_alerts(ev.number)
+        elif isinstance(ev, m.TicketMoved):
+            self._mark(ev.number, "waiting", ev.at, by=ev.by)
+            seen = t.get(ev.number)
+            if seen is not None:
+                seen.business = ev.to_business
+        elif isinstance(ev, m.TicketTransferred):
+            self._mark(ev.number, "waiting", ev.at)
+            seen = t.get(ev.number)
+            if seen is not None:
+                seen.business = ev.to_business
+        elif isinstance(ev, m.WaitAlert):
+            self._wait_alert(ev)
+        elif isinstance(ev, m.ServiceRated):
+            if 0 < ev.stars <= LOW_STARS:
+                teller = self.teller_name(ev.teller)
+                self.event_alerts[f"rating:{ev.number}"] = Alert(
+                    f"rating:{ev.number}", "rating", f"{ev.counter}号窗口 {teller} 获 {ev.stars} 星评价（{ev.number}）",
+                    f"Low rating: {ev.stars} stars at counter {ev.counter} ({teller}, {ev.number})", ev.at,
+                    manager_only=True)
+                self.dirty.add("alerts")
+        elif isinstance(ev, m.AlertAcked):
+            self.acks[ev.key] = m.AckView(by=ev.by, at=ev.at)
+            self.dirty.add("alerts")
+        elif isinstance(ev, m.NoticeSet):
+            self.notice = m.Notice(zh=ev.zh, en=ev.en)
+            self.dirty.add("notice")
+        elif isinstance(ev, m.DayReset):
+            self.tickets.clear()
+            self.event_alerts.clear()
+            self.acks.clear()
+            self.dirty.update(("lists", "alerts"))
+
+    def _mark(self, number: str, state: str, at: float, *, counter: int = 0, by: str = "") -> None:
+        seen = self.tickets.get(number)
+        if seen is None:
+            return
+        seen.state = state
+        seen.changed_at = at
+        seen.by = by
+        if counter:
+            seen.counter = counter
+        self.dirty.add("lists")
+
+    def _wait_alert(self, ev: m.WaitAlert) -> None:
+        key = f"{ev.kind}:{ev.number}"
+        tier = self.tier_name(ev.tier)
+        biz = self.business_name(ev.business)
+        mins = ev.waited_s / 60
+        if ev.kind == "tier":
+            zh = f"{tier}客户 {ev.number}（{biz}）已等 {mins:.0f} 分钟，超过目标 {ev.limit_s / 60:.0f} 分钟"
+            en = f"{ev.tier} customer {ev.number} ({ev.business}) has waited {mins:.0f} min, target {ev.limit_s / 60:.0f}"
+        else:
+            zh = f"{ev.number}（{biz}）已等候 {mins:.0f} 分钟"
+            en = f"{ev.number} ({ev.business}) has waited {mins:.0f} min"
+        self.event_alerts[key] = Alert(key, ev.kind, zh, en, ev.at)
+        self.dirty.add("alerts")
+
+    def _clear_ticket_alerts(self, number: str) -> None:
+        for kind in ("wait", "tier"):
+            if self.event_alerts.pop(f"{kind}:{number}", None) is not None:
+                self.dirty.add("alerts")
+
+    # ------------------------------------------------------------------ names
+
+    def business_name(self, code: str) -> str:
+        return next((b.name_zh for b in self.cfg.business if b.code == code), code)
+
+    def tier_name(self, code: str) -> str:
+        return next((t.name_zh for t in self.cfg.tier if t.code == code), code)
+
+    def teller_name(self, teller_id: str) -> str:
+        return next((t.name for t in self.cfg.teller if t.id == teller_id), teller_id)
+
+    # ------------------------------------------------------------------ derived
+
+    def expected_devices(self) -> list[tuple[str, str, str]]:
+        """(device id, kind, label) of every device the branch config says should be online."""
+        out = [("core", "core", "排队核心 Queue core"), (self.cfg.kiosk.id, "kiosk", "取号机 Kiosk"),
+               ("display1", "display", "大厅显示屏 Hall display")]
+        for i, line in enumerate(self.cfg.serial):
+            out.append((f"bridge{i + 1}", "bridge", f"串口桥 Serial bridge {line.port}"))
+            for d in line.devices:
+                out.append((pad_device(d.counter), "pad", f"{d.counter}号窗口 键盘/评价器 pads"))
+        return list(dict.fromkeys(out))
+
+    def device_state(self, device: str) -> str:
+        """online | offline | unknown (never heard of, or reported by a bridge that is offline)."""
+        p = self.devices.presence.get(device)
+        if p is None:
+            return "unknown"
+        if p.via:
+            via = self.devices.presence.get(p.via)
+            if via is None or not via.online:
+                return "unknown"
+        return "online" if p.online else "offline"
+
+    def paper(self, kiosk: str) -> str:
+        """The kiosk printer's condition from its presence detail: paper_ok, near_end, paper_out, ..."""
+        p = self.devices.presence.get(kiosk)
+        if p is None or not p.detail.startswith("printer:"):
+            return ""
+        return p.detail.removeprefix("printer:")
+
+    def alerts(self, manager: bool) -> list[Alert]:
+        """The alerts a role sees now, newest first: events' alerts plus those the state implies."""
+        out = [a for a in self.event_alerts.values() if manager or not a.manager_only]
+        for device, _kind, label in self.expected_devices():
+            if self.device_state(device) == "offline":
+                since = self.devices.since.get(device, 0.0)
+                out.append(Alert(f"offline:{device}:{since:.0f}", "offline", f"{label} 离线",
+                                 f"{device} is offline", since))
+        kiosk = self.cfg.kiosk.id
+        paper = self.paper(kiosk)
+        if paper and paper != "paper_ok" and self.device_state(kiosk) == "online":
+            since = self.devices.since.get(kiosk, 0.0)
+            zh = "取号机缺纸" if paper == "paper_out" else "取号机纸将用完" if paper == "near_end" else f"取号机打印机故障 ({paper})"
+            out.append(Alert(f"paper:{kiosk}:{paper}:{since:.0f}", "paper", zh, f"kiosk printer: {paper}", since))
+        out += self._open_counter_alerts()
+        return sorted(out, key=lambda a: -a.at)
+
+    def _open_counter_alerts(self) -> list[Alert]:
+        """'Open another counter': a business whose estimated wait passes the branch's alert limit
+        while a counter that serves it is closed."""
+        limit = self.cfg.rules.wait_alert_minutes * 60
+        out = []
+        for b in self.cfg.business:
+            est = self.queues.est_wait_s.get(b.code, 0.0)
+            closed = [c.id for c in self.cfg.counter if b.code in c.serves
+                      and self.counters.get(c.id, m.CounterState(counter=c.id, status="closed")).status == "closed"]
+            if est <= limit or not closed:
+                self._open_since.pop(b.code, None)
+                continue
+            since = self._open_since.setdefault(b.code, self.clock())
+            out.append(Alert(f"open:{b.code}:{since:.0f}", "open_counter",
+                             f"{b.name_zh} 预计等候 {est / 60:.0f} 分钟：请加开 {closed[0]}号窗口",
+                             f"{b.name_en}: estimated wait {est / 60:.0f} min; open counter {closed[0]}", since))
+        return out
