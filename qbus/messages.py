@@ -498,6 +498,13 @@ class TellerStats(Msg, kw_only=True):
     unrated_rate: float | None
 
 
+class CounterStats(Msg, kw_only=True):
+    """One counter's day, for its card on the dashboard (satisfaction None: nobody rated yet)."""
+
+    served: int
+    satisfaction_rate: float | None
+
+
 class StatsState(Msg, kw_only=True):
     """Retained `state/stats`: the day's figures for the manager, republished every minute.
 
@@ -523,6 +530,7 @@ class StatsState(Msg, kw_only=True):
     tier_target_met: dict[str, float] = {}
     counter_busy_share: dict[str, float] = {}
     by_teller: dict[str, TellerStats] = {}
+    by_counter: dict[str, CounterStats] = {}
     priority_grants_by_staff: dict[str, int] = {}
     arrivals_by_hour: dict[str, int] = {}
     staffing_advice: dict[str, int] = {}

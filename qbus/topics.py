@@ -11,6 +11,8 @@ core can serve alongside the old one while devices are upgraded.
     state/queues          core, retained   QueueState       QoS 1
     state/counter/<n>     core, retained   CounterState     QoS 1
     state/hall            core, retained   HallView         QoS 1
+    state/acks            core, retained   AcksState        QoS 1
+    state/stats           core, retained   the day's KPIs   QoS 1
     notice                retained         Notice           QoS 1
     presence/<device>     retained + LWT   Presence         QoS 1
     alert/<kind>          core -> manager  WaitAlert        QoS 1
@@ -139,6 +141,9 @@ class Topics:
 
     def state_hall(self) -> str:
         return f"{self.base}/state/hall"
+
+    def state_acks(self) -> str:
+        return f"{self.base}/state/acks"
 
     def state_stats(self) -> str:
         return f"{self.base}/state/stats"

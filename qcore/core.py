@@ -23,6 +23,7 @@ from qbus.messages import CounterStatus
 from qcore import dispatch, views
 from qcore import errors as e
 from qcore.counter import CALLED, CLOSED, IDLE, PAUSED, RATING, SERVING, CounterRt, counter_of
+from qcore.lane import Lane
 from qcore.plan import BranchPlan
 from qcore.queues import Queues
 from qcore.rules import pick, plan_counter
@@ -49,6 +50,7 @@ class BranchCore:
         self.day = day
         self.day_tag = day.replace("-", "") + "-"
         self.events: list[Any] = []
+        self.notice: tuple[str, str] = ("", "")
         self._reset_day_state()
 
     # ------------------------------------------------------------------ state
@@ -57,6 +59,7 @@ class BranchCore:
         """Fresh queues for a new day; counters' calling plans point at the new lanes."""
         self.queues = Queues(self.plan)
         self.tickets: dict[str, Ticket] = {}
+        self.acks: dict[str, m.AckView] = {}
         self.next_no = dict.fromkeys(self.plan.businesses, 0)
         self.seq = 0
         self.recent: deque[m.CallView] = deque(maxlen=RECENT_CALLS)
@@ -80,8 +83,9 @@ class BranchCore:
             raise e.UnknownTicket(f"ticket {number} was not issued today", zh=f"今天没有 {number} 号")
         return t
 
-    def _status(self, c: CounterRt, status: CounterStatus, now: float, reason: str = "") -> None:
-        """Change a counter's status, accounting open and busy time, and announce it."""
+    def _status(self, c: CounterRt, status: CounterStatus, now: float, by: str = "", reason: str = "") -> None:
+        """Change a counter's status, accounting open and busy time, and announce it (with who
+        changed it from the office and why, when someone did)."""
         elapsed = now - c.since  # CounterRt.open_busy_s inlined: every operation passes here
         old = c.status
         if old != CLOSED:
@@ -90,10 +94,12 @@ class BranchCore:
                 c.busy_s += elapsed
         c.since = now
         c.status = status
+        c.by = by
+        c.note = reason
         t = c.ticket
         self.events.append(m.CounterChanged(
             at=now, counter=c.id, status=status, teller=c.teller,
-            number=t.number if t is not None else "", reason=reason,
+            number=t.number if t is not None else "", by=by, reason=reason,
         ))
 
     # ------------------------------------------------------------------ issuing
@@ -144,7 +150,7 @@ class BranchCore:
         self.events.append(m.TicketIssued(at=now, ticket=view))
         return view
 
-    def cancel(self, now: float, number: str) -> None:
+    def cancel(self, now: float, number: str, by: str = "") -> None:
         """The customer gave up (or the kiosk could not print): the number is withdrawn."""
         now = self._now(now)
         t = self._ticket(number)
@@ -154,7 +160,38 @@ class BranchCore:
             raise e.WrongState(f"{number} is {t.state.name.lower()}, only a waiting or missed ticket "
                                "can be cancelled", zh="只能取消等候中或过号的号码")
         t.state = State.CANCELLED
-        self.events.append(m.TicketCancelled(at=now, number=number))
+        self.events.append(m.TicketCancelled(at=now, number=number, by=by))
+
+    def move(self, now: float, number: str, to_business: str, by: str = "") -> Ticket:
+        """分流: a waiting ticket goes to another business type, keeping its number and its place by
+        wait time (the customer has waited already). Refused when no open counter serves it there."""
+        now = self._now(now)
+        t = self._ticket(number)
+        q = self.queues
+        if t.state != State.WAITING:
+            raise e.WrongState(f"{number} is {t.state.name.lower()}, only a waiting ticket can be moved",
+                               zh="只能分流等候中的号码")
+        if to_business not in q.lanes:
+            raise e.UnknownBusiness(f"unknown business type {to_business!r}", zh="没有这种业务")
+        if to_business == t.business:
+            raise e.WrongState(f"{number} already waits for {to_business}", zh="该号码已在此业务排队")
+        lane: Lane = t.lane  # type: ignore[assignment]
+        if not lane.aged:
+            raise e.WrongState(f"{number} was transferred to a counter; that counter calls it",
+                               zh="该号码已转到指定窗口")
+        if not any(x.status != CLOSED and t.tier in x.order for x in self.serving[to_business]):
+            raise e.NotServed(f"no open counter serves {to_business} for {t.tier} customers",
+                              zh="当前没有开放的窗口办理该业务")
+        appt = bool(t.appointment_at) and lane is q.appts[t.business][t.tier]
+        q.dequeue(t)
+        from_business, t.business = t.business, to_business
+        target = q.appts[to_business][t.tier] if appt else q.lanes[to_business][t.tier]
+        q.enqueue(t, target, t.wait_from)
+        if appt:
+            q.appt_live += 1
+        self.events.append(m.TicketMoved(at=now, number=number, from_business=from_business,
+                                         to_business=to_business, by=by))
+        return t
 
     # ------------------------------------------------------------------ calling
 
@@ -237,7 +274,7 @@ class BranchCore:
         self._status(c, IDLE, now)
         return t
 
-    def requeue(self, now: float, number: str) -> Ticket:
+    def requeue(self, now: float, number: str, by: str = "") -> Ticket:
         """A missed customer came back within the window: back in the queue."""
         now = self._now(now)
         t = self._ticket(number)
@@ -248,7 +285,7 @@ class BranchCore:
                                    "the window has passed, please take a new number")
         key = t.issued_at if self.plan.requeue_front else now
         self.queues.enqueue(t, self.queues.lanes[t.business][t.tier], key)
-        self.events.append(m.TicketRequeued(at=now, number=number))
+        self.events.append(m.TicketRequeued(at=now, number=number, by=by))
         return t
 
     # ------------------------------------------------------------------ serving
@@ -386,14 +423,14 @@ class BranchCore:
         c.teller = ""
         self._status(c, CLOSED, now)
 
-    def open(self, now: float, counter: int) -> None:
+    def open(self, now: float, counter: int, by: str = "") -> None:
         now = self._now(now)
         c = self._counter(counter)
         if c.status != CLOSED:
             raise e.WrongState(f"counter {c.id} is already open", zh="窗口已开放")
-        self._status(c, IDLE, now)
+        self._status(c, IDLE, now, by)
 
-    def close(self, now: float, counter: int) -> None:
+    def close(self, now: float, counter: int, by: str = "") -> None:
         now = self._now(now)
         c = self._counter(counter)
         if c.status in (CALLED, SERVING):
@@ -402,9 +439,9 @@ class BranchCore:
             self._close_rating(c, now, "closed")
         if c.status == CLOSED:
             raise e.WrongState(f"counter {c.id} is already closed", zh="窗口已关闭")
-        self._status(c, CLOSED, now)
+        self._status(c, CLOSED, now, by)
 
-    def pause(self, now: float, counter: int, reason: str = "") -> None:
+    def pause(self, now: float, counter: int, by: str = "", reason: str = "") -> None:
         """暂停服务: a paused counter is never called to. `reason` goes into the history."""
         now = self._now(now)
         c = self._counter(counter)
@@ -413,14 +450,44 @@ class BranchCore:
         if c.status != IDLE:
             raise e.WrongState(f"counter {c.id} is {c.status}; only an idle counter can pause",
                                zh="只有空闲的窗口可以暂停")
-        self._status(c, PAUSED, now, reason)
+        self._status(c, PAUSED, now, by, reason)
 
-    def resume(self, now: float, counter: int) -> None:
+    def resume(self, now: float, counter: int, by: str = "") -> None:
         now = self._now(now)
         c = self._counter(counter)
         if c.status != PAUSED:
             raise e.WrongState(f"counter {c.id} is {c.status}, not paused", zh="窗口未暂停")
-        self._status(c, IDLE, now)
+        self._status(c, IDLE, now, by)
+
+    # ------------------------------------------------------------------ people in the office
+
+    def ack_alert(self, now: float, number: str, by: str, key: str = "") -> None:
+        """An alert seen. Without `key`: staff member `by` (a teller id) acknowledges `number`'s wait
+        alerts (qcall ack; the history keeps who and when). With `key`: a person signed in to the web
+        acknowledges one dashboard alert; the first is recorded, a second is told who."""
+        now = self._now(now)
+        if not key:
+            if not number:
+                raise e.UnknownTicket("an acknowledgement names a ticket or an alert", zh="请指明号码或提醒")
+            self._ticket(number)
+            if by not in self.plan.tellers:
+                raise e.UnknownTeller(f"staff {by!r} is not in the branch config", zh="员工号不存在")
+        else:
+            done = self.acks.get(key)
+            if done is not None:
+                raise e.WrongState(f"alert {key} was acknowledged by {done.by} already",
+                                   zh=f"该提醒已由 {done.by} 确认")
+            self.acks[key] = m.AckView(by=by, at=now)
+        self.events.append(m.AlertAcked(at=now, number=number, by=by, key=key))
+
+    def set_notice(self, now: float, zh: str, en: str, by: str = "") -> None:
+        """The hall notice (empty: back to the display's configured one). Kept across days."""
+        now = self._now(now)
+        self.notice = (zh, en)
+        self.events.append(m.NoticeSet(at=now, zh=zh, en=en, by=by))
+
+    def acks_state(self) -> m.AcksState:
+        return m.AcksState(day=self.day, acks=dict(self.acks))
 
     # ------------------------------------------------------------------ time and days
 
@@ -489,14 +556,6 @@ class BranchCore:
         self.day_tag = day.replace("-", "") + "-"
         self._reset_day_state()
         self.events.append(m.DayReset(at=now, day=day))
-
-    def ack_alert(self, now: float, number: str, by: str) -> None:
-        """Staff member `by` acknowledges `number`'s wait alerts (the history keeps who and when)."""
-        now = self._now(now)
-        self._ticket(number)
-        if by not in self.plan.tellers:
-            raise e.UnknownTeller(f"staff {by!r} is not in the branch config", zh="员工号不存在")
-        self.events.append(m.AlertAcked(at=now, number=number, by=by))
 
     def note_kiosk(self, now: float, kiosk: str, kind: str, business: str = "", detail: str = "") -> None:
         """A kiosk's note (self-service offer, printer fault, unknown card): journaled, announced."""

@@ -22,9 +22,9 @@ class CounterRt:
     """
 
     __slots__ = (
-        "age_lanes", "appt_lanes", "busy_s", "directed", "id", "last_rated", "normal_run", "open_s",
-        "order", "plan", "prefers", "rating_due", "rating_ticket", "restricted", "serves", "since",
-        "status", "streak", "teller", "ticket", "wrr",
+        "age_lanes", "appt_lanes", "busy_s", "by", "directed", "id", "last_rated", "normal_run", "note",
+        "open_s", "order", "plan", "prefers", "rating_due", "rating_ticket", "restricted", "serves",
+        "since", "status", "streak", "teller", "ticket", "wrr",
     )
 
     def __init__(self, cid: int, serves: dict[str, int], order: list[str],
@@ -47,6 +47,9 @@ class CounterRt:
         self.busy_s = 0.0
         self.open_s = 0.0
         self.since = 0.0
+        # Who put the counter in its status from the office, and why (a pause's reason); "" otherwise.
+        self.by = ""
+        self.note = ""
         # Filled by qcore.rules.plan_counter(): (tier, is_priority, is_preferred, [(business, lane)]).
         self.plan: list[tuple[str, bool, bool, list[tuple[str, Lane]]]] = []
         self.age_lanes: list[Lane] = []

@@ -135,6 +135,16 @@ class Queues:
     def waiting_all(self) -> dict[str, int]:
         return {b: self.age[b].live + self.directed_n[b] for b in self.lanes}
 
+    def oldest(self) -> dict[str, dict[str, float]]:
+        """Since when the longest-waiting ticket of each (business, tier) waits: one head peek each."""
+        out: dict[str, dict[str, float]] = {}
+        for b, tiers in self.lanes.items():
+            for t, lane in tiers.items():
+                head = lane.first() if lane.live else None
+                if head is not None:
+                    out.setdefault(b, {})[t] = head[0]
+        return out
+
     def by_tier(self) -> dict[str, dict[str, int]]:
         """Waiting per type and tier, plus "appointment" and "directed" (transferred to a counter)."""
         out = {b: {t: lane.live for t, lane in tiers.items() if lane.live} for b, tiers in self.lanes.items()}

@@ -88,6 +88,8 @@ class CounterRow(msgspec.Struct, array_like=True):
     busy_s: float
     open_s: float
     since: float
+    by: str = ""
+    note: str = ""
 
 
 class CoreHead(msgspec.Struct):
@@ -102,14 +104,16 @@ class CoreHead(msgspec.Struct):
     recent: list[m.CallView]
     counters: list[CounterRow]
     ticket_parts: int
+    acks: dict[str, m.AckView] = {}
+    notice: tuple[str, str] = ("", "")
 
 
 # Ticket attributes copied as they are: the TicketRow fields before `home` and `alerts`.
 TICKET_FIELDS = TicketRow.__struct_fields__[:-2]
 # What each core object holds, as state the snapshot stores or as what restore() rebuilds from the
 # config. Any other attribute is state this module does not know about: capture() refuses it.
-CORE_STATE = frozenset({"clock", "counters", "day", "day_tag", "next_no", "queues", "recent", "seq",
-                        "svc_s", "tickets"})
+CORE_STATE = frozenset({"acks", "clock", "counters", "day", "day_tag", "next_no", "notice", "queues", "recent",
+                        "seq", "svc_s", "tickets"})
 CORE_DERIVED = frozenset({"cfg", "events", "plan", "serving"})
 TICKET_DERIVED = frozenset({"lane"})
 COUNTER_DERIVED = frozenset({"age_lanes", "appt_lanes", "directed", "order", "plan", "prefers",
@@ -237,11 +241,12 @@ class Capturer:
         where = _where(core, [t for t in rest if t.lane is not None])
         counters = [CounterRow(c.id, c.status, c.teller, _number(c.ticket), _number(c.rating_ticket),
                                c.rating_due, _number(c.last_rated), c.streak, c.normal_run, dict(c.wrr),
-                               c.busy_s, c.open_s, c.since) for c in core.counters.values()]
+                               c.busy_s, c.open_s, c.since, c.by, c.note) for c in core.counters.values()]
         tickets = done + tail
         head = CoreHead(schema=SCHEMA, day=core.day, clock=core.clock, svc_s=dict(core.svc_s),
                         next_no=dict(core.next_no), seq=core.seq, recent=list(core.recent),
-                        counters=counters, ticket_parts=-(-len(tickets) // TICKETS_PER_PART))
+                        counters=counters, ticket_parts=-(-len(tickets) // TICKETS_PER_PART),
+                        acks=dict(core.acks), notice=core.notice)
         return Capture(head, tickets, where)
 
 
@@ -305,6 +310,8 @@ def restore(cfg: BranchConfig, parts: list[bytes]) -> BranchCore:
     core.svc_s.update(head.svc_s)
     core.next_no.update(head.next_no)
     core.recent = deque(head.recent, maxlen=RECENT_CALLS)
+    core.acks = dict(head.acks)
+    core.notice = (head.notice[0], head.notice[1])
     waiting: list[tuple[Ticket, str, int]] = []
     tickets = core.tickets
     try:
@@ -339,6 +346,7 @@ def _restore_counters(core: BranchCore, rows: list[CounterRow]) -> None:
         c.rating_due, c.streak, c.normal_run = r.rating_due, r.streak, r.normal_run
         c.wrr.update(r.wrr)
         c.busy_s, c.open_s, c.since = r.busy_s, r.open_s, r.since
+        c.by, c.note = r.by, r.note
 
 
 def _requeue(core: BranchCore, waiting: list[tuple[Ticket, str, int]]) -> None:

@@ -60,6 +60,7 @@ def kpis(core: BranchCore, now: float, hour_of: Callable[[float], int] | None = 
         "tier_target_met": _targets(core, called),
         "counter_busy_share": _busy(core, now),
         "by_teller": by_teller(served, core.cfg.rating.satisfied_min),
+        "by_counter": by_counter(served, core.cfg.rating.satisfied_min),
         "priority_grants_by_staff": dict(sorted(Tally(t.granted_by for t in tickets if t.granted_by).items())),
     }
     if hour_of is not None:
@@ -89,6 +90,22 @@ def by_teller(served: list[Ticket], satisfied_min: int) -> dict[str, dict[str, A
             "satisfaction_rate": round(sum(1 for r in rated if r >= satisfied_min) / len(rated), 4)
             if rated else None,
             "unrated_rate": round(1 - len(rated) / len(finished), 4) if finished else None,
+        }
+    return out
+
+
+def by_counter(served: list[Ticket], satisfied_min: int) -> dict[str, dict[str, Any]]:
+    """Per counter: served today and its satisfaction (the dashboard's counter cards)."""
+    groups: dict[int, list[Ticket]] = {}
+    for t in served:
+        groups.setdefault(t.counter, []).append(t)
+    out: dict[str, dict[str, Any]] = {}
+    for cid, ts in sorted(groups.items()):
+        rated = [t.rating for t in ts if t.rating > 0]
+        out[str(cid)] = {
+            "served": len(ts),
+            "satisfaction_rate": round(sum(1 for r in rated if r >= satisfied_min) / len(rated), 4)
+            if rated else None,
         }
     return out
 

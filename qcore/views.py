@@ -35,7 +35,8 @@ def queue_state(core: BranchCore) -> m.QueueState:
     """
     waiting = core.queues.waiting_all()
     est = {b: estimate(core, b, n) for b, n in waiting.items()}
-    return m.QueueState(waiting=waiting, by_tier=core.queues.by_tier(), est_wait_s=est)
+    return m.QueueState(waiting=waiting, by_tier=core.queues.by_tier(), est_wait_s=est,
+                        oldest=core.queues.oldest())
 
 
 def waiting_list(core: BranchCore, business: str | None = None) -> list[Ticket]:
@@ -62,6 +63,7 @@ def counter_state(core: BranchCore, cid: int) -> m.CounterState:
         business=t.business if t else "", recalls=t.recalls if t else 0,
         tier=t.tier if t else "", waited_s=round(t.called_at - t.wait_from, 1) if t else 0.0,
         waiting=sum(core.queues.age[b].live for b in c.serves if b in core.queues.age) + c.directed.live,
+        since=c.since, reason=c.note, by=c.by,
     )
 
 

@@ -36,6 +36,8 @@ from qserver.store import DurableCore, error_reply
 _LOG = logging.getLogger(__name__)
 
 STATS_EVERY_S = 60.0
+# After events, the KPIs (served and satisfaction per counter on the dashboard) follow within this.
+STATS_AFTER_EVENTS_S = 2.0
 
 
 class Publisher(Protocol):
@@ -79,6 +81,7 @@ class CoreService:
         self._flight = _Flight(0)
         self.published_seq = int(store.journal.meta("published_seq", "0") or 0)
         self._last_stats = 0.0
+        self._stats_stale = False
         self._stop = threading.Event()
         self._full_state = threading.Event()
         self.bad_payloads = 0
@@ -249,6 +252,12 @@ class CoreService:
                 counters.add(ev.counter)
             elif isinstance(ev, m.DayReset):
                 counters.update(self.store.core.counters)
+            if isinstance(ev, m.NoticeSet):
+                self._send(t.notice(), m.encode(m.Notice(zh=ev.zh, en=ev.en)), retain=True)
+            if isinstance(ev, m.AlertAcked | m.DayReset):
+                self._send(t.state_acks(), m.encode(self.store.core.acks_state()), retain=True)
+        if events:
+            self._stats_stale = True
         if events or hall_changed:
             self._publish_state(counters)
             for advice in self.advisor.observe(events, self.store.core, self.clock.now()):
@@ -274,11 +283,13 @@ class CoreService:
         self._send(t.state_hall(), m.encode(self.hall_view()), retain=True)
 
     def hall_view(self) -> m.HallView:
+        """The core's hall view with the notice a person set (SetNotice), else the display's own."""
         view = self.store.core.hall_view()
-        d = self.cfg.display
+        zh, en = self.store.core.notice
+        if not (zh or en):
+            zh, en = self.cfg.display.notice_zh, self.cfg.display.notice_en
         self._shown_unconfirmed = unconfirmed = not self.clock.confirmed
-        return msgspec.structs.replace(view, notice_zh=d.notice_zh, notice_en=d.notice_en,
-                                       clock_unconfirmed=unconfirmed)
+        return msgspec.structs.replace(view, notice_zh=zh, notice_en=en, clock_unconfirmed=unconfirmed)
 
     def publish_all_state(self) -> None:
         """Everything retained, so a device that (re)connects resyncs from retained state alone.
@@ -292,13 +303,19 @@ class CoreService:
             self._publish(self.store.journal.last_seq, [], events)
         self._flight = _Flight(self.store.journal.last_seq)
         self._publish_state(set(self.store.core.counters))
+        core = self.store.core
+        self._send(self.topics.state_acks(), m.encode(core.acks_state()), retain=True)
+        if any(core.notice):
+            self._send(self.topics.notice(), m.encode(m.Notice(zh=core.notice[0], en=core.notice[1])), retain=True)
         self.publish_stats(force=True)
 
     def publish_stats(self, force: bool = False) -> None:
         now = self.clock.now()
-        if not force and now - self._last_stats < STATS_EVERY_S:
+        due = STATS_AFTER_EVENTS_S if self._stats_stale else STATS_EVERY_S
+        if not force and now - self._last_stats < due:
             return
         self._last_stats = now
+        self._stats_stale = False
         try:
             payload = m.encode(stats_state(self.cfg, self.store.core, now))
         except msgspec.ValidationError:  # a KPI the schema lacks: a bug (tests/test_stats_state), not a reason to stop

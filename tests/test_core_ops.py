@@ -620,9 +620,10 @@ def test_login_opens_the_counter_and_logout_closes_it() -> None:
     core = BranchCore(CFG, DAY)
     core.login(T0, 3, "1003")
     assert core.drain() == [m.CounterChanged(at=T0, counter=3, status="idle", teller="1003")]
-    assert core.counter_state(3) == m.CounterState(counter=3, status="idle", teller="1003", teller_name="张伟")
+    assert core.counter_state(3) == m.CounterState(counter=3, status="idle", teller="1003", teller_name="张伟",
+                                                   since=T0)
     core.logout(T0 + 1, 3)
-    assert core.counter_state(3) == m.CounterState(counter=3, status="closed")
+    assert core.counter_state(3) == m.CounterState(counter=3, status="closed", since=T0 + 1)
 
 
 def test_login_errors() -> None:
@@ -816,7 +817,8 @@ def test_counter_states_show_who_is_where() -> None:
     states = {s.counter: s for s in core.counter_states()}
     assert len(states) == 6
     assert states[5] == m.CounterState(counter=5, status="called", teller="1005", teller_name="陈静",
-                                       number="A001", business="cash", recalls=1, tier="normal")
+                                       number="A001", business="cash", recalls=1, tier="normal",
+                                       since=T0)
     assert states[1].status == "idle" and states[4].status == "closed"
 
 
