@@ -204,7 +204,113 @@ def build_parser() -> argparse.ArgumentParser:
     jr.add_argument("--journal", default="", help="journal file (default: storage.journal from config)")
     jr.set_defaults(func=_journal)
     _manager_parsers(sub)
+    _web_parsers(sub)
     return p
+
+
+def _web_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    web = sub.add_parser(
+        "web", help="run the branch web service (the manager's and the lobby's pages)",
+        description="Serves the Now dashboard, the lobby's actions, the counters, the opening check and "
+        "the reports on [web] bind:port (plain HTTP: put a TLS reverse proxy in front, see "
+        "docs/operations.md). Reads the bus as web.device and sends lobby commands as web.lobby_device. "
+        "Needs the users file (`qcall user add`); the session secret file is made on first start.")
+    web.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    web.add_argument("--bind", default=None, help="listen address (default: web.bind)")
+    web.add_argument("--listen-port", type=int, default=None, help="listen port (default: web.port)")
+    _bus_args(web)
+    web.set_defaults(func=_web)
+
+    user = sub.add_parser("user", help="web logins: add a person (or change their password or role), list")
+    usub = user.add_subparsers(dest="action", metavar="ACTION")
+    usub.required = True
+    ua = usub.add_parser("add", help="add a person to the users file (prompts for the password)",
+                         description="Adds or replaces one web login in the users file next to the config "
+                         "(web.users_file). The password is asked twice without echo and stored as an "
+                         "argon2id hash; --password-stdin reads it from one line of standard input.")
+    ua.add_argument("login", help="the person's own login, e.g. zhou.min (never a shared one)")
+    ua.add_argument("--name", required=True, help="the name shown on the pages and in reports, e.g. 周敏")
+    ua.add_argument("--role", choices=["manager", "lobby"], required=True)
+    ua.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    ua.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    ua.set_defaults(func=_user_add)
+    ul = usub.add_parser("list", help="the logins in the users file (no hashes)")
+    ul.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    ul.set_defaults(func=_user_list)
+
+    doc = sub.add_parser(
+        "doctor", help="开门前检查: the opening check (exit code 1 if anything failed)",
+        description="Checks the broker and the core answer, every configured keypad and rating pad is "
+        "online, the kiosk's printer has paper, the display is alive, the clock is sane, there is disk "
+        "space and yesterday was archived; prints each failure with its fix. The web service's "
+        "Opening check page shows the same list.")
+    doc.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    doc.add_argument("--wait", type=float, default=3.0, help="seconds to wait for the bus's state")
+    _bus_args(doc)
+    doc.set_defaults(func=_doctor)
+
+
+def _web(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qbus.config import load
+    from qcall.web import build_context, serve
+
+    cfg = load(args.config)
+    ctx = build_context(cfg, Path(args.config), host=args.host, port=args.port)
+    port = args.listen_port or cfg.web.port
+    if not 1 <= port <= 65535:
+        raise UsageError("--listen-port must be 1..65535")
+    serve(ctx, args.bind or cfg.web.bind, port)
+    return 0
+
+
+def _user_add(args: argparse.Namespace) -> int:
+    import getpass
+    from pathlib import Path
+
+    from qbus.config import load
+    from qcall.web import beside
+    from web.users import add_user
+
+    cfg = load(args.config)
+    path = beside(Path(args.config), cfg.web.users_file)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"password for {args.login}: ")
+        if getpass.getpass("again: ") != password:
+            raise UsageError("the two passwords differ")
+    user = add_user(path, args.login, args.name, args.role, password)
+    print(f"{path}: {user.login} ({user.name}, {user.role}) saved")
+    return 0
+
+
+def _user_list(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qbus.config import load
+    from qcall.web import beside
+    from web.users import load_users
+
+    cfg = load(args.config)
+    for u in load_users(beside(Path(args.config), cfg.web.users_file)).values():
+        print(f"{u.login}\t{u.role}\t{u.name}")
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from qbus.config import load
+    from qcall.web import doctor
+    from web.checks import failed
+
+    found = doctor(load(args.config), host=args.host, port=args.port, wait_s=args.wait)
+    for c in found:
+        mark = "?" if c.ok is None else ("OK" if c.ok else "FAIL")
+        print(f"{mark:4}  {c.title}: {c.detail}" + (f"\n      -> {c.fix}" if c.fix and not c.ok else ""))
+    bad = failed(found)
+    print(f"{len(bad)} problem(s)" if bad else "all clear")
+    return 1 if bad else 0
 
 
 def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -691,7 +797,7 @@ def _check_config(args: argparse.Namespace) -> int:
     return 0
 
 
-_SERVICES = {"serve", "bridge", "display", "kiosk"}
+_SERVICES = {"serve", "bridge", "display", "kiosk", "web"}
 
 
 def _logging(command: str) -> None:

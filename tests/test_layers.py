@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMPONENTS = {"firmware_bridge", "kiosk", "display", "counter_panel"}
+COMPONENTS = {"firmware_bridge", "kiosk", "display", "counter_panel", "web"}
 OURS = COMPONENTS | {"hw", "qbus", "qcore", "qserver", "qcall", "qhistory"}
 ALLOWED = {
     "qcore": {"qbus"},

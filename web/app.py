@@ -13,6 +13,7 @@ under the role's own bus identity, which the broker's ACL and the core both hold
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import logging
@@ -489,6 +490,7 @@ async def _ack(ctx: WebContext, request: Request, s: Session, form: dict[str, st
 
 
 def create_app(ctx: WebContext) -> Starlette:
+    @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> Any:
         loop = asyncio.get_running_loop()
         if ctx.feed is not None:

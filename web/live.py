@@ -41,6 +41,7 @@ class TicketSeen:
     by: str = ""  # who last acted on it from the web (cancelled / requeued / moved by)
     changed_at: float = 0.0
     granted_by: str = ""
+    action: str = ""  # the last action a person took on it: requeued | cancelled | moved
 
 
 @dataclass(slots=True)
@@ -169,12 +170,12 @@ class LiveBranch:
         elif isinstance(ev, m.TicketSkipped):
             self._mark(ev.number, "missed", ev.at, counter=ev.counter)
         elif isinstance(ev, m.TicketRequeued):
-            self._mark(ev.number, "waiting", ev.at, by=ev.by)
+            self._mark(ev.number, "waiting", ev.at, by=ev.by, action="requeued")
         elif isinstance(ev, m.TicketCancelled):
-            self._mark(ev.number, "cancelled", ev.at, by=ev.by)
+            self._mark(ev.number, "cancelled", ev.at, by=ev.by, action="cancelled")
             self._clear_ticket_alerts(ev.number)
         elif isinstance(ev, m.TicketMoved):
-            self._mark(ev.number, "waiting", ev.at, by=ev.by)
+            self._mark(ev.number, "waiting", ev.at, by=ev.by, action="moved")
             seen = t.get(ev.number)
             if seen is not None:
                 seen.business = ev.to_business
@@ -205,13 +206,15 @@ class LiveBranch:
             self.acks.clear()
             self.dirty.update(("lists", "alerts"))
 
-    def _mark(self, number: str, state: str, at: float, *, counter: int = 0, by: str = "") -> None:
+    def _mark(self, number: str, state: str, at: float, *, counter: int = 0, by: str = "",
+              action: str = "") -> None:
         seen = self.tickets.get(number)
         if seen is None:
             return
         seen.state = state
         seen.changed_at = at
-        seen.by = by
+        if by:
+            seen.by, seen.action = by, action
         if counter:
             seen.counter = counter
         self.dirty.add("lists")

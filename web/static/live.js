@@ -34,7 +34,7 @@
   if (!window.EventSource || !document.querySelector("[data-live]")) return;
   var es = new EventSource("/events");
   es.addEventListener("sections", function (e) { swap(JSON.parse(e.data)); });
-  es.addEventListener("bye", function () { es.close(); window.location.href = "/login?expired=1"; });
+  es.addEventListener("bye", function () { es.close(); window.location.href = "/login"; });
   es.onopen = function () { if (link) link.className = "link up"; };
   es.onerror = function () { if (link) link.className = "link down"; };
   setInterval(tick, 15000);

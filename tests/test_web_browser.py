@@ -1,0 +1,174 @@
+"""The web pages in a real headless Chromium, on a real branch: Mosquitto, the core service, a
+keypad and rating pad on a pty through the real serial bridge, and the real `qcall web` process.
+
+One branch and one browser for the whole module (each scenario picks up where the last left the
+branch, as a morning at a branch would); each test states what a person would see."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from firmware_bridge.frame import Key
+from qbus import messages as m
+from tests.bridge_helpers import Rig, rig
+from tests.browser import open_chromium, save_screenshot
+from tests.web_helpers import PEOPLE, csrf_of, signed_in, web_process, write_branch
+
+
+@pytest.fixture(scope="module")
+def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rig, str]]:
+    tmp = tmp_path_factory.mktemp("web-branch")
+    with rig(tmp, [1, 2]) as r:
+        config = write_branch(tmp / "etc", r.cfg)
+        with web_process(config, r.broker.host, r.broker.port) as url:
+            yield r, url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[webdriver.Chrome]:
+    driver = open_chromium()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def sign_in(driver: webdriver.Chrome, url: str, login: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(url + "/login")
+    driver.find_element(By.NAME, "login").send_keys(login)
+    driver.find_element(By.NAME, "password").send_keys(PEOPLE[login][2])
+    driver.find_element(By.CSS_SELECTOR, "form.login-card button").click()
+    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".who"))
+
+
+def live(driver: webdriver.Chrome) -> None:
+    """Wait until the page's event stream is open (its link mark turns green)."""
+    WebDriverWait(driver, 5).until(lambda d: "up" in d.find_element(By.ID, "link").get_attribute("class"))
+
+
+def click(driver: webdriver.Chrome, css: str) -> None:
+    """Click what `css` finds, again if a live update replaced it between finding and clicking."""
+
+    def once(d: webdriver.Chrome) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, css).click()
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+        return True
+
+    WebDriverWait(driver, 5).until(once)
+
+
+def text_of(driver: webdriver.Chrome, css: str) -> str:
+    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+
+
+def test_the_dashboard_shows_a_keypad_call_within_a_second(branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
+    r, url = branch
+    r.login_by_keypad(1, "1001")  # 王芳
+    r.login_by_keypad(2, "1002")  # 李娜
+    numbers = [r.issue("cash") for _ in range(4)] + [r.issue("personal")]
+    sign_in(browser, url, "zhou")
+    live(browser)
+    WebDriverWait(browser, 5).until(lambda d: "王芳" in text_of(d, '[data-counter="1"] .teller'))
+    pressed = time.monotonic()
+    r.keypads[1].press(Key.CALL_NEXT)
+    WebDriverWait(browser, 2, poll_frequency=0.02).until(
+        lambda d: numbers[0] in text_of(d, '[data-counter="1"] .number'))
+    seen_after = time.monotonic() - pressed
+    assert seen_after < 1.0, f"the call showed {seen_after:.2f} s after the key"
+    assert "呼叫中" in text_of(browser, '[data-counter="1"] .status')
+    WebDriverWait(browser, 3).until(lambda d: text_of(d, '[data-business="cash"] td.big') == "3")
+    save_screenshot(browser, "web-now-1080p")
+    browser.set_window_size(1280, 800)  # a 10" tablet
+    save_screenshot(browser, "web-now-tablet")
+    browser.set_window_size(1920, 1080)
+
+
+def test_acknowledging_an_alert_shows_who_and_when(branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
+    r, url = branch
+    sign_in(browser, url, "zhou")
+    live(browser)
+    out = m.Presence(device="kiosk1", online=True, kind="kiosk", detail="printer:paper_out")
+    r.kiosk.publish(r.topics.presence("kiosk1"), out, retain=True)
+    WebDriverWait(browser, 3).until(lambda d: "取号机缺纸" in text_of(d, ".alert.paper"))
+    click(browser, ".alert.paper button.ack")
+    WebDriverWait(browser, 3).until(lambda d: "已确认 周行长" in text_of(d, ".alert.paper"))
+    assert browser.find_elements(By.CSS_SELECTOR, ".alert.paper.acked")
+    save_screenshot(browser, "web-alert-acknowledged")
+    ok = m.Presence(device="kiosk1", online=True, kind="kiosk", detail="printer:paper_ok")
+    r.kiosk.publish(r.topics.presence("kiosk1"), ok, retain=True)
+    WebDriverWait(browser, 3).until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".alert.paper"))
+
+
+def test_move_and_requeue_from_the_lobby_reach_the_core_and_the_hall(
+        branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
+    r, url = branch
+    core = r.core.service.store.core
+    waiting = [t.number for t in core.waiting_list("cash")]
+    moved = waiting[-1]
+    sign_in(browser, url, "zhao")
+    browser.get(url + "/lobby")
+    live(browser)
+    form = browser.find_element(By.ID, "form-move")
+    form.find_element(By.NAME, "number").send_keys(moved.lower())
+    Select(form.find_element(By.NAME, "to_business")).select_by_value("personal")
+    form.find_element(By.TAG_NAME, "button").click()
+    WebDriverWait(browser, 5).until(lambda d: "已分流" in text_of(d, "#result"))
+    assert core.tickets[moved].business == "personal"
+    assert core.hall_view().waiting["personal"] == 2
+    assert f"{moved} 已分流到 个人非现金业务" in text_of(browser, '[data-live="lists"]').replace("\n", " ") and "赵敏" in text_of(browser, ".recent")
+
+    # A called customer who did not come, then came back: re-queue from the missed list.
+    r.keypads[2].press(Key.CALL_NEXT)
+    assert r.keypads[2].wait_for(lambda p: p.led_text.startswith(("A", "B")), 5)
+    called = r.keypads[2].led_text.split()[0]
+    r.keypads[2].press(Key.SKIP)
+    WebDriverWait(browser, 3).until(lambda d: d.find_elements(By.CSS_SELECTOR, f'.ticket-list li[data-number="{called}"] button'))
+    save_screenshot(browser, "web-lobby")
+    click(browser, f'.ticket-list li[data-number="{called}"] button')
+    WebDriverWait(browser, 5).until(lambda d: "已重新排队" in text_of(d, "#result"))
+    assert core.tickets[called].state.name == "WAITING"
+    assert called in [t.number for t in core.waiting_list()]
+
+
+def test_a_lobby_person_is_refused_a_manager_action_by_page_and_service(
+        branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
+    r, url = branch
+    sign_in(browser, url, "zhao")
+    assert not browser.find_elements(By.LINK_TEXT, "窗口 Counters")
+    browser.get(url + "/counters")
+    assert "此页面仅限行长" in browser.find_element(By.ID, "refused").text
+    assert "满意" not in browser.page_source  # no teller ratings for the lobby
+    lobby = signed_in(url, "zhao")
+    before = r.core.service.store.core.counters[2].status
+    resp = lobby.post("/act/counter", data={"csrf": csrf_of(lobby), "counter": "2", "op": "close"})
+    assert resp.status_code == 403 and "大堂人员不能开关窗口" in resp.text
+    assert r.core.service.store.core.counters[2].status == before != "closed"
+    with lobby.stream("GET", "/events") as stream:
+        first = next(line for line in stream.iter_lines() if line.startswith("data:"))
+    assert "满意" not in first and '"controls"' not in first
+
+
+def test_signing_out_ends_the_session(branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
+    r, url = branch
+    sign_in(browser, url, "zhou")
+    cookie = browser.get_cookie("qcall_session")
+    assert cookie is not None
+    browser.find_element(By.CSS_SELECTOR, ".who form button").click()
+    WebDriverWait(browser, 5).until(lambda d: "/login" in d.current_url)
+    browser.get(url + "/")
+    assert "/login" in browser.current_url
+    copy = httpx.Client(base_url=url, cookies={"qcall_session": cookie["value"]})
+    assert copy.get("/").status_code == 303  # the old cookie no longer opens anything
+    assert b"event: bye" in copy.get("/events").content
