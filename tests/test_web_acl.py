@@ -1,0 +1,90 @@
+"""The broker holds the web service's lobby identity to the lobby's rights, whatever the web code
+does: on the real Mosquitto with `qcall provision`'s ACL and the real core, a lobby request
+published as the manager's identity never reaches the core, and a manager-only op sent on the
+lobby's own topic is refused by the core."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qbus import messages as m
+from qbus.broker import MosquittoBroker, free_port
+from qbus.client import BusClient
+from qbus.config import BranchConfig, load
+from qbus.provision import Provisioned, provision
+from qbus.topics import Topics
+from qserver.runner import CoreRunner
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[tuple[BranchConfig, MosquittoBroker, Provisioned, CoreRunner]]:
+    cfg = load(EXAMPLE)
+    data = tmp_path / "data"
+    data.mkdir()
+    prov = provision(cfg, tmp_path / "etc", listen_port=free_port(), persistence_dir=str(data), log_dest="stderr")
+    with MosquittoBroker(tmp_path / "run", conf=prov.settings).start() as broker:
+        core = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port, username="core",
+                          password=prov.password("core")).start()
+        try:
+            yield cfg, broker, prov, core
+        finally:
+            core.stop()
+
+
+def client(cfg: BranchConfig, broker: MosquittoBroker, prov: Provisioned, device: str, *,
+           as_user: str = "") -> BusClient:
+    user = as_user or device
+    return BusClient(host=broker.host, port=broker.port, topics=Topics(cfg.bus.prefix, cfg.branch.id),
+                     device=device, username=user, password=prov.password(user), command_timeout_s=3)
+
+
+def test_the_lobby_identity_cannot_act_as_the_manager(secured: tuple[BranchConfig, MosquittoBroker, Provisioned, CoreRunner]) -> None:
+    cfg, broker, prov, core = secured
+    manager = client(cfg, broker, prov, "web1").connect(5)
+    lobby = client(cfg, broker, prov, "web_lobby1").connect(5)
+    try:
+        assert manager.request(m.OpenCounter(counter=1, by="zhou")).ok
+        # 1. The broker: a close published on the manager's command topic with the lobby's login.
+        forged = m.Request(id="forged-close", cmd=m.CloseCounter(counter=1, by="zhao"))
+        lobby.publish_raw(manager.topics.cmd("web1"), m.encode(forged))
+        # ... then an allowed request on the same connection: once its reply is back, the forged
+        # one would have reached the core before it (one connection, in order) had the ACL let it.
+        assert lobby.request(m.AckAlert(key="paper:kiosk1:1", by="zhao")).ok
+        # 2. The core: a close on the lobby's own topic is refused, whoever it names.
+        reply = lobby.request(m.CloseCounter(counter=1, by="zhou"))
+        assert not reply.ok and reply.error is not None and reply.error.code == "forbidden"
+        # 3. And a command from the web service that names nobody is refused too.
+        nobody = manager.request(m.Cancel(number="A001"))
+        assert not nobody.ok and nobody.error is not None and "name the person" in nobody.error.en
+        assert core.service.store.core.counters[1].status == "idle"
+        rids = [row.rid for row in core.store.journal.rows(0)]
+        assert "forged-close" not in rids
+    finally:
+        lobby.close()
+        manager.close()
+
+
+def test_the_lobby_identity_reads_nothing_of_the_branch(secured: tuple[BranchConfig, MosquittoBroker, Provisioned, CoreRunner]) -> None:
+    cfg, broker, prov, core = secured
+    got: list[str] = []
+    lobby = client(cfg, broker, prov, "web_lobby1")
+    lobby.subscribe(lobby.topics.all_state(), bytes, lambda msg: got.append(msg.topic))
+    lobby.connect(5)
+    reader = client(cfg, broker, prov, "web1")
+    seen: list[str] = []
+    reader.subscribe(reader.topics.all_state(), bytes, lambda msg: seen.append(msg.topic))
+    reader.connect(5)
+    try:
+        # web1 gets the retained state; by the time its own request is answered the lobby's
+        # subscription (made earlier) would have had it too.
+        assert reader.request(m.AckAlert(key="k", by="zhou")).ok
+        assert any(t.endswith("/state/hall") for t in seen)
+        assert got == []
+    finally:
+        lobby.close()
+        reader.close()
