@@ -791,9 +791,19 @@ def _journal(args: argparse.Namespace) -> int:
 def _check_config(args: argparse.Namespace) -> int:
     from qbus.config import load
 
+    from pathlib import Path
+
+    from qcall.web import beside
+    from web.users import load_users
+
     cfg = load(args.config)
+    note = ""
+    if cfg.web.enabled:  # the web service would refuse a broken users file: so does the check
+        users = beside(Path(args.config), cfg.web.users_file)
+        note = f", {len(load_users(users))} web users" if users.exists() else \
+            f" (no web users yet: `qcall user add` writes {users})"
     print(f"{args.config}: OK — {cfg.branch.name_zh} / {cfg.branch.name_en}, "
-          f"{len(cfg.business)} business types, {len(cfg.counter)} counters")
+          f"{len(cfg.business)} business types, {len(cfg.counter)} counters{note}")
     return 0
 
 

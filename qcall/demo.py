@@ -5,8 +5,9 @@ the embedded broker. The simulated devices use the same bus client and schema as
 a kiosk issuing tickets at a realistic rate (qcall/demo_kiosk.py: the real kiosk flow with
 card, ID and passbook reader twins and a printer twin), tellers calling, serving and asking for
 ratings on keypad twins and customers rating (or not) on rating-pad twins, through the real serial
-bridge (qcall/demo_counters.py), a terminal "hall display" that prints each call, and the real
-hall display (qcall/demo_display.py: a window, or PNG snapshots with no screen). Time runs
+bridge (qcall/demo_counters.py), a terminal "hall display" that prints each call, the real
+hall display (qcall/demo_display.py: a window, or PNG snapshots with no screen), and the branch
+web service (the manager's and the lobby's pages, with demo logins made for the run). Time runs
 `speed` times faster for service and walking times; waits are real.
 """
 
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import random
+import secrets
+import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -32,8 +35,10 @@ from qcall.demo_counters import DemoCounters
 from qcall.demo_display import DemoDisplay
 from qcall.demo_kiosk import DemoKiosk
 from qcall.history import DayCloser, close_day
+from qcall.web import WebServer, build_context
 from qserver.runner import CoreRunner
 from qserver.service import CoreService, branch_kpis
+from web.users import add_user
 
 _LOG = logging.getLogger(__name__)
 
@@ -44,12 +49,13 @@ class Demo:
     def __init__(self, cfg: BranchConfig, *, speed: float = 30.0, seed: int = 7,
                  journal: Path | None = None, out: Callable[[str], None] = print,
                  arrivals_per_hour: float = 40.0, out_dir: Path | None = None,
-                 port: int | None = None, history: str = "") -> None:
+                 port: int | None = None, history: str = "", web: bool = False) -> None:
         self.cfg = cfg
         self.speed = speed
         self.rng = random.Random(seed)
         self.out = out
         self.arrivals_per_hour = arrivals_per_hour
+        self.with_web = web
         self.stop_event = threading.Event()
         self.clients: list[BusClient] = []
         self.broker: EmbeddedBroker | None = None
@@ -71,6 +77,8 @@ class Demo:
         self.display: DemoDisplay | None = None
         self.kiosk: DemoKiosk | None = None
         self.counters: DemoCounters | None = None
+        self.web: WebServer | None = None
+        self.web_logins: dict[str, str] = {}  # demo login -> its password (made for this run)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -88,6 +96,8 @@ class Demo:
             self.kiosk = DemoKiosk(self.cfg, self.host, self.port, seed=self.rng.randrange(1 << 30),
                                    arrivals_per_hour=self.arrivals_per_hour, speed=self.speed,
                                    out=self.out, workdir=self.out_dir).start()
+            if self.with_web:
+                self._start_web()
         except BaseException:
             self.stop()
             raise
@@ -95,6 +105,9 @@ class Demo:
 
     def stop(self) -> None:
         self.stop_event.set()
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
         if self.display is not None:
             self.display.stop()
             self.display = None
@@ -141,6 +154,22 @@ class Demo:
         if self.service is None:
             return {}
         return branch_kpis(self.cfg, self.service.store.core, self.service.clock.now())
+
+    # ------------------------------------------------------------------ the web pages
+
+    def _start_web(self) -> None:
+        """The web service on [web] port (a free one if taken), with a manager and a lobby login
+        made for this run (their passwords are printed; the users file stays in out_dir)."""
+        users = self.out_dir / "users.toml"
+        users.unlink(missing_ok=True)
+        for login, name, role in (("manager", "周行长 (demo)", "manager"), ("lobby", "赵敏 (demo)", "lobby")):
+            password = secrets.token_urlsafe(9)
+            add_user(users, login, name, role, password)
+            self.web_logins[login] = password
+        ctx = build_context(self.cfg, self.out_dir / "branch.toml", host=self.host, port=self.port,
+                            users_file=users, secret_file=self.out_dir / "web-secret.key")
+        port = self.cfg.web.port if _port_free(self.cfg.web.bind, self.cfg.web.port) else 0
+        self.web = WebServer(ctx, self.cfg.web.bind, port).start()
 
     # ------------------------------------------------------------------ devices
 
@@ -226,6 +255,15 @@ def _embedded(port: int, *, exact: bool = False) -> EmbeddedBroker:
         return EmbeddedBroker().start()
 
 
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def _one_line_at_a_time(out: Callable[[str], None]) -> Callable[[str], None]:
     """Devices print from their own threads; print() writes text and newline apart, so lines
     would interleave mid-line without a lock."""
@@ -246,9 +284,13 @@ def run_demo(cfg: BranchConfig, seconds: float, speed: float, seed: int,
     out = _one_line_at_a_time(out)
     history = str(out_dir / "history.db")
     demo = Demo(cfg, speed=speed, seed=seed, out=out, out_dir=out_dir,
-                arrivals_per_hour=arrivals_per_hour, port=port, history=history).start()
+                arrivals_per_hour=arrivals_per_hour, port=port, history=history, web=True).start()
     out(f"{cfg.branch.bank_zh}{cfg.branch.name_zh} demo branch on mqtt://{demo.host}:{demo.port} "
         f"(service times ×1/{speed:g}); Ctrl-C to stop")
+    if demo.web is not None:
+        logins = demo.web_logins
+        out(f"  the manager's page: {demo.web.url}/  (sign in as manager / {logins['manager']}; "
+            f"lobby staff: lobby / {logins['lobby']})")
     out(f"  watch it as the manager: .venv/bin/qcall watch --host {demo.host} --port {demo.port}")
     try:
         demo.stop_event.wait(seconds if seconds > 0 else None)

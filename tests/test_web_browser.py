@@ -6,9 +6,10 @@ branch, as a morning at a branch would); each test states what a person would se
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from firmware_bridge.frame import Key
 from qbus import messages as m
+from qbus.client import BusClient
 from tests.bridge_helpers import Rig, rig
 from tests.browser import open_chromium, save_screenshot
 from tests.web_helpers import PEOPLE, csrf_of, signed_in, web_process, write_branch
@@ -109,6 +111,32 @@ def test_acknowledging_an_alert_shows_who_and_when(branch: tuple[Rig, str], brow
     ok = m.Presence(device="kiosk1", online=True, kind="kiosk", detail="printer:paper_ok")
     r.kiosk.publish(r.topics.presence("kiosk1"), ok, retain=True)
     WebDriverWait(browser, 3).until(lambda d: not d.find_elements(By.CSS_SELECTOR, ".alert.paper"))
+
+
+def test_the_opening_check_lists_each_failure_with_its_fix_as_qcall_doctor_does(
+        branch: tuple[Rig, str], browser: webdriver.Chrome, tmp_path: Path) -> None:
+    r, url = branch
+    config = tmp_path / "branch.toml"
+    write_branch(tmp_path, r.cfg)
+    doctor = [sys.executable, "-m", "qcall.cli", "doctor", "--config", str(config), "--host", r.broker.host,
+              "--port", str(r.broker.port)]
+    first = subprocess.run(doctor, capture_output=True, text=True, timeout=30)
+    assert first.returncode == 1, first.stdout + first.stderr
+    assert "FAIL  大厅显示屏 Hall display: 离线 offline" in first.stdout
+    assert "-> 打开显示屏电源" in first.stdout
+    assert "OK    1号窗口键盘 keypad: 在线 online" in first.stdout
+    sign_in(browser, url, "zhou")
+    browser.get(url + "/check")
+    assert "1 项未通过" in browser.find_element(By.ID, "check-summary").text
+    assert "✗" in browser.find_element(By.CSS_SELECTOR, '[data-check="display"]').text
+    save_screenshot(browser, "web-opening-check")
+    display = BusClient(host=r.broker.host, port=r.broker.port, topics=r.topics, device="display1").connect(10)
+    try:
+        second = subprocess.run(doctor, capture_output=True, text=True, timeout=30)
+        assert second.returncode == 0, second.stdout
+        assert second.stdout.strip().endswith("all clear")
+    finally:
+        display.close()
 
 
 def test_move_and_requeue_from_the_lobby_reach_the_core_and_the_hall(

@@ -265,8 +265,12 @@ async def _check(ctx: WebContext, request: Request, s: Session) -> Response:
 async def _reports(ctx: WebContext, request: Request, s: Session) -> Response:
     day = request.query_params.get("day", "")
     today = str(ctx.live.stats.get("day", "")) or ctx.live.hall.day
+    h = ctx.cfg.hours
+    first, last = int(h.open[:2]), int(h.close[:2]) - (h.close[3:] == "00")
+    seen = [int(x) for x in ctx.live.stats.get("arrivals_by_hour", {})]
+    hours = [f"{x:02d}" for x in range(min([first, *seen]), max([last, *seen]) + 1)]
     return _page(ctx, s, "reports.html", k=ctx.live.stats, day=day or today, today=today,
-                 other_day=bool(day) and day != today)
+                 other_day=bool(day) and day != today, hours=hours)
 
 
 async def _reports_csv(ctx: WebContext, request: Request, s: Session) -> Response:
@@ -350,12 +354,12 @@ async def _send(ctx: WebContext, s: Session, cmd: m.Command) -> tuple[Outcome, i
         reply = await run_in_threadpool(ctx.feed.send, s.role, cmd)
     except BusTimeout:
         return Outcome(False, "排队核心无响应，请稍后重试", "the queue core did not answer; try again"), 504
-    except BusError as err:
-        return Outcome(False, "消息总线故障", str(err)), 503
+    except BusError as lost:
+        return Outcome(False, "消息总线故障", str(lost)), 503
     if reply.ok:
         return Outcome(True, ""), 200
-    err = reply.error
-    zh, en, code = (err.zh, err.en, err.code) if err else ("被拒绝", "refused", "")
+    info = reply.error
+    zh, en, code = (info.zh, info.en, info.code) if info else ("被拒绝", "refused", "")
     why = _who_acted(ctx, getattr(cmd, "number", ""))
     status = {"unknown_ticket": 404, "forbidden": 403}.get(code, 409)
     return Outcome(False, f"{zh}{why[0]}", f"{en}{why[1]}"), status
@@ -456,7 +460,8 @@ async def _notice(ctx: WebContext, request: Request, s: Session, form: dict[str,
     return await _lobby_result(ctx, s, out, status, "大厅公告已更新 (notice set)" if zh or en else "已恢复默认公告")
 
 
-COUNTER_OPS = {"open": m.OpenCounter, "close": m.CloseCounter, "resume": m.Resume}
+COUNTER_OPS: dict[str, type[m.OpenCounter | m.CloseCounter | m.Resume]] = {
+    "open": m.OpenCounter, "close": m.CloseCounter, "resume": m.Resume}
 
 
 async def _counter(ctx: WebContext, request: Request, s: Session, form: dict[str, str]) -> Response:

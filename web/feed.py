@@ -38,8 +38,13 @@ class BusFeed:
 
         for topic_filter in (t.all_state(), t.all_events(), t.all_presence(), t.notice()):
             self.reader.subscribe(topic_filter, bytes, raw)
-        self.reader.on_online = lambda: loop.call_soon_threadsafe(on_link, True)
-        self.reader.on_offline = lambda: loop.call_soon_threadsafe(on_link, False)
+        def link(up: bool) -> Callable[[], None]:
+            def tell() -> None:
+                loop.call_soon_threadsafe(on_link, up)
+            return tell
+
+        self.reader.on_online = link(True)
+        self.reader.on_offline = link(False)
         self.reader.start()
         self.lobby.start()
         _LOG.info("web service on the bus as %s (lobby commands as %s) at %s:%s", self.reader.device,

@@ -33,6 +33,7 @@ def environment() -> Environment:
     env = Environment(loader=PackageLoader("web", "templates"), autoescape=select_autoescape(["html"]),
                       trim_blocks=True, lstrip_blocks=True)
     env.filters["minutes"] = views.minutes
+    env.filters["minutes1"] = lambda s: f"{max(0.0, float(s)) / 60:.1f}"
     return env
 
 
