@@ -789,10 +789,9 @@ def _journal(args: argparse.Namespace) -> int:
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from qbus.config import load
-
     from pathlib import Path
 
+    from qbus.config import load
     from qcall.web import beside
     from web.users import load_users
 

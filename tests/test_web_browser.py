@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from firmware_bridge.frame import Key
 from qbus import messages as m
 from qbus.client import BusClient
 from tests.bridge_helpers import Rig, rig
+from tests.bus_helpers import Inbox
 from tests.browser import open_chromium, save_screenshot
 from tests.web_helpers import PEOPLE, csrf_of, signed_in, web_process, write_branch
 
@@ -143,6 +145,10 @@ def test_move_and_requeue_from_the_lobby_reach_the_core_and_the_hall(
         branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
     r, url = branch
     core = r.core.service.store.core
+    hall = Inbox()  # what the hall display reads: the retained state/hall
+    screen = BusClient(host=r.broker.host, port=r.broker.port, topics=r.topics, device="display2")
+    screen.subscribe(r.topics.state_hall(), m.HallView, hall)
+    screen.connect(10)
     waiting = [t.number for t in core.waiting_list("cash")]
     moved = waiting[-1]
     sign_in(browser, url, "zhao")
@@ -154,7 +160,8 @@ def test_move_and_requeue_from_the_lobby_reach_the_core_and_the_hall(
     form.find_element(By.TAG_NAME, "button").click()
     WebDriverWait(browser, 5).until(lambda d: "已分流" in text_of(d, "#result"))
     assert core.tickets[moved].business == "personal"
-    assert core.hall_view().waiting["personal"] == 2
+    assert hall.wait_for(lambda xs: xs[-1].value.waiting == {**xs[-1].value.waiting, "personal": 2,
+                                                            "cash": len(waiting) - 1}, 5), hall.values()[-1]
     assert f"{moved} 已分流到 个人非现金业务" in text_of(browser, '[data-live="lists"]').replace("\n", " ") and "赵敏" in text_of(browser, ".recent")
 
     # A called customer who did not come, then came back: re-queue from the missed list.
@@ -168,6 +175,9 @@ def test_move_and_requeue_from_the_lobby_reach_the_core_and_the_hall(
     WebDriverWait(browser, 5).until(lambda d: "已重新排队" in text_of(d, "#result"))
     assert core.tickets[called].state.name == "WAITING"
     assert called in [t.number for t in core.waiting_list()]
+    everyone = len(waiting) + 1  # cash before the move, and B001
+    assert hall.wait_for(lambda xs: sum(xs[-1].value.waiting.values()) == everyone, 5), hall.values()[-1]
+    screen.close()
 
 
 def test_a_lobby_person_is_refused_a_manager_action_by_page_and_service(
