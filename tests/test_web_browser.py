@@ -23,8 +23,8 @@ from firmware_bridge.frame import Key
 from qbus import messages as m
 from qbus.client import BusClient
 from tests.bridge_helpers import Rig, rig
-from tests.bus_helpers import Inbox
 from tests.browser import open_chromium, save_screenshot
+from tests.bus_helpers import Inbox
 from tests.web_helpers import PEOPLE, csrf_of, signed_in, web_process, write_branch
 
 
@@ -124,7 +124,7 @@ def test_the_opening_check_lists_each_failure_with_its_fix_as_qcall_doctor_does(
               "--port", str(r.broker.port)]
     first = subprocess.run(doctor, capture_output=True, text=True, timeout=30)
     assert first.returncode == 1, first.stdout + first.stderr
-    assert "FAIL  大厅显示屏 Hall display: 离线 offline" in first.stdout
+    assert "FAIL  大厅显示屏 Hall display: 从未上线 never seen" in first.stdout
     assert "-> 打开显示屏电源" in first.stdout
     assert "OK    1号窗口键盘 keypad: 在线 online" in first.stdout
     sign_in(browser, url, "zhou")

@@ -93,9 +93,11 @@ def _printer(v: LiveBranch) -> Check:
 
 
 def _display(v: LiveBranch) -> Check:
-    if v.device_state("display1") == "online":
+    state = v.device_state("display1")
+    if state == "online":
         return Check("display", "大厅显示屏 Hall display", True, "在线 online")
-    return Check("display", "大厅显示屏 Hall display", False, "离线 offline",
+    detail = "离线 offline" if state == "offline" else "从未上线 never seen"
+    return Check("display", "大厅显示屏 Hall display", False, detail,
                  "打开显示屏电源; systemctl status qcall-display")
 
 

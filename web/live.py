@@ -146,8 +146,8 @@ class LiveBranch:
     def _presence(self, p: m.Presence) -> None:
         before = self.devices.presence.get(p.device)
         self.devices.presence[p.device] = p
-        if before is None or before.online != p.online:
-            self.devices.since[p.device] = self.clock()
+        if before is None or (before.online, before.detail) != (p.online, p.detail):
+            self.devices.since[p.device] = self.clock()  # when it went offline, or ran out of paper
         self.dirty.update(("devices", "alerts"))
 
     def _event(self, ev: Any) -> None:

@@ -1,0 +1,100 @@
+"""The web service's picture of the branch, fed real bus payloads: which alerts each role sees and
+when they go away, what a malformed message does, and the fan-out to many event streams."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from qbus import messages as m
+from qbus.config import load
+from qbus.topics import Topics
+from tests.web_helpers import EXAMPLE
+from web.broadcast import QUEUE_MAX, Broadcaster
+from web.live import LiveBranch
+
+CFG = load(EXAMPLE)
+T = Topics(CFG.bus.prefix, CFG.branch.id)
+NOW = 1_780_000_000.0
+
+
+def fed(*messages: tuple[str, object]) -> LiveBranch:
+    v = LiveBranch(CFG, clock=lambda: NOW)
+    for topic, msg in messages:
+        v.apply(topic, m.encode(msg))  # type: ignore[arg-type]
+    return v
+
+
+def kinds(v: LiveBranch, manager: bool) -> list[str]:
+    return sorted(a.kind for a in v.alerts(manager))
+
+
+def test_a_low_rating_alerts_the_manager_only() -> None:
+    v = fed((T.event("rated"), m.ServiceRated(at=NOW, number="A007", counter=3, stars=2, teller="1003")))
+    assert kinds(v, manager=True) == ["rating"] and "张伟" in v.alerts(True)[0].zh
+    assert kinds(v, manager=False) == []
+
+
+def test_a_wait_alert_lasts_until_the_customer_is_called() -> None:
+    alert = m.WaitAlert(at=NOW, kind="tier", number="D004", business="wealth", tier="private", waited_s=200,
+                        limit_s=180)
+    v = fed((T.event("alert"), alert))
+    assert [a.key for a in v.alerts(False)] == ["tier:D004"]
+    assert "私人银行客户 D004（理财咨询）已等 3 分钟，超过目标 3 分钟" == v.alerts(False)[0].zh
+    v.apply(T.event("called"), m.encode(m.TicketCalled(at=NOW + 5, number="D004", counter=6, business="wealth",
+                                                        tier="private", waited_s=205)))
+    assert v.alerts(False) == []
+
+
+def test_a_long_estimate_with_a_closed_counter_asks_to_open_it() -> None:
+    queues = m.QueueState(waiting={"corporate": 6}, est_wait_s={"corporate": 72 * 60.0})
+    v = fed((T.state_queues(), queues))
+    (a,) = v.alerts(False)
+    assert a.kind == "open_counter" and "请加开 4号窗口" in a.zh
+    v.apply(T.state_counter(4), m.encode(m.CounterState(counter=4, status="idle", teller="1004")))
+    assert v.alerts(False) == []
+
+
+def test_an_offline_pad_and_an_empty_printer_are_alerts_an_unknown_device_is_not() -> None:
+    v = fed((T.presence("core"), m.Presence(device="core", online=True)),
+            (T.presence("kiosk1"), m.Presence(device="kiosk1", online=True, detail="printer:near_end")),
+            (T.presence("display1"), m.Presence(device="display1", online=False, detail="lost")))
+    assert kinds(v, False) == ["offline", "paper"]
+    assert v.device_state("bridge1") == "unknown"
+
+
+def test_a_malformed_message_is_dropped_and_nothing_else_changes() -> None:
+    v = fed((T.state_queues(), m.QueueState(waiting={"cash": 3})))
+    version = v.version
+    v.apply(T.state_queues(), b'{"waiting": "many"}')
+    v.apply(T.event("called"), b"\xff not json")
+    assert v.queues.waiting == {"cash": 3} and v.version == version
+
+
+def test_one_publish_reaches_every_follower_and_a_stalled_one_is_dropped() -> None:
+    async def scenario() -> None:
+        b = Broadcaster()
+        fast = [b.follow("now:manager") for _ in range(1000)]
+        stalled = b.follow("now:manager")
+        for i in range(QUEUE_MAX):  # the fast ones take each message as it comes; one never reads
+            assert b.publish("now:manager", b"x%d" % i) == 1001
+            for f in fast:
+                f.queue.get_nowait()
+        assert b.publish("now:manager", b"one too many") == 1000
+        assert stalled.closed and b.count("now:manager") == 1000 and b.dropped == 1
+        assert b.publish("now:lobby", b"nobody") == 0
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("manager", [True, False])
+def test_the_lobby_sections_carry_no_ratings(manager: bool) -> None:
+    from web.render import Renderer
+
+    stats = {"by_counter": {"3": {"served": 4, "satisfaction_rate": 0.75}}, "satisfaction_rate": 0.8,
+             "issued": 5, "wait_s": {"mean": 60, "p90": 90}}
+    v = LiveBranch(CFG, clock=lambda: NOW)
+    v.stats = stats
+    html = "".join(Renderer(v, str).sections(manager).values())
+    assert ("满意" in html) is manager and ("75%" in html) is manager
