@@ -6,7 +6,7 @@ leaves the ratings out for the lobby, so neither the pages nor the lobby's event
 
 from __future__ import annotations
 
-import time
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,15 +19,10 @@ STATUS_ZH = {"closed": "关闭", "idle": "空闲", "called": "呼叫中", "servi
 
 
 def clock_text(at: float, tz: str) -> str:
+    """HH:MM of a branch time in the branch's own time zone ("" for no time)."""
     if not at:
         return ""
-    return time.strftime("%H:%M", time.localtime(at) if not tz else _local(at, tz))
-
-
-def _local(at: float, tz: str) -> time.struct_time:
-    import datetime as dt
-
-    return dt.datetime.fromtimestamp(at, ZoneInfo(tz)).timetuple()
+    return dt.datetime.fromtimestamp(at, ZoneInfo(tz)).strftime("%H:%M")
 
 
 def minutes(seconds: float) -> str:
