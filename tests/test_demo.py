@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from qbus import messages as m
@@ -40,7 +41,7 @@ def test_the_demo_branch_issues_calls_serves_and_rates(tmp_path: Path) -> None:
     lines: list[str] = []
     history = tmp_path / "history.db"
     demo = Demo(CFG, speed=600.0, seed=3, out=lines.append, arrivals_per_hour=240.0,
-                history=str(history)).start()
+                history=str(history), web=True).start()
     seen = Seen()
     watcher = BusClient(host=demo.host, port=demo.port, topics=demo.topics, device="manager9")
     try:
@@ -52,6 +53,12 @@ def test_the_demo_branch_issues_calls_serves_and_rates(tmp_path: Path) -> None:
         assert k["served"] >= 3 and k["issued"] >= k["served"]
         assert k["by_teller"] and "" not in k["by_teller"], "services belong to logged-in tellers"
         assert any("please go to Counter" in x or "please go to VIP Counter" in x for x in lines), lines[-10:]
+        assert demo.web is not None  # the manager's pages, with the logins made for this run
+        web = httpx.Client(base_url=demo.web.url)
+        signed = web.post("/login", data={"login": "manager", "password": demo.web_logins["manager"]})
+        assert signed.status_code == 303
+        page = web.get("/")
+        assert page.status_code == 200 and "5号VIP窗口" in page.text and "今日" in page.text
     finally:
         watcher.close()
         demo.stop()

@@ -183,3 +183,13 @@ def test_every_action_names_the_person_in_the_journal(branch: Branch) -> None:
         ("open", "move", "cancel", "pause", "set_notice"), ("web1", "zhou"))
     state = branch.core.service.store.core.counter_state(1)
     assert (state.status, state.reason, state.by) == ("paused", "午餐", "zhou")
+
+
+def test_the_lobby_never_gets_teller_ratings_from_reports_and_pages_refuse_framing(branch: Branch) -> None:
+    lobby, mgr = signed_in(branch.url, "zhao"), signed_in(branch.url, "zhou")
+    assert "柜员 Tellers" in mgr.get("/reports").text
+    assert "柜员 Tellers" not in lobby.get("/reports").text
+    assert "by_teller" not in lobby.get("/reports.csv").text and "satisfaction_rate" not in lobby.get("/reports.csv").text
+    page = mgr.get("/")
+    assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
