@@ -21,6 +21,7 @@ NOW = 1_780_000_000.0
 
 def fed(*messages: tuple[str, object]) -> LiveBranch:
     v = LiveBranch(CFG, clock=lambda: NOW)
+    v.set_online(True)
     for topic, msg in messages:
         v.apply(topic, m.encode(msg))  # type: ignore[arg-type]
     return v
@@ -98,3 +99,9 @@ def test_the_lobby_sections_carry_no_ratings(manager: bool) -> None:
     v.stats = stats
     html = "".join(Renderer(v, str).sections(manager).values())
     assert ("满意" in html) is manager and ("75%" in html) is manager
+
+
+def test_losing_the_bus_says_the_page_may_be_out_of_date() -> None:
+    v = fed()
+    v.set_online(False)
+    assert [a.key for a in v.alerts(False)] == ["bus:offline"]

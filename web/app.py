@@ -318,7 +318,7 @@ async def events(request: Request) -> Response:
                     data = await asyncio.wait_for(follower.queue.get(), PING_S)
                 except TimeoutError:
                     data = PING
-                if data is BYE or ctx.sessions.load(request.cookies.get(COOKIE)) is None:
+                if data is BYE or not ctx.sessions.alive(s):
                     yield BYE
                     return
                 yield data

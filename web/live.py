@@ -282,6 +282,9 @@ class LiveBranch:
     def alerts(self, manager: bool) -> list[Alert]:
         """The alerts a role sees now, newest first: events' alerts plus those the state implies."""
         out = [a for a in self.event_alerts.values() if manager or not a.manager_only]
+        if not self.bus_online:
+            out.append(Alert("bus:offline", "link", "网页服务与消息总线断开：页面数据可能已过时",
+                             "the web service lost the bus: what this page shows may be out of date", 0.0))
         for device, _kind, label in self.expected_devices():
             if self.device_state(device) == "offline":
                 since = self.devices.since.get(device, 0.0)

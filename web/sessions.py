@@ -92,6 +92,10 @@ class Sessions:
             return None
         return s
 
+    def alive(self, s: Session) -> bool:
+        """Still signed in (not revoked, not expired): the cheap check an open event stream makes."""
+        return self._live.get(s.sid) is s and s.expires > self.clock()
+
     def revoke(self, sid: str) -> None:
         self._live.pop(sid, None)
 
