@@ -68,6 +68,7 @@ class WebContext:
     _last: dict[bool, dict[str, str]] = field(default_factory=lambda: {True: {}, False: {}})
     _flush_due: bool = False
     _by_sid: dict[str, set[Follower]] = field(default_factory=dict)
+    _ticket_news: dict[str, asyncio.Event] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.live, self.person_name)
@@ -83,7 +84,19 @@ class WebContext:
 
     def on_message(self, topic: str, payload: bytes) -> None:
         self.live.apply(topic, payload)
+        for number in self.live.changed_tickets:
+            news = self._ticket_news.pop(number, None)
+            if news is not None:
+                news.set()
+        self.live.changed_tickets.clear()
         self._schedule()
+
+    async def ticket_news(self, number: str, timeout: float) -> None:
+        """Wait (bounded) for the next event about ticket `number`: a refusal's reply can arrive
+        before the event of the action that won, on another connection."""
+        news = self._ticket_news.setdefault(number, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(news.wait(), timeout)
 
     def on_link(self, online: bool) -> None:
         self.live.set_online(online)
@@ -361,7 +374,11 @@ async def _send(ctx: WebContext, s: Session, cmd: m.Command) -> tuple[Outcome, i
         return Outcome(True, ""), 200
     info = reply.error
     zh, en, code = (info.zh, info.en, info.code) if info else ("被拒绝", "refused", "")
-    why = _who_acted(ctx, getattr(cmd, "number", ""))
+    number = getattr(cmd, "number", "")
+    why = _who_acted(ctx, number)
+    if number and not why[0] and code == "wrong_state":
+        await ctx.ticket_news(number, 1.0)
+        why = _who_acted(ctx, number)
     status = {"unknown_ticket": 404, "forbidden": 403}.get(code, 409)
     return Outcome(False, f"{zh}{why[0]}", f"{en}{why[1]}"), status
 

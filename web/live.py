@@ -80,6 +80,7 @@ class LiveBranch:
         self.last_bus_at = 0.0  # newest branch time seen on the bus (for the clock check)
         self.bus_online = False
         self.dirty: set[str] = set()
+        self.changed_tickets: set[str] = set()  # numbers whose state an event changed (read and cleared by web.app)
         self.version = 0
         self._events = msgspec.json.Decoder(m.AnyEvent)
         self._decoders: dict[str, Callable[[bytes], Any]] = {
@@ -213,6 +214,7 @@ class LiveBranch:
             return
         seen.state = state
         seen.changed_at = at
+        self.changed_tickets.add(number)
         if by:
             seen.by, seen.action = by, action
         if counter:
