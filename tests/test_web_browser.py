@@ -74,7 +74,9 @@ def click(driver: webdriver.Chrome, css: str) -> None:
 
 
 def text_of(driver: webdriver.Chrome, css: str) -> str:
-    return " ".join(e.text for e in driver.find_elements(By.CSS_SELECTOR, css))
+    """The visible text of what `css` finds, read in one go (a live update cannot go stale under it)."""
+    return str(driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText).join(' ')", css))
 
 
 def test_the_dashboard_shows_a_keypad_call_within_a_second(branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
