@@ -200,6 +200,26 @@ def test_a_lobby_person_is_refused_a_manager_action_by_page_and_service(
     assert "满意" not in first and '"controls"' not in first
 
 
+def test_a_pause_from_the_office_shows_since_when_why_and_by_whom(branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
+    r, url = branch
+    sign_in(browser, url, "zhou")
+    browser.get(url + "/counters")
+    live(browser)
+    form = '[data-live="controls"] [data-counter="2"] form.pause'
+    WebDriverWait(browser, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, form))
+    browser.find_element(By.CSS_SELECTOR, form + " input[name=reason]").send_keys("午餐 lunch")
+    click(browser, form + " button")
+    WebDriverWait(browser, 5).until(lambda d: "2号窗口已暂停" in text_of(d, "#result"))
+    browser.get(url + "/")
+    since = text_of(browser, '[data-counter="2"] .since')
+    assert since.startswith("暂停自 ") and "午餐 lunch" in since and "周行长" in since, since
+    assert r.keypads[2].wait_led("暂停服务", 5), r.keypads[2].led_text  # the teller's keypad says so too
+    save_screenshot(browser, "web-counter-paused")
+    browser.get(url + "/counters")
+    click(browser, '[data-live="controls"] [data-counter="2"] button[value="resume"]')
+    WebDriverWait(browser, 5).until(lambda d: "2号窗口已恢复服务" in text_of(d, "#result"))
+
+
 def test_signing_out_ends_the_session(branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
     r, url = branch
     sign_in(browser, url, "zhou")
