@@ -139,8 +139,8 @@ def main() -> None:
         tmp = Path(tmp_s)
         config = tmp / "branch.toml"
         listen = free_port()
-        config.write_text((ROOT / "examples" / "branch.toml").read_text(encoding="utf-8")
-                          + f"\n[web]\nport = {listen}\n", encoding="utf-8")
+        example = (ROOT / "examples" / "branch.toml").read_text(encoding="utf-8").split("\n[web]\n")[0]
+        config.write_text(example + f"\n[web]\nport = {listen}\n", encoding="utf-8")
         add_user(tmp / "users.toml", "bench", "压测", "manager", PASSWORD)
         with branch_server(cfg, tmp) as broker:
             proc = subprocess.Popen(

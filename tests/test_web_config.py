@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from qbus.config import ConfigError, loads
+from tests.web_helpers import without_web
 from web.errors import UsersFileError
 from web.users import add_user, load_users, verify
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = (ROOT / "examples" / "branch.toml").read_text(encoding="utf-8")
+EXAMPLE = without_web((ROOT / "examples" / "branch.toml").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize(("web", "named"), [

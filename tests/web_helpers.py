@@ -38,11 +38,16 @@ def serial_toml(lines: list[SerialLine]) -> str:
     return "".join(out)
 
 
+def without_web(toml: str) -> str:
+    """The example branch's text without its [web] table (the last one), so a test can add its own."""
+    return toml.split("\n[web]\n")[0]
+
+
 def write_branch(folder: Path, cfg: BranchConfig | None = None, web_port: int = 0) -> Path:
     """The example branch as a file in `folder` (with the cfg's serial lines and a [web] port),
     and a users file beside it with PEOPLE."""
     folder.mkdir(parents=True, exist_ok=True)
-    text = EXAMPLE.read_text(encoding="utf-8")
+    text = without_web(EXAMPLE.read_text(encoding="utf-8"))
     if cfg is not None:
         text += serial_toml(list(cfg.serial))
     text += f'\n[web]\nport = {web_port or free_port()}\nbase_url = "http://127.0.0.1"\n'
