@@ -54,7 +54,7 @@ def counter_row(core: BranchCore, cid: int) -> dict[str, Any]:
         "rating_ticket": _number(c.rating_ticket), "rating_due": c.rating_due,
         "last_rated": _number(c.last_rated), "streak": c.streak, "normal_run": c.normal_run,
         "wrr": dict(c.wrr), "directed": [t.number for t in c.directed.tickets()],
-        "busy_s": c.busy_s, "open_s": c.open_s, "since": c.since,
+        "busy_s": c.busy_s, "open_s": c.open_s, "since": c.since, "by": c.by, "note": c.note,
     }
 
 
@@ -73,4 +73,6 @@ def export(core: BranchCore) -> dict[str, Any]:
         "hall_view": msgspec.to_builtins(core.hall_view()),
         "missed": [t.number for t in core.missed_list()],
         "next_deadline": core.next_deadline(),
+        "acks": msgspec.to_builtins(core.acks_state()),
+        "notice": list(core.notice),
     }

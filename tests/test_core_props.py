@@ -81,7 +81,7 @@ def day_str(i: int) -> str:
 KINDS = {
     "issue": 20, "advance": 35, "call": 3, "start": 2, "finish": 2, "rate": 2, "recall": 2, "skip": 2,
     "requeue": 5, "cancel": 3, "transfer": 3, "pause": 3, "resume": 3, "open": 1, "close": 2,
-    "login": 2, "logout": 2, "tick": 6, "reset": 1,
+    "login": 2, "logout": 2, "tick": 6, "reset": 1, "move": 3, "ack": 1, "notice": 1,
 }
 STEPS = {0.0: 5, 1.0: 5, 5.0: 10, 20.0: 15, 60.0: 20, 90.0: 15, 240.0: 10, 600.0: 4, 1500.0: 2,
          -45.0: 2, -900.0: 1}
@@ -107,6 +107,12 @@ def random_op(rnd: Random, cfg: BranchConfig) -> tuple[float, tuple[Any, ...]]:
         op = (kind, cid, rnd.randrange(7))
     elif kind in ("requeue", "cancel"):
         op = (kind, rnd.randrange(1000))
+    elif kind == "move":
+        op = (kind, rnd.randrange(1000), rnd.choice(bus) if rnd.random() < 0.95 else "nope")
+    elif kind == "ack":
+        op = (kind, rnd.choice(["wait:A001", "tier:B002", "offline:pad1:0"]), rnd.choice(["zhou", "zhao"]))
+    elif kind == "notice":
+        op = (kind, rnd.choice(["", "今日外汇暂停"]), rnd.choice(["zhou", "zhao"]))
     elif kind == "transfer":
         op = (kind, cid, rnd.choice(["", *bus]), rnd.choice([0, 0, *cids]))
     elif kind == "login":
@@ -272,10 +278,10 @@ class Run:
         if kind == "advance":
             return self.advance(a[0], a[1])
         pick = "A001"
-        if kind in ("requeue", "cancel") and model.issued:
+        if kind in ("requeue", "cancel", "move") and model.issued:
             missed = [t.number for t in self.core.missed_list()]
             pool = missed if kind == "requeue" and missed and a[0] % 4 else \
-                list(model.waiting) if kind == "cancel" and model.waiting and a[0] % 2 else model.issued
+                list(model.waiting) if kind in ("cancel", "move") and model.waiting and a[0] % 2 else model.issued
             pick = pool[a[0] % len(pool)]
         if kind == "issue":
             appt = 0.0 if a[2] is None else max(self.now, model.clock) + a[2] + 1.0
@@ -296,7 +302,13 @@ class Run:
         if kind == "requeue":
             return m.Requeue(number=pick)
         if kind == "cancel":
-            return m.Cancel(number=pick)
+            return m.Cancel(number=pick, by="zhao")
+        if kind == "move":
+            return m.Move(number=pick, to_business=a[1], by="zhao")
+        if kind == "ack":
+            return m.AckAlert(key=a[0], by=a[1])
+        if kind == "notice":
+            return m.SetNotice(zh=a[0], by=a[1])
         if kind == "tick":
             return m.Tick()
         return m.ResetDay(day=day_str(self.day + a[0]))
@@ -381,6 +393,9 @@ class Run:
             model.add(result.number, business, tier, issued, queue)
         elif isinstance(cmd, m.Cancel):
             model.waiting.pop(cmd.number, None)
+        elif isinstance(cmd, m.Move):  # same place by wait time, same kind of queue, another business
+            model.business[cmd.number] = cmd.to_business
+            model.waiting[cmd.number].business = cmd.to_business
         elif isinstance(cmd, m.ResetDay):
             self.day = (dt.date.fromisoformat(cmd.day) - dt.date.fromisoformat(DAY)).days
             model.new_day()
