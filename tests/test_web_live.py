@@ -105,3 +105,14 @@ def test_losing_the_bus_says_the_page_may_be_out_of_date() -> None:
     v = fed()
     v.set_online(False)
     assert [a.key for a in v.alerts(False)] == ["bus:offline"]
+
+
+def test_an_unconfirmed_branch_clock_is_an_alert_and_fails_the_opening_check(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from web.checks import opening_checks
+
+    v = fed((T.state_hall(), m.HallView(day="2026-12-01", clock_unconfirmed=True)))
+    assert [a.key for a in v.alerts(False)] == ["clock:unconfirmed"]
+    clock = next(c for c in opening_checks(v, now=NOW, disk_path=Path(".")) if c.key == "clock")
+    assert clock.ok is False and "confirm-clock" in clock.fix

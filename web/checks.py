@@ -102,6 +102,9 @@ def _display(v: LiveBranch) -> Check:
 
 
 def _clock(v: LiveBranch, now: float) -> Check:
+    if v.hall.clock_unconfirmed:
+        return Check("clock", "时钟 Clock", False, "核心的时间未确认 the core's clock is unconfirmed",
+                     "确认网络时间同步，或由行长运行 qcall confirm-clock (docs/operations.md, Clock)")
     if now < EARLIEST_SANE:
         return Check("clock", "时钟 Clock", False, "系统时间不对 the clock is far in the past",
                      "检查网络时间同步 (timedatectl; chrony/systemd-timesyncd)")

@@ -284,6 +284,10 @@ class LiveBranch:
     def alerts(self, manager: bool) -> list[Alert]:
         """The alerts a role sees now, newest first: events' alerts plus those the state implies."""
         out = [a for a in self.event_alerts.values() if manager or not a.manager_only]
+        if self.hall.clock_unconfirmed:
+            out.append(Alert("clock:unconfirmed", "link", "系统时间未确认：核心暂不服务，请行长确认时间 (qcall confirm-clock)",
+                             "the branch clock is unconfirmed: the core serves nobody until a manager confirms it",
+                             0.0))
         if not self.bus_online:
             out.append(Alert("bus:offline", "link", "网页服务与消息总线断开：页面数据可能已过时",
                              "the web service lost the bus: what this page shows may be out of date", 0.0))
