@@ -19,6 +19,7 @@ from qbus.client import BusClient
 from qbus.config import load
 from qcall.web import WebServer, build_context
 from qserver.runner import CoreRunner
+from tests.bus_helpers import Inbox
 from tests.web_helpers import PEOPLE, csrf_of, result_of, signed_in, write_branch
 
 
@@ -183,6 +184,14 @@ def test_every_action_names_the_person_in_the_journal(branch: Branch) -> None:
         ("open", "move", "cancel", "pause", "set_notice"), ("web1", "zhou"))
     state = branch.core.service.store.core.counter_state(1)
     assert (state.status, state.reason, state.by) == ("paused", "午餐", "zhou")
+    hall = Inbox()  # the hall display's view of the notice: the retained `notice` topic
+    screen = BusClient(host=branch.kiosk.host, port=branch.kiosk.port, topics=branch.core.topics, device="display1")
+    screen.subscribe(branch.core.topics.notice(), m.Notice, hall)
+    try:
+        screen.connect(10)
+        assert hall.wait_for(lambda xs: xs and xs[-1].value == m.Notice(zh="今日外汇暂停"), 5), hall.values()
+    finally:
+        screen.close()
 
 
 def test_the_lobby_never_gets_teller_ratings_from_reports_and_pages_refuse_framing(branch: Branch) -> None:

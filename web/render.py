@@ -24,7 +24,7 @@ SECTIONS: dict[str, frozenset[str]] = {
     "kpis": frozenset({"kpis"}),
     "alerts": frozenset({"alerts", "devices", "queues", "counters"}),
     "lists": frozenset({"lists"}),
-    "notice": frozenset({"notice"}),
+    "notice": frozenset({"notice", "hall"}),
 }
 MANAGER_ONLY = frozenset({"controls"})
 
