@@ -20,7 +20,8 @@ from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
 from qbus.errors import BusError, ConfigError
 from qbus.topics import Topics
-from web.app import WebContext, create_app
+from web.app import create_app
+from web.context import WebContext
 from web.checks import Check, opening_checks
 from web.feed import BusFeed
 from web.live import LiveBranch

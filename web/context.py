@@ -1,0 +1,122 @@
+"""What every route of the web service shares, and the path from the bus to the open pages.
+
+`WebContext` holds the branch's picture (LiveBranch), the sign-in machinery, the bus feed and the
+broadcaster. Bus messages arrive here on the event loop (web.feed), are applied, and a burst of
+them is rendered once per role on the loop's next turn; only sections whose HTML changed go out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qbus.config import BranchConfig
+from web.broadcast import BYE, Broadcaster, Follower, sse
+from web.feed import BusFeed
+from web.live import LiveBranch
+from web.render import Renderer, touched
+from web.sessions import LoginLimiter, Sessions
+from web.users import UserBook
+
+_LOG = logging.getLogger(__name__)
+
+REFRESH_S = 20.0  # time-dependent marks (a wait passing its limit) are re-rendered this often
+
+
+@dataclass
+class WebContext:
+    """Everything the routes share; built by `qcall web` (or a test) and passed to `create_app`."""
+
+    cfg: BranchConfig
+    live: LiveBranch
+    feed: BusFeed | None
+    users: UserBook
+    sessions: Sessions
+    limiter: LoginLimiter
+    clock: Callable[[], float] = time.time
+    disk_path: Path = Path(".")
+    broadcaster: Broadcaster = field(default_factory=Broadcaster)
+    renderer: Renderer = field(init=False)
+    _last: dict[bool, dict[str, str]] = field(default_factory=lambda: {True: {}, False: {}})
+    _flush_due: bool = False
+    _by_sid: dict[str, set[Follower]] = field(default_factory=dict)
+    _ticket_news: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.renderer = Renderer(self.live, self.person_name)
+
+    def person_name(self, login: str) -> str:
+        try:
+            user = self.users.users().get(login)
+        except Exception:  # a broken users file must not break the dashboard's ack lines
+            user = None
+        return user.name if user else login
+
+    # ------------------------------------------------------------------ bus -> pages
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        self.live.apply(topic, payload)
+        for number in self.live.changed_tickets:
+            news = self._ticket_news.pop(number, None)
+            if news is not None:
+                news.set()
+        self.live.changed_tickets.clear()
+        self._schedule()
+
+    async def ticket_news(self, number: str, timeout: float) -> None:
+        """Wait (bounded) for the next event about ticket `number`: a refusal's reply can arrive
+        before the event of the action that won, on another connection."""
+        news = self._ticket_news.setdefault(number, asyncio.Event())
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(news.wait(), timeout)
+
+    def on_link(self, online: bool) -> None:
+        self.live.set_online(online)
+        self._schedule()
+
+    def _schedule(self) -> None:
+        """Coalesce a burst of messages into one render: flush on the loop's next turn."""
+        if not self._flush_due:
+            self._flush_due = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_due = False
+        dirty, self.live.dirty = self.live.dirty, set()
+        names = touched(dirty)
+        if not names:
+            return
+        for manager in (True, False):
+            channel = role_channel(manager)
+            if not self.broadcaster.has(channel):
+                self._last[manager].clear()  # nobody follows: the next follower gets everything anyway
+                continue
+            fresh = self.renderer.sections(manager, names)
+            last = self._last[manager]
+            changed = {k: html for k, html in fresh.items() if last.get(k) != html}
+            if changed:
+                last.update(changed)
+                self.broadcaster.publish(channel, sse("sections", changed))
+
+    async def refresher(self) -> None:
+        while True:
+            await asyncio.sleep(REFRESH_S)
+            self.live.dirty.update(("queues", "alerts"))
+            self.flush()
+
+    def end_streams(self, sid: str) -> None:
+        for f in self._by_sid.pop(sid, set()):
+            try:
+                f.queue.put_nowait(BYE)
+            except asyncio.QueueFull:
+                self.broadcaster.leave(f)
+
+
+def role_channel(manager: bool) -> str:
+    return "now:manager" if manager else "now:lobby"
+

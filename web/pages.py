@@ -1,0 +1,158 @@
+"""The pages people read (GET), sign-in and sign-out, the live event stream, the CSV download."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import logging
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+
+from web import checks
+from web.access import client_address, render_page, session_of
+from web.broadcast import BYE, PING, sse
+from web.context import WebContext, role_channel
+from web.sessions import COOKIE, Session
+
+_LOG = logging.getLogger(__name__)
+
+PING_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
+
+
+async def login_page(request: Request) -> Response:
+    ctx: WebContext = request.app.state.ctx
+    msg = "会话已过期，请重新登录 (session expired: sign in again)" if request.query_params.get("expired") else ""
+    return render_page(ctx, None, "login.html", message=msg, next=request.query_params.get("next", "/"))
+
+
+async def login_post(request: Request) -> Response:
+    ctx: WebContext = request.app.state.ctx
+    form = await request.form()
+    login = str(form.get("login", "")).strip().lower()[:32]
+    password = str(form.get("password", ""))[:256]
+    nxt = str(form.get("next", "/"))
+    if not nxt.startswith("/") or nxt.startswith("//"):
+        nxt = "/"
+    keys = (f"login:{login}", f"addr:{client_address(request)}")
+    wait = ctx.limiter.wait_s(*keys)
+    if wait > 0:
+        return render_page(ctx, None, "login.html", 429, next=nxt,
+                     message=f"尝试次数过多，请 {wait / 60:.0f} 分钟后再试 (too many attempts: wait {wait:.0f} s)")
+    user = await run_in_threadpool(ctx.users.verify, login, password)
+    if user is None:
+        ctx.limiter.failed(*keys)
+        _LOG.warning("failed sign-in for %r from %s", login, client_address(request))
+        return render_page(ctx, None, "login.html", 401, next=nxt, message="用户名或密码错误 (wrong login or password)")
+    ctx.limiter.succeeded(keys[0])
+    cookie, s = ctx.sessions.create(user)
+    _LOG.info("%s (%s) signed in from %s", s.login, s.role, client_address(request))
+    resp = RedirectResponse(nxt, status_code=303)
+    resp.set_cookie(COOKIE, cookie, max_age=int(ctx.sessions.ttl_s), httponly=True, samesite="strict",
+                    secure=ctx.cfg.web.base_url.startswith("https://"))
+    return resp
+
+
+async def logout(ctx: WebContext, request: Request, s: Session, form: dict[str, str]) -> Response:
+    ctx.sessions.revoke(s.sid)
+    ctx.end_streams(s.sid)
+    _LOG.info("%s signed out", s.login)
+    resp = RedirectResponse("/login", status_code=303)
+    resp.delete_cookie(COOKIE)
+    return resp
+
+
+async def now(ctx: WebContext, request: Request, s: Session) -> Response:
+    sections = ctx.renderer.sections(s.is_manager, csrf=s.csrf)
+    return render_page(ctx, s, "now.html", sections=sections)
+
+
+async def lobby(ctx: WebContext, request: Request, s: Session) -> Response:
+    return render_page(ctx, s, "lobby.html", sections=ctx.renderer.sections(s.is_manager, csrf=s.csrf), result=None)
+
+
+async def counters(ctx: WebContext, request: Request, s: Session) -> Response:
+    return render_page(ctx, s, "counters.html", sections=ctx.renderer.sections(True, csrf=s.csrf), result=None)
+
+
+async def check(ctx: WebContext, request: Request, s: Session) -> Response:
+    found = checks.opening_checks(ctx.live, now=ctx.clock(), disk_path=ctx.disk_path)
+    return render_page(ctx, s, "check.html", checks=found, failed=checks.failed(found))
+
+
+async def reports(ctx: WebContext, request: Request, s: Session) -> Response:
+    day = request.query_params.get("day", "")
+    today = str(ctx.live.stats.get("day", "")) or ctx.live.hall.day
+    h = ctx.cfg.hours
+    first, last = int(h.open[:2]), int(h.close[:2]) - (h.close[3:] == "00")
+    seen = [int(x) for x in ctx.live.stats.get("arrivals_by_hour", {})]
+    hours = [f"{x:02d}" for x in range(min([first, *seen]), max([last, *seen]) + 1)]
+    return render_page(ctx, s, "reports.html", k=ctx.live.stats, day=day or today, today=today,
+                 other_day=bool(day) and day != today, hours=hours)
+
+
+async def reports_csv(ctx: WebContext, request: Request, s: Session) -> Response:
+    """Today's KPIs as CSV rows (section, key, value); the lobby's file has no teller ratings."""
+    k = ctx.live.stats
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["section", "key", "value"])
+    for key in ("day", "issued", "served", "no_shows", "cancelled", "still_waiting", "satisfaction_rate",
+                "unrated_rate"):
+        if key in ("satisfaction_rate", "unrated_rate") and not s.is_manager:
+            continue
+        w.writerow(["day", key, k.get(key, "")])
+    for section in ("wait_s_by_tier", "wait_s_by_type"):
+        for name, summ in k.get(section, {}).items():
+            for stat, value in summ.items():
+                w.writerow([section, f"{name}.{stat}", value])
+    for hour, n in k.get("arrivals_by_hour", {}).items():
+        w.writerow(["arrivals_by_hour", hour, n])
+    if s.is_manager:
+        for teller, row in k.get("by_teller", {}).items():
+            for stat, value in row.items():
+                w.writerow(["by_teller", f"{teller}.{stat}", "" if value is None else value])
+    name = f"qcall-{ctx.cfg.branch.id}-{k.get('day', 'today')}.csv"
+    return Response("\ufeff" + buf.getvalue(), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+async def events(request: Request) -> Response:
+    """The live stream of a signed-in page: the whole picture first, then the sections that change."""
+    ctx: WebContext = request.app.state.ctx
+    s = session_of(ctx, request)
+    if s is None:
+        return Response(BYE, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+    follower = ctx.broadcaster.follow(role_channel(s.is_manager))
+    ctx._by_sid.setdefault(s.sid, set()).add(follower)
+    first = sse("sections", ctx.renderer.sections(s.is_manager))
+
+    async def stream() -> Any:
+        try:
+            yield b"retry: 2000\n" + first
+            while True:
+                try:
+                    data = await asyncio.wait_for(follower.queue.get(), PING_S)
+                except TimeoutError:
+                    data = PING
+                if data is BYE or not ctx.sessions.alive(s):
+                    yield BYE
+                    return
+                yield data
+        finally:
+            ctx.broadcaster.leave(follower)
+            group = ctx._by_sid.get(s.sid)
+            if group is not None:
+                group.discard(follower)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def healthz(request: Request) -> Response:
+    ctx: WebContext = request.app.state.ctx
+    ok = ctx.live.bus_online
+    return PlainTextResponse("ok\n" if ok else "bus offline\n", status_code=200 if ok else 503)
