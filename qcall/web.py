@@ -21,8 +21,8 @@ from qbus.config import BranchConfig
 from qbus.errors import BusError, ConfigError
 from qbus.topics import Topics
 from web.app import create_app
-from web.context import WebContext
 from web.checks import Check, opening_checks
+from web.context import WebContext
 from web.feed import BusFeed
 from web.live import LiveBranch
 from web.sessions import LoginLimiter, Sessions, load_secret
