@@ -19,7 +19,7 @@ from selenium.common.exceptions import NoSuchElementException, StaleElementRefer
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
-from firmware_bridge.frame import Key
+from hw.keypad import Key
 from qbus import messages as m
 from qbus.client import BusClient
 from tests.bridge_helpers import Rig, rig

@@ -313,7 +313,7 @@ class LiveBranch:
         for b in self.cfg.business:
             est = self.queues.est_wait_s.get(b.code, 0.0)
             closed = [c.id for c in self.cfg.counter if b.code in c.serves
-                      and self.counters.get(c.id, m.CounterState(counter=c.id, status="closed")).status == "closed"]
+                      and self.counters.get(c.id, m.CounterState(counter=c.id, status=m.CounterStatus.CLOSED)).status == "closed"]
             if est <= limit or not closed:
                 self._open_since.pop(b.code, None)
                 continue

@@ -81,7 +81,7 @@ def counter_cards(v: LiveBranch, manager: bool) -> list[CounterCard]:
     by_counter: dict[str, Any] = v.stats.get("by_counter", {}) if isinstance(v.stats, dict) else {}
     cards = []
     for c in v.cfg.counter:
-        s = v.counters.get(c.id) or m.CounterState(counter=c.id, status="closed")
+        s = v.counters.get(c.id) or m.CounterState(counter=c.id, status=m.CounterStatus.CLOSED)
         k = by_counter.get(str(c.id), {})
         sat = ""
         if manager and k.get("satisfaction_rate") is not None:
