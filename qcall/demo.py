@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import random
 import secrets
-import socket
 import tempfile
 import threading
 from collections.abc import Callable
@@ -168,7 +167,7 @@ class Demo:
             self.web_logins[login] = password
         ctx = build_context(self.cfg, self.out_dir / "branch.toml", host=self.host, port=self.port,
                             users_file=users, secret_file=self.out_dir / "web-secret.key")
-        port = self.cfg.web.port if _port_free(self.cfg.web.bind, self.cfg.web.port) else 0
+        port = self.cfg.web.port if _port_free(self.cfg.web.port, self.cfg.web.bind) else 0
         self.web = WebServer(ctx, self.cfg.web.bind, port).start()
 
     # ------------------------------------------------------------------ devices
@@ -253,15 +252,6 @@ def _embedded(port: int, *, exact: bool = False) -> EmbeddedBroker:
             raise
         _LOG.warning("port %d could not be used (%s); the demo broker takes a free port", port, err)
         return EmbeddedBroker().start()
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
 
 
 def _one_line_at_a_time(out: Callable[[str], None]) -> Callable[[str], None]:
