@@ -221,7 +221,9 @@ def _web_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     _bus_args(web)
     web.set_defaults(func=_web)
 
-    user = sub.add_parser("user", help="web logins: add a person (or change their password or role), list")
+    user = sub.add_parser("user", help="web logins: add a person (or change their password or role), list",
+                          description="The personal logins of the web pages (users file next to the config, "
+                          "web.users_file): one per person, role manager or lobby, argon2id hashes.")
     usub = user.add_subparsers(dest="action", metavar="ACTION")
     usub.required = True
     ua = usub.add_parser("add", help="add a person to the users file (prompts for the password)",
@@ -234,7 +236,8 @@ def _web_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     ua.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     ua.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     ua.set_defaults(func=_user_add)
-    ul = usub.add_parser("list", help="the logins in the users file (no hashes)")
+    ul = usub.add_parser("list", help="the logins in the users file (no hashes)",
+                         description="Prints each web login with its role and name; never a hash.")
     ul.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     ul.set_defaults(func=_user_list)
 
