@@ -441,7 +441,7 @@ class BranchCore:
             raise e.WrongState(f"counter {c.id} is already closed", zh="窗口已关闭")
         self._status(c, CLOSED, now, by)
 
-    def pause(self, now: float, counter: int, by: str = "", reason: str = "") -> None:
+    def pause(self, now: float, counter: int, reason: str = "", by: str = "") -> None:
         """暂停服务: a paused counter is never called to. `reason` goes into the history."""
         now = self._now(now)
         c = self._counter(counter)

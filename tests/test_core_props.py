@@ -306,7 +306,7 @@ class Run:
         if kind == "move":
             return m.Move(number=pick, to_business=a[1], by="zhao")
         if kind == "ack":
-            return m.AckAlert(key=a[0], by=a[1])
+            return m.AckAlert(key=a[0], by=a[1])  # a dashboard alert, as the web sends it
         if kind == "notice":
             return m.SetNotice(zh=a[0], by=a[1])
         if kind == "tick":

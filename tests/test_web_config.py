@@ -27,7 +27,6 @@ EXAMPLE = without_web((ROOT / "examples" / "branch.toml").read_text(encoding="ut
     ("session_minutes = 0", "web.session_minutes: must be > 0"),
     ('device = "manager1"', "web.device: 'manager1' must start with 'web'"),
     ('lobby_device = "web1"', "web.lobby_device: must differ from web.device"),
-    ("target_satisfaction = 1.5", "web.target_service_level / target_satisfaction"),
     ("colour = 'blue'", "unknown field `colour`"),
 ])
 def test_a_bad_web_section_is_refused_naming_the_key(web: str, named: str) -> None:

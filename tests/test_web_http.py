@@ -173,7 +173,7 @@ def test_every_action_names_the_person_in_the_journal(branch: Branch) -> None:
     assert mgr.post("/act/counter", data={"csrf": token, "counter": "1", "op": "open"}).status_code == 200
     assert mgr.post("/act/move", data={"csrf": token, "number": b, "to_business": "personal"}).status_code == 200
     assert mgr.post("/act/cancel", data={"csrf": token, "number": a}).status_code == 200
-    r = mgr.post("/act/counter", data={"csrf": token, "counter": "1", "op": "pause", "reason": "午餐"})
+    r = mgr.post("/act/counter", data={"csrf": token, "counter": "1", "op": "pause", "reason": "lunch"})
     assert r.status_code == 200
     assert mgr.post("/act/notice", data={"csrf": token, "zh": "今日外汇暂停", "en": ""}).status_code == 200
     by_op = {}
@@ -183,7 +183,7 @@ def test_every_action_names_the_person_in_the_journal(branch: Branch) -> None:
     assert {op: by_op[op] for op in ("open", "move", "cancel", "pause", "set_notice")} == dict.fromkeys(
         ("open", "move", "cancel", "pause", "set_notice"), ("web1", "zhou"))
     state = branch.core.service.store.core.counter_state(1)
-    assert (state.status, state.reason, state.by) == ("paused", "午餐", "zhou")
+    assert (state.status, state.reason, state.by) == ("paused", "lunch", "zhou")
     hall = Inbox()  # the hall display's view of the notice: the retained `notice` topic
     screen = BusClient(host=branch.kiosk.host, port=branch.kiosk.port, topics=branch.core.topics, device="display1")
     screen.subscribe(branch.core.topics.notice(), m.Notice, hall)

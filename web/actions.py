@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import get_args
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -20,6 +21,7 @@ from web.access import render_page
 from web.context import WebContext
 from web.sessions import Session
 
+PAUSE_REASONS = set(get_args(m.PauseReason)) - {""}
 NUMBER = re.compile(r"^[A-Z]\d{2,4}$")
 
 
@@ -159,8 +161,10 @@ async def counter(ctx: WebContext, request: Request, s: Session, form: dict[str,
         cid = 0
     if cid not in {c.id for c in ctx.cfg.counter} or op not in (*COUNTER_OPS, "pause"):
         return _bad(ctx, s, "没有这个窗口或操作", "no such counter or action", "counters.html")
-    reason = form.get("reason", "").strip()[:80]
-    cmd: m.Command = (m.Pause(counter=cid, by=s.login, reason=reason) if op == "pause"
+    reason = form.get("reason", "")
+    if op == "pause" and reason not in PAUSE_REASONS:
+        return _bad(ctx, s, "请选择暂停原因", "choose why the counter pauses", "counters.html")
+    cmd: m.Command = (m.Pause(counter=cid, by=s.login, reason=reason) if op == "pause"  # type: ignore[arg-type]
                       else COUNTER_OPS[op](counter=cid, by=s.login))
     out, status = await _send(ctx, s, cmd)
     done = {"open": "已开启", "close": "已关闭", "pause": "已暂停", "resume": "已恢复服务"}[op]

@@ -196,7 +196,12 @@ class LiveBranch:
                     manager_only=True)
                 self.dirty.add("alerts")
         elif isinstance(ev, m.AlertAcked):
-            self.acks[ev.key] = m.AckView(by=ev.by, at=ev.at)
+            ack = m.AckView(by=ev.by, at=ev.at)
+            if ev.key:
+                self.acks[ev.key] = ack
+            else:  # a ticket's wait alerts, acknowledged by a teller id (qcall ack)
+                self.acks.setdefault(f"wait:{ev.number}", ack)
+                self.acks.setdefault(f"tier:{ev.number}", ack)
             self.dirty.add("alerts")
         elif isinstance(ev, m.NoticeSet):
             self.notice = m.Notice(zh=ev.zh, en=ev.en)

@@ -57,6 +57,7 @@ class Renderer:
             ctx["rows"] = views.queue_rows(v)
         elif name in ("counters", "controls"):
             ctx["cards"] = views.counter_cards(v, manager)
+            ctx["pause_reasons"] = views.PAUSE_ZH
         elif name == "devices":
             ctx["rows"] = views.device_rows(v)
         elif name == "kpis":

@@ -14,6 +14,9 @@ from zoneinfo import ZoneInfo
 from qbus import messages as m
 from web.live import LiveBranch
 
+# The history's pause reasons (qbus.messages.PauseReason) as the dashboard says them.
+PAUSE_ZH = {"lunch": "午餐", "break": "休息", "meeting": "开会", "cash_count": "清点现金", "training": "培训",
+            "system": "系统故障", "other": "其他"}
 STATUS_ZH = {"closed": "关闭", "idle": "空闲", "called": "呼叫中", "serving": "办理中", "rating": "评价中",
              "paused": "暂停"}
 
@@ -87,7 +90,7 @@ def counter_cards(v: LiveBranch, manager: bool) -> list[CounterCard]:
         if manager and k.get("satisfaction_rate") is not None:
             sat = f"{100 * float(k['satisfaction_rate']):.0f}%"
         cards.append(CounterCard(c.id, c.name_zh or f"{c.id}号窗口", s.status, STATUS_ZH.get(s.status, s.status),
-                                 s.teller_name or s.teller, s.number, s.since, s.reason, s.by,
+                                 s.teller_name or s.teller, s.number, s.since, PAUSE_ZH.get(s.reason, s.reason), s.by,
                                  int(k.get("served", 0)), sat))
     return cards
 
@@ -126,7 +129,7 @@ def kpi_rows(v: LiveBranch, manager: bool) -> list[Kpi]:
     k = v.stats
     if not k:
         return []
-    w = v.cfg.web
+    t = v.cfg.targets  # the branch's one set of targets (the history's reports use them too)
     limit = v.cfg.rules.wait_alert_minutes
     wait = k.get("wait_s", {})
     out = [Kpi("取号 Issued", str(k.get("issued", 0)), "", None),
@@ -142,12 +145,12 @@ def kpi_rows(v: LiveBranch, manager: bool) -> list[Kpi]:
         share = k.get("tier_target_met", {}).get(tier.code)
         if share is not None:
             out.append(Kpi(f"{tier.name_zh} {tier.max_wait_minutes:g} 分内叫号", f"{100 * share:.0f}%",
-                           f"≥ {100 * w.target_service_level:.0f}%", share >= w.target_service_level))
+                           f"≥ {100 * t.service_level:.0f}%", share >= t.service_level))
     if manager:
         sat = k.get("satisfaction_rate")
         if sat is not None:
-            out.append(Kpi("满意率 Satisfaction", f"{100 * sat:.0f}%", f"≥ {100 * w.target_satisfaction:.0f}%",
-                           sat >= w.target_satisfaction))
+            out.append(Kpi("满意率 Satisfaction", f"{100 * sat:.0f}%", f"≥ {100 * t.satisfaction:.0f}%",
+                           sat >= t.satisfaction))
         unr = k.get("unrated_rate")
         if unr is not None:
             out.append(Kpi("未评价 Unrated", f"{100 * unr:.0f}%", "", None))

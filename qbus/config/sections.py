@@ -229,9 +229,5 @@ class WebSection(Base, kw_only=True):
     session_minutes: float = 480.0  # a shift; the login page comes back after it
     login_attempts: int = 5  # failed logins per user and per address ...
     login_window_s: float = 300.0  # ... within this window, then refused until it passes
-    # Targets the dashboard compares today's figures with: the share of each tier called within its
-    # max_wait_minutes, and the share of rated services with >= rating.satisfied_min stars.
-    target_service_level: float = 0.9
-    target_satisfaction: float = 0.9
     device: str = "web1"  # bus identity for reading and the manager's commands
     lobby_device: str = "web_lobby1"  # bus identity for the lobby's commands (the ACL holds it to them)

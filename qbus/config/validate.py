@@ -203,8 +203,6 @@ def _web_problems(cfg: BranchConfig) -> list[str]:
         out.append("web.session_minutes: must be > 0")
     if w.login_attempts < 1 or not w.login_window_s > 0:
         out.append("web.login_attempts / login_window_s: must be >= 1 and > 0")
-    if not (0 < w.target_service_level <= 1 and 0 < w.target_satisfaction <= 1):
-        out.append("web.target_service_level / target_satisfaction: shares in (0, 1]")
     if not w.session_secret_file or not w.users_file:
         out.append("web.session_secret_file / users_file: must name files")
     for key in ("device", "lobby_device"):
