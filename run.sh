@@ -5,7 +5,7 @@
 # requirements.lock into it (hashes checked), then the project itself without resolving anything.
 set -euo pipefail
 cd "$(dirname "$0")"
-APT_PACKAGES="mosquitto fonts-wqy-microhei espeak-ng python3-venv"
+APT_PACKAGES="mosquitto openssl fonts-wqy-microhei espeak-ng python3-venv"  # openssl: `qcall provision` makes the broker's TLS certificates
 # Only the tests need these: a throw-away PostgreSQL cluster and a real headless browser.
 APT_TEST_PACKAGES="postgresql chromium chromium-driver"
 

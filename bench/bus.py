@@ -36,14 +36,8 @@ N_COUNTERS = 50
 
 def branch_with(n: int) -> BranchConfig:
     counters = [Counter(id=i, serves={"cash": 1, "personal": 1}) for i in range(1, n + 1)]
-    tellers = [Teller(id=f"{5000 + i}", name=f"T{i}", pin_sha256=_pin(f"{5000 + i}")) for i in range(1, n + 1)]
+    tellers = [Teller(id=f"{5000 + i}", name=f"T{i}") for i in range(1, n + 1)]
     return msgspec.structs.replace(BASE, counter=counters, teller=tellers)
-
-
-def _pin(tid: str) -> str:
-    from qbus.config import pin_hash
-
-    return pin_hash(tid, tid)
 
 
 def percentile(xs: list[float], p: float) -> float:

@@ -29,10 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from qbus import messages as m
 from qbus.config import BranchConfig, load
 from qcore import BranchCore
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from qserver.tuning import tune_gc, tune_latency
 
 CFG = load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
+# the bench's made-up PINs (each teller's id), hashed cheaply: logins are not what it measures
+PINS = PinBook.example_for(CFG, CHEAP_COST)
 
 
 def fresh_core(cfg: BranchConfig = CFG) -> BranchCore:
@@ -86,7 +89,7 @@ def call_latency(waiting: int, calls: int = 3000) -> float:
 
 def durable(total: int = 60_000, batch: int = 200) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
-        store = DurableCore(CFG, Path(tmp) / "j.db", snapshot_every=10**9)
+        store = DurableCore(CFG, Path(tmp) / "j.db", snapshot_every=10**9, pins=PINS)
         now = 1.0
         store.submit("reset", "manager", m.ResetDay(day="2026-11-23"), now)
         for c in CFG.counter:
@@ -112,7 +115,7 @@ def durable(total: int = 60_000, batch: int = 200) -> dict[str, float]:
 
 def busy_day_journal(path: Path, tickets: int = 5000) -> int:
     """Write a busy day's journal: 5,000 tickets, each called, served and rated; some recalls/skips."""
-    store = DurableCore(CFG, path, snapshot_every=10**9)
+    store = DurableCore(CFG, path, snapshot_every=10**9, pins=PINS)
     busy_day(store, "2026-11-23", 1_795_395_600.0, tickets)
     rows = store.journal.last_seq
     store.close()

@@ -46,7 +46,7 @@ from firmware_bridge.pad_twin import Sent, TwinLine
 from hw.keypad import Key
 from qbus import messages as m
 from qbus.client import BusClient, Received
-from qbus.config import BranchConfig, Counter, Teller, load, pin_hash
+from qbus.config import BranchConfig, Counter, Teller, load
 from qbus.topics import Topics
 from qcall.bridge import build_bridge
 from qserver.tuning import tune_gc, tune_latency
@@ -125,8 +125,7 @@ def press_host_ms_32(baudrate: int = 9600, presses: int = 300, rate_hz: float = 
 def branch_with(n: int) -> BranchConfig:
     base = load(ROOT / "examples" / "branch.toml")
     counters = [Counter(id=i, serves={"cash": 1, "personal": 1}) for i in range(1, n + 1)]
-    tellers = [Teller(id=f"{5000 + i}", name=f"T{i}", pin_sha256=pin_hash(f"{5000 + i}", f"{5000 + i}"))
-               for i in range(1, n + 1)]
+    tellers = [Teller(id=f"{5000 + i}", name=f"T{i}") for i in range(1, n + 1)]
     return msgspec.structs.replace(base, counter=counters, teller=tellers)
 
 

@@ -52,7 +52,8 @@ from firmware_bridge.presence import PadReport, PadsState, default_report, pad_o
 from hw.serial_line import SerialPort
 from qbus import messages as m
 from qbus.client import BusClient, Received
-from qbus.config.sections import SerialDevice, SerialLine
+from qbus.config.sections import SerialLine
+from qbus.config.validate import line_problems
 from qbus.errors import ConfigError
 from qbus.topics import counter_device, pad_device
 
@@ -377,20 +378,12 @@ class Bridge:
 
 
 def _counters_of(line: SerialLine, known: Collection[int] | None) -> list[int]:
-    """The counters wired to the line, checked against the branch's counters."""
-    problems = []
-    seen: dict[int, SerialDevice] = {}
-    for d in line.devices:
-        if d.address in seen:
-            problems.append(f"address {d.address} is used twice")
-        seen[d.address] = d
-        if d.kind not in ("keypad", "rating"):
-            problems.append(f"device #{d.address}: kind {d.kind!r} is not keypad or rating")
-        if known is not None and d.counter not in known:
-            problems.append(f"device #{d.address} names counter {d.counter}, which the branch does not have")
+    """The counters wired to the line, the line checked as check-config checks it."""
+    wired = sorted({d.counter for d in line.devices})
+    problems = line_problems(line, wired if known is None else known)
     if problems:
-        raise ConfigError(f"serial line {line.port}: " + "; ".join(problems))
-    return sorted({d.counter for d in line.devices})
+        raise ConfigError(f"serial line {line.port}" + ";".join(problems))
+    return wired
 
 
 def _fit(text: str, encoding: TextEncoding) -> str:

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from firmware_bridge.codec import Codec, get_codec
 from firmware_bridge.dedup import Deduper
@@ -40,7 +40,7 @@ from firmware_bridge.frame import (
 )
 from hw.keypad import Key, KeyPress
 from hw.twinpty import PtyTwin
-from qbus.config.sections import SerialDevice, SerialLine
+from qbus.config.sections import PadKind, SerialCodec, SerialDevice, SerialLine
 
 _LOG = logging.getLogger(__name__)
 
@@ -304,9 +304,10 @@ class TwinLine(PtyTwin):
     def line_config(self, counters: dict[int, int] | None = None, **kw: Any) -> SerialLine:
         """A SerialLine for the host side. counters: address -> counter id (default: address)."""
         devices = [
-            SerialDevice(address=a, counter=(counters or {}).get(a, a), kind=p.kind) for a, p in self.pads.items()
+            SerialDevice(address=a, counter=(counters or {}).get(a, a), kind=cast(PadKind, p.kind)) for a, p in self.pads.items()
         ]
-        return SerialLine(port=self.port, baudrate=self.baudrate, codec=self.codec.name, devices=devices, **kw)
+        return SerialLine(port=self.port, baudrate=self.baudrate, codec=cast(SerialCodec, self.codec.name),
+                          devices=devices, **kw)
 
     def inject(self, data: bytes) -> None:
         """Put raw bytes on the line (noise, a damaged frame), paced like everything else."""

@@ -89,6 +89,7 @@ ISSUING = View(ViewKind.ISSUING, "正在出票，请稍候…", "Issuing your ti
 class _Grant:
     teller: str
     until: float
+    pin: str = ""  # typed on the PIN pad, checked by the core with the issue (empty: staff card)
 
 
 class KioskFlow:
@@ -232,10 +233,10 @@ class KioskFlow:
     def staff_pin(self, teller_id: str, pin: str) -> View:
         now = self.clock()
         try:
-            teller = self.staff.check_pin(teller_id, pin, now)
+            teller = self.staff.check_pin(teller_id, pin)
         except StaffDenied as err:
             return self._show(View(ViewKind.STAFF_NEEDED, err.zh, err.en_text, until=now + self.staff_s))
-        return self._granted(teller, now)
+        return self._granted(teller, now, pin)
 
     def reprint(self) -> View:
         """Print the ticket that failed to print (its number is still valid)."""
@@ -308,6 +309,8 @@ class KioskFlow:
             )
         if isinstance(answer, ErrorInfo):
             _LOG.info("core refused the ticket: %s", answer.code)
+            if answer.code in ("bad_pin", "pin_locked"):
+                self._grant = None  # the core refused the staff PIN: staff authorise again
             return self._message(answer.zh, answer.en)
         self._last_issue = (now, who_key)
         self.identity, self._grant = None, None
@@ -332,9 +335,9 @@ class KioskFlow:
     def _command(self, b: Business, who: Recognized | None) -> Issue:
         tier = who.tier if who else self.recognizer.normal_tier
         via: Via = who.via if who else "button"
-        granted_by = ""
+        granted_by = staff_pin = ""
         if self._grant is not None and self.priority_tier:
-            granted_by = self._grant.teller
+            granted_by, staff_pin = self._grant.teller, self._grant.pin
             tier = min(tier, self.priority_tier, key=lambda t: self._tiers[t].rank)
             via = who.via if who else "staff"
         return Issue(
@@ -344,6 +347,7 @@ class KioskFlow:
             customer=who.customer if who else "",
             masked_name=who.masked_name if who else "",
             granted_by=granted_by,
+            staff_pin=staff_pin,
             kiosk=self.cfg.kiosk.id,
         )
 
@@ -375,8 +379,8 @@ class KioskFlow:
         ))
 
     # -- helpers --------------------------------------------------------------------------------
-    def _granted(self, teller: str, now: float) -> View:
-        self._grant = _Grant(teller, now + self.staff_s)
+    def _granted(self, teller: str, now: float, pin: str = "") -> View:
+        self._grant = _Grant(teller, now + self.staff_s, pin)
         _LOG.info("priority ticket authorised by staff %s", teller)
         return self._show(self._grant_view(teller, self._grant.until))
 

@@ -56,16 +56,19 @@ class RosterError(QcallError, ValueError):
 
 
 # -- the key --------------------------------------------------------------------------------------
-def load_key(path: str | Path, *, create: bool = True) -> bytes:
-    """Read the hash key; create 32 random bytes (mode 0600, directory 0700) if it does not exist.
+def load_key(path: str | Path, *, create: bool = False) -> bytes:
+    """Read the hash key. A missing key is an error, not a new key: every kiosk and the roster must
+    share one key (a kiosk that made its own would recognise nobody). `create=True` is for a
+    throw-away key (tests); the branch's key is made once with `qcall hash-key`.
 
     Refuses a key file that group or others may read: the key is what keeps the hashes irreversible.
     """
     p = Path(path)
     if not p.exists():
         if not create:
-            raise PrivacyError(f"{p}: hash key file does not exist")
-        _create_key(p)
+            raise PrivacyError(f"{p}: hash key file does not exist; make the branch's key once with "
+                               f"`qcall hash-key --out {p}` and copy that same file to every kiosk")
+        make_key(p)
     try:
         mode = p.stat().st_mode
         text = p.read_text(encoding="ascii").strip()
@@ -82,17 +85,20 @@ def load_key(path: str | Path, *, create: bool = True) -> bytes:
     return key
 
 
-def _create_key(p: Path) -> None:
+def make_key(p: Path) -> bool:
+    """Write 32 random bytes as hex (mode 0600, directory 0700). False if the file already exists:
+    a key is never replaced (every hash made with it would stop matching)."""
     p.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
     except FileExistsError:
-        return  # another process made it first
+        return False
     except OSError as err:
         raise PrivacyError(f"{p}: cannot create hash key file") from err
     with os.fdopen(fd, "w", encoding="ascii") as f:
         f.write(secrets.token_hex(KEY_BYTES) + "\n")
     _LOG.info("created a new hash key file %s", p)
+    return True
 
 
 def normalize_number(raw: str) -> str:

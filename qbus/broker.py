@@ -172,6 +172,16 @@ class MosquittoConf:
     autosave_interval_s: int = 60
     max_queued_messages: int = 1000
     max_packet_size: int = 65536
+    # A drop-in for Debian's /etc/mosquitto/conf.d/: the main file already sets pid_file,
+    # persistence_location and log_dest, and mosquitto refuses a second persistence_location.
+    conf_d: bool = False
+    # The client id is the user name: nobody can take over (and so disconnect) another user's
+    # session by connecting with its client id, e.g. the core's.
+    username_as_clientid: bool = False
+    # TLS listener (all three or none): the branch CA, the broker's certificate and key.
+    cafile: str = ""
+    certfile: str = ""
+    keyfile: str = ""
 
     def render(self, header: str = "") -> str:
         lines = [f"# {line}" if line else "#" for line in header.splitlines()]
@@ -180,13 +190,20 @@ class MosquittoConf:
             f"listener {self.port} {self.host}",
             "protocol mqtt",
         ]
+        if self.certfile:
+            lines += [f"cafile {self.cafile}", f"certfile {self.certfile}", f"keyfile {self.keyfile}",
+                      "tls_version tlsv1.2"]
+        if self.username_as_clientid:
+            lines += ["use_username_as_clientid true"]
         if self.password_file:
             lines += ["allow_anonymous false", f"password_file {self.password_file}"]
         else:
             lines += ["allow_anonymous true"]
         if self.acl_file:
             lines += [f"acl_file {self.acl_file}"]
-        if self.persistence_dir:
+        if self.conf_d:
+            lines += [f"autosave_interval {self.autosave_interval_s}"]
+        elif self.persistence_dir:
             lines += [
                 "persistence true",
                 f"persistence_location {self.persistence_dir.rstrip('/')}/",
@@ -200,7 +217,7 @@ class MosquittoConf:
             "set_tcp_nodelay true",
             f"max_queued_messages {self.max_queued_messages}",
             f"max_packet_size {self.max_packet_size}",
-            f"log_dest {self.log_dest}",
+            *([] if self.conf_d else [f"log_dest {self.log_dest}"]),
             "log_type error",
             "log_type warning",
             "log_type notice",
@@ -250,8 +267,11 @@ class MosquittoBroker:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         as_root = os.geteuid() == 0  # mosquitto would drop to its own user and lose our tmp files
-        if conf is not None:  # run given settings (a provisioned branch's) as they are
-            self.conf = dataclasses.replace(conf, log_dest="stderr", run_as_root=as_root)
+        if conf is not None:  # run given settings (a provisioned branch's) as they are, standalone
+            persist = self.workdir / "data"
+            persist.mkdir(exist_ok=True)
+            self.conf = dataclasses.replace(conf, log_dest="stderr", run_as_root=as_root, conf_d=False,
+                                            persistence_dir=str(persist))
         else:
             persist = self.workdir / "data"
             if persistence:

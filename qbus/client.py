@@ -103,6 +103,7 @@ class BusClient:
         reconnect_max_s: float = 1.0,
         act_as: Iterable[str] = (),
         clean_session: bool = True,
+        ca_file: str = "",
     ) -> None:
         self.topics = topics
         self.device = check_device_id(device)
@@ -133,6 +134,8 @@ class BusClient:
         self._link = threading.Condition()
         self._local = threading.local()
         self._mqtt = self._make_client(username, password, (reconnect_min_s, reconnect_max_s), clean_session)
+        if ca_file:
+            self._use_tls(ca_file)
 
     @classmethod
     def from_config(
@@ -151,6 +154,7 @@ class BusClient:
             host=host, port=bus.port if port is None else port, topics=Topics(bus.prefix, branch),
             device=device, username=bus.username or (device if password else ""), password=password,
             keepalive_s=bus.keepalive_s, command_timeout_s=bus.command_timeout_s,
+            ca_file=bus.ca_file if bus.tls else "",
             **{"reconnect_min_s": bus.reconnect_min_s, "reconnect_max_s": bus.reconnect_max_s, **kwargs},
         )
 
@@ -380,6 +384,17 @@ class BusClient:
         pending.done.set()
 
     # ------------------------------------------------------------------ paho plumbing
+
+    def _use_tls(self, ca_file: str) -> None:
+        """TLS 1.2+ with the branch CA; the broker's certificate must name `host` (PINs and
+        passwords cross the LAN inside it)."""
+        import ssl
+
+        if not Path(ca_file).is_file():
+            raise ConfigError(f"bus.ca_file {ca_file}: no such file (copy ca.crt from `qcall provision`'s output)")
+        ctx = ssl.create_default_context(cafile=ca_file)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._mqtt.tls_set_context(ctx)
 
     def _make_client(self, username: str, password: str, backoff: tuple[float, float],
                      clean: bool) -> mqtt.Client:

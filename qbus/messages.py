@@ -57,6 +57,9 @@ class Issue(Msg, tag="issue", tag_field="op", kw_only=True):
     masked_name: str = ""
     appointment_at: float = 0.0
     granted_by: str = ""
+    # The granting staff member's PIN, typed on the kiosk's PIN pad: the core checks it against the
+    # hashes only it holds (with lockout), then blanks it before journaling. Empty for a staff card.
+    staff_pin: str = ""
     kiosk: str = ""
     reason: Reason = ""  # why staff granted this tier at the desk (journaled with granted_by)
 
@@ -198,6 +201,13 @@ class KioskNote(Msg, tag="kiosk_note", tag_field="op", kw_only=True):
     detail: str = ""
 
 
+class UnlockPin(Msg, tag="unlock_pin", tag_field="op", kw_only=True):
+    """A manager lifts a PIN lockout (a teller id, and every device it locked) before the window
+    ends. Handled by the core service, never journaled: lockouts live only in its memory."""
+
+    teller: str
+
+
 class ResetDay(Msg, tag="reset_day", tag_field="op", kw_only=True):
     """Start a new business day (YYYY-MM-DD); numbers restart. Refused for a day not after today."""
 
@@ -220,7 +230,7 @@ Command = (
     Issue | CallNext | Recall | Skip | Requeue | Transfer | StartService | FinishService | Rate
     | Pause | Resume | OpenCounter | CloseCounter | Login | Logout | Cancel | Tick | ResetDay
     | ClockStep | ConfirmClock
-    | KioskNote | AckAlert | Move | SetNotice
+    | KioskNote | AckAlert | Move | SetNotice | UnlockPin
 )
 COUNTER_COMMANDS = (
     CallNext, Recall, Skip, Transfer, StartService, FinishService, Rate, Pause, Resume,
@@ -434,10 +444,23 @@ class NoticeSet(Event, tag="notice", kw_only=True):
     by: str = ""
 
 
+class PinLockout(Event, tag="pin_lockout", kw_only=True):
+    """Wrong PINs locked a teller id (`kind` teller) or a device (`kind` device: it tried several
+    ids) out of PIN checks until `until`. Published by the core service on `alert/pin_lockout`
+    only (not journaled: a restart forgets lockouts). `counter` is 0 for a kiosk's staff PIN."""
+
+    kind: Literal["teller", "device"]
+    teller: str
+    device: str
+    counter: int = 0
+    failures: int
+    until: float
+
+
 AnyEvent = (
     TicketIssued | TicketCalled | TicketRecalled | TicketSkipped | TicketRequeued | TicketTransferred
     | TicketCancelled | ServiceStarted | ServiceFinished | ServiceRated | CounterChanged | WaitAlert
-    | DayReset | KioskNoted | Advice | AlertAcked | TicketMoved | NoticeSet
+    | DayReset | KioskNoted | Advice | AlertAcked | TicketMoved | NoticeSet | PinLockout
 )
 
 

@@ -41,6 +41,11 @@ _LEVEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")
 
 
+def is_level(value: str) -> bool:
+    """Whether `value` may be one topic level (the prefix, the branch id)."""
+    return bool(_LEVEL.match(value))
+
+
 def check_device_id(device: str) -> str:
     """Return `device` if it is a valid device id (`kiosk1`, `counter3`, `display1`, `core`)."""
     if not DEVICE_ID.match(device):

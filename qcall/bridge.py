@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -22,7 +22,7 @@ from firmware_bridge.bridge import Bridge
 from firmware_bridge.logic import LogicFactory
 from qbus.client import BusClient
 from qbus.config import BranchConfig
-from qbus.config.sections import SerialDevice, SerialLine
+from qbus.config.sections import SerialCodec, SerialDevice, SerialLine
 from qbus.errors import ConfigError
 from qbus.provision import bridge_device
 from qbus.topics import Topics, counter_device
@@ -76,7 +76,7 @@ def adhoc_line(cfg: BranchConfig, counter: int, port: str) -> SerialLine:
     if not port or not counter:
         raise ConfigError("name a [[serial]] line (--line), or give both --port and --counter")
     keypad, rating, baud, codec = pads_for(cfg, counter)
-    return SerialLine(port=port, baudrate=baud, codec=codec, devices=[
+    return SerialLine(port=port, baudrate=baud, codec=cast(SerialCodec, codec), devices=[
         SerialDevice(address=keypad, counter=counter, kind="keypad"),
         SerialDevice(address=rating, counter=counter, kind="rating")])
 

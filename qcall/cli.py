@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from qbus.errors import QcallError
@@ -78,8 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     prov = sub.add_parser(
         "provision", help="write Mosquitto credentials, password file, ACL and config for the branch",
-        description="Writes credentials/<device>.password (0600), passwd, acl and mosquitto.conf into "
-        "--out for every device the branch config implies. Existing passwords are kept unless --rotate.")
+        description="Writes credentials/<device>.password (0600), passwd, acl and mosquitto.conf (a drop-in "
+        "for Debian's /etc/mosquitto/conf.d/) into --out for every device the branch config implies; with "
+        "[bus] tls = true also the branch CA (ca.crt, kept) and the broker's certificate (openssl). Run as "
+        "root so mosquitto's group may read its files. Existing passwords are kept unless --rotate.")
     prov.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     prov.add_argument("--out", default="var/broker", help="output folder")
     prov.add_argument("--rotate", action="store_true", help="issue new passwords for every device")
@@ -157,12 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     _bus_args(pn)
     pn.set_defaults(func=_panel)
 
-    pin = sub.add_parser("pin-hash", help="print the pin_sha256 value for a teller's config entry",
-                         description="Prints the value to put in a [[teller]] entry's pin_sha256 for "
-                         "this teller id and PIN; the PIN itself is never stored.")
-    pin.add_argument("teller")
-    pin.add_argument("pin")
-    pin.set_defaults(func=_pin_hash)
+    _pin_parsers(sub)
 
     kiosk = sub.add_parser(
         "kiosk", help="run a ticket kiosk on the branch bus",
@@ -314,6 +312,41 @@ def _doctor(args: argparse.Namespace) -> int:
     bad = failed(found)
     print(f"{len(bad)} problem(s)" if bad else "all clear")
     return 1 if bad else 0
+
+
+def _pin_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pin = sub.add_parser(
+        "pin", help="set a teller's PIN (on the branch server) or lift a PIN lockout",
+        description="Teller PINs: `set` stores a new PIN's argon2id hash in [pins] file on the branch "
+        "server (the only copy; kiosks and counters hold none); `unlock` lifts a lockout after wrong PINs.")
+    psub = pin.add_subparsers(dest="action", metavar="ACTION")
+    psub.required = True
+    ps = psub.add_parser(
+        "set", help="ask for a teller's new PIN (twice, not echoed) and store its argon2id hash",
+        description="Run on the branch server. Reads the PIN twice without echo (from the terminal; "
+        "from two stdin lines when stdin is not one) and writes its argon2id hash to [pins] file "
+        "(mode 0600). Refuses weak PINs: the teller id, one digit repeated, runs like 1234, common ones. "
+        "A running `qcall serve` picks the change up at the next login.")
+    ps.add_argument("teller", help="the teller id, as in the branch file's [[teller]]")
+    ps.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    ps.add_argument("--file", default="", help="PIN file (default: [pins] file)")
+    ps.set_defaults(func=_pin_set)
+    pu = psub.add_parser(
+        "unlock", help="lift a teller's PIN lockout now (as manager1)",
+        description="Asks the core to forget the wrong PINs of a teller id (and free the devices "
+        "that were locked guessing): for the teller who mistyped, once you know it was them.")
+    pu.add_argument("teller")
+    pu.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    _bus_args(pu)
+    pu.set_defaults(func=_pin_unlock)
+
+    hk = sub.add_parser(
+        "hash-key", help="make the branch's hash key (once; the same file then goes to every kiosk)",
+        description="Writes 32 random bytes (hex, mode 0600) to --out or [privacy] hash_key_file. "
+        "Never replaces an existing key: every roster and staff-card hash is made with it.")
+    hk.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    hk.add_argument("--out", default="", help="key file (default: privacy.hash_key_file)")
+    hk.set_defaults(func=_hash_key)
 
 
 def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -614,8 +647,10 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import signal
     import threading
+    from pathlib import Path
 
     from qbus.config import load
+    from qserver.pins import PinBook, check_file_mode, refuse_unsafe
     from qserver.runner import CoreRunner
     from qserver.tuning import tune_gc, tune_latency
 
@@ -624,16 +659,19 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"{args.config}: bus.host is empty; `qcall serve` needs a broker (see `qcall demo`)")
     password = ""
     if cfg.bus.password_file:
-        from pathlib import Path
-
         password = Path(cfg.bus.password_file.format(device="core")).read_text(encoding="utf-8").strip()
+    pins_file = Path(cfg.pins.file)
+    pins = PinBook.load(pins_file)
+    check_file_mode(pins_file)
+    refuse_unsafe(pins, cfg)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     tune_gc()
     tune_latency()
     from qcall.history import DayCloser
 
-    runner = CoreRunner(cfg, cfg.storage.journal, cfg.bus.host, cfg.bus.port,
+    runner = CoreRunner(cfg, cfg.storage.journal, cfg.bus.host, cfg.bus.port, pins=pins,
+                        ca_file=cfg.bus.ca_file if cfg.bus.tls else "",
                         username="core" if password else "", password=password)
     runner.service.on_day_closed = DayCloser(cfg, runner.store)  # each reset archives the day closed
     with runner:
@@ -685,11 +723,17 @@ def _keypad(args: argparse.Namespace) -> int:
 
 def _provision(args: argparse.Namespace) -> int:
     from qbus.config import load
-    from qbus.provision import provision
+    from qbus.provision import broker_gid, provision
 
     done = provision(load(args.config), args.out, rotate=args.rotate)
     print(f"wrote {done.conf}, {done.passwd}, {done.acl} and {len(done.credentials)} device credentials "
           f"in {done.out_dir}/credentials ({len(done.created)} new)")
+    if done.ca is not None:
+        print(f"TLS: branch CA {done.ca} (copy it to every machine as [bus] ca_file), broker certificate "
+              f"for {done.settings.host}")
+    if broker_gid() is None:
+        print(f"warning: not run as root (or no mosquitto group): {done.passwd.name}, {done.acl.name} and the "
+              f"TLS key are readable by you only; mosquitto reads them as its own user", file=sys.stderr)
     return 0
 
 
@@ -729,10 +773,72 @@ def _voice_say(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pin_hash(args: argparse.Namespace) -> int:
-    from qbus.config import pin_hash
+def _read_pin(prompt: str) -> str:
+    """A PIN from the terminal without echo; from a stdin line when stdin is not a terminal
+    (scripted set-up). Never from the command line, where `ps` and shell history would keep it."""
+    import getpass
 
-    print(pin_hash(args.teller, args.pin))
+    if sys.stdin.isatty():
+        return getpass.getpass(prompt)
+    line = sys.stdin.readline()
+    if not line:
+        raise UsageError("no PIN given on stdin")
+    return line.rstrip("\r\n")
+
+
+def _pin_set(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from qbus.config import load
+    from qserver.pins import PinBook, weak_reason
+
+    cfg = load(args.config)
+    teller = next((t for t in cfg.teller if t.id == args.teller), None)
+    if teller is None:
+        raise UsageError(f"teller {args.teller!r} is not in {args.config} (add a [[teller]] first)")
+    path = Path(args.file or cfg.pins.file)
+    book = PinBook.load(path) if path.exists() else PinBook(path=path)
+    if book.example:
+        raise UsageError(f"{path} holds the demo's example PINs; start a new file with --file")
+    pin = _read_pin(f"New PIN for {teller.id} ({teller.name}): ")
+    why = weak_reason(teller.id, pin)
+    if why:  # said before asking again; book.set() applies the same rules
+        raise UsageError(f"PIN refused: {why}")
+    if _read_pin("Same PIN again: ") != pin:
+        raise UsageError("the two PINs differ; nothing changed")
+    book.set(teller.id, pin)
+    book.save(path)
+    print(f"teller {teller.id} ({teller.name}): PIN set in {path} (argon2id, mode 0600)")
+    return 0
+
+
+def _pin_unlock(args: argparse.Namespace) -> int:
+    from qbus import messages as m
+    from qbus.config import load
+
+    bus = _device_client(args, load(args.config), "manager1")
+    try:
+        bus.connect(10)
+        reply = bus.request(m.UnlockPin(teller=args.teller))
+    finally:
+        bus.close()
+    if not reply.ok:
+        err = reply.error
+        raise UsageError(f"unlock {args.teller}: {err.en if err else 'refused'}")
+    print(f"teller {args.teller}: PIN lockout lifted")
+    return 0
+
+
+def _hash_key(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kiosk.recognition import make_key
+    from qbus.config import load
+
+    path = Path(args.out or load(args.config).privacy.hash_key_file)
+    if not make_key(path):
+        raise UsageError(f"{path} exists; a hash key is never replaced (copy it, or remove it yourself)")
+    print(f"{path}: new hash key (mode 0600); copy this same file to every kiosk")
     return 0
 
 

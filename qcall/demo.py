@@ -35,6 +35,7 @@ from qcall.demo_display import DemoDisplay
 from qcall.demo_kiosk import DemoKiosk
 from qcall.history import DayCloser, close_day
 from qcall.web import WebServer, build_context
+from qserver.pins import PinBook
 from qserver.runner import CoreRunner
 from qserver.service import CoreService, branch_kpis
 from web.users import add_user
@@ -143,7 +144,8 @@ class Demo:
     def _start_core(self) -> None:
         # A demo runs on whatever laptop is at hand: trust its clock (a branch Pi waits for NTP).
         cfg = msgspec.structs.replace(self.cfg, clock=msgspec.structs.replace(self.cfg.clock, confirm="rtc"))
-        runner = CoreRunner(cfg, self.journal, self.host, self.port)
+        # The demo's example PINs (each teller's id), explicitly: `qcall serve` refuses them.
+        runner = CoreRunner(cfg, self.journal, self.host, self.port, pins=PinBook.example_for(cfg))
         if self.history:
             runner.service.on_day_closed = DayCloser(cfg, runner.store, self.history)
         self.runner = runner.start()

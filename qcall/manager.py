@@ -118,6 +118,12 @@ class Watch:
         if isinstance(a, m.Advice):
             self._line(f"> 建议 advice: {a.zh} / {a.en}")
             return
+        if isinstance(a, m.PinLockout):
+            who = f"teller {a.teller}" if a.kind == "teller" else f"device {a.device} (ids tried: {a.teller or 'unknown'})"
+            self._line(f"! 密码锁定 PIN lockout: {who} at {a.device}, counter {a.counter}, after {a.failures} "
+                       f"wrong PINs; until {self._hhmm(a.until, '%H:%M')} "
+                       "(`qcall pin unlock ID` lifts it)")
+            return
         if not isinstance(a, m.WaitAlert):
             return
         what = "贵宾超时 VIP over target" if a.kind == "tier" else "等待超时 waiting too long"

@@ -9,21 +9,29 @@ checked against M/M/c queueing theory.
 
 from __future__ import annotations
 
+import datetime as dt
 import heapq
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from qbus import messages as m
 from qbus.config import BranchConfig, loads
 from qcore import BranchCore, CoreError, stats
+from qserver.clock import local_hour
 
 # Arrivals per hour from opening, relative: peaks mid-morning (10-11h) and mid-afternoon (14-15h).
 DAY_PROFILE = [0.6, 1.0, 0.85, 0.55, 0.5, 0.9, 0.75, 0.45]
 TIER_MIX = {"private": 0.01, "wealth": 0.03, "vip": 0.10, "priority": 0.06}
 STARS = [(5, 0.70), (4, 0.20), (3, 0.06), (2, 0.02), (1, 0.02)]
-DAY0 = 1_795_363_200.0  # 2026-11-23 00:00 at UTC+8, as epoch seconds
+DAY = dt.date(2026, 11, 23)  # the simulated business day (a Monday)
+
+
+def day_start(tz: str) -> float:
+    """Midnight of the simulated day in the branch's own time zone, as epoch seconds."""
+    return dt.datetime.combine(DAY, dt.time(0), ZoneInfo(tz)).timestamp()
 
 
 @dataclass
@@ -158,8 +166,9 @@ def simulate_day(cfg: BranchConfig, seed: int, p: DayParams | None = None,
     core = BranchCore(cfg)
     open_h, open_m = map(int, cfg.hours.open.split(":"))
     close_h, close_m = map(int, cfg.hours.close.split(":"))
-    start = DAY0 + open_h * 3600 + open_m * 60
-    end = DAY0 + close_h * 3600 + close_m * 60
+    day0 = day_start(cfg.branch.timezone)
+    start = day0 + open_h * 3600 + open_m * 60
+    end = day0 + close_h * 3600 + close_m * 60
     core.reset_day(start - 3600, "2026-11-23")
     sim = Sim(core, seed, start, on_call)
     rng = sim.rng
@@ -180,8 +189,8 @@ def simulate_day(cfg: BranchConfig, seed: int, p: DayParams | None = None,
     for minute in range(int((end - start) // 60) + 60 * 3):
         sim.at(start + 60 * minute, lambda: sim.core.tick(sim.now))
     sim.run(end + 3 * 3600)  # the doors close at `end`; those inside are still served
-    tz = 8 * 3600
-    return stats.kpis(core, sim.now, hour_of=lambda t: int(((t + tz) % 86400) // 3600))
+    tz = cfg.branch.timezone
+    return stats.kpis(core, sim.now, hour_of=lambda t: local_hour(t, tz))
 
 
 def _schedule_day_arrivals(sim: Sim, cfg: BranchConfig, p: DayParams, start: float, end: float,
@@ -253,7 +262,6 @@ max_wait_minutes = 100000
 [[teller]]
 id = "t"
 name = "t"
-pin_sha256 = "{pin}"
 """
 
 
@@ -261,7 +269,7 @@ def simulate_fifo(counters: int, arrivals_per_hour: float, service_minutes: floa
                   seed: int) -> dict[str, Any]:
     """M/M/c through the real core: Poisson arrivals, exponential service, C identical counters."""
     block = "\n".join(f"[[counter]]\nid = {i}\nserves = {{ all = 1 }}" for i in range(1, counters + 1))
-    cfg = loads(FIFO_TOML.format(service=service_minutes, counters=block, pin="0" * 64))
+    cfg = loads(FIFO_TOML.format(service=service_minutes, counters=block))
     cfg = _with_tellers(cfg, counters)
     core = BranchCore(cfg)
     core.reset_day(0.0, "2026-01-01")
@@ -306,7 +314,7 @@ def _with_tellers(cfg: BranchConfig, n: int) -> BranchConfig:
 
     from qbus.config import Teller
 
-    tellers = [Teller(id=f"t{i}", name=f"t{i}", pin_sha256="0" * 64) for i in range(1, n + 1)]
+    tellers = [Teller(id=f"t{i}", name=f"t{i}") for i in range(1, n + 1)]
     return msgspec.structs.replace(cfg, teller=tellers)
 
 

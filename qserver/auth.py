@@ -1,26 +1,22 @@
 """Who may send which command. The broker's ACL fixes who may publish on which topic; this
 checks what the payload asks for, which an ACL cannot see (a kiosk may only issue tickets,
-counter 3 may only command counter 3), and verifies teller PINs. The roles and what each may send
-are qbus.roles' table, the one the broker ACL is written from, so the two layers cannot drift."""
+counter 3 may only command counter 3). The roles and what each may send are qbus.roles' table,
+the one the broker ACL is written from, so the two layers cannot drift. Teller PINs are checked
+by qserver.pins (argon2id hashes, lockout)."""
 
 from __future__ import annotations
 
-import hmac
-
 from qbus import messages as m
-from qbus.config import BranchConfig, pin_hash
 from qbus.errors import QcallError
 from qbus.roles import may_send, role_of
+from qserver.pins import BadPin, PinLocked
+
+__all__ = ["BadPin", "Forbidden", "PinLocked", "check"]
 
 
 class Forbidden(QcallError, PermissionError):
     code = "forbidden"
     zh = "无权进行此操作"
-
-
-class BadPin(QcallError, PermissionError):
-    code = "bad_pin"
-    zh = "柜员号或密码错误"
 
 
 def check(device: str, cmd: m.Command) -> None:
@@ -34,11 +30,3 @@ def check(device: str, cmd: m.Command) -> None:
     if role == "counter" and isinstance(cmd, m.COUNTER_COMMANDS):
         raise Forbidden(f"{device} may only command its own counter")
     raise Forbidden(f"{device} ({role}) may not send {type(cmd).__name__}")
-
-
-def verify_pin(cfg: BranchConfig, teller: str, pin: str) -> None:
-    """Constant-time check of a teller PIN against the config's salted hash."""
-    for t in cfg.teller:
-        if t.id == teller and hmac.compare_digest(t.pin_sha256, pin_hash(teller, pin)):
-            return
-    raise BadPin(f"teller {teller!r}: wrong id or PIN")

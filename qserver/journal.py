@@ -149,6 +149,16 @@ def row_crc(seq: int, at: float, rid: str, device: str, cmd: bytes) -> int:
     return zlib.crc32(cmd, zlib.crc32(f"{rid}\x00{device}".encode(), zlib.crc32(head)))
 
 
+def _private(path: Path) -> None:
+    """The journal holds who was served when, by whom, with customers' keyed hashes and masked
+    names: owner only (0600). SQLite gives its -wal and -shm files the main file's mode."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o600)
+        _LOG.warning("%s was readable by others; now mode 0600", path)
+
+
 class Journal:
     """Append-only command log with group commit, verified replay and snapshots."""
 
@@ -159,6 +169,7 @@ class Journal:
             expected = read_marker(self.path)
             if expected and (not self.path.exists() or self.path.stat().st_size == 0):
                 raise JournalGone(self._missing(expected))  # before SQLite creates anything there
+            _private(self.path)
             self.db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except JournalError:
             raise

@@ -12,6 +12,7 @@ from qbus.config import BranchConfig
 from qbus.topics import Topics
 from qserver.clock import BranchClock, branch_clock
 from qserver.errors import JournalError
+from qserver.pins import PinBook
 from qserver.service import CoreService
 from qserver.store import DurableCore
 
@@ -27,10 +28,10 @@ class CoreRunner:
     """
 
     def __init__(self, cfg: BranchConfig, journal: str | Path, host: str, port: int,
-                 clock: BranchClock | None = None, **bus_kw: Any) -> None:
+                 clock: BranchClock | None = None, pins: PinBook | None = None, **bus_kw: Any) -> None:
         self.cfg = cfg
         self.topics = Topics(cfg.bus.prefix, cfg.branch.id)
-        self.store = DurableCore(cfg, journal, cfg.storage.snapshot_every, outbox=True)
+        self.store = DurableCore(cfg, journal, cfg.storage.snapshot_every, outbox=True, pins=pins)
         try:
             bus_kw = {"reconnect_min_s": cfg.bus.reconnect_min_s, "reconnect_max_s": cfg.bus.reconnect_max_s,
                       **bus_kw}

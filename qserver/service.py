@@ -149,6 +149,7 @@ class CoreService:
                         now = self._settle_clock()
                         self._roll_day(now)
         self._housekeeping(now)
+        self._publish_alerts()
         events = self.store.core.drain()
         hall_changed = self._shown_unconfirmed != (not self.clock.confirmed)
         if not self.store.pending and not replies and not events and not hall_changed:
@@ -266,6 +267,12 @@ class CoreService:
                 self._send(t.event_of(advice), payload)
         self.flights.append(flight)
         self._advance_published()
+
+    def _publish_alerts(self) -> None:
+        """PIN lockouts go out at once on `alert/pin_lockout` (nothing to commit: not journaled)."""
+        alerts, self.store.pins.alerts = self.store.pins.alerts, []
+        for a in alerts:
+            self.bus.publish_raw(self.topics.alert("pin_lockout"), m.encode(a), qos=1)
 
     def _send(self, topic: str, payload: bytes, retain: bool = False) -> None:
         flight = self._flight

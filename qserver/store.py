@@ -36,6 +36,7 @@ from qbus.errors import QcallError
 from qcore import BranchCore, Ticket, snapshot
 from qserver import auth
 from qserver.journal import Journal
+from qserver.pins import PinBook, PinGuard
 from qserver.snapshots import SnapshotWriter
 
 _LOG = logging.getLogger(__name__)
@@ -72,11 +73,14 @@ class DurableCore:
     """BranchCore + Journal + request de-duplication + snapshots."""
 
     def __init__(self, cfg: BranchConfig, path: str | Path, snapshot_every: int = 5000,
-                 outbox: bool = False) -> None:
+                 outbox: bool = False, pins: PinBook | None = None) -> None:
         """`outbox=True` for the core service: events of rows after the journal's `published_seq`
         mark (all rows when there is no mark: the broker never confirmed anything) are re-derived
-        into `self.outbox` for publishing again. Tools that only read the state leave it off."""
+        into `self.outbox` for publishing again. Tools that only read the state leave it off.
+        `pins`: the tellers' PIN hashes (`qcall serve` loads `[pins] file`); without them every
+        PIN is refused."""
         self.cfg = cfg
+        self.pins = PinGuard(pins or PinBook(), cfg)
         self.track_published = outbox
         self.config_digest = snapshot.behaviour_digest(cfg)
         self.schema = snapshot_schema()
@@ -169,15 +173,28 @@ class DurableCore:
             return cached
         try:
             auth.check(device, cmd)
-            if isinstance(cmd, m.Login):
-                auth.verify_pin(self.cfg, cmd.teller, cmd.pin)
-                cmd = msgspec.structs.replace(cmd, pin="")  # a PIN is never journaled
+            if isinstance(cmd, m.UnlockPin):
+                self.pins.unlock(cmd.teller)  # lockouts live in memory only: nothing to journal
+                return m.Reply(id=rid, ok=True)
+            cmd = self._check_pin(device, cmd, now)
         except QcallError as err:
             return error_reply(rid, err)
         reply = self._apply(self.core, rid, cmd, now)
         self.done[rid] = reply
         self.pending.append((now, rid, device, msgspec.json.encode(cmd)))
         return reply
+
+    def _check_pin(self, device: str, cmd: m.Command, now: float) -> m.Command:
+        """Verify the PIN a login (or a kiosk's staff grant) carries; return the command without
+        it, so a PIN is never journaled. BadPin / PinLocked when it is wrong or locked out."""
+        if isinstance(cmd, m.Login):
+            self.pins.check(cmd.teller, cmd.pin, device=device, counter=cmd.counter, now=now)
+            return msgspec.structs.replace(cmd, pin="")
+        if isinstance(cmd, m.Issue) and cmd.staff_pin:
+            self.pins.check(cmd.granted_by, cmd.staff_pin, device=device, counter=0, now=now,
+                            roles=("lobby", "manager"))
+            return msgspec.structs.replace(cmd, staff_pin="")
+        return cmd
 
     def commit(self) -> int:
         """Make every submitted request durable (one fsync); returns the last journal row."""

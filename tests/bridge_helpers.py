@@ -16,9 +16,10 @@ from firmware_bridge.pad_twin import PadTwin, TwinLine
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
-from qbus.config import BranchConfig, Counter, Teller, load, pin_hash
+from qbus.config import BranchConfig, Counter, Teller, load
 from qbus.topics import Topics
 from qcall.bridge import build_bridge
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.bus_helpers import Inbox
 
@@ -29,8 +30,7 @@ CFG = load(EXAMPLE)
 def branch_with(n: int) -> BranchConfig:
     """The example branch with n counters serving cash and personal, teller 50NN at counter NN."""
     counters = [Counter(id=i, serves={"cash": 1, "personal": 1}) for i in range(1, n + 1)]
-    tellers = [Teller(id=teller_of(i), name=f"柜员{i}", pin_sha256=pin_hash(teller_of(i), teller_of(i)))
-               for i in range(1, n + 1)]
+    tellers = [Teller(id=teller_of(i), name=f"柜员{i}") for i in range(1, n + 1)]
     return msgspec.structs.replace(CFG, counter=counters, teller=tellers)
 
 
@@ -91,7 +91,8 @@ def rig(tmp_path: Path, counters: list[int], *, cfg: BranchConfig = CFG, baudrat
         wiring = {2 * c - 1: c for c in counters} | {2 * c: c for c in counters}
         serial = line.line_config(wiring, heartbeat_timeout_s=heartbeat_timeout_s)
         cfg = msgspec.structs.replace(cfg, serial=[serial])
-        core = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port).start()
+        core = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port,
+                          pins=PinBook.example_for(cfg, CHEAP_COST)).start()
         stack.callback(core.stop)
         topics = Topics(cfg.bus.prefix, cfg.branch.id)
         events, presence = Inbox(), Inbox()

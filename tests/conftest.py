@@ -15,6 +15,7 @@ from qbus.broker import EmbeddedBroker, MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import BranchConfig, load
 from qbus.topics import Topics
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.browser import open_chromium
 from tests.pg_cluster import PgCluster
@@ -96,9 +97,11 @@ def core_on(tmp_path: Path) -> Iterator[Callable[..., CoreRunner]]:
     fresh SQLite file; stopped after the test."""
     runners: list[CoreRunner] = []
 
-    def start(broker: Broker, cfg: BranchConfig | None = None) -> CoreRunner:
+    def start(broker: Broker, cfg: BranchConfig | None = None, pins: PinBook | None = None,
+              **kw: Any) -> CoreRunner:
         cfg = cfg or load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
-        r = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port).start()
+        r = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port,
+                       pins=pins or PinBook.example_for(cfg, CHEAP_COST), **kw).start()
         runners.append(r)
         return r
 

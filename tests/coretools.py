@@ -66,7 +66,7 @@ serves = { cash = 1, loan = 1 }
 """
 
 TELLERS = "".join(
-    f'\n[[teller]]\nid = "t{i}"\nname = "柜员{i}"\npin_sha256 = "{"0" * 64}"\n' for i in range(1, 10)
+    f'\n[[teller]]\nid = "t{i}"\nname = "柜员{i}"\n' for i in range(1, 10)
 )
 
 

@@ -23,6 +23,7 @@ from qbus.topics import Topics
 from qcall.bridge import build_bridge
 from qcall.demo_counters import DemoCounters
 from qcall.keypad import KeypadConsole
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.bridge_helpers import CFG, branch_with, rig, teller_of
 from tests.bus_helpers import Inbox, Printed
@@ -235,7 +236,7 @@ def test_qcall_keypad_console_drives_a_bridge_pointed_at_its_pty(tmp_path: Path)
     shown = out.wait_line
 
     with MosquittoBroker(tmp_path / "mqtt").start() as broker, \
-            CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port) as core:
+            CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port, pins=PinBook.example_for(CFG, CHEAP_COST)) as core:
         console = KeypadConsole(CFG, 3, out, link=str(tmp_path / "ttyKEYPAD"), heartbeat_s=0)
         try:
             with build_bridge(CFG, "", host=broker.host, port=broker.port, serial_port=console.line.port,
@@ -261,7 +262,7 @@ def test_demo_counters_serve_and_rate_through_the_bridge(tmp_path: Path) -> None
     """The demo's tellers and customers act only on pad twins; the core sees rated services."""
     events = Inbox()
     with MosquittoBroker(tmp_path / "mqtt").start() as broker, \
-            CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port):
+            CoreRunner(CFG, tmp_path / "journal.db", broker.host, broker.port, pins=PinBook.example_for(CFG, CHEAP_COST)):
         topics = Topics(CFG.bus.prefix, CFG.branch.id)
         watcher = BusClient(host=broker.host, port=broker.port, topics=topics, device="manager")
         watcher.subscribe(topics.all_events(), m.decode_event, events)

@@ -20,7 +20,8 @@ def commands(p: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse
 
 def test_every_command_has_its_own_description() -> None:
     found = commands(build_parser())
-    assert {"bridge", "cancel", "requeue", "pin-hash", "check-config", "voice build", "report"} <= set(found)
+    assert {"bridge", "cancel", "requeue", "pin set", "pin unlock", "hash-key", "check-config", "voice build",
+            "report"} <= set(found)
     missing = [name for name, sub in found.items() if not (sub.description or "").strip()]
     assert missing == []
     assert found["cancel"].description != found["requeue"].description

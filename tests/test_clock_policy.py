@@ -18,6 +18,7 @@ from qbus.config import load
 from qbus.topics import Topics
 from qserver.clock import BranchClock
 from qserver.journal import Journal
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.service import CoreService
 from qserver.store import DurableCore
 from tests.test_config import EXAMPLE
@@ -66,7 +67,7 @@ class Pi:
 class Branch:
     def __init__(self, path: Path, pi: Pi) -> None:
         self.bus = Recorder()
-        store = DurableCore(CFG, path, outbox=True)
+        store = DurableCore(CFG, path, outbox=True, pins=PinBook.example_for(CFG, CHEAP_COST))
         self.svc = CoreService(CFG, store, self.bus, TOPICS, pi.clock(store.core.clock))
 
     def send(self, device: str, cmd: m.Command) -> m.Reply:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from qbus.config import ConfigError, load, loads, pin_hash
+from qbus.config import ConfigError, load, loads
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
 
@@ -19,20 +19,20 @@ def test_example_branch_loads() -> None:
     cfg = load(EXAMPLE)
     assert [b.prefix for b in cfg.business] == ["A", "B", "C", "D", "E"]
     assert cfg.counter[4].prefers == ["private", "wealth", "vip"]
-    assert pin_hash("1001", "1001") == cfg.teller[0].pin_sha256
+    assert [t.id for t in cfg.teller][:2] == ["1001", "1002"] and cfg.pins.file
 
 
 @pytest.mark.parametrize(
     ("old", "new", "names"),
     [
-        ("serves = { corporate = 1 }", "serves = { corprate = 1 }", "counter[3].serves.corprate"),
+        ("serves = { corporate = 1 }", "serves = { corprate = 1 }", "counter 4.serves.corprate"),
         ('prefix = "E"', 'prefix = "O"', "business[4].prefix"),
         ('prefix = "E"', 'prefix = "A"', "business.prefix"),
         ("id = 4\n", 'id = "four"\n', "counter[3].id"),
         ('open = "09:00"', 'open = "9am"', "hours.open"),
         ("interleave_priority = 2 ", "interleave_priority = 0 ", "rules.interleave_priority"),
         ("number_width = 3", "number_width = 9", "rules.number_width"),
-        ('prefers = ["private", "wealth"]', 'prefers = ["gold"]', "counter[5].prefers"),
+        ('prefers = ["private", "wealth"]', 'prefers = ["gold"]', "counter 6.prefers"),
         ("max_recalls = 3", "max_recals = 3", "max_recals"),
         ("satisfied_min = 4", "satisfied_min = 9", "rating.satisfied_min"),
     ],

@@ -13,6 +13,7 @@ from qbus.config import load
 from qcore import BranchCore
 from qserver.errors import JournalCorrupt
 from qserver.journal import Journal
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.salvage import repair
 from qserver.store import DurableCore
 from tests.test_config import EXAMPLE
@@ -104,7 +105,7 @@ def test_retried_request_gets_the_same_reply_after_restart(tmp_path: Path) -> No
 
 
 def test_pin_is_never_journaled(tmp_path: Path) -> None:
-    store = DurableCore(CFG, tmp_path / "j.db")
+    store = DurableCore(CFG, tmp_path / "j.db", pins=PinBook.example_for(CFG, CHEAP_COST))
     store.submit("reset", "manager", m.ResetDay(day="2026-11-23"), 1.0)
     assert store.submit("in", "counter1", m.Login(counter=1, teller="1001", pin="1001"), 2.0).ok
     bad = store.submit("in2", "counter2", m.Login(counter=2, teller="1002", pin="0000"), 2.0)

@@ -27,6 +27,7 @@ from qserver.errors import JournalError, JournalGone
 from qserver.journal import Journal, marker_path
 from qserver.service import CoreService
 from qserver.store import DurableCore
+from tests.served import served_branch
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
@@ -104,9 +105,7 @@ def test_an_empty_journal_where_one_with_rows_was_is_refused(tmp_path: Path, cap
     with pytest.raises(JournalGone, match="deleted, emptied or replaced"):
         DurableCore(CFG, path)
     assert path.stat().st_size == 0, "nothing started on it"
-    cfg = tmp_path / "branch.toml"
-    cfg.write_text(EXAMPLE.read_text(encoding="utf-8").replace('journal = "var/journal.db"', f'journal = "{path}"')
-                   + '\n[bus]\nhost = "127.0.0.1"\nport = 1\n', encoding="utf-8")
+    cfg = served_branch(tmp_path, "127.0.0.1", 1, path)
     assert main(["serve", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "emptied" in err and "Traceback" not in err
@@ -212,10 +211,7 @@ def test_repair_of_a_torn_page_keeps_the_rows_before_it_and_says_what_is_beyond(
 def test_serve_stops_with_a_clear_error_when_its_journal_is_deleted(tmp_path: Path, mosquitto: MosquittoBroker,
                                                                    make_bus: Any) -> None:
     journal = tmp_path / "core.db"
-    text = EXAMPLE.read_text(encoding="utf-8").replace('journal = "var/journal.db"', f'journal = "{journal}"')
-    text = text.replace('confirm = "sync"', 'confirm = "rtc"')
-    cfg = tmp_path / "branch.toml"
-    cfg.write_text(text + f'\n[bus]\nhost = "{mosquitto.host}"\nport = {mosquitto.port}\n', encoding="utf-8")
+    cfg = served_branch(tmp_path, mosquitto.host, mosquitto.port, journal)
     proc = subprocess.Popen([sys.executable, "-m", "qcall.cli", "serve", "--config", str(cfg)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:

@@ -208,12 +208,13 @@ def test_a_different_card_holder_is_not_held_by_the_guard(rig) -> None:
 def test_priority_by_button_needs_lobby_staff_and_records_who(rig) -> None:
     view = rig.flow.request_priority()
     assert view.kind is ViewKind.STAFF_NEEDED
-    assert rig.flow.staff_pin("2001", "0000").kind is ViewKind.STAFF_NEEDED
     assert rig.flow.staff_pin("1001", "1001").kind is ViewKind.STAFF_NEEDED  # a teller may not grant
+    assert rig.flow.staff_pin("9999", "1234").kind is ViewKind.STAFF_NEEDED  # nobody's id
     assert rig.flow.staff_pin("2001", "2001").kind is ViewKind.STAFF_OK
     rig.flow.choose("cash")  # no self-service detour for a staff-granted ticket
     cmd = rig.core.commands[0]
-    assert (cmd.tier, cmd.granted_by, cmd.via) == ("priority", "2001", "staff")
+    # the kiosk holds no PIN hashes: the PIN goes to the core with the ticket, which checks it
+    assert (cmd.tier, cmd.granted_by, cmd.staff_pin, cmd.via) == ("priority", "2001", "2001", "staff")
     assert b"Priority granted by lobby staff" in rig.emu.tickets[0].replace(b"\n", b" ")
     rig.clock.advance(5)
     rig.flow.choose("corporate")
@@ -226,13 +227,16 @@ def test_staff_card_grants_priority(rig) -> None:
     assert rig.core.commands[0].granted_by == "2001" and rig.core.commands[0].customer == ""
 
 
-def test_wrong_pins_lock_the_staff_id(rig) -> None:
-    for _ in range(5):
-        rig.flow.staff_pin("2001", "9999")
-    view = rig.flow.staff_pin("2001", "2001")
-    assert view.kind is ViewKind.STAFF_NEEDED and "稍后" in view.zh
-    rig.clock.advance(301)
-    assert rig.flow.staff_pin("2001", "2001").kind is ViewKind.STAFF_OK
+def test_a_staff_pin_the_core_refuses_prints_nothing_and_asks_again(rig) -> None:
+    rig.flow.request_priority()
+    assert rig.flow.staff_pin("2001", "9999").kind is ViewKind.STAFF_OK
+    rig.core.refuse = ErrorInfo(code="bad_pin", en="teller '2001': wrong id or PIN", zh="柜员号或密码错误")
+    view = rig.flow.choose("cash")
+    assert "密码错误" in view.zh and not rig.emu.tickets
+    rig.core.refuse = None
+    rig.clock.advance(5)
+    rig.flow.choose("corporate")  # the grant is gone: a normal ticket, no PIN sent again
+    assert rig.core.commands[-1].granted_by == "" and rig.core.commands[-1].staff_pin == ""
 
 
 def test_identity_and_messages_expire(rig) -> None:

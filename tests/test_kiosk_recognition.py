@@ -37,7 +37,7 @@ def card(number: str, kind="bank_card", **kw) -> Presented:
 def test_key_file_created_private_and_stable(tmp_path, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     path = tmp_path / "var" / "hash.key"
-    key = load_key(path)
+    key = load_key(path, create=True)
     assert len(key) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
@@ -47,7 +47,7 @@ def test_key_file_created_private_and_stable(tmp_path, caplog) -> None:
 
 def test_key_file_readable_by_others_is_refused(tmp_path) -> None:
     path = tmp_path / "hash.key"
-    load_key(path)
+    load_key(path, create=True)
     os.chmod(path, 0o644)
     with pytest.raises(PrivacyError, match="chmod 600"):
         load_key(path)
@@ -64,7 +64,7 @@ def test_bad_key_file_is_refused(tmp_path, content) -> None:
 
 def test_missing_key_without_create(tmp_path) -> None:
     with pytest.raises(PrivacyError, match="does not exist"):
-        load_key(tmp_path / "none.key", create=False)
+        load_key(tmp_path / "none.key")
 
 
 def test_keyed_hash() -> None:

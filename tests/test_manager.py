@@ -16,6 +16,7 @@ from qbus.topics import Topics
 from qcall.cli import main
 from qcall.manager import Watch, report, set_notice
 from qserver.clock import BranchClock
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from qserver.store import DurableCore
 from tests.bus_helpers import Inbox, Printed, start_child
@@ -28,7 +29,7 @@ T0 = 1_772_416_800.0  # 2026-03-02 10:00 Shanghai
 
 
 def _day(path: Path) -> None:
-    s = DurableCore(CFG, path)
+    s = DurableCore(CFG, path, pins=PinBook.example_for(CFG, CHEAP_COST))
     steps: list[tuple[str, m.Command]] = [
         ("counter1", m.Login(counter=1, teller="1001", pin="1001")),
         ("kiosk1", m.Issue(business="cash")),
@@ -108,7 +109,8 @@ def test_watch_shows_a_dead_device_and_a_customer_waiting_too_long(
     clock = BranchClock(wall=lambda: T0, mono=lambda: mono[0])
     out = Printed()
     wait_line = out.wait_line
-    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port, clock=clock):
+    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port, clock=clock,
+                    pins=PinBook.example_for(CFG, CHEAP_COST)):
         manager = make_bus(mosquitto, "manager1", topics=TOPICS, connect=False)
         Watch(manager, out, clock=lambda: T0)
         manager.connect(10)
@@ -137,7 +139,7 @@ def test_watch_shows_a_dead_device_and_a_customer_waiting_too_long(
 def test_lobby_requeues_a_missed_customer_and_cancels_a_ticket(
         mosquitto: MosquittoBroker, make_bus: MakeBus, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     where = ["--config", str(EXAMPLE), "--host", mosquitto.host, "--port", str(mosquitto.port)]
-    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port):
+    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port, pins=PinBook.example_for(CFG, CHEAP_COST)):
         kiosk = make_bus(mosquitto, "kiosk1", topics=TOPICS)
         counter = make_bus(mosquitto, "counter1", topics=TOPICS)
         for _ in range(3):
@@ -217,3 +219,19 @@ def test_watch_speaks_branch_time_labels_old_figures_and_says_the_broker_went_on
     finally:
         manager.close()
         broker.stop()
+
+
+def test_watch_shows_a_pin_lockout_naming_teller_and_counter(mosquitto: MosquittoBroker, make_bus: MakeBus,
+                                                           tmp_path: Path) -> None:
+    out = Printed()
+    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port,
+                    pins=PinBook.from_pins({"1004": "480261"}, CHEAP_COST)):
+        manager = make_bus(mosquitto, "manager1", topics=TOPICS, connect=False)
+        Watch(manager, out, clock=lambda: T0)
+        manager.connect(10)
+        counter = make_bus(mosquitto, "counter4", topics=TOPICS)
+        for n in range(CFG.pins.max_failures):
+            assert not counter.request(m.Login(counter=4, teller="1004", pin=f"{n:04d}"), 10).ok
+        assert out.wait_line("PIN lockout")
+        said = next(x for x in out.lines if "PIN lockout" in x)
+        assert "teller 1004" in said and "counter 4" in said and "qcall pin unlock" in said

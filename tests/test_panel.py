@@ -16,6 +16,7 @@ from qbus.config import load
 from qbus.errors import ConfigError
 from qbus.topics import Topics
 from qcall.panel import BusPanel
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.bus_helpers import Printed
 from tests.conftest import MakeBus
@@ -27,7 +28,7 @@ TOPICS = Topics(CFG.bus.prefix, CFG.branch.id)
 
 @pytest.fixture
 def branch(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[MosquittoBroker]:
-    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port):
+    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port, pins=PinBook.example_for(CFG, CHEAP_COST)):
         yield mosquitto
 
 

@@ -15,6 +15,7 @@ from qbus.client import BusClient
 from qbus.config import load
 from qcall.keypad import HELP as KEYPAD_HELP
 from qcall.panel import BusPanel
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.conftest import MakeBus
 from tests.test_config import EXAMPLE
@@ -24,7 +25,8 @@ CFG = load(EXAMPLE)
 
 @pytest.fixture
 def branch(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[MosquittoBroker]:
-    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port):
+    with CoreRunner(CFG, tmp_path / "j.db", mosquitto.host, mosquitto.port,
+                    pins=PinBook.example_for(CFG, CHEAP_COST)):
         yield mosquitto
 
 

@@ -17,13 +17,15 @@ from tests.bus_helpers import Inbox
 from tests.kiosk_bus_helpers import TOPICS
 
 
-def branch_file(tmp_path: Path) -> Path:
-    """The example branch with its key and roster in tmp_path."""
+def branch_file(tmp_path: Path, *, key: bool = True) -> Path:
+    """The example branch with its key (made by `qcall hash-key`) and roster in tmp_path."""
     text = EXAMPLE.read_text(encoding="utf-8")
     text = text.replace('hash_key_file = "var/hash.key"', f'hash_key_file = "{tmp_path / "hash.key"}"')
-    text = text.replace('roster_file = "examples/roster.csv"', f'roster_file = "{tmp_path / "roster.csv"}"')
+    text = text.replace('roster_file = ""', f'roster_file = "{tmp_path / "roster.csv"}"')
     out = tmp_path / "branch.toml"
     out.write_text(text, encoding="utf-8")
+    if key:
+        assert main(["hash-key", "--config", str(out)]) == 0
     return out
 
 
@@ -67,7 +69,26 @@ def test_kiosk_command_runs_a_twin_kiosk_on_the_bus(tmp_path: Path, mosquitto: A
     assert code == 0
     details = [(p.online, p.detail) for p in presence.values()]
     assert (True, "printer:paper_ok") in details and details[-1] == (False, "closed")
-    assert (tmp_path / "hash.key").exists()  # made on first start, 0600
+
+
+def test_hash_key_is_made_once_and_never_replaced(tmp_path: Path, capsys: Any) -> None:
+    cfg = branch_file(tmp_path)
+    key = (tmp_path / "hash.key").read_bytes()
+    assert stat.S_IMODE((tmp_path / "hash.key").stat().st_mode) == 0o600
+    assert main(["hash-key", "--config", str(cfg)]) == 2
+    assert "never replaced" in capsys.readouterr().err
+    assert (tmp_path / "hash.key").read_bytes() == key
+
+
+def test_kiosk_without_the_branch_key_refuses_to_start(tmp_path: Path, capsys: Any, mosquitto: Any) -> None:
+    """A kiosk that made its own key would recognise nobody on the roster: it must not start."""
+    cfg = branch_file(tmp_path, key=False)
+    code = main(["kiosk", "--config", str(cfg), "--twin", "--no-screen", "--host", mosquitto.host,
+                 "--port", str(mosquitto.port), "--seconds", "0.5"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert str(tmp_path / "hash.key") in err and "qcall hash-key" in err
+    assert not (tmp_path / "hash.key").exists()
 
 
 def test_kiosk_command_without_a_broker_says_so(tmp_path: Path, capsys: Any) -> None:

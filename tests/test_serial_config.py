@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
 
 import pytest
 
-from firmware_bridge.codec import get_codec
+from firmware_bridge.codec import codec_names, get_codec
 from firmware_bridge.errors import CodecError
 from qbus.config import ConfigError, loads
+from qbus.config.sections import SerialCodec
 
 EXAMPLE = (Path(__file__).resolve().parents[1] / "examples" / "branch.toml").read_text(encoding="utf-8")
 LINE = """
@@ -35,6 +37,9 @@ def test_a_wrong_rs485_mode_names_the_key() -> None:
 
 
 def test_an_unknown_codec_is_refused_with_the_known_ones() -> None:
-    line = loads(EXAMPLE + LINE.format(mode="auto", codec="vendorx")).serial[0]
+    """check-config refuses it (not only the bridge at start), and names the codecs there are."""
+    with pytest.raises(ConfigError, match=r"serial\[0\]\.codec: Invalid enum value 'vendorx' \(one of: 'dlt645', 'qframe'\)"):
+        loads(EXAMPLE + LINE.format(mode="auto", codec="vendorx"))
     with pytest.raises(CodecError, match="vendorx.*known: dlt645, qframe"):
-        get_codec(line.codec)
+        get_codec("vendorx")
+    assert set(typing.get_args(SerialCodec)) == set(codec_names())  # the config's list is the registry's

@@ -23,6 +23,7 @@ from qbus.config import load
 from qbus.topics import Topics
 from qserver.store import DurableCore
 from tests.bus_helpers import Inbox
+from tests.served import served_branch
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
@@ -168,13 +169,7 @@ def test_broker_restart_mid_day_resyncs_and_loses_no_call(volatile_mosquitto: Mo
 
 
 def _write_cfg(tmp_path: Path, broker: MosquittoBroker) -> Path:
-    text = EXAMPLE.read_text(encoding="utf-8")
-    text = text.replace('journal = "var/journal.db"', f'journal = "{tmp_path / "core.db"}"')
-    text += f'\n[bus]\nhost = "{broker.host}"\nport = {broker.port}\n'
-    text = text.replace('confirm = "sync"', 'confirm = "rtc"')  # no NTP in a test container
-    path = tmp_path / "branch.toml"
-    path.write_text(text, encoding="utf-8")
-    return path
+    return served_branch(tmp_path, broker.host, broker.port, tmp_path / "core.db")
 
 
 def _serve(cfg_path: Path) -> subprocess.Popen[bytes]:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
 from qbus.config import load
+from qcall.cli import main
 from qcall.simulate import mmc_mean_wait, simulate_day, simulate_fifo
 from tests.test_config import EXAMPLE
 
@@ -87,3 +89,33 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         out = capsys.readouterr().out
         assert done.value.code == 0 and f"usage: qcall {cmd}" in out, cmd
         assert len(out.splitlines()) > 3, f"{cmd} --help says too little"
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/London", "America/New_York"])
+def test_a_branch_day_runs_in_the_branch_zone(zone: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Arrivals per hour and the printed call times are the branch's local hours (09:00-17:00),
+    whatever its zone: nothing assumes UTC+8."""
+    text = EXAMPLE.read_text(encoding="utf-8").replace('"Asia/Shanghai"', f'"{zone}"')
+    cfg = tmp_path / "branch.toml"
+    cfg.write_text(text, encoding="utf-8")
+    assert main(["simulate", "--config", str(cfg), "--seed", "3", "--calls"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    hours = json.loads(out[-1])["arrivals_by_hour"]
+    assert hours and all("09" <= h < "17" for h in hours)
+    times = [line[:5] for line in out[:-1] if "请" in line]
+    assert times and "09:00" <= min(times) and max(times) < "20:00"
+
+
+@pytest.mark.parametrize("zone", ["Europe/London", "America/New_York"])
+def test_calls_happen_in_opening_hours_of_the_branch_zone(zone: str) -> None:
+    import datetime as dt
+    from zoneinfo import ZoneInfo
+
+    import msgspec
+
+    cfg = load(EXAMPLE)
+    cfg = msgspec.structs.replace(cfg, branch=msgspec.structs.replace(cfg.branch, timezone=zone))
+    calls: list[float] = []
+    simulate_day(cfg, 3, on_call=lambda ev: calls.append(ev.at))
+    local = [dt.datetime.fromtimestamp(t, ZoneInfo(zone)) for t in calls]
+    assert local and all(9 <= t.hour < 20 for t in local)

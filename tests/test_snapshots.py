@@ -120,7 +120,7 @@ def test_editing_the_notice_the_journal_path_or_the_broker_keeps_the_snapshot(tm
         CFG, display=msgspec.structs.replace(CFG.display, notice_zh="今日理财讲座 14:00"),
         storage=msgspec.structs.replace(CFG.storage, journal=str(moved)),
         bus=msgspec.structs.replace(CFG.bus, port=18883),
-        teller=[msgspec.structs.replace(t, pin_sha256="0" * 64) for t in CFG.teller])
+        pins=msgspec.structs.replace(CFG.pins, file="/elsewhere/pins.toml", max_failures=3))
     again = DurableCore(edited, moved)
     assert again.snap_seq > 0 and again.replayed == 1
     assert export(again.core) == {**live, "hall_view": export(again.core)["hall_view"]}

@@ -5,16 +5,16 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import get_args
 
-from hw.printer.base import Device, Printer, StatusQuery
+from hw.printer.base import Device, Printer
 from hw.printer.errors import PaperOut, PrinterError, PrinterOffline
 from hw.printer.status import Paper, PrinterStatus, Status
 from hw.printer.twin import PrinterEmulator, TwinDevice
-from qbus.config.sections import PrinterSection
+from qbus.config.sections import PrinterKind, PrinterSection, StatusQuery
 
-KINDS = ("usb", "serial", "network", "file", "twin")
-QUERIES = ("dle_eot", "gs_r", "none")
+KINDS: tuple[str, ...] = get_args(PrinterKind)  # one list: the config schema's
+QUERIES: tuple[str, ...] = get_args(StatusQuery)
 
 
 def open_device(section: PrinterSection) -> Device:
@@ -45,8 +45,7 @@ def open_printer(section: PrinterSection) -> Printer:
     """Open the configured printer. Status query style comes from `[printer] status_query`."""
     if section.status_query not in QUERIES:
         raise PrinterError(f"printer.status_query: {section.status_query!r} is not one of {', '.join(QUERIES)}")
-    query = cast(StatusQuery, section.status_query)
-    return Printer(open_device(section), status_query=query, answer_s=section.status_timeout_s)
+    return Printer(open_device(section), status_query=section.status_query, answer_s=section.status_timeout_s)
 
 
 __all__ = [

@@ -13,7 +13,6 @@ import logging
 import time
 from abc import abstractmethod
 from collections.abc import Callable
-from typing import Literal
 
 from escpos.escpos import Escpos
 from escpos.exceptions import Error as EscposError
@@ -35,10 +34,10 @@ from hw.printer.status import (
     paper_from_dle_eot,
     paper_from_gs_r,
 )
+from qbus.config.sections import StatusQuery
 
 _LOG = logging.getLogger(__name__)
 
-StatusQuery = Literal["dle_eot", "gs_r", "none"]
 
 
 class Device(Escpos):  # type: ignore[misc]  # python-escpos ships no type hints

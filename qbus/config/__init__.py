@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import tomllib
 from pathlib import Path
 
 import msgspec
+import msgspec.inspect
 
 from qbus.config.branch import (
     Branch,
@@ -39,13 +39,7 @@ __all__ = [
     "Tier",
     "load",
     "loads",
-    "pin_hash",
 ]
-
-
-def pin_hash(teller_id: str, pin: str) -> str:
-    """The stored form of a teller PIN: salted by the teller id so equal PINs differ."""
-    return hashlib.sha256(f"{teller_id}:{pin}".encode()).hexdigest()
 
 
 def loads(text: str, source: str = "<config>") -> BranchConfig:
@@ -54,6 +48,7 @@ def loads(text: str, source: str = "<config>") -> BranchConfig:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{source}: not valid TOML: {err}") from err
+    _refuse_old_pins(raw, source)
     try:
         cfg = msgspec.convert(raw, BranchConfig)
     except msgspec.ValidationError as err:
@@ -74,9 +69,40 @@ def load(path: str | Path) -> BranchConfig:
     return loads(text, str(p))
 
 
+def _refuse_old_pins(raw: dict[str, object], source: str) -> None:
+    """Branch files from before [pins] had `pin_sha256` per teller (one SHA-256 on every Pi):
+    say what replaced it instead of `unknown field`."""
+    tellers = raw.get("teller")
+    for i, t in enumerate(tellers if isinstance(tellers, list) else []):
+        if isinstance(t, dict) and "pin_sha256" in t:
+            raise ConfigError(
+                f"{source}: teller[{i}].pin_sha256: PINs are no longer in the branch file; delete the "
+                f"key and set the PIN on the branch server with `qcall pin set {t.get('id', 'ID')}` "
+                "(argon2id hashes in [pins] file, docs/operations.md)")
+
+
 def _readable(msg: str) -> str:
-    """msgspec says `... - at `$.counter[0].id``; turn that into `counter[0].id: ...`."""
+    """msgspec says `... - at `$.counter[0].id``; turn that into `counter[0].id: ...`, and for a
+    value outside a fixed list (`Invalid enum value 'lpt'`) name the values there are."""
     if " - at `$." in msg:
         text, _, where = msg.partition(" - at `$.")
-        return f"{where.rstrip('`')}: {text}"
+        where = where.rstrip("`")
+        allowed = _literal_values(where) if text.startswith("Invalid enum value") else ()
+        if allowed:
+            text += f" (one of: {', '.join(repr(v) for v in allowed)})"
+        return f"{where}: {text}"
     return msg
+
+
+def _literal_values(where: str) -> tuple[object, ...]:
+    """The allowed values of the Literal field at a msgspec path (`serial[0].codec`), if it is one."""
+    t: object = msgspec.inspect.type_info(BranchConfig)
+    for part in where.replace("]", "").replace("[", ".").split("."):
+        while isinstance(t, msgspec.inspect.ListType | msgspec.inspect.DictType):
+            t = t.item_type if isinstance(t, msgspec.inspect.ListType) else t.value_type
+        if part.isdigit():
+            continue
+        if not isinstance(t, msgspec.inspect.StructType):
+            return ()
+        t = next((f.type for f in t.fields if f.name == part), None)
+    return t.values if isinstance(t, msgspec.inspect.LiteralType) else ()

@@ -12,6 +12,7 @@ from qbus.config.sections import (
     DisplaySection,
     HistorySection,
     KioskSection,
+    PinsSection,
     PrinterSection,
     PrivacySection,
     SerialLine,
@@ -92,11 +93,10 @@ class Counter(Base, kw_only=True):
 
 
 class Teller(Base, kw_only=True):
-    """A member of staff. pin_sha256 = sha256(f"{id}:{pin}") so a config leak does not leak PINs."""
+    """A member of staff. Their PIN's hash is not here but in `[pins] file`, on the server only."""
 
     id: str
     name: str
-    pin_sha256: str
     role: str = "teller"
 
 
@@ -136,6 +136,7 @@ class BranchConfig(Base, kw_only=True):
     bus: BusSection = msgspec.field(default_factory=BusSection)
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
     clock: ClockSection = msgspec.field(default_factory=ClockSection)
+    pins: PinsSection = msgspec.field(default_factory=PinsSection)
     privacy: PrivacySection = msgspec.field(default_factory=PrivacySection)
     printer: PrinterSection = msgspec.field(default_factory=PrinterSection)
     kiosk: KioskSection = msgspec.field(default_factory=KioskSection)

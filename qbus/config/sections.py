@@ -31,6 +31,23 @@ class BusSection(Base, kw_only=True):
     # a second of the broker, well inside the kiosk's and keypad's command timeout.
     reconnect_min_s: float = 0.1
     reconnect_max_s: float = 1.0
+    # TLS to the broker (`qcall provision` makes the branch CA and the broker's certificate):
+    # clients check the broker's certificate against ca_file and its name against `host`.
+    tls: bool = False
+    ca_file: str = ""
+
+
+class PinsSection(Base, kw_only=True):
+    """Teller PINs. The argon2id hashes live in `file` (written by `qcall pin set`, mode 0600), on
+    the branch server only: `qcall serve` is its only reader, so the branch TOML that sits on every
+    Pi holds no PIN material. Wrong PINs lock a teller id out after `max_failures`, and a device
+    that tries several ids after `device_max_failures`, for `lockout_minutes` (each further lockout
+    in a row twice as long, at most a day), or until a manager's `qcall pin unlock`."""
+
+    file: str = "var/pins.toml"
+    max_failures: int = 5
+    device_max_failures: int = 10
+    lockout_minutes: float = 15.0
 
 
 class StorageSection(Base, kw_only=True):
@@ -62,10 +79,16 @@ class PrivacySection(Base, kw_only=True):
     priority_age: int = 70
 
 
+PrinterKind = Literal["usb", "serial", "network", "file", "twin"]
+StatusQuery = Literal["dle_eot", "gs_r", "none"]
+SerialCodec = Literal["qframe", "dlt645"]  # firmware_bridge/codec.py's built-in codecs
+PadKind = Literal["keypad", "rating"]
+
+
 class PrinterSection(Base, kw_only=True):
     """Ticket printer: kind is usb | serial | network | file | twin."""
 
-    kind: str = "twin"
+    kind: PrinterKind = "twin"
     usb_vendor: int = 0
     usb_product: int = 0
     serial_port: str = ""
@@ -75,7 +98,7 @@ class PrinterSection(Base, kw_only=True):
     path: str = ""
     width_chars: int = 48
     # How to read paper / online status: dle_eot (real-time, most printers) | gs_r | none (one-way link).
-    status_query: str = "dle_eot"
+    status_query: StatusQuery = "dle_eot"
     status_timeout_s: float = 0.3
 
 
@@ -146,7 +169,7 @@ class SerialDevice(Base, kw_only=True):
 
     address: int
     counter: int
-    kind: str = "keypad"
+    kind: PadKind = "keypad"
 
 
 class SerialLine(Base, kw_only=True):
@@ -159,7 +182,7 @@ class SerialLine(Base, kw_only=True):
 
     port: str
     baudrate: int = 9600
-    codec: str = "qframe"
+    codec: SerialCodec = "qframe"
     rs485: bool = False
     rs485_mode: Literal["auto", "pyserial"] = "auto"
     heartbeat_timeout_s: float = 10.0

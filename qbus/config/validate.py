@@ -6,8 +6,12 @@ Every problem names the key (`counter[2].serves.loans`) so the person editing th
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from qbus.config.branch import BranchConfig
+from qbus.config.sections import SerialLine
+from qbus.topics import DEVICE_ID, is_level
 
 # Letters that read like digits on a ticket: never a prefix (0/O, 1/I).
 AMBIGUOUS_PREFIXES = frozenset("IO")
@@ -26,6 +30,9 @@ def problems(cfg: BranchConfig) -> list[str]:
     out += _target_problems(cfg)
     out += _history_problems(cfg)
     out += _web_problems(cfg)
+    out += _branch_problems(cfg)
+    out += _serial_problems(cfg)
+    out += _device_problems(cfg)
     return out
 
 
@@ -76,20 +83,21 @@ def _counter_problems(cfg: BranchConfig) -> list[str]:
         out.append("counter: at least one counter is needed")
     for cid in _dupes([str(c.id) for c in cfg.counter]):
         out.append(f"counter.id: {cid} is used twice")
-    for i, c in enumerate(cfg.counter):
+    for c in cfg.counter:
+        name = f"counter {c.id}"  # people know counters by number, not by their place in the file
         if not 1 <= c.id <= 999:
-            out.append(f"counter[{i}].id: {c.id} must be 1..999")
+            out.append(f"{name}: id {c.id} must be 1..999")
         if not c.serves:
-            out.append(f"counter[{i}].serves: the counter serves no business type")
+            out.append(f"{name}.serves: the counter serves no business type")
         for code, weight in c.serves.items():
             if code not in businesses:
-                out.append(f"counter[{i}].serves.{code}: no such business type")
+                out.append(f"{name}.serves.{code}: no such business type")
             if not 1 <= weight <= 100:
-                out.append(f"counter[{i}].serves.{code}: weight {weight} must be 1..100")
+                out.append(f"{name}.serves.{code}: weight {weight} must be 1..100")
         for key, codes in (("prefers", c.prefers), ("tiers", c.tiers)):
             for code in codes:
                 if code not in tiers:
-                    out.append(f"counter[{i}].{key}: no such tier {code!r}")
+                    out.append(f"{name}.{key}: no such tier {code!r}")
     served = {code for c in cfg.counter for code in c.serves}
     for b in cfg.business:
         if b.code not in served:
@@ -139,8 +147,118 @@ def _teller_problems(cfg: BranchConfig) -> list[str]:
     for i, t in enumerate(cfg.teller):
         if t.role not in ("teller", "lobby", "manager"):
             out.append(f"teller[{i}].role: {t.role!r} must be teller, lobby or manager")
-        if not re.fullmatch(r"[0-9a-f]{64}", t.pin_sha256):
-            out.append(f"teller[{i}].pin_sha256: must be 64 hex digits (see `qcall pin-hash`)")
+    p = cfg.pins
+    if not p.file:
+        out.append("pins.file: the PIN file's path is needed (`qcall pin set` writes it)")
+    if not 1 <= p.max_failures <= 20:
+        out.append("pins.max_failures: must be 1..20")
+    if not p.max_failures <= p.device_max_failures <= 100:
+        out.append("pins.device_max_failures: must be max_failures..100")
+    if not 0 < p.lockout_minutes <= 24 * 60:
+        out.append("pins.lockout_minutes: must be > 0 and at most a day")
+    return out
+
+
+def _branch_problems(cfg: BranchConfig) -> list[str]:
+    out: list[str] = []
+    tz = cfg.branch.timezone
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        out.append(f"branch.timezone: {tz!r} is not a known time zone (e.g. 'Asia/Shanghai')")
+    if not is_level(cfg.branch.id):
+        out.append(f"branch.id: {cfg.branch.id!r} must be letters, digits, '-', '_' or '.' (it is in every topic)")
+    b = cfg.bus
+    if not 1 <= b.port <= 65535:
+        out.append(f"bus.port: {b.port} must be 1..65535")
+    if b.tls and not b.ca_file:
+        out.append("bus.ca_file: tls = true needs the branch CA (ca.crt from `qcall provision`)")
+    if b.keepalive_s < 2 or not b.command_timeout_s > 0:
+        out.append("bus.keepalive_s / command_timeout_s: keepalive >= 2 s and a timeout > 0 are needed")
+    if not is_level(b.prefix):
+        out.append(f"bus.prefix: {b.prefix!r} must be one topic level (letters, digits, '-', '_', '.')")
+    if b.password_file and "{device}" not in b.password_file and not b.username:
+        out.append("bus.password_file: name `{device}` in the path (each device has its own password) "
+                   "or set bus.username")
+    return out
+
+
+def _serial_problems(cfg: BranchConfig) -> list[str]:
+    """What `qcall bridge` would refuse at start, said before anything starts."""
+    out: list[str] = []
+    counters = {c.id for c in cfg.counter}
+    for port in _dupes([line.port for line in cfg.serial]):
+        out.append(f"serial: port {port!r} is used by two lines")
+    for i, line in enumerate(cfg.serial):
+        name = f"serial[{i}] ({line.port or 'no port'})"
+        out += [f"{name}{p}" for p in line_problems(line, counters)]
+    return out
+
+
+def line_problems(line: SerialLine, counters: Collection[int]) -> list[str]:
+    """What is wrong with one serial line (each text starts with `.key: ` or `: `). check-config
+    and the bridge (for a line it is handed, e.g. `qcall bridge --port`) both use this."""
+    out: list[str] = []
+    if not line.port:
+        out.append(".port: the serial port is needed (/dev/serial/by-id/...)")
+    if line.baudrate not in (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200):
+        out.append(f".baudrate: {line.baudrate} is not a standard rate (1200..115200)")
+    if not line.heartbeat_timeout_s > 0 or line.ack_timeout_s < 0 or not 0 <= line.retries <= 10:
+        out.append(": heartbeat_timeout_s > 0, ack_timeout_s >= 0 and retries 0..10 are needed")
+    if not line.devices:
+        out.append(".devices: no pad is listed on the line")
+    for a in _dupes([str(d.address) for d in line.devices]):
+        out.append(f": address {a} is used twice")
+    for d in line.devices:
+        if not 1 <= d.address <= 32:
+            out.append(f": address {d.address} must be 1..32")
+        if d.counter not in counters:
+            out.append(f": address {d.address} names counter {d.counter}, which the branch does not have")
+    kinds = [(d.counter, d.kind) for d in line.devices]
+    for pair in sorted({p for p in kinds if kinds.count(p) > 1}):
+        out.append(f": counter {pair[0]} has two {pair[1]} pads")
+    return out
+
+
+def _device_problems(cfg: BranchConfig) -> list[str]:
+    """Printer, kiosk and display settings their components would refuse later."""
+    out: list[str] = []
+    p = cfg.printer
+    need = {"serial": ("serial_port", p.serial_port), "network": ("host", p.host), "file": ("path", p.path)}
+    if p.kind in need and not need[p.kind][1]:
+        out.append(f"printer.{need[p.kind][0]}: kind = {p.kind!r} needs it")
+    if p.kind == "usb" and not (p.usb_vendor and p.usb_product):
+        out.append("printer.usb_vendor / usb_product: kind = 'usb' needs both (lsusb shows them)")
+    if not 24 <= p.width_chars <= 64 or not p.status_timeout_s > 0:
+        out.append("printer.width_chars / status_timeout_s: 24..64 characters and a timeout > 0")
+    k = cfg.kiosk
+    if not (k.id.startswith("kiosk") and DEVICE_ID.match(k.id)):
+        out.append(f"kiosk.id: {k.id!r} must start with 'kiosk' (its MQTT role): lower-case letters, digits")
+    pins = list(k.gpio_buttons.values()) + list(k.gpio_leds.values())
+    for pin in {x for x in pins if pins.count(x) > 1}:
+        out.append(f"kiosk.gpio: BCM pin {pin} is used twice")
+    for x in pins:
+        if not 2 <= x <= 27:
+            out.append(f"kiosk.gpio: BCM pin {x} is not a Raspberry Pi GPIO (2..27)")
+    if k.issue_timeout_s <= 0 or k.repeat_guard_s < 0 or k.last_ticket_min < 0:
+        out.append("kiosk: issue_timeout_s > 0, repeat_guard_s >= 0 and last_ticket_min >= 0 are needed")
+    staff = {t.id for t in cfg.teller if t.role in ("lobby", "manager")}
+    for h, tid in k.staff_cards.items():
+        if tid not in staff:
+            out.append(f"kiosk.staff_cards.{h[:8]}...: teller {tid!r} is not lobby staff or a manager")
+    width, height = k.resolution
+    if not (320 <= width <= 7680 and 240 <= height <= 4320) or not k.identity_hold_s > 0:
+        out.append("kiosk.resolution / identity_hold_s: a real screen size and a hold > 0 are needed")
+    s, pv = cfg.storage, cfg.privacy
+    if not s.journal or s.snapshot_every < 1 or s.group_commit_max < 1:
+        out.append("storage: a journal path, snapshot_every >= 1 and group_commit_max >= 1 are needed")
+    if not pv.hash_key_file or not 0 <= pv.priority_age <= 130:
+        out.append("privacy: a hash_key_file and a priority_age of 0..130 are needed")
+    d, v = cfg.display, cfg.voice
+    if not 1 <= d.fps <= 120 or d.highlight_s < 0 or not 1 <= d.recent_calls <= 20:
+        out.append("display: fps 1..120, highlight_s >= 0 and recent_calls 1..20 are needed")
+    if not 1 <= v.repeat <= 5 or v.max_pending < 1:
+        out.append("voice: repeat 1..5 and max_pending >= 1 are needed")
     return out
 
 
