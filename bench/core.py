@@ -191,7 +191,7 @@ def snapshot_stall(tickets: int = 40_000) -> dict[str, float]:
     then, at 40,000 tickets, turns run at about 1,000 a second (4,000 requests/s) while one more
     snapshot is captured and written."""
     with tempfile.TemporaryDirectory() as tmp:
-        store = DurableCore(CFG, Path(tmp) / "j.db", snapshot_every=CFG.storage.snapshot_every)
+        store = DurableCore(CFG, Path(tmp) / "j.db", snapshot_every=CFG.storage.snapshot_every, pins=PINS)
         now = 1_795_395_600.0
         store.submit("reset", "manager", m.ResetDay(day="2026-11-23"), now)
         store.submit("in1", "counter1", m.Login(counter=1, teller="1001", pin="1001"), now)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.core import CFG, busy_day
+from bench.core import CFG, PINS, busy_day
 from qbus.config import BranchConfig
 from qcall.history import archive_journal, compact
 from qhistory import period, render, report
@@ -39,7 +39,7 @@ T_DAY0 = 1_793_577_600.0  # 2026-11-02 09:00 +08:00
 
 def archive_day() -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        live = DurableCore(CFG, Path(tmp) / "journal.db", snapshot_every=10**9)
+        live = DurableCore(CFG, Path(tmp) / "journal.db", snapshot_every=10**9, pins=PINS)
         end = busy_day(live, "2026-11-23", 1_795_395_600.0, 5000)
         busy_day(live, "2026-11-24", end + 3600, 1)  # the reset that closes the busy day
         store = open_store(Path(tmp) / "history.db")
@@ -116,7 +116,7 @@ def startup(days: int) -> tuple[float, float]:
     archived and compacted at its reset as the service does; and the journal file's size (MB)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "journal.db"
-        live = DurableCore(CFG, path, snapshot_every=10**9)
+        live = DurableCore(CFG, path, snapshot_every=10**9, pins=PINS)
         store = open_store(Path(tmp) / "history.db")
         now = 1_790_000_000.0
         for k in range(days + 1):

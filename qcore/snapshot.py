@@ -160,7 +160,7 @@ def schema() -> str:
 check_shape()
 SCHEMA = schema()
 
-_NOT_BEHAVIOUR = frozenset({"name_zh", "name_en", "mark", "pin_sha256", "zone_zh", "zone_en",
+_NOT_BEHAVIOUR = frozenset({"name_zh", "name_en", "mark", "zone_zh", "zone_en",
                             "self_service_zh", "self_service_en"})
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from qbus.config import BranchConfig, loads, pin_hash
+from qbus.config import BranchConfig, loads
 from qcore import BranchCore
 from qhistory.collect import collect
 from qhistory.facts import DayFacts
@@ -58,7 +58,6 @@ def cfg_toml(extra: str = "") -> str:
             '[[counter]]\nid = 2\nserves = { cash = 1, loan = 1 }\n'
             '[[counter]]\nid = 3\nserves = { loan = 1 }\n'
             + "".join(f'[[teller]]\nid = "{tid}"\nname = "{name}"\nrole = "{role}"\n'
-                      f'pin_sha256 = "{pin_hash(tid, tid)}"\n'
                       for tid, name, role in (("t1", "王芳", "teller"), ("t2", "李娜", "teller"),
                                               ("t3", "张伟", "teller"), ("lobby1", "赵敏", "lobby")))
             + extra)

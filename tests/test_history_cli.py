@@ -12,6 +12,7 @@ import pytest
 from qbus.config import ConfigError, loads
 from qcall.cli import main
 from qhistory.store import open_store
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from tests.coretools import EXAMPLE, T0
 from tests.history_helpers import cfg_with, commands_of_hand_day
@@ -67,7 +68,8 @@ def test_day_close_archives_once(tmp_path: Path, capsys: pytest.CaptureFixture[s
     from tests.history_helpers import cfg_toml
 
     cfg_file.write_text(cfg_toml(), encoding="utf-8")
-    live = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9)
+    live = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9,
+                       pins=PinBook.example_for(cfg, CHEAP_COST))
     for i, (at, cmd) in enumerate(commands_of_hand_day()):
         live.submit(f"r{i}", "manager1", cmd, at)
     live.commit()
@@ -132,7 +134,8 @@ def test_day_close_on_the_hand_day_counts_the_still_waiting_as_abandoned(tmp_pat
     from qcall.history import close_day
 
     cfg = cfg_with()
-    live = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9)
+    live = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9,
+                       pins=PinBook.example_for(cfg, CHEAP_COST))
     for i, (at, cmd) in enumerate(commands_of_hand_day()):
         live.submit(f"r{i}", "manager1", cmd, at)
     live.commit()

@@ -14,6 +14,7 @@ from qbus import messages as m
 from qcall.history import DayCloser, archive_journal, compact
 from qhistory.store import open_store
 from qserver.errors import JournalCorrupt
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from tests.coretools import DAY
 from tests.history_helpers import cfg_with, commands_of_hand_day
@@ -46,7 +47,8 @@ def state(core: Any) -> bytes:
 
 def test_compacting_archived_days_keeps_the_restart_identical(tmp_path: Path) -> None:
     journal = tmp_path / "journal.db"
-    live = DurableCore(CFG, journal, snapshot_every=10**9)
+    live = DurableCore(CFG, journal, snapshot_every=10**9,
+                       pins=PinBook.example_for(CFG, CHEAP_COST))
     run_days(live, range(4))  # four days; the fourth is the live one
     hist = open_store(tmp_path / "history.db")
     assert archive_journal(CFG, live.journal, hist) == ["2026-03-02", "2026-03-03", "2026-03-04"]
@@ -75,7 +77,8 @@ def test_compacting_archived_days_keeps_the_restart_identical(tmp_path: Path) ->
 def test_compaction_waits_for_the_broker_to_confirm_the_snapshots_rows(tmp_path: Path) -> None:
     """The service's outbox re-derives events after the published mark: a snapshot past it is not
     used at start-up, so no cut may depend on it."""
-    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9, outbox=True)
+    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9, outbox=True,
+                       pins=PinBook.example_for(CFG, CHEAP_COST))
     run_days(live, range(4))
     hist = open_store(tmp_path / "history.db")
     archive_journal(CFG, live.journal, hist)
@@ -91,7 +94,8 @@ def test_compaction_waits_for_the_broker_to_confirm_the_snapshots_rows(tmp_path:
 
 
 def test_a_day_not_archived_is_never_compacted(tmp_path: Path) -> None:
-    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9)
+    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9,
+                       pins=PinBook.example_for(CFG, CHEAP_COST))
     run_days(live, range(3))
     hist = open_store(tmp_path / "history.db")
     assert compact(CFG, live, hist) == 0  # nothing archived yet
@@ -101,7 +105,8 @@ def test_a_day_not_archived_is_never_compacted(tmp_path: Path) -> None:
 
 
 def test_the_service_hook_archives_the_day_a_reset_closes(tmp_path: Path) -> None:
-    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9)
+    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9,
+                       pins=PinBook.example_for(CFG, CHEAP_COST))
     run_days(live, range(2))
     closer = DayCloser(CFG, live, str(tmp_path / "history.db"))
     closer("2026-03-03", live.journal.last_seq)
@@ -113,7 +118,8 @@ def test_the_service_hook_archives_the_day_a_reset_closes(tmp_path: Path) -> Non
 
 
 def test_a_broken_history_store_never_stops_the_queue(tmp_path: Path) -> None:
-    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9)
+    live = DurableCore(CFG, tmp_path / "journal.db", snapshot_every=10**9,
+                       pins=PinBook.example_for(CFG, CHEAP_COST))
     run_days(live, range(2))
     bad = tmp_path / "history.db"
     bad.write_bytes(b"not a database" * 100)

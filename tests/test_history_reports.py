@@ -23,6 +23,7 @@ from qcall.history import archive_journal
 from qcall.simulate_month import simulate_month
 from qhistory import period, render, report
 from qhistory.store import SqlStore, open_store
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from tests.browser import save_screenshot
 from tests.coretools import DAY, EXAMPLE, T0
@@ -105,7 +106,8 @@ def test_no_personal_data_in_html_csv_or_json(tmp_path: Path) -> None:
     cfg = cfg_with('[history]\nkeep_customer_hash = true\n')
     hasher = KeyedHasher(b"k" * 32)
     card, id_no, phone = "6222021234567890123", "110101195001011234", "13912345678"
-    journal = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9)
+    journal = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9,
+                          pins=PinBook.example_for(cfg, CHEAP_COST))
     cmds = [m.ResetDay(day=DAY), m.Login(counter=1, teller="t1", pin="t1"),
             m.Issue(business="cash", via="bank_card", customer=hasher.hash_number(card), masked_name="张*"),
             m.Issue(business="cash", via="id_card", customer=hasher.hash_number(id_no), masked_name="李**"),
