@@ -24,9 +24,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[tuple[BranchConfig, MosquittoBroker, Provisioned, CoreRunner]]:
     cfg = load(EXAMPLE)
-    data = tmp_path / "data"
-    data.mkdir()
-    prov = provision(cfg, tmp_path / "etc", listen_port=free_port(), persistence_dir=str(data), log_dest="stderr")
+    prov = provision(cfg, tmp_path / "etc", listen_port=free_port())
     with MosquittoBroker(tmp_path / "run", conf=prov.settings).start() as broker:
         core = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port, username="core",
                           password=prov.password("core")).start()
