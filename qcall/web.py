@@ -20,8 +20,9 @@ from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
 from qbus.errors import BusError, ConfigError
 from qbus.topics import Topics
+from qcall.web_reports import HistoryReports
 from web.app import create_app
-from web.checks import Check, opening_checks
+from web.checks import Check, opening_checks, yesterday
 from web.context import WebContext
 from web.feed import BusFeed
 from web.live import LiveBranch
@@ -74,7 +75,7 @@ def build_context(cfg: BranchConfig, config_path: Path, *, host: str | None = No
     return WebContext(cfg=cfg, live=LiveBranch(cfg, clock), feed=feed, users=users,
                       sessions=Sessions(secret, w.session_minutes, clock),
                       limiter=LoginLimiter(w.login_attempts, w.login_window_s, clock), clock=clock,
-                      disk_path=Path(cfg.storage.journal).resolve().parent)
+                      disk_path=Path(cfg.storage.journal).resolve().parent, history=HistoryReports(cfg))
 
 
 def _uvicorn(ctx: WebContext, bind: str, port: int) -> uvicorn.Server:
@@ -151,6 +152,8 @@ def doctor(cfg: BranchConfig, *, host: str | None = None, port: int | None = Non
         if live.bus_online and seen.wait(wait_s):
             time.sleep(0.3)  # the rest of the retained burst (pads, kiosk) follows the core's
         with lock:
-            return opening_checks(live, now=clock(), disk_path=Path(cfg.storage.journal).resolve().parent)
+            archived = HistoryReports(cfg).archived(yesterday(live, clock()))
+            return opening_checks(live, now=clock(), disk_path=Path(cfg.storage.journal).resolve().parent,
+                                  archived=archived)
     finally:
         bus.close()

@@ -138,11 +138,18 @@ BY_ZH = {"teller": "柜员", "business": "业务", "tier": "客户级别", "coun
 
 def html(rep: Report) -> str:
     """The whole report page."""
+    p = rep.period
+    return (f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(rep.branch_zh)} '
+            f'{p.title_zh} {escape(p.label)}</title><style>{CSS}</style></head><body>\n' + body(rep)
+            + "</body></html>")
+
+
+def body(rep: Report, *, tellers: bool = True) -> str:
+    """The report's content, for a page of its own (`html`) or inside the web's Reports page.
+    `tellers=False` leaves out each teller's ratings (the lobby's reports)."""
     t = rep.totals
     p = rep.period
-    parts = [f'<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8"><title>{escape(rep.branch_zh)} '
-             f'{p.title_zh} {escape(p.label)}</title><style>{CSS}</style></head><body>',
-             f'<h1>{escape(rep.branch_zh)} · {p.title_zh} <span class="en">{escape(rep.branch_en)} · '
+    parts = [f'<h1>{escape(rep.branch_zh)} · {p.title_zh} <span class="en">{escape(rep.branch_en)} · '
              f'{p.title_en}</span></h1>',
              f'<p>{escape(p.label)}（{p.first} — {p.last}）· 已归档 {len(rep.days)} 天 <span class="en">'
              f'{len(rep.days)} archived days</span>'
@@ -158,14 +165,14 @@ def html(rep: Report) -> str:
         _card("服务水平", "service level", _pct(t.service_level.rate), t.service_level.breach),
         _card("满意率", f"satisfaction (target {_pct(t.satisfaction.target)})", _pct(t.satisfaction.rate),
               t.satisfaction.breach),
-        _card("星级柜员占比", f"star tellers (target {_pct(rep.star_tellers.target)})",
-              _pct(rep.star_tellers.rate), rep.star_tellers.breach),
+        *([_card("星级柜员占比", f"star tellers (target {_pct(rep.star_tellers.target)})",
+                 _pct(rep.star_tellers.rate), rep.star_tellers.breach)] if tellers else []),
         _card("识别率", "identified", _pct(t.identification.rate)),
         _card("自助分流", "self-service", _pct(rep.self_service.rate)),
         _card("逾期投诉", "overdue complaints", str(rep.complaints_overdue), rep.complaints_overdue > 0),
     ]) + "</div>")
     parts.append(_breaches(rep))
-    parts.append(_charts(rep))
+    parts.append(_charts(rep, tellers))
     parts.append("<h2>汇总 <span class='en'>Totals</span></h2><table>" + FIG_HEAD
                  + _figures_row("全部 all", t) + "</table>")
     parts.append(f"<p>等候 wait: P50 {_min(t.wait.p50)} 分 · P90 {_min(t.wait.p90)} 分 · 最长 max "
@@ -178,11 +185,12 @@ def html(rep: Report) -> str:
         parts.append(f"<h2>按{BY_ZH.get(rep.by, escape(rep.by))} <span class='en'>by {escape(rep.by)}</span></h2>"
                      f"<table>{FIG_HEAD}{rows}</table>")
     parts.append(_service(rep))
-    parts.append(_tellers(rep))
+    if tellers:
+        parts.append(_tellers(rep))
     parts.append(_hours(rep))
     parts.append(_complaints(rep))
     parts.append(f"<footer>qcall · 生成于 generated {_when(rep.generated_at)} · 不含客户个人信息 "
-                 "no personal customer data</footer></body></html>")
+                 "no personal customer data</footer>")
     return "\n".join(parts)
 
 
@@ -206,7 +214,7 @@ def _fmt(figure: str, v: float) -> str:
     return _pct(v)
 
 
-def _charts(rep: Report) -> str:
+def _charts(rep: Report, tellers: bool = True) -> str:
     out = []
     if rep.hours:
         out.append(charts.hourly([h.hour for h in rep.hours], [h.arrivals for h in rep.hours],
@@ -220,7 +228,7 @@ def _charts(rep: Report) -> str:
         out.append(charts.bars([rep.names.get("tier", {}).get(k, [k])[0] for k, _ in tiers],
                                [v.rate or 0.0 for _, v in tiers], "各级客户服务水平 Service level per tier",
                                "%", "service_level", target=tiers[0][1].target, percent=True))
-    rated = [x for x in rep.tellers if x.satisfaction is not None and x.teller]
+    rated = [x for x in rep.tellers if x.satisfaction is not None and x.teller] if tellers else []
     if rated:
         out.append(charts.bars([x.name or x.teller for x in rated], [x.satisfaction or 0.0 for x in rated],
                                "柜员满意率 Satisfaction per teller", "%", "satisfaction",

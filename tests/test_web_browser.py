@@ -6,6 +6,7 @@ branch, as a morning at a branch would); each test states what a person would se
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
 import time
@@ -22,10 +23,15 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 from hw.keypad import Key
 from qbus import messages as m
 from qbus.client import BusClient
+from qbus.config import load
+from qcall.simulate_month import simulate_month
+from qhistory.store import open_store
 from tests.bridge_helpers import Rig, rig
 from tests.browser import open_chromium, save_screenshot
 from tests.bus_helpers import Inbox
 from tests.web_helpers import PEOPLE, csrf_of, signed_in, web_process, write_branch
+
+CONFIG: dict[str, Path] = {}  # the web process's branch file (its [history] store is beside it)
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +39,7 @@ def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rig, str]
     tmp = tmp_path_factory.mktemp("web-branch")
     with rig(tmp, [1, 2]) as r:
         config = write_branch(tmp / "etc", r.cfg)
+        CONFIG["branch"] = config
         with web_process(config, r.broker.host, r.broker.port) as url:
             yield r, url
 
@@ -118,10 +125,9 @@ def test_acknowledging_an_alert_shows_who_and_when(branch: tuple[Rig, str], brow
 
 
 def test_the_opening_check_lists_each_failure_with_its_fix_as_qcall_doctor_does(
-        branch: tuple[Rig, str], browser: webdriver.Chrome, tmp_path: Path) -> None:
+        branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
     r, url = branch
-    config = tmp_path / "branch.toml"
-    write_branch(tmp_path, r.cfg)
+    config = CONFIG["branch"]
     doctor = [sys.executable, "-m", "qcall.cli", "doctor", "--config", str(config), "--host", r.broker.host,
               "--port", str(r.broker.port)]
     first = subprocess.run(doctor, capture_output=True, text=True, timeout=30)
@@ -129,16 +135,30 @@ def test_the_opening_check_lists_each_failure_with_its_fix_as_qcall_doctor_does(
     assert "FAIL  大厅显示屏 Hall display: 从未上线 never seen" in first.stdout
     assert "-> 打开显示屏电源" in first.stdout
     assert "OK    1号窗口键盘 keypad: 在线 online" in first.stdout
+    assert "FAIL  昨日归档 Yesterday archived" in first.stdout and "qcall day close" in first.stdout
     sign_in(browser, url, "zhou")
     browser.get(url + "/check")
-    assert "1 项未通过" in browser.find_element(By.ID, "check-summary").text
+    assert "2 项未通过" in browser.find_element(By.ID, "check-summary").text
     assert "✗" in browser.find_element(By.CSS_SELECTOR, '[data-check="display"]').text
+    archive = browser.find_element(By.CSS_SELECTOR, '[data-check="archive"]').text
+    assert "✗" in archive and "qcall day close" in archive
     save_screenshot(browser, "web-opening-check")
+    cfg = load(config)
+    yesterday = dt.date.fromisoformat(r.core.service.store.core.day) - dt.timedelta(days=1)
+    store = open_store(cfg.history.store)
+    try:
+        assert simulate_month(cfg, store, yesterday, 1) == [yesterday.isoformat()]
+    finally:
+        store.close()
     display = BusClient(host=r.broker.host, port=r.broker.port, topics=r.topics, device="display1").connect(10)
     try:
         second = subprocess.run(doctor, capture_output=True, text=True, timeout=30)
         assert second.returncode == 0, second.stdout
+        assert "OK    昨日归档 Yesterday archived: 已归档 archived" in second.stdout
         assert second.stdout.strip().endswith("all clear")
+        browser.get(url + "/check")
+        assert "全部通过" in browser.find_element(By.ID, "check-summary").text
+        assert "✓" in browser.find_element(By.CSS_SELECTOR, '[data-check="archive"]').text
     finally:
         display.close()
 

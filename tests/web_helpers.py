@@ -48,6 +48,7 @@ def write_branch(folder: Path, cfg: BranchConfig | None = None, web_port: int = 
     and a users file beside it with PEOPLE."""
     folder.mkdir(parents=True, exist_ok=True)
     text = without_web(EXAMPLE.read_text(encoding="utf-8"))
+    text = text.replace('\nstore = ""', f'\nstore = "{folder / "history.db"}"', 1)  # [history]: the test's own
     if cfg is not None:
         text += serial_toml(list(cfg.serial))
     text += f'\n[web]\nport = {web_port or free_port()}\nbase_url = "http://127.0.0.1"\n'

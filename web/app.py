@@ -85,6 +85,7 @@ def create_app(ctx: WebContext) -> Starlette:
         Route("/check", page(pages.check)),
         Route("/reports", page(pages.reports)),
         Route("/reports.csv", page(pages.reports_csv)),
+        Route("/reports/lives.csv", page(pages.lives_csv)),
         Route("/healthz", pages.healthz),
         Route("/act/requeue", action(actions.requeue), methods=["POST"]),
         Route("/act/cancel", action(actions.cancel), methods=["POST"]),

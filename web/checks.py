@@ -8,9 +8,11 @@ space, which is measured where this runs (run `qcall doctor` on the core's machi
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from web.live import LiveBranch
 
@@ -126,11 +128,23 @@ def _disk(path: Path) -> Check:
     return Check("disk", "磁盘空间 Disk", True, f"剩余 {free_gb:.1f} GB")
 
 
+def yesterday(v: LiveBranch, now: float) -> str:
+    """The last day the branch opened before the core's business day (or before today in the
+    branch's zone): a branch closed on Sundays looks for Saturday on Monday morning."""
+    today = v.hall.day or dt.datetime.fromtimestamp(now, ZoneInfo(v.cfg.branch.timezone)).date().isoformat()
+    d = dt.date.fromisoformat(today) - dt.timedelta(days=1)
+    for _ in range(6):
+        if d.isoweekday() in v.cfg.hours.weekdays:
+            break
+        d -= dt.timedelta(days=1)
+    return d.isoformat()
+
+
 def _archive(archived: bool | None) -> Check:
+    title = "昨日归档 Yesterday archived"
     if archived is None:
-        return Check("archive", "昨日归档 Yesterday archived", None,
-                     "历史库未安装，无法检查 (the history store, issue 11, is not installed)")
+        return Check("archive", title, None, "未检查：没有连接历史库 not checked: no history store wired")
     if archived:
-        return Check("archive", "昨日归档 Yesterday archived", True, "已归档 archived")
-    return Check("archive", "昨日归档 Yesterday archived", False, "昨天的数据未归档",
-                 "运行归档 (see docs/operations.md)")
+        return Check("archive", title, True, "已归档 archived")
+    return Check("archive", title, False, "昨天的营业日不在历史库里 yesterday is not in the history store",
+                 "在核心主机上运行 qcall day close --config <branch.toml> (docs/history.md)")

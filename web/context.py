@@ -20,6 +20,7 @@ from web.broadcast import BYE, Broadcaster, Follower, sse
 from web.feed import BusFeed
 from web.live import LiveBranch
 from web.render import Renderer, touched
+from web.reports import ReportSource
 from web.sessions import LoginLimiter, Sessions
 from web.users import UserBook
 
@@ -40,6 +41,7 @@ class WebContext:
     limiter: LoginLimiter
     clock: Callable[[], float] = time.time
     disk_path: Path = Path(".")
+    history: ReportSource | None = None  # the history store's reports (None: not wired, live day only)
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
     renderer: Renderer = field(init=False)
     _last: dict[bool, dict[str, str]] = field(default_factory=lambda: {True: {}, False: {}})

@@ -16,6 +16,7 @@ from web import checks
 from web.access import client_address, render_page, session_of
 from web.broadcast import BYE, PING, sse
 from web.context import WebContext, role_channel
+from web.reports import BadAsk, ask_of
 from web.sessions import COOKIE, Session
 
 _LOG = logging.getLogger(__name__)
@@ -79,19 +80,56 @@ async def counters(ctx: WebContext, request: Request, s: Session) -> Response:
 
 
 async def check(ctx: WebContext, request: Request, s: Session) -> Response:
-    found = checks.opening_checks(ctx.live, now=ctx.clock(), disk_path=ctx.disk_path)
+    found = await run_in_threadpool(checks.opening_checks, ctx.live, now=ctx.clock(), disk_path=ctx.disk_path,
+                                    archived=yesterday_archived(ctx))
     return render_page(ctx, s, "check.html", checks=found, failed=checks.failed(found))
 
 
+def yesterday_archived(ctx: WebContext) -> bool | None:
+    """Is the business day before today in the history store? (None: no store to ask.)"""
+    if ctx.history is None:
+        return None
+    return ctx.history.archived(checks.yesterday(ctx.live, ctx.clock()))
+
+
 async def reports(ctx: WebContext, request: Request, s: Session) -> Response:
-    day = request.query_params.get("day", "")
+    """With a period (?kind=day|week|month|range&date=…&to=…): the history's report with its
+    charts; without one: today's live figures from the core's retained stats."""
+    params = dict(request.query_params)
     today = str(ctx.live.stats.get("day", "")) or ctx.live.hall.day
+    common = {"today": today, "kinds": KIND_NAMES, "kind": params.get("kind", "month"),
+              "date": params.get("date", "") or today, "to": params.get("to", ""), "history": ctx.history is not None}
+    try:
+        ask = ask_of(params)
+        if ask is not None and ctx.history is not None:
+            rep = await run_in_threadpool(ctx.history.page, ask, s.is_manager)
+            return render_page(ctx, s, "reports.html", rep=rep, csv_query=request.url.query, **common)
+    except BadAsk as err:
+        return render_page(ctx, s, "reports.html", 400, error=str(err), **_live_report(ctx), **common)
+    return render_page(ctx, s, "reports.html", **_live_report(ctx), **common)
+
+
+KIND_NAMES = {"day": "日报 Day", "week": "周报 Week", "month": "月报 Month", "range": "期间 From–to"}
+
+
+def _live_report(ctx: WebContext) -> dict[str, Any]:
     h = ctx.cfg.hours
     first, last = int(h.open[:2]), int(h.close[:2]) - (h.close[3:] == "00")
     seen = [int(x) for x in ctx.live.stats.get("arrivals_by_hour", {})]
-    hours = [f"{x:02d}" for x in range(min([first, *seen]), max([last, *seen]) + 1)]
-    return render_page(ctx, s, "reports.html", k=ctx.live.stats, day=day or today, today=today,
-                 other_day=bool(day) and day != today, hours=hours)
+    return {"k": ctx.live.stats, "hours": [f"{x:02d}" for x in range(min([first, *seen]), max([last, *seen]) + 1)]}
+
+
+async def lives_csv(ctx: WebContext, request: Request, s: Session) -> Response:
+    """Each ticket's life over the period as CSV (no personal data; the lobby's has no ratings)."""
+    try:
+        ask = ask_of(dict(request.query_params))
+    except BadAsk as err:
+        return PlainTextResponse(str(err) + "\n", status_code=400)
+    if ask is None or ctx.history is None:
+        return PlainTextResponse("choose a period (kind, date) from the history\n", status_code=400)
+    name, text = await run_in_threadpool(ctx.history.lives_csv, ask, s.is_manager)
+    return Response("\ufeff" + text, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 async def reports_csv(ctx: WebContext, request: Request, s: Session) -> Response:
