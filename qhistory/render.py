@@ -171,7 +171,7 @@ def body(rep: Report, *, tellers: bool = True) -> str:
         _card("自助分流", "self-service", _pct(rep.self_service.rate)),
         _card("逾期投诉", "overdue complaints", str(rep.complaints_overdue), rep.complaints_overdue > 0),
     ]) + "</div>")
-    parts.append(_breaches(rep))
+    parts.append(_breaches(rep, tellers))
     parts.append(_charts(rep, tellers))
     parts.append("<h2>汇总 <span class='en'>Totals</span></h2><table>" + FIG_HEAD
                  + _figures_row("全部 all", t) + "</table>")
@@ -198,11 +198,12 @@ def _when(t: float, tz: str = "UTC") -> str:
     return dt.datetime.fromtimestamp(t, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") + (" UTC" if tz == "UTC" else "")
 
 
-def _breaches(rep: Report) -> str:
-    if not rep.breaches:
+def _breaches(rep: Report, tellers: bool = True) -> str:
+    shown = [b for b in rep.breaches if tellers or b.figure != "star_tellers"]
+    if not shown:
         return "<h2>目标 <span class='en'>Targets</span></h2><p>全部达标 <span class='en'>every target met</span></p>"
     items = "".join(f"<li class='breach'>{escape(b.zh)} <span class='en'>{escape(b.en)}</span>: "
-                    f"{_fmt(b.figure, b.value)} / {_fmt(b.figure, b.target)}</li>" for b in rep.breaches)
+                    f"{_fmt(b.figure, b.value)} / {_fmt(b.figure, b.target)}</li>" for b in shown)
     return f"<h2>未达标 <span class='en'>Breaches</span></h2><ul>{items}</ul>"
 
 
