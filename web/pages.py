@@ -97,7 +97,7 @@ async def reports(ctx: WebContext, request: Request, s: Session) -> Response:
     charts; without one: today's live figures from the core's retained stats."""
     params = dict(request.query_params)
     today = str(ctx.live.stats.get("day", "")) or ctx.live.hall.day
-    common = {"today": today, "kinds": KIND_NAMES, "kind": params.get("kind", "month"),
+    common: dict[str, Any] = {"today": today, "kinds": KIND_NAMES, "kind": params.get("kind", "month"),
               "date": params.get("date", "") or today, "to": params.get("to", ""), "history": ctx.history is not None}
     try:
         ask = ask_of(params)
