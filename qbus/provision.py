@@ -164,7 +164,7 @@ def grant_for(topics: Topics, device: str, cfg: BranchConfig) -> Grant:
         )
     if role == "web":
         return Grant(device, role, (t.cmd(device), *own_write),
-                     (*own_read, t.all_events(), t.all_presence(), t.notice()))
+                     (*own_read, t.all_events(), t.alert("advice"), t.all_presence(), t.notice()))
     if role == "web_lobby":
         return Grant(device, role, (t.cmd(device), *own_write), (t.reply(device),))
     raise ConfigError(f"device {device!r}: no role, no access")

@@ -31,10 +31,19 @@ def kinds(v: LiveBranch, manager: bool) -> list[str]:
     return sorted(a.kind for a in v.alerts(manager))
 
 
-def test_a_low_rating_alerts_the_manager_only() -> None:
-    v = fed((T.event("rated"), m.ServiceRated(at=NOW, number="A007", counter=3, stars=2, teller="1003")))
+def test_the_advisors_low_rating_alerts_the_manager_only() -> None:
+    advice = m.Advice(at=NOW, kind="low_rating", counter=3, number="A007", teller="1003", value=2.0,
+                      zh="3号窗口客户A007评价2星，请大堂经理及时沟通", en="Counter 3: A007 rated 2 star(s)")
+    v = fed((T.alert("advice"), advice))
     assert kinds(v, manager=True) == ["rating"] and "张伟" in v.alerts(True)[0].zh
+    assert "A007评价2星" in v.alerts(True)[0].zh
     assert kinds(v, manager=False) == []
+
+
+def test_a_rating_alone_raises_no_alert_the_advisor_is_the_one_source() -> None:
+    v = fed((T.event("rated"), m.ServiceRated(at=NOW, number="A007", counter=3, stars=1, teller="1003")),
+            (T.state_queues(), m.QueueState(waiting={"corporate": 6}, est_wait_s={"corporate": 72 * 60.0})))
+    assert kinds(v, manager=True) == []
 
 
 def test_a_wait_alert_lasts_until_the_customer_is_called() -> None:
@@ -48,12 +57,27 @@ def test_a_wait_alert_lasts_until_the_customer_is_called() -> None:
     assert v.alerts(False) == []
 
 
-def test_a_long_estimate_with_a_closed_counter_asks_to_open_it() -> None:
+def test_the_advisors_open_counter_advice_lasts_until_a_named_counter_opens() -> None:
     queues = m.QueueState(waiting={"corporate": 6}, est_wait_s={"corporate": 72 * 60.0})
-    v = fed((T.state_queues(), queues))
+    advice = m.Advice(at=NOW, kind="open_counter", business="corporate", counters=[4], value=72 * 60.0,
+                      target=600.0, zh="对公业务预计等候72分钟，超过目标10分钟：请开放4号窗口",
+                      en="Corporate: estimated wait 72 min, over the 10 min target: open counter 4")
+    v = fed((T.state_counter(4), m.CounterState(counter=4, status="closed")), (T.state_queues(), queues),
+            (T.alert("advice"), advice))
     (a,) = v.alerts(False)
-    assert a.kind == "open_counter" and "请加开 4号窗口" in a.zh
+    assert a.kind == "open_counter" and "请开放4号窗口" in a.zh
+    v.apply(T.event("advice"), m.encode(advice))  # the same advice on event/advice: still one alert
+    assert len(v.alerts(False)) == 1
     v.apply(T.state_counter(4), m.encode(m.CounterState(counter=4, status="idle", teller="1004")))
+    assert v.alerts(False) == []
+
+
+def test_open_counter_advice_goes_when_the_wait_is_back_under_target() -> None:
+    advice = m.Advice(at=NOW, kind="open_counter", business="cash", counters=[4], value=900.0, target=600.0,
+                      zh="请开放4号窗口", en="open counter 4")
+    v = fed((T.alert("advice"), advice))
+    assert kinds(v, manager=False) == ["open_counter"]
+    v.apply(T.state_queues(), m.encode(m.QueueState(waiting={"cash": 1}, est_wait_s={"cash": 120.0})))
     assert v.alerts(False) == []
 
 

@@ -1,6 +1,7 @@
 """The web service's side of the bus: one reading subscription, two command identities.
 
-`web1` subscribes once to `state/#`, `event/+`, `presence/+` and `notice` and hands every raw
+`web1` subscribes once to `state/#`, `event/+`, `alert/advice` (the core's advisor: the dashboard's
+"open another counter" and low-rating alerts), `presence/+` and `notice` and hands every raw
 message to the event loop (`loop.call_soon_threadsafe`), where the LiveBranch applies it and the
 pages are updated: paho's network thread never touches the model. Commands go out as `web1`
 (a manager's) or `web_lobby1` (a lobby person's), so the broker and the core both hold the lobby
@@ -36,7 +37,7 @@ class BusFeed:
         def raw(msg: Received[bytes]) -> None:
             loop.call_soon_threadsafe(on_message, msg.topic, msg.value)
 
-        for topic_filter in (t.all_state(), t.all_events(), t.all_presence(), t.notice()):
+        for topic_filter in (t.all_state(), t.all_events(), t.alert("advice"), t.all_presence(), t.notice()):
             self.reader.subscribe(topic_filter, bytes, raw)
         def link(up: bool) -> Callable[[], None]:
             def tell() -> None:

@@ -3,8 +3,10 @@
 `LiveBranch.apply(topic, payload)` takes one raw MQTT message (already on the event loop's thread,
 see web.feed) and updates the picture; `dirty` says which page sections it touched, so the
 renderer re-renders only those. Retained state makes a restarted service right again at once;
-what only events carry (the day's missed tickets, who cancelled what, rating and wait alerts)
-is kept from the moment the service started.
+what only events carry (the day's missed tickets, who cancelled what, wait alerts, the advisor's
+advice) is kept from the moment the service started. "Open another counter", low-rating and
+satisfaction alerts are the core's advisor's (qserver.advisor, `Advice` on `alert/advice`): one
+source for the dashboard, `qcall watch` and any other screen; the web computes none of its own.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from qbus.topics import Topics, pad_device
 
 _LOG = logging.getLogger(__name__)
 
-LOW_STARS = 2  # a rating at or below this raises an alert for the manager
 TICKETS_KEPT = 20_000
 
 
@@ -47,7 +48,7 @@ class TicketSeen:
 @dataclass(slots=True)
 class Alert:
     key: str
-    kind: str  # wait | tier | rating | offline | paper | open_counter
+    kind: str  # wait | tier | rating | satisfaction | offline | paper | open_counter | link
     zh: str
     en: str
     at: float
@@ -76,7 +77,7 @@ class LiveBranch:
         self.devices = Devices()
         self.tickets: dict[str, TicketSeen] = {}
         self.event_alerts: dict[str, Alert] = {}
-        self._open_since: dict[str, float] = {}
+        self._advised: dict[str, m.Advice] = {}  # open_counter advice by alert key, until it is met
         self.last_bus_at = 0.0  # newest branch time seen on the bus (for the clock check)
         self.bus_online = False
         self.dirty: set[str] = set()
@@ -92,6 +93,7 @@ class LiveBranch:
         self._counter_dec = msgspec.json.Decoder(m.CounterState)
         self._presence_dec = msgspec.json.Decoder(m.Presence)
         self._notice_dec = msgspec.json.Decoder(m.Notice)
+        self._advice_dec = msgspec.json.Decoder(m.Advice)
 
     # ------------------------------------------------------------------ input
 
@@ -107,6 +109,8 @@ class LiveBranch:
                 self._state(info.rest, payload)
             elif info.kind == "presence":
                 self._presence(self._presence_dec.decode(payload))
+            elif info.kind == "alert" and info.rest == ("advice",):
+                self._advice(self._advice_dec.decode(payload))
             elif info.kind == "notice":
                 self.notice = self._notice_dec.decode(payload)
                 self.dirty.add("notice")
@@ -125,6 +129,7 @@ class LiveBranch:
             c = self._counter_dec.decode(payload)
             self.counters[c.counter] = c
             self.dirty.update(("counters", "alerts"))
+            self._advice_met()
             return
         kind = rest[0]
         decode = self._decoders.get(kind)
@@ -134,6 +139,7 @@ class LiveBranch:
         if kind == "queues":
             self.queues = value
             self.dirty.update(("queues", "alerts"))
+            self._advice_met()
         elif kind == "hall":
             self.hall = value
             self.dirty.add("hall")
@@ -187,14 +193,6 @@ class LiveBranch:
                 seen.business = ev.to_business
         elif isinstance(ev, m.WaitAlert):
             self._wait_alert(ev)
-        elif isinstance(ev, m.ServiceRated):
-            if 0 < ev.stars <= LOW_STARS:
-                teller = self.teller_name(ev.teller)
-                self.event_alerts[f"rating:{ev.number}"] = Alert(
-                    f"rating:{ev.number}", "rating", f"{ev.counter}号窗口 {teller} 获 {ev.stars} 星评价（{ev.number}）",
-                    f"Low rating: {ev.stars} stars at counter {ev.counter} ({teller}, {ev.number})", ev.at,
-                    manager_only=True)
-                self.dirty.add("alerts")
         elif isinstance(ev, m.AlertAcked):
             ack = m.AckView(by=ev.by, at=ev.at)
             if ev.key:
@@ -209,6 +207,7 @@ class LiveBranch:
         elif isinstance(ev, m.DayReset):
             self.tickets.clear()
             self.event_alerts.clear()
+            self._advised.clear()
             self.acks.clear()
             self.dirty.update(("lists", "alerts"))
 
@@ -239,6 +238,38 @@ class LiveBranch:
             en = f"{ev.number} ({ev.business}) has waited {mins:.0f} min"
         self.event_alerts[key] = Alert(key, ev.kind, zh, en, ev.at)
         self.dirty.add("alerts")
+
+    def _advice(self, a: m.Advice) -> None:
+        """The advisor's advice as a dashboard alert. Ratings are for the manager only (the lobby
+        may not read teller ratings); "open another counter" lasts until it is met."""
+        if a.kind == "open_counter":
+            key = f"open:{a.business}:{a.at:.0f}"
+            for old in [k for k in self._advised if k.startswith(f"open:{a.business}:")]:
+                self._advised.pop(old)
+                self.event_alerts.pop(old, None)
+            self._advised[key] = a
+            self.event_alerts[key] = Alert(key, "open_counter", a.zh, a.en, a.at)
+        elif a.kind == "low_rating":
+            teller = f"（{self.teller_name(a.teller)}）" if a.teller else ""
+            key = f"rating:{a.number}"
+            self.event_alerts[key] = Alert(key, "rating", a.zh + teller, a.en, a.at, manager_only=True)
+        else:
+            key = f"satisfaction:{a.at:.0f}"
+            for old in [k for k in self.event_alerts if k.startswith("satisfaction:")]:
+                self.event_alerts.pop(old)
+            self.event_alerts[key] = Alert(key, "satisfaction", a.zh, a.en, a.at, manager_only=True)
+        self.dirty.add("alerts")
+
+    def _advice_met(self) -> None:
+        """An "open another counter" alert goes when the wait is back under its target or one of
+        the counters it named has opened."""
+        for key, a in list(self._advised.items()):
+            est = self.queues.est_wait_s.get(a.business, 0.0)
+            opened = any(self.counters[c].status not in ("closed", "paused") for c in a.counters if c in self.counters)
+            if est <= a.target or opened:
+                self._advised.pop(key)
+                self.event_alerts.pop(key, None)
+                self.dirty.add("alerts")
 
     def _clear_ticket_alerts(self, number: str) -> None:
         for kind in ("wait", "tier"):
@@ -307,23 +338,4 @@ class LiveBranch:
             since = self.devices.since.get(kiosk, 0.0)
             zh = "取号机缺纸" if paper == "paper_out" else "取号机纸将用完" if paper == "near_end" else f"取号机打印机故障 ({paper})"
             out.append(Alert(f"paper:{kiosk}:{paper}:{since:.0f}", "paper", zh, f"kiosk printer: {paper}", since))
-        out += self._open_counter_alerts()
         return sorted(out, key=lambda a: -a.at)
-
-    def _open_counter_alerts(self) -> list[Alert]:
-        """'Open another counter': a business whose estimated wait passes the branch's alert limit
-        while a counter that serves it is closed."""
-        limit = self.cfg.rules.wait_alert_minutes * 60
-        out = []
-        for b in self.cfg.business:
-            est = self.queues.est_wait_s.get(b.code, 0.0)
-            closed = [c.id for c in self.cfg.counter if b.code in c.serves
-                      and self.counters.get(c.id, m.CounterState(counter=c.id, status=m.CounterStatus.CLOSED)).status == "closed"]
-            if est <= limit or not closed:
-                self._open_since.pop(b.code, None)
-                continue
-            since = self._open_since.setdefault(b.code, self.clock())
-            out.append(Alert(f"open:{b.code}:{since:.0f}", "open_counter",
-                             f"{b.name_zh} 预计等候 {est / 60:.0f} 分钟：请加开 {closed[0]}号窗口",
-                             f"{b.name_en}: estimated wait {est / 60:.0f} min; open counter {closed[0]}", since))
-        return out
