@@ -108,6 +108,22 @@ def test_the_dashboard_shows_a_keypad_call_within_a_second(branch: tuple[Rig, st
     browser.set_window_size(1920, 1080)
 
 
+def test_the_dashboard_shows_the_advisors_advice_on_a_low_rating(branch: tuple[Rig, str],
+                                                                   browser: webdriver.Chrome) -> None:
+    """A 1-star press on the rating pad: the core's advisor publishes Advice on alert/advice and
+    the manager's open dashboard shows it (the web computes no rating alert of its own)."""
+    r, url = branch
+    number = next(t.number for t in r.core.service.store.core.tickets.values() if t.counter == 1)
+    browser.get(url + "/")
+    live(browser)
+    r.keypads[1].press(Key.WELCOME)
+    r.keypads[1].press(Key.RATE)
+    assert r.pads[1].wait_led("请评价")
+    r.pads[1].rate(1)
+    WebDriverWait(browser, 3).until(lambda d: f"{number}评价1星" in text_of(d, ".alert.rating"))
+    assert "请大堂经理及时沟通" in text_of(browser, ".alert.rating") and "王芳" in text_of(browser, ".alert.rating")
+
+
 def test_acknowledging_an_alert_shows_who_and_when(branch: tuple[Rig, str], browser: webdriver.Chrome) -> None:
     r, url = branch
     sign_in(browser, url, "zhou")
