@@ -168,7 +168,8 @@ class Demo:
             add_user(users, login, name, role, password)
             self.web_logins[login] = password
         ctx = build_context(self.cfg, self.out_dir / "branch.toml", host=self.host, port=self.port,
-                            users_file=users, secret_file=self.out_dir / "web-secret.key")
+                            users_file=users, secret_file=self.out_dir / "web-secret.key",
+                            history=self.history or str(self.journal.with_name("history.db")))
         port = self.cfg.web.port if _port_free(self.cfg.web.port, self.cfg.web.bind) else 0
         self.web = WebServer(ctx, self.cfg.web.bind, port).start()
 

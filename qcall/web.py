@@ -65,8 +65,9 @@ def _broker(cfg: BranchConfig, host: str | None, port: int | None) -> tuple[str,
 
 def build_context(cfg: BranchConfig, config_path: Path, *, host: str | None = None, port: int | None = None,
                   clock: Callable[[], float] = time.time, users_file: Path | None = None,
-                  secret_file: Path | None = None) -> WebContext:
-    """Everything the app needs; fails early (users file, secret, broker address) with the file named."""
+                  secret_file: Path | None = None, history: str = "") -> WebContext:
+    """Everything the app needs; fails early (users file, secret, broker address) with the file named.
+    `history`: the history store to read (default: found from the config, as `qcall report` does)."""
     w = cfg.web
     users = UserBook(users_file or beside(config_path, w.users_file))
     secret = load_secret(secret_file or beside(config_path, w.session_secret_file))
@@ -75,7 +76,7 @@ def build_context(cfg: BranchConfig, config_path: Path, *, host: str | None = No
     return WebContext(cfg=cfg, live=LiveBranch(cfg, clock), feed=feed, users=users,
                       sessions=Sessions(secret, w.session_minutes, clock),
                       limiter=LoginLimiter(w.login_attempts, w.login_window_s, clock), clock=clock,
-                      disk_path=Path(cfg.storage.journal).resolve().parent, history=HistoryReports(cfg))
+                      disk_path=Path(cfg.storage.journal).resolve().parent, history=HistoryReports(cfg, history))
 
 
 def _uvicorn(ctx: WebContext, bind: str, port: int) -> uvicorn.Server:
