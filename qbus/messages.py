@@ -289,9 +289,16 @@ class Reply(Msg, kw_only=True):
 
 
 class Event(Msg, tag_field="type"):
-    """Base of every domain event; `at` is branch time (seconds since the epoch)."""
+    """Base of every domain event; `at` is branch time (seconds since the epoch).
+
+    `seq` is the journal row whose command produced the event and `n` its place among that row's
+    events: replay derives the same pair, so (branch, seq, n) names one event for ever and head
+    office stores each once however often a reconnect or the outbox delivers it (0: not journaled).
+    """
 
     at: float
+    seq: int = 0
+    n: int = 0
 
 
 class TicketIssued(Event, tag="issued", kw_only=True):

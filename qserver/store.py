@@ -146,7 +146,9 @@ class DurableCore:
         n = 0
         for row in self.journal.rows(start):
             cmd = _cmd_decoder.decode(row.cmd)
+            before = len(core.events)
             done[row.rid] = self._apply(core, row.rid, cmd, row.at)
+            _number(core.events, before, row.seq)
             n += 1
             if row.seq > published:
                 self.outbox += core.drain()
@@ -179,7 +181,9 @@ class DurableCore:
             cmd = self._check_pin(device, cmd, now)
         except QcallError as err:
             return error_reply(rid, err)
+        before = len(self.core.events)
         reply = self._apply(self.core, rid, cmd, now)
+        _number(self.core.events, before, self.journal.last_seq + len(self.pending) + 1)
         self.done[rid] = reply
         self.pending.append((now, rid, device, msgspec.json.encode(cmd)))
         return reply
@@ -248,6 +252,12 @@ class DurableCore:
         except (msgspec.DecodeError, msgspec.ValidationError, IndexError, KeyError) as err:
             raise snapshot.SnapshotError(f"unreadable: {err}") from err
         return core, done
+
+
+def _number(events: list[Any], before: int, seq: int) -> None:
+    """Stamp the events one journal row produced with (row seq, place): the same on replay."""
+    for k, ev in enumerate(events[before:]):
+        ev.seq, ev.n = seq, k
 
 
 def _trim(done: dict[str, m.Reply]) -> None:
