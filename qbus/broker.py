@@ -182,6 +182,12 @@ class MosquittoConf:
     cafile: str = ""
     certfile: str = ""
     keyfile: str = ""
+    # Head office (qbus.hqlink): a bridge's queue in bytes too (0: no byte bound), how many QoS 1
+    # messages may be unacknowledged per client (a batching ingest acks after its commit), and text
+    # appended at the very end: a bridge section, since every line after `connection` is the bridge's.
+    max_queued_bytes: int = 0
+    max_inflight_messages: int = 20
+    tail: str = ""
 
     def render(self, header: str = "") -> str:
         lines = [f"# {line}" if line else "#" for line in header.splitlines()]
@@ -218,6 +224,9 @@ class MosquittoConf:
             f"max_queued_messages {self.max_queued_messages}",
             f"max_packet_size {self.max_packet_size}",
             *([] if self.conf_d else [f"log_dest {self.log_dest}"]),
+            *([f"max_queued_bytes {self.max_queued_bytes}"] if self.max_queued_bytes else []),
+            *([f"max_inflight_messages {self.max_inflight_messages}"]
+              if self.max_inflight_messages != 20 else []),
             "log_type error",
             "log_type warning",
             "log_type notice",
@@ -227,6 +236,8 @@ class MosquittoConf:
         ]
         if self.run_as_root:
             lines += ["user root"]
+        if self.tail:
+            lines += ["", self.tail.rstrip("\n")]
         return "\n".join(lines) + "\n"
 
 

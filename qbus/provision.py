@@ -89,7 +89,7 @@ class Grant:
     """What one MQTT user may publish (write) and subscribe to (read)."""
 
     device: str
-    role: Role
+    role: Role | str  # a branch device role, or a head-office user kind (qbus.hqlink)
     write: tuple[str, ...]
     read: tuple[str, ...]
 
@@ -259,6 +259,10 @@ def provision(
         certfile=tls.get("certfile", ""),
         keyfile=tls.get("keyfile", ""),
     )
+    if cfg.hq.host:  # the head-office bridge ends the file (qbus.hqlink, which builds on this module)
+        from qbus.hqlink import bridged_settings, read_hq_password
+
+        settings = bridged_settings(cfg, settings, read_hq_password(cfg))
     _write_private(conf, settings.render(header), broker=True)
     ca = Path(tls["cafile"]) if tls else None
     return Provisioned(out, conf, passwd, acl, credentials, tuple(created), settings, ca)

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     prov.add_argument("--rotate", action="store_true", help="issue new passwords for every device")
     prov.set_defaults(func=_provision)
 
+    from qcall import hq  # head office: `qcall hq provision | ingest | report`
+
+    hq.add_parser(sub)
+
     disp = sub.add_parser(
         "display", help="run the hall display (screen of called numbers, voice calling)",
         description="Full-screen hall display driven by the bus ([bus] in the config; the display "

@@ -11,6 +11,7 @@ from qbus.config.sections import (
     ComplaintsSection,
     DisplaySection,
     HistorySection,
+    HqSection,
     KioskSection,
     PinsSection,
     PrinterSection,
@@ -137,6 +138,7 @@ class BranchConfig(Base, kw_only=True):
     storage: StorageSection = msgspec.field(default_factory=StorageSection)
     clock: ClockSection = msgspec.field(default_factory=ClockSection)
     pins: PinsSection = msgspec.field(default_factory=PinsSection)
+    hq: HqSection = msgspec.field(default_factory=HqSection)
     privacy: PrivacySection = msgspec.field(default_factory=PrivacySection)
     printer: PrinterSection = msgspec.field(default_factory=PrinterSection)
     kiosk: KioskSection = msgspec.field(default_factory=KioskSection)

@@ -50,6 +50,27 @@ class PinsSection(Base, kw_only=True):
     lockout_minutes: float = 15.0
 
 
+class HqSection(Base, kw_only=True):
+    """The branch's link to head office: Mosquitto's own bridge (written by `qcall provision`).
+
+    No host: the branch is not bridged. `password_file` holds this branch's head-office password
+    (made by `qcall hq provision`); `cafile` is head office's CA (TLS; empty only on loopback).
+    The bridge's queue while the link is down is bounded by `queue_max_messages` and
+    `queue_max_bytes`: when it is full the newest messages for head office are dropped (the
+    branch itself is unaffected) and the day archive sent at close restores head office's history.
+    """
+
+    host: str = ""
+    port: int = 8883
+    prefix: str = "qcall"
+    password_file: str = ""
+    cafile: str = ""
+    queue_max_messages: int = 200_000
+    queue_max_bytes: int = 256 * 1024 * 1024
+    reconnect_min_s: int = 2
+    reconnect_max_s: int = 60
+
+
 class StorageSection(Base, kw_only=True):
     """Where the core keeps its journal (SQLite, WAL) and how often it snapshots."""
 

@@ -33,6 +33,26 @@ def problems(cfg: BranchConfig) -> list[str]:
     out += _branch_problems(cfg)
     out += _serial_problems(cfg)
     out += _device_problems(cfg)
+    out += _hq_problems(cfg)
+    return out
+
+
+def _hq_problems(cfg: BranchConfig) -> list[str]:
+    """The head-office link: refused here rather than by a bridge that never connects."""
+    hq, out = cfg.hq, []
+    if not hq.host:
+        return out
+    if not 1 <= hq.port <= 65535:
+        out.append(f"hq.port: {hq.port} is not a TCP port")
+    if not hq.password_file:
+        out.append("hq.password_file: the branch's head-office credential is required with hq.host")
+    if not hq.cafile and hq.host not in ("127.0.0.1", "localhost", "::1"):
+        out.append("hq.cafile: a head-office link off this machine must use TLS (give the CA file)")
+    if hq.queue_max_messages < 1000 or hq.queue_max_bytes < 1024 * 1024:
+        out.append("hq.queue_max_messages / queue_max_bytes: at least 1000 messages and 1 MiB "
+                   "(a busy hour of a branch is a few thousand messages)")
+    if not 1 <= hq.reconnect_min_s <= hq.reconnect_max_s:
+        out.append("hq.reconnect_min_s must be >= 1 and <= hq.reconnect_max_s")
     return out
 
 

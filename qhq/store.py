@@ -1,0 +1,255 @@
+"""Writing one batch of messages from the central broker into PostgreSQL, in one transaction.
+
+Events go in with one COPY into a temporary staging table and one INSERT ... SELECT ... ON CONFLICT
+DO NOTHING into `hq_event` (a redelivered event conflicts on its key and is dropped); the day
+roll-up and the live ticket table are advanced from the same staging rows in the same
+transaction, so a crash leaves either the whole batch or none of it. The caller acknowledges the
+batch's messages to the broker only after `write()` returned (qhq.ingest).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+import psycopg
+
+from qbus import messages as m
+from qbus.errors import PayloadError
+from qbus.topics import event_type
+from qhq import schema
+from qhq.config import HqConfig
+
+_LOG = logging.getLogger(__name__)
+
+_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS hq_stage (
+    ord integer, branch text, seq bigint, n integer, at_epoch double precision, type text,
+    number text, counter integer, business text, tier text, teller text, stars integer,
+    waited_s real, service_s real, since_epoch double precision, body text
+) ON COMMIT DELETE ROWS
+"""
+_COLUMNS = ("ord, branch, seq, n, at_epoch, type, number, counter, business, tier, teller, stars, "
+            "waited_s, service_s, since_epoch, body")
+
+_INSERT_EVENTS = """
+WITH ins AS (
+    INSERT INTO hq_event (branch, seq, n, at, type, number, counter, business, tier, teller, stars,
+                          waited_s, service_s, body)
+    SELECT branch, seq, n, to_timestamp(at_epoch), type, number, counter, business, tier, teller,
+           stars, waited_s, service_s, body::jsonb
+    FROM hq_stage ORDER BY ord
+    ON CONFLICT DO NOTHING
+    RETURNING branch, at, type, tier, stars, waited_s
+), roll AS (
+    INSERT INTO hq_day AS d (branch, day, arrivals, called, wait_sum_s, served, cancelled, rated,
+                             satisfied, vip_called, vip_in_target, alerts)
+    SELECT branch, (at AT TIME ZONE %(tz)s - %(reset)s::interval)::date,
+           count(*) FILTER (WHERE type = 'issued'),
+           count(*) FILTER (WHERE type = 'called'),
+           coalesce(sum(waited_s) FILTER (WHERE type = 'called'), 0),
+           count(*) FILTER (WHERE type = 'finished'),
+           count(*) FILTER (WHERE type = 'cancelled'),
+           count(*) FILTER (WHERE type = 'rated' AND stars > 0),
+           count(*) FILTER (WHERE type = 'rated' AND stars >= %(sat)s),
+           count(*) FILTER (WHERE type = 'called' AND tier = ANY(%(vip)s)),
+           count(*) FILTER (WHERE type = 'called' AND tier = ANY(%(vip)s) AND waited_s <= %(vip_s)s),
+           count(*) FILTER (WHERE type = 'alert')
+    FROM ins GROUP BY 1, 2
+    ON CONFLICT (branch, day) DO UPDATE SET
+        arrivals = d.arrivals + excluded.arrivals, called = d.called + excluded.called,
+        wait_sum_s = d.wait_sum_s + excluded.wait_sum_s, served = d.served + excluded.served,
+        cancelled = d.cancelled + excluded.cancelled, rated = d.rated + excluded.rated,
+        satisfied = d.satisfied + excluded.satisfied, vip_called = d.vip_called + excluded.vip_called,
+        vip_in_target = d.vip_in_target + excluded.vip_in_target, alerts = d.alerts + excluded.alerts
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins), (SELECT count(*) FROM roll)
+"""
+
+_WAITING = ("issued", "requeued", "transferred")
+_TICKET = """
+INSERT INTO hq_ticket AS t (branch, number, waiting, since, business, tier, seq, n)
+SELECT DISTINCT ON (branch, number) branch, number, type IN ('issued', 'requeued', 'transferred'),
+       CASE WHEN since > 0 THEN to_timestamp(since) END, business, tier, seq, n
+FROM (SELECT *, max(since_epoch) OVER (PARTITION BY branch, number) AS since FROM hq_stage
+      WHERE type IN ('issued', 'requeued', 'transferred', 'called', 'cancelled')) s
+ORDER BY branch, number, seq DESC, n DESC
+ON CONFLICT (branch, number) DO UPDATE SET
+    waiting = excluded.waiting, since = coalesce(excluded.since, t.since),
+    business = CASE WHEN excluded.business <> '' THEN excluded.business ELSE t.business END,
+    tier = CASE WHEN excluded.tier <> '' THEN excluded.tier ELSE t.tier END,
+    seq = excluded.seq, n = excluded.n
+WHERE (t.seq, t.n) < (excluded.seq, excluded.n)
+"""
+_DAY_RESET = """
+UPDATE hq_ticket t SET waiting = false FROM hq_stage s
+WHERE s.type = 'day_reset' AND t.branch = s.branch AND t.waiting AND (t.seq, t.n) < (s.seq, s.n)
+"""
+
+
+@dataclass(slots=True)
+class Written:
+    """What one batch did: events new to head office, repeats dropped, payloads refused."""
+
+    events: int = 0
+    duplicates: int = 0
+    state: int = 0
+    rejected: int = 0
+    other: int = 0
+    branches: set[str] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class _Batch:
+    events: list[tuple[Any, ...]] = field(default_factory=list)
+    state: dict[tuple[str, str], str] = field(default_factory=dict)
+    links: dict[str, bool] = field(default_factory=dict)
+    archives: dict[tuple[str, str], str] = field(default_factory=dict)
+    rejected: list[tuple[str, str, bytes]] = field(default_factory=list)
+    day_reset: bool = False
+    at_min: float = float("inf")
+    at_max: float = 0.0
+
+
+def _event_row(ord_: int, branch: str, ev: Any, payload: bytes) -> tuple[Any, ...]:
+    number, since, business, tier = getattr(ev, "number", ""), 0.0, getattr(ev, "business", ""), ""
+    if isinstance(ev, m.TicketIssued):
+        number, since, business, tier = ev.ticket.number, ev.ticket.issued_at, ev.ticket.business, ev.ticket.tier
+    elif isinstance(ev, (m.TicketCalled, m.WaitAlert)):
+        tier = ev.tier
+    elif isinstance(ev, m.TicketTransferred):
+        business = ev.to_business
+    return (ord_, branch, ev.seq, ev.n, ev.at, event_type(ev), number, getattr(ev, "counter", 0), business, tier,
+            getattr(ev, "teller", ""), getattr(ev, "stars", 0), getattr(ev, "waited_s", None),
+            getattr(ev, "service_s", None), since, payload.decode("utf-8"))
+
+
+class HqStore:
+    """One PostgreSQL connection that writes batches (qhq.ingest) and keeps the branch list."""
+
+    def __init__(self, cfg: HqConfig, conn: psycopg.Connection[Any]) -> None:
+        self.cfg = cfg
+        self.conn = conn
+        self.prefix = f"{cfg.hq.prefix}/v1/"
+        self._months: set[str] = set()
+        schema.create(conn, cfg.database.schema)
+        with conn.transaction():
+            conn.execute(_STAGE)
+            self.sync_branches()
+        self._params = {
+            "tz": cfg.hq.timezone, "reset": cfg.hq.daily_reset, "sat": cfg.targets.satisfied_min,
+            "vip": list(cfg.targets.vip_tiers), "vip_s": 60.0 * cfg.targets.vip_wait_minutes,
+        }
+
+    @classmethod
+    def connect(cls, cfg: HqConfig, dsn: str | None = None) -> HqStore:
+        return cls(cfg, psycopg.connect(dsn or cfg.database.dsn, autocommit=True))
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def sync_branches(self) -> None:
+        """Branch -> name, region from the head-office config (the VIP report groups by region)."""
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO hq_branch VALUES (%s, %s, %s) ON CONFLICT (branch) DO UPDATE "
+                "SET name = excluded.name, region = excluded.region",
+                [(b.id, b.name, b.region) for b in self.cfg.branch])
+
+    # ------------------------------------------------------------------ parsing
+
+    def _sort(self, messages: Iterable[tuple[str, bytes]]) -> _Batch:
+        b = _Batch()
+        for topic, payload in messages:
+            if not topic.startswith(self.prefix):
+                b.rejected.append((topic, "not head office's topic tree", payload))
+                continue
+            branch, _, rest = topic[len(self.prefix):].partition("/")
+            kind, _, key = rest.partition("/")
+            try:
+                self._one(b, branch, kind, key, payload)
+            except (PayloadError, UnicodeDecodeError, msgspec.DecodeError) as err:
+                b.rejected.append((topic, str(err)[:500], payload))
+        return b
+
+    def _one(self, b: _Batch, branch: str, kind: str, key: str, payload: bytes) -> None:
+        if kind == "event":
+            ev = m.decode_event(payload)
+            if not ev.seq:
+                raise PayloadError("event without its journal seq (a branch older than head office's schema)")
+            b.events.append(_event_row(len(b.events), branch, ev, payload))
+            b.at_min, b.at_max = min(b.at_min, ev.at), max(b.at_max, ev.at)
+            b.day_reset = b.day_reset or isinstance(ev, m.DayReset)
+        elif kind == "alert":
+            return  # the same WaitAlert also arrives on event/alert, which is what is stored
+        elif kind == "state":
+            msgspec.json.decode(payload)  # must be JSON; stored as sent
+            b.state[(branch, key)] = payload.decode("utf-8")
+        elif kind == "link" and not key:
+            b.links[branch] = payload.strip() == b"1"
+        elif kind == "archive" and key:
+            msgspec.json.decode(payload)
+            b.archives[(branch, key)] = payload.decode("utf-8")
+        else:
+            raise PayloadError(f"unexpected topic kind {kind!r}")
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, messages: Iterable[tuple[str, bytes]]) -> Written:
+        """Store one batch in one transaction. Safe to call again with the same messages."""
+        b = self._sort(messages)
+        done = Written(rejected=len(b.rejected), state=len(b.state))
+        now = dt.datetime.now(dt.UTC)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            if b.events:
+                self._ensure_months(b.at_min, b.at_max)
+                with cur.copy(f"COPY hq_stage ({_COLUMNS}) FROM STDIN") as copy:
+                    for row in b.events:
+                        copy.write_row(row)
+                cur.execute(_INSERT_EVENTS, self._params)
+                got = cur.fetchone()
+                done.events = int(got[0]) if got else 0
+                done.duplicates = len(b.events) - done.events
+                cur.execute(_TICKET)
+                if b.day_reset:
+                    cur.execute(_DAY_RESET)
+                done.branches = {row[1] for row in b.events}
+            if b.state:
+                cur.executemany(
+                    "INSERT INTO hq_state VALUES (%s, %s, %s::jsonb, %s) ON CONFLICT (branch, key) "
+                    "DO UPDATE SET body = excluded.body, received = excluded.received",
+                    [(br, key, body, now) for (br, key), body in b.state.items()])
+            if b.links:
+                cur.executemany(
+                    "INSERT INTO hq_link VALUES (%s, %s, %s) ON CONFLICT (branch) DO UPDATE "
+                    "SET up = excluded.up, since = excluded.since WHERE hq_link.up <> excluded.up",
+                    [(br, up, now) for br, up in b.links.items()])
+            if b.archives:
+                cur.executemany(
+                    "INSERT INTO hq_archive VALUES (%s, %s, %s::jsonb, %s) ON CONFLICT (branch, day) "
+                    "DO UPDATE SET body = excluded.body, received = excluded.received",
+                    [(br, day, body, now) for (br, day), body in b.archives.items()])
+            if b.rejected:
+                cur.executemany("INSERT INTO hq_rejected (topic, reason, payload) VALUES (%s, %s, %s)",
+                                b.rejected)
+                for topic, reason, _ in b.rejected:
+                    _LOG.warning("refused a message on %s: %s", topic, reason)
+        done.other = len(b.links) + len(b.archives)
+        return done
+
+    def _ensure_months(self, lo: float, hi: float) -> None:
+        t = lo
+        while True:
+            start, end = schema.month_bounds(t, self.cfg.hq.timezone)
+            name = schema.partition_name(start)
+            if name not in self._months:
+                schema.ensure_month(self.conn, t, self.cfg.hq.timezone)
+                self._months.add(name)
+            if end.timestamp() > hi:
+                return
+            t = end.timestamp()
