@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -65,6 +66,29 @@ class CentralSite:
                                               persistence_dir=str(data))
         self.broker = MosquittoBroker(root / "central-run", conf=self.files.settings)
         self.broker.start()
+        self.open_ingest_session()
+
+    def open_ingest_session(self) -> None:
+        """Head office's ingest session exists before any branch publishes (as in production,
+        where it is made once at installation): the broker queues for it from then on."""
+        import paho.mqtt.client as mqtt
+        from paho.mqtt.enums import CallbackAPIVersion
+
+        from qhq.ingest import filters
+
+        done = threading.Event()
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hq-ingest1", clean_session=False,
+                        protocol=mqtt.MQTTv311)
+        c.username_pw_set("hq-ingest1", self.files.password("hq-ingest1"))
+        c.on_subscribe = lambda *_a: done.set()
+        c.connect("127.0.0.1", self.port)
+        c.subscribe([(f, 1) for f in filters("qcall")])
+        c.loop_start()
+        try:
+            assert done.wait(10), "the central broker did not acknowledge the ingest's subscriptions"
+        finally:
+            c.disconnect()
+            c.loop_stop()
 
     @property
     def port(self) -> int:
@@ -150,10 +174,10 @@ def start_branch(root: Path, branch: str, central: CentralSite) -> BranchSite:
     files = provision(cfg, root / branch / "broker", listen_port=free_port(), persistence_dir=str(data))
     broker = MosquittoBroker(root / branch / "run", conf=files.settings).start()
     vt = VirtualTime()
-    runner = CoreRunner(cfg, root / branch / "journal.db", broker.host, broker.port, clock=vt.clock(),
-                        username="core", password=files.password("core")).start()
-    site = BranchSite(cfg, files, broker, runner, vt)
-    site.watch()
+    site = BranchSite(cfg, files, broker, None, vt)  # type: ignore[arg-type]  # the core comes next
+    site.watch()  # before the core starts: its very first event (the day's reset) is recorded too
+    site.runner = CoreRunner(cfg, root / branch / "journal.db", broker.host, broker.port, clock=vt.clock(),
+                             username="core", password=files.password("core")).start()
     return site
 
 

@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPONENTS = {"firmware_bridge", "kiosk", "display", "counter_panel", "web"}
-OURS = COMPONENTS | {"hw", "qbus", "qcore", "qserver", "qcall", "qhistory"}
+OURS = COMPONENTS | {"hw", "qbus", "qcore", "qserver", "qcall", "qhistory", "qhq"}
 ALLOWED = {
     "qcore": {"qbus"},
     "qbus": set(),
@@ -18,6 +18,7 @@ ALLOWED = {
     # The history: facts from a day's events (replayed through a fresh core), the store, reports.
     "qhistory": {"qbus", "qcore"},
     "hw": {"qbus"},
+    "qhq": {"qbus"},  # head office reads the branches' schema, never a branch component
     **{c: {"qbus", "hw"} for c in COMPONENTS},
 }
 
