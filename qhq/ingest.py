@@ -99,7 +99,7 @@ class Ingest:
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         with self._wake:
-            self._inbox.append((msg.topic, msg.payload, msg.mid, self._gen if msg.qos else -1))
+            self._inbox.append((msg.topic, bytes(msg.payload), msg.mid, self._gen if msg.qos else -1))
             if len(self._inbox) >= self.cfg.database.batch_max or len(self._inbox) == 1:
                 self._wake.notify()
 

@@ -19,11 +19,12 @@ from paho.mqtt.properties import Properties  # noqa: F401  (MQTT 5 reason codes 
 
 from qbus import hqlink
 from qbus import messages as m
+from qhq.store import HqStore
 from tests.hq_rig import (
+    T0,
     BranchSite,
     CentralSite,
     IngestProcess,
-    T0,
     db_rows,
     hq_config,
     in_process_ingest,
@@ -31,7 +32,6 @@ from tests.hq_rig import (
     until,
     write_hq_toml,
 )
-from qhq.store import HqStore
 from tests.pg_cluster import PgCluster
 
 BRANCHES = ["b1", "b2", "b3"]

@@ -39,7 +39,7 @@ def problems(cfg: BranchConfig) -> list[str]:
 
 def _hq_problems(cfg: BranchConfig) -> list[str]:
     """The head-office link: refused here rather than by a bridge that never connects."""
-    hq, out = cfg.hq, []
+    hq, out = cfg.hq, list[str]()
     if not hq.host:
         return out
     if not 1 <= hq.port <= 65535:
