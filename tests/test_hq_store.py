@@ -137,3 +137,29 @@ def test_the_report_command_prints_json_and_writes_html(store: HqStore, tmp_path
     bad = subprocess.run([sys.executable, "-m", "qcall.cli", "hq", "report", "--config", str(config),
                           "--month", "March"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert bad.returncode == 2 and "YYYY-MM" in bad.stderr
+
+
+def test_provision_writes_the_bridge_and_check_config_refuses_a_link_without_credentials(tmp_path: Path) -> None:
+    import msgspec
+
+    from qbus import hqlink
+    from qbus.config import load
+    from qbus.config.validate import problems
+    from qbus.provision import provision
+    from tests.test_config import EXAMPLE
+
+    central = hqlink.provision_central(["futian"], tmp_path / "central", persistence_dir="")
+    cfg = load(EXAMPLE)
+    linked = msgspec.structs.replace(cfg, hq=msgspec.structs.replace(
+        cfg.hq, host="mq.hq.example", password_file=str(central.credentials["branch-futian"]), cafile="/ca.pem"))
+    conf = provision(linked, tmp_path / "branch").conf.read_text()
+    bridge = conf[conf.index("connection hq-futian"):]
+    assert "topic event/# out 1 qcall/v1/futian/ qcall/v1/futian/" in bridge
+    assert "topic notice in 1 qcall/v1/futian/ qcall/v1/futian/" in bridge
+    assert "cleansession false" in bridge and "bridge_cafile /ca.pem" in bridge
+    assert f"remote_password {central.password('branch-futian')}" in bridge
+    assert not any(" in " in line for line in bridge.splitlines()
+                   if line.startswith("topic ") and ("event" in line or "state" in line))
+    no_secret = msgspec.structs.replace(linked, hq=msgspec.structs.replace(linked.hq, password_file="", cafile=""))
+    found = " ".join(problems(no_secret))
+    assert "hq.password_file" in found and "hq.cafile" in found
