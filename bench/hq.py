@@ -19,6 +19,7 @@ connection with a bench user that may write every tree; the central ACL is other
 from __future__ import annotations
 
 import json
+import multiprocessing
 import random
 import statistics
 import sys
@@ -49,6 +50,7 @@ BRANCHES = 1000
 T0 = 1_772_416_800.0  # 2026-03-02 10:00, Shanghai
 PER_CUSTOMER = ("issued", "counter", "called", "started", "finished", "rated", "counter", "counter")
 FEED = "bench-feed"
+WORKERS = 2  # ingest processes on one shared subscription for the burst (docs/hq.md, scaling)
 
 
 def events_for(branch: int, customer: int, seq0: int) -> list[tuple[str, bytes]]:
@@ -123,10 +125,11 @@ def wait_count(dsn: str, want: int, timeout: float) -> float:
 
 def central(tmp: Path) -> tuple[MosquittoBroker, hqlink.Central, str]:
     ids = [f"br{i:04d}" for i in range(BRANCHES)] + ["wan"]
-    files = hqlink.provision_central(ids, tmp / "central", local_port=free_port(), persistence_dir="")
+    files = hqlink.provision_central(ids, tmp / "central", local_port=free_port(), persistence_dir="",
+                                     workers=WORKERS + 1)
     feed_pw = "bench-feed-password"
     # The bench feed may write every tree (it stands in for 1,000 bridges); everyone else as provisioned.
-    files.acl.write_text(render_acl([*hqlink.central_grants("qcall", ids, 1),
+    files.acl.write_text(render_acl([*hqlink.central_grants("qcall", ids, WORKERS + 1),
                                      Grant(FEED, "bench", ("qcall/v1/#",), ())]))
     with files.passwd.open("a") as f:
         f.write(f"{FEED}:{password_hash(feed_pw)}\n")
@@ -135,21 +138,33 @@ def central(tmp: Path) -> tuple[MosquittoBroker, hqlink.Central, str]:
     return broker, files, feed_pw
 
 
-def open_session(port: int, password: str) -> None:
+def open_session(port: int, user: str, password: str, share: str = "") -> None:
+    """The ingest worker's persistent session, made before anything is published (as at installation)."""
     done = threading.Event()
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hq-ingest1", clean_session=False, protocol=mqtt.MQTTv311)
-    c.username_pw_set("hq-ingest1", password)
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=False, protocol=mqtt.MQTTv311)
+    c.username_pw_set(user, password)
     c.on_subscribe = lambda *_a: done.set()
     c.connect("127.0.0.1", port)
-    c.subscribe([(f, 1) for f in filters("qcall")])
+    c.subscribe([(f, 1) for f in filters("qcall", share)])
     c.loop_start()
     done.wait(10)
     c.disconnect()
     c.loop_stop()
 
 
-def hq_cfg(port: int, dsn: str, password_file: Path) -> HqConfig:
-    return parse({"broker": {"port": port, "username": "hq-ingest1", "password_file": str(password_file)},
+def close_session(port: int, user: str, password: str) -> None:
+    """End a worker's persistent session (a clean connect), so the broker stops queueing for it."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=True, protocol=mqtt.MQTTv311)
+    c.username_pw_set(user, password)
+    c.connect("127.0.0.1", port)
+    c.loop_start()
+    time.sleep(0.2)
+    c.disconnect()
+    c.loop_stop()
+
+
+def hq_cfg(port: int, dsn: str, password_file: Path, user: str = "hq-ingest1") -> HqConfig:
+    return parse({"broker": {"port": port, "username": user, "password_file": str(password_file)},
                   "database": {"dsn": dsn, "batch_max": 5000, "batch_wait_ms": 20},
                   "targets": {"wait_minutes": {"vip": 10, "normal": 20}},
                   "branch": [{"id": f"br{i:04d}", "region": f"region{i % 8}"} for i in range(BRANCHES)]
@@ -171,16 +186,36 @@ def busy_hour(feed: Feed, dsn: str, seconds: float) -> float:
     return (time.perf_counter() - sent_at) * 1000
 
 
-def burst(feed: Feed, ingest_factory: Any, dsn: str, customers: int) -> tuple[float, int]:
+def _worker(cfg: HqConfig, share: str, ready: Any, stop: Any) -> None:
+    ingest = Ingest(cfg, share=share).start()
+    ready.set()
+    stop.wait()
+    ingest.stop()
+
+
+def burst(feed: Feed, cfgs: list[HqConfig], dsn: str, customers: int) -> tuple[float, int]:
+    """The ingest away while the branches publish `customers` customers' lives; then its workers
+    (each its own process, on one shared subscription when there are several) drain it."""
     for k in range(customers):
         feed.customer(k % BRANCHES)
-    time.sleep(0.5)  # the broker has queued it for the ingest's session
-    want = feed.sent
-    have = count(dsn)
-    ingest = ingest_factory()
-    t = wait_count(dsn, want, 45)
-    ingest.stop()
-    return (want - have) / t, want - have
+    time.sleep(0.5)  # the broker has queued it for the ingest's session(s)
+    want, have = feed.sent, count(dsn)
+    ctx = multiprocessing.get_context("fork")
+    stop = ctx.Event()
+    procs = []
+    for cfg in cfgs:
+        ready = ctx.Event()
+        proc = ctx.Process(target=_worker, args=(cfg, "hq" if len(cfgs) > 1 else "", ready, stop))
+        proc.start()
+        procs.append((proc, ready))
+    start = time.perf_counter()
+    try:
+        wait_count(dsn, want, 45)
+        return (want - have) / (time.perf_counter() - start), want - have
+    finally:
+        stop.set()
+        for proc, _ in procs:
+            proc.join(10)
 
 
 def wan_link(tmp: Path, cen: MosquittoBroker, files: hqlink.Central, dsn: str) -> tuple[float, int]:
@@ -264,16 +299,28 @@ def main() -> None:
         cen, files, feed_pw = central(tmp)
         try:
             cfg = hq_cfg(cen.port, pg.dsn, files.credentials["hq-ingest1"])
-            open_session(cen.port, files.password("hq-ingest1"))
+            open_session(cen.port, "hq-ingest1", files.password("hq-ingest1"))
             ingest = Ingest(cfg).start()
             feed = Feed(cen.port, feed_pw)
             out["steady_lag_ms"] = round(busy_hour(feed, pg.dsn, 4.0), 1)
             out["steady_events"] = feed.sent
             ingest.stop()
-            rate, n = burst(feed, lambda: Ingest(cfg).start(), pg.dsn, 5_000)
+            rate, n = burst(feed, [cfg], pg.dsn, 2_500)
+            out["ingest_events_per_s_1_worker"] = round(rate)
+            # The same burst again with WORKERS processes on one shared subscription.
+            close_session(cen.port, "hq-ingest1", files.password("hq-ingest1"))
+            users = [hqlink.ingest_user(w) for w in range(2, WORKERS + 2)]
+            shared = [hq_cfg(cen.port, pg.dsn, files.credentials[u], u) for u in users]
+            for u in users:
+                open_session(cen.port, u, files.password(u), "hq")
+            rate, n = burst(feed, shared, pg.dsn, 5_000)
             out["ingest_events_per_s"] = round(rate)
+            out["ingest_workers"] = WORKERS
             out["burst_events"] = n
             feed.close()
+            for u in users:
+                close_session(cen.port, u, files.password(u))
+            open_session(cen.port, "hq-ingest1", files.password("hq-ingest1"))
             ingest = Ingest(cfg).start()
             catchup, n = wan_link(tmp, cen, files, pg.dsn)
             ingest.stop()

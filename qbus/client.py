@@ -579,6 +579,9 @@ def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
             _LOG.debug("TCP_NODELAY not set: %s", err)
 
 
+tcp_no_delay = _no_delay  # for paho clients made outside BusClient (head office's ingest)
+
+
 def op_name(cmd: m.Command) -> str:
     tag = type(cmd).__struct_config__.tag
     return tag if isinstance(tag, str) else type(cmd).__name__

@@ -39,6 +39,8 @@ def add_parser(sub: Any) -> None:
     ing.add_argument("--config", default="examples/hq.toml", help="head-office TOML file")
     ing.add_argument("--share", default="", help="shared-subscription group (several workers)")
     ing.add_argument("--client-id", default="", help="MQTT client id (default: the broker username)")
+    ing.add_argument("--username", default="", help="this worker's MQTT user (default: [broker] username)")
+    ing.add_argument("--password-file", default="", help="its password file (default: [broker] password_file)")
     ing.set_defaults(func=_ingest)
 
     rep = cmds.add_parser(
@@ -72,10 +74,17 @@ def _provision(args: argparse.Namespace) -> int:
 
 
 def _ingest(args: argparse.Namespace) -> int:
+    import msgspec
+
     from qhq.config import load
     from qhq.ingest import Ingest
 
-    ingest = Ingest(load(args.config), client_id=args.client_id, share=args.share)
+    cfg = load(args.config)
+    if args.username or args.password_file:  # one config, several workers (docs/hq.md, scaling)
+        broker = msgspec.structs.replace(cfg.broker, username=args.username or cfg.broker.username,
+                                         password_file=args.password_file or cfg.broker.password_file)
+        cfg = msgspec.structs.replace(cfg, broker=broker)
+    ingest = Ingest(cfg, client_id=args.client_id, share=args.share)
 
     def on_term(_sig: int, _frame: Any) -> None:
         raise KeyboardInterrupt

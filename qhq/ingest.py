@@ -27,6 +27,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 
+from qbus.client import tcp_no_delay
 from qbus.errors import BusError, ConfigError
 from qhq.config import HqConfig
 from qhq.store import HqStore, Written
@@ -75,6 +76,7 @@ class Ingest:
             self.client.username_pw_set(b.username, password if password is not None else _password(b.password_file))
         self.client.max_queued_messages_set(0)
         self.client.reconnect_delay_set(1, 5)
+        self.client.on_socket_open = tcp_no_delay  # acks must not wait ~40 ms for Nagle
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message

@@ -94,6 +94,8 @@ CREATE TABLE IF NOT EXISTS hq_rejected (
 def create(conn: psycopg.Connection[tuple[object, ...]], schema: str = "public") -> None:
     """Create the tables (idempotent) in `schema`, which becomes the connection's search path."""
     with conn.transaction():
+        # Several ingest workers may start at once: CREATE ... IF NOT EXISTS is not atomic.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"qcall-hq-schema:{schema}",))
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         conn.execute(f'SET search_path TO "{schema}"')
         conn.execute(DDL)
@@ -115,6 +117,8 @@ def ensure_month(conn: psycopg.Connection[tuple[object, ...]], t: float, tz: str
     """Create the month's partition of hq_event if it is missing; returns its name."""
     start, end = month_bounds(t, tz)
     name = partition_name(start)
+    # Held to the end of the caller's transaction: a second worker waits, then finds the table.
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"qcall-hq-partition:{name}",))
     conn.execute(f"CREATE TABLE IF NOT EXISTS {name} PARTITION OF hq_event "
                  f"FOR VALUES FROM ('{start.isoformat()}') TO ('{end.isoformat()}')")
     return name

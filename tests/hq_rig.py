@@ -59,16 +59,17 @@ def until(check: Callable[[], bool], timeout: float = 20.0, what: str = "") -> N
 
 
 class CentralSite:
-    def __init__(self, root: Path, branches: list[str]) -> None:
+    def __init__(self, root: Path, branches: list[str], workers: int = 1, share: str = "") -> None:
         data = root / "central-data"
         data.mkdir(parents=True, exist_ok=True)
         self.files = hqlink.provision_central(branches, root / "central", local_port=free_port(),
-                                              persistence_dir=str(data))
+                                              persistence_dir=str(data), workers=workers)
         self.broker = MosquittoBroker(root / "central-run", conf=self.files.settings)
         self.broker.start()
-        self.open_ingest_session()
+        for w in range(1, workers + 1):
+            self.open_ingest_session(hqlink.ingest_user(w), share)
 
-    def open_ingest_session(self) -> None:
+    def open_ingest_session(self, user: str = "hq-ingest1", share: str = "") -> None:
         """Head office's ingest session exists before any branch publishes (as in production,
         where it is made once at installation): the broker queues for it from then on."""
         import paho.mqtt.client as mqtt
@@ -77,12 +78,12 @@ class CentralSite:
         from qhq.ingest import filters
 
         done = threading.Event()
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hq-ingest1", clean_session=False,
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, clean_session=False,
                         protocol=mqtt.MQTTv311)
-        c.username_pw_set("hq-ingest1", self.files.password("hq-ingest1"))
+        c.username_pw_set(user, self.files.password(user))
         c.on_subscribe = lambda *_a: done.set()
         c.connect("127.0.0.1", self.port)
-        c.subscribe([(f, 1) for f in filters("qcall")])
+        c.subscribe([(f, 1) for f in filters("qcall", share)])
         c.loop_start()
         try:
             assert done.wait(10), "the central broker did not acknowledge the ingest's subscriptions"
@@ -181,10 +182,11 @@ def start_branch(root: Path, branch: str, central: CentralSite) -> BranchSite:
     return site
 
 
-def hq_config(central: CentralSite, dsn: str, schema: str, branches: list[str], **db: Any) -> HqConfig:
+def hq_config(central: CentralSite, dsn: str, schema: str, branches: list[str], *, user: str = "hq-ingest1",
+              **db: Any) -> HqConfig:
     return parse({
-        "broker": {"host": "127.0.0.1", "port": central.port, "username": "hq-ingest1",
-                   "password_file": str(central.files.credentials["hq-ingest1"])},
+        "broker": {"host": "127.0.0.1", "port": central.port, "username": user,
+                   "password_file": str(central.files.credentials[user])},
         "database": {"dsn": dsn, "schema": schema, **db},
         "targets": {"wait_minutes": {"vip": 10, "normal": 20}},
         "branch": [{"id": b, "name": f"{b} 支行", "region": "south" if k % 2 == 0 else "east"}
@@ -248,8 +250,8 @@ class IngestProcess:
             self.proc.stderr.close()
 
 
-def in_process_ingest(cfg: HqConfig) -> Ingest:
-    return Ingest(cfg).start()
+def in_process_ingest(cfg: HqConfig, share: str = "") -> Ingest:
+    return Ingest(cfg, share=share).start()
 
 
 def db_rows(dsn: str, schema: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:

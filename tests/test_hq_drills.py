@@ -147,6 +147,33 @@ def test_restarts_and_an_ingest_killed_mid_batch_lose_and_double_nothing(
         proc.stop()
 
 
+def test_two_ingest_workers_on_a_shared_subscription_store_each_event_once(
+        tmp_path: Path, postgres: PgCluster) -> None:
+    """Scaling past one ingest process (docs/hq.md): the broker spreads the branches' messages
+    over the workers; nothing in the store depends on which worker got what, or in which order."""
+    central = CentralSite(tmp_path, BRANCHES[:2], workers=2, share="hq")
+    schema = f"s_{uuid.uuid4().hex[:8]}"
+    sites = [start_branch(tmp_path, b, central) for b in BRANCHES[:2]]
+    workers = [in_process_ingest(hq_config(central, postgres.dsn, schema, BRANCHES[:2], user=u), share="hq")
+               for u in (hqlink.ingest_user(1), hqlink.ingest_user(2))]
+    try:
+        for site in sites:
+            site.open_counters()
+            site.busy(6)
+        until(lambda: all_arrived(postgres.dsn, schema, sites), 30, "both branches' events")
+        for site in sites:
+            got = stored(postgres.dsn, schema, site.id)
+            assert len(got) == len(set(got)) and set(got) == site.seen
+            assert_head_office_figures_match(postgres.dsn, schema, site)
+        assert all(w.totals.messages > 0 for w in workers), "the broker gave one worker everything"
+    finally:
+        for w in workers:
+            w.stop()
+        for site in sites:
+            site.close()
+        central.broker.close()
+
+
 def _v5_client(central: CentralSite, user: str) -> mqtt.Client:
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=user, protocol=mqtt.MQTTv5)
     c.username_pw_set(user, central.files.password(user))
