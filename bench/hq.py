@@ -18,6 +18,7 @@ connection with a bench user that may write every tree; the central ACL is other
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 import random
@@ -225,8 +226,9 @@ def wan_link(tmp: Path, cen: MosquittoBroker, files: hqlink.Central, dsn: str) -
                                  password_file=str(files.credentials["branch-wan"]))
     cfg = msgspec.structs.replace(cfg, branch=msgspec.structs.replace(cfg.branch, id="wan"), hq=hq)
     (tmp / "wan-data").mkdir()
-    prov = provision(cfg, tmp / "wan", listen_port=free_port(), persistence_dir=str(tmp / "wan-data"))
-    branch = MosquittoBroker(tmp / "wan-run", conf=prov.settings).start()
+    prov = provision(cfg, tmp / "wan", listen_port=free_port())
+    branch = MosquittoBroker(tmp / "wan-run", conf=dataclasses.replace(prov.settings,
+                                                                       persistence_dir=str(tmp / "wan-data"))).start()
     core = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="core", protocol=mqtt.MQTTv311)
     core.username_pw_set("core", prov.password("core"))
     core.max_inflight_messages_set(1000)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import msgspec
 
@@ -113,6 +114,10 @@ def check(cfg: HqConfig) -> list[str]:
         out.append("database.batch_max: 1..100000")
     if not 0.0 < cfg.targets.satisfaction <= 1.0 or not 0.0 < cfg.targets.vip_service_level <= 1.0:
         out.append("targets: satisfaction and vip_service_level are shares in (0, 1]")
+    try:
+        ZoneInfo(cfg.hq.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        out.append(f"hq.timezone: {cfg.hq.timezone!r} is not an IANA time zone (e.g. Asia/Shanghai)")
     hh, _, mm = cfg.hq.daily_reset.partition(":")
     if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60):
         out.append(f"hq.daily_reset: {cfg.hq.daily_reset!r} is not HH:MM")

@@ -7,6 +7,7 @@ Everything is written by the real provisioning code (`qcall provision` with an [
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -161,10 +162,10 @@ class BranchSite:
         self.broker.close()
 
 
-def branch_config(branch: str, central_port: int, password_file: Path) -> BranchConfig:
+def branch_config(branch: str, central_port: int, password_file: Path, cafile: str = "") -> BranchConfig:
     cfg = load(EXAMPLE)
     hq = msgspec.structs.replace(cfg.hq, host="127.0.0.1", port=central_port, password_file=str(password_file),
-                                 reconnect_min_s=1, reconnect_max_s=1)
+                                 reconnect_min_s=1, reconnect_max_s=1, cafile=cafile)
     return msgspec.structs.replace(cfg, branch=msgspec.structs.replace(cfg.branch, id=branch), hq=hq)
 
 
@@ -172,8 +173,9 @@ def start_branch(root: Path, branch: str, central: CentralSite) -> BranchSite:
     cfg = branch_config(branch, central.port, central.files.credentials[hqlink.branch_user(branch)])
     data = root / branch / "data"
     data.mkdir(parents=True, exist_ok=True)
-    files = provision(cfg, root / branch / "broker", listen_port=free_port(), persistence_dir=str(data))
-    broker = MosquittoBroker(root / branch / "run", conf=files.settings).start()
+    files = provision(cfg, root / branch / "broker", listen_port=free_port())
+    broker = MosquittoBroker(root / branch / "run",
+                             conf=dataclasses.replace(files.settings, persistence_dir=str(data))).start()
     vt = VirtualTime()
     site = BranchSite(cfg, files, broker, None, vt)  # type: ignore[arg-type]  # the core comes next
     site.watch()  # before the core starts: its very first event (the day's reset) is recorded too

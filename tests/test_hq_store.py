@@ -163,3 +163,23 @@ def test_provision_writes_the_bridge_and_check_config_refuses_a_link_without_cre
     no_secret = msgspec.structs.replace(linked, hq=msgspec.structs.replace(linked.hq, password_file="", cafile=""))
     found = " ".join(problems(no_secret))
     assert "hq.password_file" in found and "hq.cafile" in found
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    ({"branch": []}, "branch"),
+    ({"branch": [{"id": "b1", "region": "south"}, {"id": "b1", "region": "east"}]}, "more than once"),
+    ({"branch": [{"id": "b/1", "region": "south"}]}, "b/1"),
+    ({"branch": [{"id": "b1"}]}, "region"),
+    ({"hq": {"timezone": "Mars/Olympus"}}, "hq.timezone"),
+    ({"hq": {"daily_reset": "3am"}}, "daily_reset"),
+    ({"targets": {"satisfaction": 85}}, "shares"),
+    ({"database": {"batch_max": 0}}, "batch_max"),
+    ({"broker": {"port": "1883"}}, "port"),
+    ({"hq": {"nmae": "typo"}}, "nmae"),
+])
+def test_a_bad_head_office_config_is_refused_naming_the_key(change: dict[str, Any], named: str) -> None:
+    from qbus.errors import ConfigError
+
+    data: dict[str, Any] = {"branch": [{"id": "b1", "region": "south"}], **change}
+    with pytest.raises(ConfigError, match=named.replace("/", ".")):
+        parse(data)
