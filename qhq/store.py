@@ -26,6 +26,8 @@ from qhq.config import HqConfig
 
 _LOG = logging.getLogger(__name__)
 
+APP_NAME = "qcall-hq-ingest"
+
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS hq_stage (
     ord integer, branch text, seq bigint, n integer, at_epoch double precision, type text,
@@ -148,7 +150,8 @@ class HqStore:
 
     @classmethod
     def connect(cls, cfg: HqConfig, dsn: str | None = None) -> HqStore:
-        return cls(cfg, psycopg.connect(dsn or cfg.database.dsn, autocommit=True))
+        # Named, so an operator (and the kill drill) sees head office's writers in pg_stat_activity.
+        return cls(cfg, psycopg.connect(dsn or cfg.database.dsn, autocommit=True, application_name=APP_NAME))
 
     def close(self) -> None:
         self.conn.close()

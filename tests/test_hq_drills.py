@@ -7,19 +7,21 @@ branch's order, and the branches never notice (every request answered, their fig
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
+import psycopg
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.properties import Properties  # noqa: F401  (MQTT 5 reason codes below)
 
 from qbus import hqlink
 from qbus import messages as m
-from qhq.store import HqStore
+from qhq.store import APP_NAME, HqStore
 from tests.hq_rig import (
     T0,
     BranchSite,
@@ -57,6 +59,21 @@ def stored(dsn: str, schema: str, branch: str) -> list[tuple[int, int]]:
     """(seq, n) of a branch's events at head office, in the order head office stored them."""
     return [(r[0], r[1]) for r in db_rows(dsn, schema, "SELECT seq, n FROM hq_event WHERE branch = %s "
                                                        "ORDER BY received", branch)]
+
+
+def kill_inside_a_batch(proc: IngestProcess, dsn: str) -> None:
+    """Kill the ingest -9 the moment PostgreSQL shows it inside a batch's transaction."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            row = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                               "AND state IN ('active', 'idle in transaction') AND (query LIKE 'COPY hq_stage%%' "
+                               "OR query LIKE '%%WITH ins AS%%' OR query LIKE '%%INSERT INTO hq_ticket%%')",
+                               (APP_NAME,)).fetchone()
+            if row and row[0]:
+                proc.kill()
+                return
+    raise AssertionError("the ingest was never seen inside a batch")
 
 
 def all_arrived(dsn: str, schema: str, branches: list[BranchSite]) -> bool:
@@ -131,12 +148,9 @@ def test_restarts_and_an_ingest_killed_mid_batch_lose_and_double_nothing(
 
         proc.kill()  # build a backlog with the ingest away, then kill it again while it drains it
         for site in branches:
-            site.busy(8)
-        before = len(stored(postgres.dsn, schema, "b1")) + len(stored(postgres.dsn, schema, "b2"))
+            site.busy(15)
         proc.start()
-        until(lambda: len(stored(postgres.dsn, schema, "b1")) + len(stored(postgres.dsn, schema, "b2")) > before,
-              30, "the ingest to start on the backlog")
-        proc.kill()  # -9 in the middle of the backlog: its batch in flight was never acknowledged
+        kill_inside_a_batch(proc, postgres.dsn)  # -9 mid-batch: never committed nor acknowledged
         assert not all_arrived(postgres.dsn, schema, branches), "the backlog drained before the kill"
         proc.start()
         until(lambda: all_arrived(postgres.dsn, schema, branches), 30, "the rest of the backlog")
