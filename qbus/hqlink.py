@@ -189,9 +189,11 @@ def provision_central(
     passwd, acl, conf = out / "passwd", out / "acl", out / "mosquitto.conf"
     _write_private(passwd, "\n".join(hashes) + "\n")
     _write_private(acl, render_acl(grants, header))
-    tail = ""
+    # The client id is the user name: a branch's credentials cannot take over the ingest's session
+    # (and so its queue) by connecting with the ingest's client id.
+    tail = "use_username_as_clientid true\n"
     if certfile:
-        tail = "\n".join([
+        tail += "\n".join([
             "# The branches' bridges: TLS only.",
             f"listener {tls_port} {tls_host}", "protocol mqtt",
             f"certfile {certfile}", f"keyfile {keyfile}", "tls_version tlsv1.2",

@@ -226,6 +226,15 @@ def test_a_branch_cannot_write_or_read_another_branchs_tree(tmp_path: Path) -> N
         owner.publish("qcall/v1/b1/notice", b"{}", qos=1)  # nor may b2 push into b1's branch
         until(lambda: len(heard) >= 2)
         assert "qcall/v1/b1/notice" not in heard and snooped == []  # b1 read nothing of b2's
+        thief = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hq-ingest1", protocol=mqtt.MQTTv5)
+        thief.username_pw_set(hqlink.branch_user("b1"), central.files.password(hqlink.branch_user("b1")))
+        thief.connect("127.0.0.1", central.port)  # b1 claims the ingest's client id (and its queue)
+        thief.loop_start()
+        until(thief.is_connected, what="the second b1 connection")
+        time.sleep(0.3)
+        thief.loop_stop()
+        thief.disconnect()
+        assert watcher.is_connected(), "a branch's login took over head office's session"
     finally:
         for c in (watcher, intruder, owner):
             c.loop_stop()
