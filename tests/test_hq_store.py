@@ -183,3 +183,22 @@ def test_a_bad_head_office_config_is_refused_naming_the_key(change: dict[str, An
     data: dict[str, Any] = {"branch": [{"id": "b1", "region": "south"}], **change}
     with pytest.raises(ConfigError, match=named.replace("/", ".")):
         parse(data)
+
+
+def test_the_docs_hq_block_and_the_example_head_office_config_are_valid() -> None:
+    """docs/hq.md's [hq] block is a valid branch section; examples/hq.toml loads and names regions."""
+    import re
+    import tomllib
+
+    import msgspec
+
+    from qbus.config.sections import HqSection
+    from qhq.config import load
+
+    doc = (ROOT / "docs" / "hq.md").read_text(encoding="utf-8")
+    block = re.search(r"```toml\n(\[hq\]\n.*?)```", doc, re.S)
+    assert block is not None
+    hq = msgspec.convert(tomllib.loads(block.group(1))["hq"], HqSection)
+    assert hq.host and hq.cafile and hq.queue_max_messages == 200_000
+    cfg = load(ROOT / "examples" / "hq.toml")
+    assert all(b.region for b in cfg.branch) and cfg.targets.satisfaction == 0.85
