@@ -51,6 +51,7 @@ class Totals:
     rejected: int = 0
     batches: int = 0
     messages: int = 0
+    retries: int = 0  # batches written again after the database came back
 
 
 class Ingest:
@@ -59,6 +60,7 @@ class Ingest:
     def __init__(self, cfg: HqConfig, *, dsn: str | None = None, password: str | None = None,
                  client_id: str = "", share: str = "") -> None:
         self.cfg = cfg
+        self._dsn = dsn
         self.store = HqStore.connect(cfg, dsn)
         self.totals = Totals()
         self._inbox: deque[tuple[str, bytes, int, int]] = deque()
@@ -138,11 +140,40 @@ class Ingest:
             while not self._stop.is_set():
                 batch = self._take()
                 if batch:
-                    self._write(batch)
+                    self._write_until_stored(batch)
         except (psycopg.Error, OSError) as err:
             _LOG.critical("ingest stopped: %s", err)
             self.failed = err
             self.client.disconnect()  # nothing acknowledged: the broker keeps the rest
+
+    def _write_until_stored(self, batch: list[tuple[str, bytes, int, int]]) -> None:
+        """Write the batch; while the database is unreachable (a restart, a fail-over to the
+        replica), wait and try the same batch again on a new connection. Nothing is acknowledged
+        meanwhile, so the broker holds everything else (up to its in-flight window here)."""
+        pause = 0.5
+        while True:
+            try:
+                self._write(batch)
+                return
+            except psycopg.OperationalError as err:
+                if self._stop.is_set():
+                    raise
+                _LOG.warning("database unreachable (%s); retrying in %.1f s",
+                             str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__, pause)
+                self.totals.retries += 1
+                self._stop.wait(pause)
+                pause = min(pause * 2, 5.0)
+                self._reconnect()
+
+    def _reconnect(self) -> None:
+        try:
+            self.store.close()
+        except psycopg.Error:
+            pass
+        try:
+            self.store = HqStore.connect(self.cfg, self._dsn)
+        except psycopg.OperationalError:
+            return  # still down: the next write fails fast and waits again
 
     def _write(self, batch: list[tuple[str, bytes, int, int]]) -> None:
         done: Written = self.store.write((t, p) for t, p, _, _ in batch)

@@ -240,3 +240,36 @@ def test_a_branch_cannot_write_or_read_another_branchs_tree(tmp_path: Path) -> N
             c.loop_stop()
             c.disconnect()
         central.broker.close()
+
+
+def _pg_ctl(pg: PgCluster, *args: str) -> None:
+    from tests.pg_cluster import _bin
+
+    pg._run(_bin("pg_ctl"), "-D", str(pg.data), *args)
+
+
+def test_head_offices_database_restarting_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    """PostgreSQL goes away under the ingest and comes back: the ingest waits, keeps every message
+    unacknowledged meanwhile, and writes the same batch again on a new connection."""
+    central = CentralSite(tmp_path, ["b1"])
+    site = start_branch(tmp_path, "b1", central)
+    with PgCluster() as pg:
+        schema = "restart"
+        ingest = in_process_ingest(hq_config(central, pg.dsn, schema, ["b1"]))
+        try:
+            site.open_counters()
+            site.busy(2)
+            until(lambda: all_arrived(pg.dsn, schema, [site]), what="the first events")
+            _pg_ctl(pg, "-m", "fast", "-w", "stop")  # the database restarts ...
+            site.busy(4)  # ... while the branch keeps working
+            until(lambda: ingest.totals.retries > 0, what="the ingest to find the database gone")
+            opts = (f"-c listen_addresses=127.0.0.1 -c port={pg.port} -k {pg.root} -c fsync=off")
+            _pg_ctl(pg, "-o", opts, "-l", str(pg.root / "log"), "-w", "-t", "60", "start")
+            until(lambda: all_arrived(pg.dsn, schema, [site]), 30, "the events held while it was down")
+            assert_exactly_once_in_order(pg.dsn, schema, [site])
+            assert_head_office_figures_match(pg.dsn, schema, site)
+            assert ingest.failed is None
+        finally:
+            ingest.stop()
+            site.close()
+            central.broker.close()
