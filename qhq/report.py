@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import unicodedata
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -161,6 +162,12 @@ class Reports:
 # ---------------------------------------------------------------------------------- rendering
 
 
+def _pad(text_: str, width: int) -> str:
+    """Left-justify for a terminal: a Chinese character takes two columns."""
+    cols = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text_)
+    return text_ + " " * max(0, width - cols)
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
@@ -170,11 +177,11 @@ def text(report: dict[str, Any]) -> str:
     lines = [f"总行报表 Head-office report  {report['at']}  month {report['month']}", "",
              "现在超时的网点 Branches over target now"]
     live = report["over_target_now"]
-    lines += [f"  {r['branch']:<16} {r['region']:<10} {r['over_target']:>4} over  oldest "
+    lines += [f"  {r['branch']:<16} {_pad(r['name'], 12)} {_pad(r['region'], 10)} {r['over_target']:>4} over  oldest "
               f"{r['oldest_wait_s'] / 60:5.1f} min{'' if r['link_up'] else '  (link down)'}" for r in live]
     lines += ["  (none)"] if not live else []
     lines += ["", f"本月满意度排名 Satisfaction ranking (target {_pct(report['targets']['satisfaction'])})"]
-    lines += [f"  {r['rank']:>4}. {r['branch']:<16} {_pct(r['satisfaction']):>7} of {r['rated']:>5} rated"
+    lines += [f"  {r['rank']:>4}. {r['branch']:<16} {_pad(r['name'], 12)} {_pct(r['satisfaction']):>7} of {r['rated']:>5} rated"
               f"{'  ▼ below target' if r['below_target'] else ''}" for r in report["ranking"][:50]]
     if len(report["ranking"]) > 50:
         lines.append(f"  ... {len(report['ranking']) - 50} more (--json for all)")
@@ -212,11 +219,12 @@ def page(report: dict[str, Any]) -> str:
         "</head><body>",
         f"<h1>总行报表 Head-office report</h1><p>{html.escape(report['at'])} · {html.escape(report['month'])}</p>",
         "<h2>现在超时的网点 Branches over target now</h2>",
-        table(report["over_target_now"], [("branch", "网点 Branch"), ("region", "区域 Region"),
+        table(report["over_target_now"], [("branch", "网点 Branch"), ("name", "名称 Name"), ("region", "区域 Region"),
                                           ("over_target", "超时人数 Over target"),
                                           ("oldest_wait_s", "最长等待 Oldest wait (s)"), ("link_up", "链路 Link up")]),
         "<h2>本月满意度排名 Satisfaction ranking</h2>",
-        table(report["ranking"], [("rank", "名次 Rank"), ("branch", "网点 Branch"), ("region", "区域 Region"),
+        table(report["ranking"], [("rank", "名次 Rank"), ("branch", "网点 Branch"), ("name", "名称 Name"),
+                                  ("region", "区域 Region"),
                                   ("satisfaction", "满意度 Satisfaction"), ("rated", "评价数 Rated"),
                                   ("served", "办结 Served"), ("wait_mean_s", "平均等待 Mean wait (s)")]),
         "<h2>各区域VIP服务达标率 VIP service level by region</h2>",
@@ -235,4 +243,6 @@ def page(report: dict[str, Any]) -> str:
 def _cell(key: str, v: Any) -> str:
     if key in ("satisfaction", "service_level"):
         return _pct(v)
+    if key == "link_up":
+        return "正常 up" if v else "中断 down"
     return "" if v is None else str(v)
