@@ -64,14 +64,14 @@ def events_for(branch: int, customer: int, seq0: int) -> list[tuple[str, bytes]]
     view = m.TicketView(id=f"2026-03-02/{number}", number=number, business="cash", tier=tier, issued_at=at)
     evs: list[Any] = [
         m.TicketIssued(at=at, seq=seq0, ticket=view),
-        m.CounterChanged(at=at + wait, seq=seq0 + 1, counter=1, status="called", number=number),
+        m.CounterChanged(at=at + wait, seq=seq0 + 1, counter=1, status=m.CounterStatus.CALLED, number=number),
         m.TicketCalled(at=at + wait, seq=seq0 + 1, n=1, number=number, counter=1, business="cash", tier=tier,
                        waited_s=wait, teller="1001"),
         m.ServiceStarted(at=at + wait + 20, seq=seq0 + 2, number=number, counter=1, teller="1001"),
         m.ServiceFinished(at=at + wait + 300, seq=seq0 + 3, number=number, counter=1, service_s=280.0),
         m.ServiceRated(at=at + wait + 305, seq=seq0 + 4, number=number, counter=1, stars=5 if customer % 7 else 2),
-        m.CounterChanged(at=at + wait + 305, seq=seq0 + 4, n=1, counter=1, status="rating"),
-        m.CounterChanged(at=at + wait + 306, seq=seq0 + 5, counter=1, status="idle"),
+        m.CounterChanged(at=at + wait + 305, seq=seq0 + 4, n=1, counter=1, status=m.CounterStatus.RATING),
+        m.CounterChanged(at=at + wait + 306, seq=seq0 + 5, counter=1, status=m.CounterStatus.IDLE),
     ]
     return [(f"qcall/v1/{b}/event/{type(e).__struct_config__.tag}", m.encode(e)) for e in evs]
 
