@@ -114,6 +114,7 @@ class _Batch:
     archives: dict[tuple[str, str], str] = field(default_factory=dict)
     rejected: list[tuple[str, str, bytes]] = field(default_factory=list)
     day_reset: bool = False
+    skipped: int = 0
     at_min: float = float("inf")
     at_max: float = 0.0
 
@@ -183,6 +184,9 @@ class HqStore:
     def _one(self, b: _Batch, branch: str, kind: str, key: str, payload: bytes) -> None:
         if kind == "event":
             ev = m.decode_event(payload)
+            if isinstance(ev, m.Advice):
+                b.skipped += 1  # derived live advice, not a journaled fact: head office can re-derive it
+                return
             if not ev.seq:
                 raise PayloadError("event without its journal seq (a branch older than head office's schema)")
             b.events.append(_event_row(len(b.events), branch, ev, payload))
@@ -242,7 +246,7 @@ class HqStore:
                                 b.rejected)
                 for topic, reason, _ in b.rejected:
                     _LOG.warning("refused a message on %s: %s", topic, reason)
-        done.other = len(b.links) + len(b.archives)
+        done.other = len(b.links) + len(b.archives) + b.skipped
         return done
 
     def _ensure_months(self, lo: float, hi: float) -> None:

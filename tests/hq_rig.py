@@ -152,7 +152,8 @@ class BranchSite:
                             topics=Topics(self.cfg.bus.prefix, self.id), device="manager",
                             username="manager", password=self.files.password("manager"))
         watcher.subscribe(watcher.topics.all_events(), m.decode_event,
-                          lambda msg: self.seen.add((msg.value.seq, msg.value.n)))
+                          lambda msg: None if isinstance(msg.value, m.Advice)  # not journaled
+                          else self.seen.add((msg.value.seq, msg.value.n)))
         self.clients["manager"] = watcher.connect(10)
 
     def close(self) -> None:
