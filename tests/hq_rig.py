@@ -26,12 +26,13 @@ from qbus import messages as m
 from qbus.broker import MosquittoBroker, free_port
 from qbus.client import BusClient
 from qbus.config import BranchConfig, load
-from qbus.provision import Provisioned, provision
+from qbus.provision import MANAGER, Provisioned, provision
 from qbus.topics import Topics
 from qcore import stats
 from qhq.config import HqConfig, parse
 from qhq.ingest import Ingest
 from qserver.clock import BranchClock
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.test_config import EXAMPLE
 
@@ -149,12 +150,12 @@ class BranchSite:
     def watch(self) -> None:
         """The branch's own record of what its core published (a manager on the branch broker)."""
         watcher = BusClient(host=self.broker.host, port=self.broker.port,
-                            topics=Topics(self.cfg.bus.prefix, self.id), device="manager",
-                            username="manager", password=self.files.password("manager"))
+                            topics=Topics(self.cfg.bus.prefix, self.id), device=MANAGER,
+                            username=MANAGER, password=self.files.password(MANAGER))
         watcher.subscribe(watcher.topics.all_events(), m.decode_event,
                           lambda msg: None if isinstance(msg.value, m.Advice)  # not journaled
                           else self.seen.add((msg.value.seq, msg.value.n)))
-        self.clients["manager"] = watcher.connect(10)
+        self.clients[MANAGER] = watcher.connect(10)
 
     def close(self) -> None:
         for c in self.clients.values():
@@ -181,7 +182,8 @@ def start_branch(root: Path, branch: str, central: CentralSite) -> BranchSite:
     site = BranchSite(cfg, files, broker, None, vt)  # type: ignore[arg-type]  # the core comes next
     site.watch()  # before the core starts: its very first event (the day's reset) is recorded too
     site.runner = CoreRunner(cfg, root / branch / "journal.db", broker.host, broker.port, clock=vt.clock(),
-                             username="core", password=files.password("core")).start()
+                             username="core", password=files.password("core"),
+                             pins=PinBook.example_for(cfg, CHEAP_COST)).start()
     return site
 
 

@@ -7,10 +7,12 @@ from pathlib import Path
 
 from qbus import messages as m
 from qbus.config import load
+from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
+PINS = PinBook.example_for(CFG, CHEAP_COST)  # each teller's PIN is their id
 T0 = 1_772_416_800.0  # 2026-03-02 10:00 in Shanghai: the branch is open
 
 
@@ -37,7 +39,7 @@ def _day(store: DurableCore) -> list[m.AnyEvent]:
 
 def test_events_carry_their_journal_row_and_a_replay_derives_the_same(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
-    store = DurableCore(CFG, path, outbox=True)
+    store = DurableCore(CFG, path, outbox=True, pins=PINS)
     first = _day(store)
     store.close()
     keys = [(e.seq, e.n) for e in first]
@@ -47,7 +49,7 @@ def test_events_carry_their_journal_row_and_a_replay_derives_the_same(tmp_path: 
     # A row with two events (the call emits the counter change and the call) numbers them 0, 1.
     assert any(n == 1 for _, n in keys)
 
-    again = DurableCore(CFG, path, outbox=True)  # no published mark: the whole outbox is re-derived
+    again = DurableCore(CFG, path, outbox=True, pins=PINS)  # no published mark: the whole outbox is re-derived
     try:
         assert again.outbox == first  # same events, same (seq, n): stored once at head office
     finally:
