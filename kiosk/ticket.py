@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -76,8 +77,11 @@ def _by_zone(counters: list[Counter]) -> list[tuple[str, str, list[Counter]]]:
 class TicketLayout:
     """Renders a TicketView into the bytes of one cut ticket for this branch."""
 
-    def __init__(self, cfg: BranchConfig, *, width_chars: int = 48, qr_size: int = 6) -> None:
+    def __init__(self, cfg: BranchConfig, *, width_chars: int = 48, qr_size: int = 6,
+                 link: Callable[[str], str] | None = None) -> None:
         self.cfg = cfg
+        # The QR's text from the ticket id: the phone page's URL (qbus.ticket_link), or the bare id.
+        self.link = link
         self.width = width_chars
         self.qr_size = qr_size
         self._tz = ZoneInfo(cfg.branch.timezone)
@@ -174,7 +178,7 @@ class TicketLayout:
     def _footer(self, p: Dummy, ticket: TicketView, reprint: bool) -> None:
         self._rule(p)
         p.set(align="center")
-        p.qr(ticket.id, native=True, size=self.qr_size)
+        p.qr(self.link(ticket.id) if self.link else ticket.id, native=True, size=self.qr_size)
         p._raw(b"\n")
         when = datetime.fromtimestamp(ticket.issued_at, self._tz)
         self._lines(p, f"取号时间 Issued {when:%Y-%m-%d %H:%M:%S}")

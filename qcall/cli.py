@@ -848,6 +848,8 @@ def _hash_key(args: argparse.Namespace) -> int:
 
 def _kiosk(args: argparse.Namespace) -> int:
 
+    from pathlib import Path
+
     from qbus.config import load
     from qcall.kiosk import run_kiosk
 
@@ -859,9 +861,11 @@ def _kiosk(args: argparse.Namespace) -> int:
         except (EOFError, OSError):  # no terminal (a service, a test runner): no console
             return None
 
-    return run_kiosk(load(args.config), twin=args.twin, screen=False if args.no_screen else None,
+    cfg = load(args.config)
+    return run_kiosk(cfg, twin=args.twin, screen=False if args.no_screen else None,
                      host=args.host or None, port=args.port or None, seconds=args.seconds,
-                     read_line=read_line if args.twin else None, out=lambda s: print(s, flush=True))
+                     read_line=read_line if args.twin else None, out=lambda s: print(s, flush=True),
+                     link_key_file=Path(args.config).resolve().parent / cfg.web.ticket_key_file)
 
 
 def _roster_build(args: argparse.Namespace) -> int:

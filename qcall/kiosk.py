@@ -22,9 +22,11 @@ from kiosk.app import KioskApp, KioskEvent, open_readers
 from kiosk.bus import KioskBus
 from kiosk.flow import KioskFlow, View
 from kiosk.recognition import KeyedHasher, Recognizer, Roster, load_key
+from kiosk.ticket import TicketLayout
 from qbus.client import BusClient
 from qbus.config import BranchConfig
 from qbus.errors import ConfigError
+from qbus.ticket_link import load_link_key, ticket_url
 
 _LOG = logging.getLogger(__name__)
 
@@ -107,8 +109,10 @@ class KioskRuntime:
         paced: bool = True,
         watch_s: float = 600.0,
         on_view: Callable[[View], None] | None = None,
+        link_key: bytes | None = None,
     ) -> None:
         self.cfg = cfg
+        self.link_key = link_key  # with web.base_url: the ticket's QR opens the phone page
         self.twins: Twins | None = None
         self.app: KioskApp | None = None
         self._closers: list[Callable[[], None]] = []
@@ -162,7 +166,7 @@ class KioskRuntime:
                 buttons = KioskButtons(cfg.kiosk.gpio_buttons, cfg.kiosk.gpio_leds, pin_factory=factory)
             self.flow = KioskFlow(cfg, issue=self.kbus.issuer, printer=self.kbus.watch(self.printer),
                                   recognizer=Recognizer(cfg, hasher, roster), clock=clock, steer=bool(show),
-                                  note=self.kbus.note)
+                                  note=self.kbus.note, layout=self._layout())
             self.app = KioskApp(self.flow, readers=readers, buttons=buttons, screen=kscreen, on_view=on_view)
         except BaseException:
             if buttons is not None:
@@ -171,6 +175,18 @@ class KioskRuntime:
                 kscreen.close()
             raise
         self._closers.insert(0, self.app.close)
+
+    def _layout(self) -> TicketLayout:
+        """The ticket layout; its QR links to the phone page when the branch has a web address."""
+        cfg, key = self.cfg, self.link_key
+        link = None
+        if key is not None and cfg.web.base_url:
+            base = cfg.web.base_url
+
+            def link(ticket_id: str) -> str:
+                return ticket_url(base, key, ticket_id)
+
+        return TicketLayout(cfg, width_chars=cfg.printer.width_chars, link=link)
 
     def _queues(self, state: Any) -> None:
         app = self.app
@@ -202,7 +218,7 @@ class KioskRuntime:
 def run_kiosk(cfg: BranchConfig, *, twin: bool = False, screen: bool | None = None, host: str | None = None,
               port: int | None = None, seconds: float = 0.0,
               read_line: Callable[[str], str | None] | None = None,
-              out: Callable[[str], None] | None = None) -> int:
+              out: Callable[[str], None] | None = None, link_key_file: Path | None = None) -> int:
     """`qcall kiosk`: run until SIGTERM / Ctrl-C (or `seconds`). A twin kiosk with `read_line`
     also runs its console (qcall.kiosk_console) on a thread: `quit` there stops the kiosk."""
     import signal
@@ -217,7 +233,8 @@ def run_kiosk(cfg: BranchConfig, *, twin: bool = False, screen: bool | None = No
         timer.start()
     rt: KioskRuntime | None = None
     try:
-        rt = KioskRuntime(cfg, host=host, port=port, twin=twin, screen=screen)
+        key = load_link_key(link_key_file) if link_key_file is not None and cfg.web.base_url else None
+        rt = KioskRuntime(cfg, host=host, port=port, twin=twin, screen=screen, link_key=key)
         rt.start()
         _LOG.info("kiosk %s running (%s)", cfg.kiosk.id, "simulated devices" if twin else "configured devices")
         if rt.twins is not None and rt.app is not None and read_line is not None:

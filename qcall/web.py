@@ -19,6 +19,7 @@ import uvicorn
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
 from qbus.errors import BusError, ConfigError
+from qbus.ticket_link import load_link_key
 from qbus.topics import Topics
 from qcall.web_reports import HistoryReports
 from web.app import create_app
@@ -26,6 +27,7 @@ from web.checks import Check, opening_checks, yesterday
 from web.context import WebContext
 from web.feed import BusFeed
 from web.live import LiveBranch
+from web.phone import PhoneLine
 from web.sessions import LoginLimiter, Sessions, load_secret
 from web.users import UserBook
 
@@ -65,18 +67,21 @@ def _broker(cfg: BranchConfig, host: str | None, port: int | None) -> tuple[str,
 
 def build_context(cfg: BranchConfig, config_path: Path, *, host: str | None = None, port: int | None = None,
                   clock: Callable[[], float] = time.time, users_file: Path | None = None,
-                  secret_file: Path | None = None, history: str = "") -> WebContext:
+                  secret_file: Path | None = None, ticket_key_file: Path | None = None,
+                  history: str = "") -> WebContext:
     """Everything the app needs; fails early (users file, secret, broker address) with the file named.
     `history`: the history store to read (default: found from the config, as `qcall report` does)."""
     w = cfg.web
     users = UserBook(users_file or beside(config_path, w.users_file))
     secret = load_secret(secret_file or beside(config_path, w.session_secret_file))
+    link_key = load_link_key(ticket_key_file or beside(config_path, w.ticket_key_file))
     bhost, bport = _broker(cfg, host, port)
     feed = BusFeed(_client(cfg, w.device, bhost, bport), _client(cfg, w.lobby_device, bhost, bport))
     return WebContext(cfg=cfg, live=LiveBranch(cfg, clock), feed=feed, users=users,
                       sessions=Sessions(secret, w.session_minutes, clock),
                       limiter=LoginLimiter(w.login_attempts, w.login_window_s, clock), clock=clock,
-                      disk_path=Path(cfg.storage.journal).resolve().parent, history=HistoryReports(cfg, history))
+                      disk_path=Path(cfg.storage.journal).resolve().parent, history=HistoryReports(cfg, history),
+                      phone=PhoneLine(cfg, link_key))
 
 
 def _uvicorn(ctx: WebContext, bind: str, port: int) -> uvicorn.Server:

@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from web import actions, pages
+from web import actions, pages, phone_pages
 from web.access import action, page
 from web.context import WebContext
 
@@ -87,6 +87,10 @@ def create_app(ctx: WebContext) -> Starlette:
         Route("/reports.csv", page(pages.reports_csv)),
         Route("/reports/lives.csv", page(pages.lives_csv)),
         Route("/healthz", pages.healthz),
+        Route("/t/{token}", phone_pages.ticket_page),
+        Route("/t/{token}/events", phone_pages.ticket_events),
+        Route("/t/{token}/leave", phone_pages.leave_confirm, methods=["GET"]),
+        Route("/t/{token}/leave", phone_pages.leave, methods=["POST"]),
         Route("/act/requeue", action(actions.requeue), methods=["POST"]),
         Route("/act/cancel", action(actions.cancel), methods=["POST"]),
         Route("/act/move", action(actions.move), methods=["POST"]),

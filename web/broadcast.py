@@ -64,6 +64,10 @@ class Broadcaster:
             return sum(len(g) for g in self._channels.values())
         return len(self._channels.get(channel, ()))
 
+    def channels(self) -> list[str]:
+        """Channels someone follows now."""
+        return list(self._channels)
+
     def has(self, channel: str) -> bool:
         return bool(self._channels.get(channel))
 

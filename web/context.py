@@ -14,11 +14,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import msgspec
+
+from qbus import messages as m
 from qbus.config import BranchConfig
+from web import phone_pages
 from web.broadcast import BYE, Broadcaster, Follower, sse
 from web.feed import BusFeed
 from web.live import LiveBranch
+from web.phone import PhoneLine, PhoneView
 from web.render import Renderer, touched
 from web.reports import ReportSource
 from web.sessions import LoginLimiter, Sessions
@@ -43,11 +49,14 @@ class WebContext:
     disk_path: Path = Path(".")
     history: ReportSource | None = None  # the history store's reports (None: not wired, live day only)
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
+    phone: PhoneLine | None = None  # the customers' phone pages (None: no ticket link key)
     renderer: Renderer = field(init=False)
     _last: dict[bool, dict[str, str]] = field(default_factory=lambda: {True: {}, False: {}})
     _flush_due: bool = False
     _by_sid: dict[str, set[Follower]] = field(default_factory=dict)
     _ticket_news: dict[str, asyncio.Event] = field(default_factory=dict)
+    _phone_last: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _event_dec: Any = field(default_factory=lambda: msgspec.json.Decoder(m.AnyEvent))
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.live, self.person_name)
@@ -63,6 +72,8 @@ class WebContext:
 
     def on_message(self, topic: str, payload: bytes) -> None:
         self.live.apply(topic, payload)
+        if self.phone is not None:
+            self._phone_message(topic, payload)
         for number in self.live.changed_tickets:
             news = self._ticket_news.pop(number, None)
             if news is not None:
@@ -77,6 +88,46 @@ class WebContext:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(news.wait(), timeout)
 
+    def _phone_message(self, topic: str, payload: bytes) -> None:
+        phone = self.phone
+        assert phone is not None
+        info = self.live.topics.parse(topic)
+        if info is None:
+            return
+        if info.kind == "event":
+            try:
+                phone.apply(self._event_dec.decode(payload))
+            except (msgspec.DecodeError, msgspec.ValidationError):
+                return  # LiveBranch has logged it
+        elif info.kind == "state" and info.rest == ("queues",):
+            phone.dirty.update(self.live.queues.waiting)  # new estimates for everyone
+        elif info.kind == "state" and info.rest == ("hall",) and self.live.hall.day:
+            phone.set_day(self.live.hall.day)
+
+    def phone_view(self, number: str) -> PhoneView:
+        assert self.phone is not None
+        q = self.live.queues
+        return self.phone.view(number, q.est_wait_s, q.waiting)
+
+    def flush_phones(self) -> None:
+        """Send each followed ticket whose view changed its new view (one encode per ticket)."""
+        phone = self.phone
+        if phone is None or not (phone.dirty or phone.touched):
+            return
+        followed = {ch[2:] for ch in self.broadcaster.channels() if ch.startswith("t:")}
+        if not followed:
+            phone.dirty.clear()
+            phone.touched.clear()
+            self._phone_last.clear()
+            return
+        q = self.live.queues
+        last = self._phone_last
+        for view in phone.views(followed, q.est_wait_s, q.waiting):
+            data = view.as_json()
+            if last.get(view.number) != data:
+                last[view.number] = data
+                self.broadcaster.publish(phone_pages.channel(view.number), sse("ticket", data))
+
     def on_link(self, online: bool) -> None:
         self.live.set_online(online)
         self._schedule()
@@ -89,6 +140,7 @@ class WebContext:
 
     def flush(self) -> None:
         self._flush_due = False
+        self.flush_phones()
         dirty, self.live.dirty = self.live.dirty, set()
         names = touched(dirty)
         if not names:

@@ -275,3 +275,7 @@ class WebSection(Base, kw_only=True):
     login_window_s: float = 300.0  # ... within this window, then refused until it passes
     device: str = "web1"  # bus identity for reading and the manager's commands
     lobby_device: str = "web_lobby1"  # bus identity for the lobby's commands (the ACL holds it to them)
+    # The customer's phone page (/t/<token>, from the ticket's QR). The link key is shared with the
+    # kiosk (qbus.ticket_link); relative to the config file like the other [web] files.
+    ticket_key_file: str = "ticket-link.key"
+    phone_near: int = 3  # at this many people ahead the page says 请准备 / your turn is near

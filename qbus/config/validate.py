@@ -341,8 +341,10 @@ def _web_problems(cfg: BranchConfig) -> list[str]:
         out.append("web.session_minutes: must be > 0")
     if w.login_attempts < 1 or not w.login_window_s > 0:
         out.append("web.login_attempts / login_window_s: must be >= 1 and > 0")
-    if not w.session_secret_file or not w.users_file:
-        out.append("web.session_secret_file / users_file: must name files")
+    if not w.session_secret_file or not w.users_file or not w.ticket_key_file:
+        out.append("web.session_secret_file / users_file / ticket_key_file: must name files")
+    if not 0 <= w.phone_near <= 50:
+        out.append(f"web.phone_near: {w.phone_near} must be 0..50 people ahead")
     for key in ("device", "lobby_device"):
         value = getattr(w, key)
         if not re.fullmatch(r"web[a-z0-9_-]{0,29}", value):

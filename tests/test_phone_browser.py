@@ -1,0 +1,158 @@
+"""The customer's phone page, end to end on a real branch: Mosquitto, the core service, a keypad on
+a pty through the real serial bridge, the real `qcall web` process, and a phone-sized headless
+Chromium. The link comes out of the printed ticket: python-escpos bytes of the kiosk's layout,
+the QR's data read back from its GS ( k store command, as a phone camera would read it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import msgspec
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from firmware_bridge.frame import Key
+from kiosk.ticket import TicketLayout
+from qbus import messages as m
+from qbus.ticket_link import load_link_key, ticket_token, ticket_url
+from tests.bridge_helpers import Rig, rig
+from tests.browser import open_chromium, save_screenshot
+from tests.bus_helpers import Inbox
+from tests.web_helpers import web_process, write_branch
+
+BASE = "http://127.0.0.1"  # web.base_url of write_branch: what the QR holds
+
+
+def qr_text(escpos: bytes) -> str:
+    """The data of the native QR in ESC/POS bytes: GS ( k pL pH 49 80 48 d1..dk (store)."""
+    i = escpos.find(b"\x1d(k")
+    while i >= 0:
+        size = escpos[i + 3] + 256 * escpos[i + 4]
+        if escpos[i + 5:i + 8] == b"\x31\x50\x30":
+            return escpos[i + 8:i + 5 + size].decode("ascii")
+        i = escpos.find(b"\x1d(k", i + 5 + size)
+    raise AssertionError("no QR store command in the ticket bytes")
+
+
+@pytest.fixture(scope="module")
+def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rig, str, bytes]]:
+    tmp = tmp_path_factory.mktemp("phone-branch")
+    with rig(tmp, [1]) as r:
+        config = write_branch(tmp / "etc", r.cfg)
+        with config.open("a", encoding="utf-8") as f:
+            f.write("phone_near = 1\n")  # [web] is the file's last table
+        key = load_link_key(tmp / "etc" / "ticket-link.key")  # the kiosk's copy; the web reads the same file
+        with web_process(config, r.broker.host, r.broker.port) as url:
+            yield r, url, key
+
+
+@pytest.fixture(scope="module")
+def phone() -> Iterator[webdriver.Chrome]:
+    driver = open_chromium(390, 844, mobile=True)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def printed(r: Rig, key: bytes, **issue: object) -> tuple[m.TicketView, str]:
+    """Take a number as the kiosk does and print it; returns the ticket and its QR's link."""
+    reply = r.kiosk.request(m.Issue(business="cash", **issue), 10)  # type: ignore[arg-type]
+    assert reply.ok and reply.ticket is not None
+    layout = TicketLayout(r.cfg, link=lambda tid: ticket_url(BASE, key, tid))
+    return reply.ticket, qr_text(layout.render(reply.ticket))
+
+
+def text(driver: webdriver.Chrome, css: str) -> str:
+    return str(driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(e => e.innerText).join(' ')", css))
+
+
+def wait_text(driver: webdriver.Chrome, css: str, want: str, timeout: float = 5) -> None:
+    WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: want in text(d, css),
+                                                              f"{want!r} never showed in {css}")
+
+
+def test_the_printed_qr_follows_the_ticket_live_until_it_is_called(
+        branch: tuple[Rig, str, bytes], phone: webdriver.Chrome) -> None:
+    r, url, key = branch
+    r.login_by_keypad(1, "1001")  # 王芳
+    first, _ = printed(r, key)
+    second, _ = printed(r, key)
+    mine, link = printed(r, key, masked_name="张*", customer="c" * 64)
+    assert link.startswith(BASE + "/t/") and mine.number not in link and mine.id not in link
+    phone.get(link.replace(BASE, url))
+    assert text(phone, "#number") == mine.number
+    assert "前面还有 2 人" in text(phone, "#zh") and "2 ahead of you" in text(phone, "#en")
+    assert "张*" in text(phone, ".name")
+    assert "c" * 64 not in phone.page_source  # the card's keyed hash never reaches the page
+    save_screenshot(phone, "phone-waiting")
+
+    r.keypads[1].press(Key.CALL_NEXT)  # the first is called: one ahead, which is "near" here
+    wait_text(phone, "#zh", "请准备，前面还有 1 人")
+    assert text(phone, "#ahead") == "1"
+    r.keypads[1].press(Key.SKIP)
+    r.keypads[1].press(Key.CALL_NEXT)  # the second
+    wait_text(phone, "#zh", "请准备，马上就到您了")
+    r.keypads[1].press(Key.SKIP)
+    r.keypads[1].press(Key.CALL_NEXT)  # mine
+    wait_text(phone, "#zh", "请到 1号窗口")
+    assert "go to Counter 1" in text(phone, "#en")
+    assert phone.find_element(By.TAG_NAME, "body").get_attribute("data-state") == "called"
+    assert not phone.find_element(By.ID, "facts").is_displayed()
+    save_screenshot(phone, "phone-called")
+    assert first.number != second.number != mine.number
+
+    r.keypads[1].press(Key.SKIP)  # and the customer did not come: the page says what to do
+    wait_text(phone, "#zh", "您已过号")
+    assert "重新排队" in text(phone, "#zh")
+
+
+def test_leaving_the_line_cancels_at_the_core_and_moves_the_next_up(
+        branch: tuple[Rig, str, bytes], phone: webdriver.Chrome) -> None:
+    r, url, key = branch
+    events = Inbox()
+    r.kiosk.subscribe(r.topics.all_events(), msgspec.json.Decoder(m.AnyEvent).decode, events)
+    leaving, link = printed(r, key)
+    behind, behind_link = printed(r, key)
+    phone.get(behind_link.replace(BASE, url))
+    wait_text(phone, "#zh", "前面还有")  # not near: 1 ahead with phone_near = 1 is "near"
+    phone.get(link.replace(BASE, url))
+    phone.find_element(By.CSS_SELECTOR, "#leave a").click()
+    assert "确定不再等候" in text(phone, "main")
+    phone.find_element(By.ID, "confirm-leave").click()
+    wait_text(phone, ".note", "您已离开队列")
+    wait_text(phone, "#zh", "您已离开队列")
+    assert events.wait_for(lambda items: any(
+        isinstance(x.value, m.TicketCancelled) and x.value.number == leaving.number and x.value.by == "customer"
+        for x in items))
+    # The core no longer has it: staff cannot cancel it a second time.
+    again = r.kiosk.request(m.Cancel(number=leaving.number, by="zhao"), 10)
+    assert not again.ok and again.error is not None and "cancelled" in again.error.en
+    phone.get(behind_link.replace(BASE, url))
+    wait_text(phone, "#zh", "请准备，马上就到您了")
+
+
+def test_forged_expired_and_malformed_tokens_get_a_plain_not_found(
+        branch: tuple[Rig, str, bytes], phone: webdriver.Chrome) -> None:
+    r, url, key = branch
+    ticket, link = printed(r, key)
+    day, _, number = ticket.id.partition("-")
+    yesterday = ticket_token(key, f"{int(day) - 1}-{number}")
+    other_key = ticket_token(b"k" * 32, ticket.id)
+    real = link.rsplit("/", 1)[1]
+    forged_one_char = real[:-1] + ("A" if real[-1] != "A" else "B")
+    for token in (yesterday, other_key, forged_one_char, "A001", "x" * 300):
+        page = httpx.get(f"{url}/t/{token}", timeout=5)
+        assert page.status_code == 404, token
+        assert "未找到此号票" in page.text and "Ticket not found" in page.text
+        assert not re.search(r"\b[A-Z]\d{3}\b", page.text), "a not-found page names no ticket"
+        assert httpx.get(f"{url}/t/{token}/events", timeout=5).status_code == 404
+        assert httpx.post(f"{url}/t/{token}/leave", data={"confirm": "yes"}, timeout=5).status_code == 404
+    phone.get(f"{url}/t/{forged_one_char}")
+    assert "未找到此号票" in text(phone, "#missing")
+    assert httpx.get(link.replace(BASE, url), timeout=5).status_code == 200  # the real one still works
