@@ -137,6 +137,8 @@ class KioskApp:
             return self.flow.request_priority()
         if kind == "reprint":
             return self.flow.reprint()
+        if kind == "check_in":  # 预约签到: the booking code typed on the screen
+            return self.flow.check_in_code(str(value))
         if kind == "staff_pin":
             teller, _, pin = str(value).partition(":")
             return self.flow.staff_pin(teller, pin)

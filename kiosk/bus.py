@@ -45,7 +45,7 @@ BAD_REPLY = m.ErrorInfo(code="bad_reply", en="The queue system sent an unexpecte
 class _GivenUp:
     """An issue request the kiosk stopped waiting for; watched until `until` (monotonic)."""
 
-    cmd: m.Issue
+    cmd: m.Issue | m.CheckIn
     until: float
     cancel_id: str = field(default_factory=new_request_id)
     number: str = ""  # set once a late answer names the orphan number
@@ -78,7 +78,7 @@ class BusIssuer:
         self._worker.start()
 
     # -- issuing ------------------------------------------------------------------------------
-    def __call__(self, cmd: m.Issue) -> m.TicketView | m.ErrorInfo:
+    def __call__(self, cmd: m.Issue | m.CheckIn) -> m.TicketView | m.ErrorInfo:
         rid = new_request_id()
         with self._lock:
             self._inflight[rid] = None
@@ -92,7 +92,7 @@ class BusIssuer:
                 self._inflight.pop(rid, None)
         return _ticket_or_error(reply)
 
-    def _give_up(self, rid: str, cmd: m.Issue) -> None:
+    def _give_up(self, rid: str, cmd: m.Issue | m.CheckIn) -> None:
         with self._lock:
             late = self._inflight.get(rid)
             self._given_up[rid] = _GivenUp(cmd, self._now() + self.watch_s)
@@ -303,7 +303,9 @@ class KioskBus:
         self.presence = KioskPresence(bus)
         self.on_queues = on_queues
         self.queues: m.QueueState | None = None
+        self.open_bookings = 0  # bookings waiting for check-in (retained state/bookings)
         bus.subscribe(bus.topics.state_queues(), m.QueueState, self._queues)
+        bus.subscribe(bus.topics.state_bookings(), m.BookingsState, self._bookings)
         bus.on_online = self._online
 
     def note(self, kind: str, business: str, detail: str) -> None:
@@ -324,6 +326,9 @@ class KioskBus:
         self.queues = msg.value
         if self.on_queues is not None:
             self.on_queues(msg.value)
+
+    def _bookings(self, msg: Received[m.BookingsState]) -> None:
+        self.open_bookings = sum(1 for b in msg.value.bookings if b.status == "booked")
 
     def close(self) -> None:
         self.issuer.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,12 +32,13 @@ from kiosk.staff import StaffAuth, StaffDenied
 from kiosk.ticket import TicketLayout
 from qbus.config import BranchConfig, Business
 from qbus.errors import QcallError
-from qbus.messages import ErrorInfo, Issue, TicketView, Via
+from qbus.messages import CheckIn, ErrorInfo, Issue, TicketView, Via
 
 _LOG = logging.getLogger(__name__)
 
-IssueFn = Callable[[Issue], "TicketView | ErrorInfo"]
+IssueFn = Callable[[Issue | CheckIn], "TicketView | ErrorInfo"]
 NoteFn = Callable[[str, str, str], None]  # (kind, business, detail) -> sent as a KioskNote
+BOOKING_CODE = re.compile(r"^[A-Za-z0-9]{4,12}$")
 
 
 class TicketPrinter(Protocol):
@@ -144,6 +146,9 @@ class KioskFlow:
         # Called with the ISSUING view just before the (blocking) request to the core, so the
         # screen can say the ticket is on its way while the core takes its time.
         self.on_busy: Callable[[View], None] | None = None
+        # Whether a swiped card is first tried as an appointment check-in (the kiosk app keeps
+        # it up to date from the retained bookings: no bookings, no extra round trip per swipe).
+        self.bookings_open: Callable[[], bool] = lambda: False
 
     # -- inputs ---------------------------------------------------------------------------------
     def present(self, presented: Presented) -> View:
@@ -154,6 +159,10 @@ class KioskFlow:
         if teller is not None:
             return self._granted(teller, now)
         who = self.recognizer.from_hash(card_hash, presented, self._today(now))
+        if who.customer and self.bookings_open():
+            booked = self._check_in(CheckIn(customer=who.customer, kiosk=self.cfg.kiosk.id), now, by_card=True)
+            if booked is not None:
+                return booked
         self.identity, self._identity_until = who, now + self.cfg.kiosk.identity_hold_s
         tier = self._tiers.get(who.tier)
         greet_zh = f"{who.masked_name} 您好" if who.masked_name else "您好"
@@ -167,6 +176,53 @@ class KioskFlow:
         self._identity_view = View(ViewKind.IDENTIFIED, zh, en, tier=who.tier, masked_name=who.masked_name,
                                    until=self._identity_until)
         return self._show(self._identity_view)
+
+    def check_in_code(self, code: str) -> View:
+        """预约签到 by the booking code typed on the screen."""
+        code = code.strip()
+        if not BOOKING_CODE.match(code):
+            return self._message("预约码格式不对，请核对后重新输入", "That is not a booking code. Please check it and try again.")
+        view = self._check_in(CheckIn(code=code, kiosk=self.cfg.kiosk.id), self.clock(), by_card=False)
+        assert view is not None
+        return view
+
+    def _check_in(self, cmd: CheckIn, now: float, *, by_card: bool) -> View | None:
+        """An appointment ticket (or, past the lateness window, a normal one, said so); too early:
+        come back; no booking: a card goes on to a normal ticket (None), a code is told so."""
+        st = self.printer.status()
+        if not st.can_print:
+            return self._message(*_printer_text(st))
+        try:
+            answer = self._issue(cmd)
+        except (TimeoutError, QcallError, OSError) as err:
+            _LOG.warning("check-in failed: %s", err)
+            return None if by_card else self._message(
+                "排队系统暂无响应，请稍后再试或联系大堂工作人员。", "The queue system is not answering. Please try again or ask our staff.")
+        if isinstance(answer, ErrorInfo):
+            if answer.code == "no_booking":
+                if by_card:
+                    return None
+                return self._message("没有找到该预约码的今日预约，请核对或到大堂服务台咨询",
+                                     "No booking for today has that code. Please check it or ask at the lobby desk.")
+            if answer.code == "too_early":
+                return self._message(f"您来早了。{answer.zh}", f"You are early. {answer.en}")
+            return self._message(answer.zh, answer.en)
+        _LOG.info("checked in booking as %s (late: %s)", answer.number, answer.booking_late)
+        self._last_issue = (now, cmd.customer)
+        self.identity, self._grant = None, None
+        view = self._print(answer, now, reprint=False)
+        if answer.booking_late and view.kind is ViewKind.ISSUED:
+            view = self._show(View(
+                ViewKind.ISSUED, f"您已超过预约时间，已按普通号排队。请取走号票 {answer.number}，前面还有 {answer.ahead} 人",
+                f"Your booking time has passed, so you queue as a walk-in. Ticket {answer.number}, "
+                f"{answer.ahead} ahead of you.", ticket=answer, business=answer.business, tier=answer.tier,
+                until=view.until))
+        elif view.kind is ViewKind.ISSUED:
+            view = self._show(View(
+                ViewKind.ISSUED, f"预约签到成功。请取走号票 {answer.number}，到预约时间将优先叫号",
+                f"Checked in for your appointment. Ticket {answer.number}: you are called at your booked time.",
+                ticket=answer, business=answer.business, tier=answer.tier, until=view.until))
+        return view
 
     def reader_failed(self, err: ReaderError) -> View:
         """A medium could not be read. Never a dead end: the customer can still take a ticket."""

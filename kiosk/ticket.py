@@ -159,7 +159,11 @@ class TicketLayout:
             self._lines(p, f"Estimated wait: about {minutes} min.")
         if ticket.appointment_at > 0:
             at = datetime.fromtimestamp(ticket.appointment_at, self._tz).strftime("%H:%M")
+            p._raw(INVERT_ON + encode(" 预约 APPOINTMENT ") + INVERT_OFF + b"\n")
             self._lines(p, f"预约时间 {at}  Appointment at {at}")
+        if ticket.booking_late:
+            self._lines(p, "您已超过预约时间，本号按普通号排队。")
+            self._lines(p, "Your booking time had passed: this is a walk-in ticket.")
         if ticket.granted_by:
             self._lines(p, "优先号经大堂工作人员授权。 Priority granted by lobby staff.")
 

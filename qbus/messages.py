@@ -172,6 +172,42 @@ class SetNotice(Msg, tag="set_notice", tag_field="op", kw_only=True):
     by: Person = ""
 
 
+# Appointments (预约). A booking code is what the customer types at the kiosk (the booking system's
+# own, or one the web made); `customer` is the keyed hash of the phone number or ID card that
+# booked (the kiosk matches a swiped card by the same hash), never the number itself.
+BookingCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{4,12}$")]
+CustomerHash = Annotated[str, msgspec.Meta(max_length=128)]
+MaskedName = Annotated[str, msgspec.Meta(max_length=16)]
+
+
+class Book(Msg, tag="book", tag_field="op", kw_only=True):
+    """Book a slot: `at` is the slot's start (branch time, seconds since the epoch, on the
+    `rules.appointment_slot_minutes` grid); at most `rules.appointment_slot_capacity` bookings per
+    business and slot. Sent by the web (lobby / manager), the CSV import, or a bank's booking system."""
+
+    code: BookingCode
+    at: float
+    business: str
+    tier: str = "normal"
+    customer: CustomerHash = ""
+    masked_name: MaskedName = ""
+    source: Literal["web", "csv", "system"] = "system"
+    by: Person = ""
+
+
+class CancelBooking(Msg, tag="cancel_booking", tag_field="op", kw_only=True):
+    code: BookingCode
+    by: Person = ""
+
+
+class CheckIn(Msg, tag="check_in", tag_field="op", kw_only=True):
+    """At the kiosk: the booking's code as typed, or the keyed hash of the card swiped."""
+
+    code: Annotated[str, msgspec.Meta(max_length=12)] = ""
+    customer: CustomerHash = ""
+    kiosk: str = ""
+
+
 class Tick(Msg, tag="tick", tag_field="op", kw_only=True):
     """Time passes: rating timeouts and wait alerts fire. Sent by the core service's timer."""
 
@@ -230,7 +266,7 @@ Command = (
     Issue | CallNext | Recall | Skip | Requeue | Transfer | StartService | FinishService | Rate
     | Pause | Resume | OpenCounter | CloseCounter | Login | Logout | Cancel | Tick | ResetDay
     | ClockStep | ConfirmClock
-    | KioskNote | AckAlert | Move | SetNotice | UnlockPin
+    | KioskNote | AckAlert | Move | SetNotice | UnlockPin | Book | CancelBooking | CheckIn
 )
 COUNTER_COMMANDS = (
     CallNext, Recall, Skip, Transfer, StartService, FinishService, Rate, Pause, Resume,
@@ -264,6 +300,23 @@ class TicketView(Msg, kw_only=True):
     masked_name: str = ""
     appointment_at: float = 0.0
     granted_by: str = ""
+    booking: str = ""  # the booking code this ticket was checked in from
+    booking_late: bool = False  # checked in past the lateness window: a normal ticket instead
+
+
+class BookingView(Msg, kw_only=True):
+    """One booking as the lobby's day list and the booking system see it (no raw card or phone)."""
+
+    code: str
+    at: float
+    business: str
+    tier: str = "normal"
+    masked_name: str = ""
+    source: str = "system"
+    by: str = ""
+    status: Literal["booked", "checked_in", "late", "missed", "cancelled"] = "booked"
+    number: str = ""  # the ticket it became at check-in
+    checked_in_at: float = 0.0
 
 
 class ErrorInfo(Msg, kw_only=True):
@@ -462,12 +515,41 @@ class PinLockout(Event, tag="pin_lockout", kw_only=True):
     counter: int = 0
     failures: int
     until: float
+class BookingMade(Event, tag="booked", kw_only=True):
+    booking: BookingView
+
+
+class BookingCancelled(Event, tag="booking_cancelled", kw_only=True):
+    code: str
+    by: str = ""
+
+
+class BookingCheckedIn(Event, tag="checked_in", kw_only=True):
+    """A booking became ticket `number`. `late`: past the lateness window, so a normal ticket;
+    `early_s` how long before the booked time it came (negative: after). History counts kept /
+    late from these and the wait from the booked time as TicketCalled.at - booked_at."""
+
+    code: str
+    number: str
+    business: str
+    booked_at: float
+    late: bool = False
+    early_s: float = 0.0
+
+
+class BookingMissed(Event, tag="booking_missed", kw_only=True):
+    """Nobody checked in for a booking by the end of its business day (a no-show)."""
+
+    code: str
+    business: str
+    booked_at: float
 
 
 AnyEvent = (
     TicketIssued | TicketCalled | TicketRecalled | TicketSkipped | TicketRequeued | TicketTransferred
     | TicketCancelled | ServiceStarted | ServiceFinished | ServiceRated | CounterChanged | WaitAlert
     | DayReset | KioskNoted | Advice | AlertAcked | TicketMoved | NoticeSet | PinLockout
+    | BookingMade | BookingCancelled | BookingCheckedIn | BookingMissed
 )
 
 
@@ -617,6 +699,13 @@ class AcksState(Msg, kw_only=True):
     v: int = SCHEMA_VERSION
     day: str = ""
     acks: dict[str, AckView] = {}
+
+
+class BookingsState(Msg, kw_only=True):
+    """Retained `state/bookings`: every booking the core holds (today's and later days'), by time."""
+
+    v: int = SCHEMA_VERSION
+    bookings: list[BookingView] = []
 
 
 class Notice(Msg, kw_only=True):

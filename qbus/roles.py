@@ -38,16 +38,17 @@ OPS_BY_ROLE: dict[Role, frozenset[str]] = {
     # Only the core steps its own clock (qserver.clock); only a person confirms it.
     "core": ALL_OPS - {op_of(m.ConfirmClock)},
     "manager": ALL_OPS - {op_of(m.ClockStep)},
-    "kiosk": frozenset({op_of(m.Issue), op_of(m.Cancel), op_of(m.KioskNote)}),
+    "kiosk": frozenset({op_of(m.Issue), op_of(m.Cancel), op_of(m.KioskNote), op_of(m.CheckIn)}),
     "counter": COUNTER_OPS,
     "bridge": COUNTER_OPS,
     "display": frozenset(),
     # The web service acts for people, so every command names them (`by` / `granted_by`). Its
     # manager identity may also run the counters from the office; its lobby identity may not.
     "web": frozenset(op_of(c) for c in (m.Issue, m.Cancel, m.Requeue, m.Move, m.AckAlert, m.SetNotice,
-                                        m.OpenCounter, m.CloseCounter, m.Pause, m.Resume)),
+                                        m.OpenCounter, m.CloseCounter, m.Pause, m.Resume, m.Book,
+                                        m.CancelBooking)),
     "web_lobby": frozenset(op_of(c) for c in (m.Issue, m.Cancel, m.Requeue, m.Move, m.AckAlert,
-                                              m.SetNotice)),
+                                              m.SetNotice, m.Book, m.CancelBooking)),
     "unknown": frozenset(),
 }
 

@@ -150,6 +150,9 @@ class Topics:
     def state_acks(self) -> str:
         return f"{self.base}/state/acks"
 
+    def state_bookings(self) -> str:
+        return f"{self.base}/state/bookings"
+
     def state_stats(self) -> str:
         return f"{self.base}/state/stats"
 

@@ -167,6 +167,8 @@ class KioskRuntime:
             self.flow = KioskFlow(cfg, issue=self.kbus.issuer, printer=self.kbus.watch(self.printer),
                                   recognizer=Recognizer(cfg, hasher, roster), clock=clock, steer=bool(show),
                                   note=self.kbus.note, layout=self._layout())
+            kbus = self.kbus
+            self.flow.bookings_open = lambda: kbus.open_bookings > 0
             self.app = KioskApp(self.flow, readers=readers, buttons=buttons, screen=kscreen, on_view=on_view)
         except BaseException:
             if buttons is not None:

@@ -22,6 +22,7 @@ from qbus.config import BranchConfig
 from qbus.messages import CounterStatus
 from qcore import dispatch, views
 from qcore import errors as e
+from qcore.booking import Booking
 from qcore.counter import CALLED, CLOSED, IDLE, PAUSED, RATING, SERVING, CounterRt, counter_of
 from qcore.lane import Lane
 from qcore.plan import BranchPlan
@@ -51,6 +52,8 @@ class BranchCore:
         self.day_tag = day.replace("-", "") + "-"
         self.events: list[Any] = []
         self.notice: tuple[str, str] = ("", "")
+        # Appointments by code: kept across day resets (see qcore.booking).
+        self.bookings: dict[str, Booking] = {}
         self._reset_day_state()
 
     # ------------------------------------------------------------------ state
@@ -486,6 +489,98 @@ class BranchCore:
         self.notice = (zh, en)
         self.events.append(m.NoticeSet(at=now, zh=zh, en=en, by=by))
 
+    # ------------------------------------------------------------------ appointments (预约)
+
+    def book(self, now: float, code: str, at: float, business: str, tier: str = "normal", customer: str = "",
+             masked_name: str = "", source: str = "system", by: str = "") -> m.BookingView:
+        """Book a slot for a business: on the slot grid, not past, within the slot's capacity."""
+        now = self._now(now)
+        code = code.upper()
+        if business not in self.queues.lanes:
+            raise e.UnknownBusiness(f"unknown business type {business!r}", zh="没有这种业务")
+        if tier not in self.plan.tier_cfg:
+            raise e.UnknownTier(f"unknown customer tier {tier!r}", zh="没有这种客户级别")
+        slot = self.plan.slot_s
+        if at % slot:
+            raise e.BadBooking(f"{at} is not the start of a {slot // 60}-minute slot",
+                               zh=f"预约时段须为 {slot // 60} 分钟的整点时段")
+        if at + slot <= now:
+            raise e.BadBooking("that slot has passed", zh="该时段已过")
+        old = self.bookings.get(code)
+        if old is not None and old.view.status != "cancelled":
+            raise e.BadBooking(f"booking code {code} is taken", zh=f"预约码 {code} 已被使用")
+        taken = sum(1 for b in self.bookings.values() if b.view.at == at and b.view.business == business
+                    and b.view.status != "cancelled")
+        if taken >= self.plan.slot_cap:
+            raise e.SlotFull(f"the slot is full ({taken} of {self.plan.slot_cap} booked)",
+                             zh=f"该时段已约满（{taken}/{self.plan.slot_cap}）")
+        view = m.BookingView(code=code, at=at, business=business, tier=tier, masked_name=masked_name,
+                             source=source, by=by)
+        self.bookings[code] = Booking(view, customer)
+        self.events.append(m.BookingMade(at=now, booking=view))
+        return view
+
+    def cancel_booking(self, now: float, code: str, by: str = "") -> None:
+        now = self._now(now)
+        b = self.bookings.get(code.upper())
+        if b is None or not b.open:
+            raise e.NoBooking(f"no open booking {code}", zh="没有这个待签到的预约")
+        b.view.status = "cancelled"
+        self.events.append(m.BookingCancelled(at=now, code=b.view.code, by=by))
+
+    def check_in(self, now: float, code: str = "", customer: str = "", kiosk: str = "") -> m.TicketView:
+        """The booked customer at the kiosk: an appointment ticket from `appointment_early_minutes`
+        before the booked time to `appointment_late_minutes` after it; earlier is told to come back,
+        later gets a normal ticket (marked `booking_late`)."""
+        now = self._now(now)
+        b = self._booking_for(now, code, customer)
+        v = b.view
+        if v.status != "booked":
+            raise e.BadBooking(f"booking {v.code} was checked in already as {v.number}",
+                               zh=f"该预约已签到，号码 {v.number}")
+        early = v.at - now
+        if early > self.plan.appt_early_s:
+            mins = int(-(-(early - self.plan.appt_early_s) // 60))
+            early_min = int(self.plan.appt_early_s // 60)
+            raise e.TooEarly(f"too early: check in from {early_min} min before your time (in {mins} min)",
+                             zh=f"预约签到时间未到：请在预约时间前 {early_min} 分钟内签到（约 {mins} 分钟后）")
+        late = -early > self.plan.appt_late_s
+        view = self.issue(now, v.business, v.tier, "appointment", b.customer, v.masked_name,
+                          0.0 if late else v.at, kiosk=kiosk)
+        view.booking, view.booking_late = v.code, late
+        v.status, v.number, v.checked_in_at = ("late" if late else "checked_in"), view.number, now
+        self.events.append(m.BookingCheckedIn(at=now, code=v.code, number=view.number, business=v.business,
+                                              booked_at=v.at, late=late, early_s=early))
+        return view
+
+    def _booking_for(self, now: float, code: str, customer: str) -> Booking:
+        """The booking a code names, or the card's nearest booking within half a day."""
+        if code:
+            b = self.bookings.get(code.upper())
+            if b is not None and b.view.status != "cancelled" and abs(b.view.at - now) < 43200:
+                return b
+        elif customer:
+            mine = [b for b in self.bookings.values() if b.customer == customer and b.open
+                    and abs(b.view.at - now) < 43200]
+            if mine:
+                return min(mine, key=lambda b: abs(b.view.at - now))
+        raise e.NoBooking("no booking found for today", zh="没有找到您今天的预约，请到大堂服务台咨询")
+
+    def bookings_state(self) -> m.BookingsState:
+        return m.BookingsState(bookings=sorted((b.view for b in self.bookings.values()),
+                                               key=lambda v: (v.at, v.code)))
+
+    def _close_bookings(self, now: float) -> None:
+        """At the day's end: open bookings of the past are no-shows; past ones are then dropped."""
+        for code, b in list(self.bookings.items()):
+            if b.view.at >= now:
+                continue
+            if b.open:
+                b.view.status = "missed"
+                self.events.append(m.BookingMissed(at=now, code=code, business=b.view.business,
+                                                   booked_at=b.view.at))
+            del self.bookings[code]
+
     def acks_state(self) -> m.AcksState:
         return m.AcksState(day=self.day, acks=dict(self.acks))
 
@@ -552,6 +647,7 @@ class BranchCore:
             c.wrr = dict.fromkeys(c.serves, 0)
             c.directed.clear()
             c.last_rated = None
+        self._close_bookings(now)
         self.day = day
         self.day_tag = day.replace("-", "") + "-"
         self._reset_day_state()

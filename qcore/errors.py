@@ -122,3 +122,26 @@ class ClockBusy(CoreError, RuntimeError):
 class BadAppointment(CoreError, ValueError):
     code = "bad_appointment"
     zh = "预约时间无效"
+
+
+class BadBooking(CoreError, ValueError):
+    code = "bad_booking"
+    zh = "预约信息无效"
+
+
+class SlotFull(CoreError, ValueError):
+    code = "slot_full"
+    zh = "该时段预约已满"
+
+
+class NoBooking(CoreError, KeyError):
+    code = "no_booking"
+    zh = "没有找到您的预约，请到大堂服务台咨询"
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else self.code
+
+
+class TooEarly(CoreError, ValueError):
+    code = "too_early"
+    zh = "预约签到时间未到"

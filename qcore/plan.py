@@ -16,7 +16,7 @@ class BranchPlan:
     """What the core needs of one branch's config, in the form it needs it."""
 
     __slots__ = (
-        "aging_s", "ahead_tiers", "alert_s", "businesses", "counter_cfg", "interleave_n", "interleave_p",
+        "aging_s", "ahead_tiers", "alert_s", "appt_early_s", "appt_late_s", "slot_cap", "slot_s", "businesses", "counter_cfg", "interleave_n", "interleave_p",
         "max_recalls", "prefix", "rating_s", "requeue_front", "requeue_s", "scale", "service_s",
         "tellers", "tier_cfg", "tier_priority", "tiers", "width",
     )
@@ -29,6 +29,10 @@ class BranchPlan:
         self.requeue_s = r.requeue_window_minutes * 60.0
         self.requeue_front = r.requeue_position == "front"
         self.interleave_p = r.interleave_priority
+        self.appt_early_s = r.appointment_early_minutes * 60.0
+        self.appt_late_s = r.appointment_late_minutes * 60.0
+        self.slot_s = r.appointment_slot_minutes * 60
+        self.slot_cap = r.appointment_slot_capacity
         self.interleave_n = r.interleave_normal
         self.max_recalls = r.max_recalls
         self.scale = cfg.rating.scale

@@ -39,6 +39,9 @@ STATS_EVERY_S = 60.0
 # After events, the KPIs (served and satisfaction per counter on the dashboard) follow within this.
 STATS_AFTER_EVENTS_S = 2.0
 
+# Events that change the retained state/bookings (the lobby's day list).
+BOOKING_EVENTS = (m.BookingMade, m.BookingCancelled, m.BookingCheckedIn, m.BookingMissed, m.DayReset)
+
 
 class Publisher(Protocol):
     """What the service needs from an MQTT client (qbus.client.BusClient)."""
@@ -245,6 +248,7 @@ class CoreService:
         for device, reply in replies:
             self._send(t.reply(device), m.encode(reply))
         counters: set[int] = set()
+        bookings = False
         for ev in events:
             self._send(t.event_of(ev), m.encode(ev))
             if isinstance(ev, m.WaitAlert):
@@ -257,6 +261,10 @@ class CoreService:
                 self._send(t.notice(), m.encode(m.Notice(zh=ev.zh, en=ev.en)), retain=True)
             if isinstance(ev, m.AlertAcked | m.DayReset):
                 self._send(t.state_acks(), m.encode(self.store.core.acks_state()), retain=True)
+            if isinstance(ev, BOOKING_EVENTS):
+                bookings = True
+        if bookings:
+            self._send(t.state_bookings(), m.encode(self.store.core.bookings_state()), retain=True)
         if events:
             self._stats_stale = True
         if events or hall_changed:
@@ -312,6 +320,7 @@ class CoreService:
         self._publish_state(set(self.store.core.counters))
         core = self.store.core
         self._send(self.topics.state_acks(), m.encode(core.acks_state()), retain=True)
+        self._send(self.topics.state_bookings(), m.encode(core.bookings_state()), retain=True)
         if any(core.notice):
             self._send(self.topics.notice(), m.encode(m.Notice(zh=core.notice[0], en=core.notice[1])), retain=True)
         self.publish_stats(force=True)

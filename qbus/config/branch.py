@@ -112,7 +112,10 @@ class Rules(Base, kw_only=True):
     requeue_position: str = "back"
     wait_alert_minutes: float = 10.0
     number_width: int = 3
-    appointment_early_minutes: float = 15.0
+    appointment_early_minutes: float = 15.0  # check-in earlier than this before the booked time: come back
+    appointment_late_minutes: float = 15.0  # check-in later than this after it: a normal ticket instead
+    appointment_slot_minutes: int = 30  # bookable slots start on this grid
+    appointment_slot_capacity: int = 2  # bookings per business type and slot
 
 
 class Rating(Base, kw_only=True):

@@ -137,6 +137,12 @@ def _rule_problems(cfg: BranchConfig) -> list[str]:
         out.append("rules.requeue_position: must be 'back' or 'front'")
     if not 2 <= r.number_width <= 4:
         out.append("rules.number_width: must be 2..4")
+    if r.appointment_early_minutes < 0 or r.appointment_late_minutes < 0:
+        out.append("rules.appointment_early_minutes / appointment_late_minutes: must be >= 0")
+    if not (1 <= r.appointment_slot_minutes <= 240 and 1440 % r.appointment_slot_minutes == 0):
+        out.append("rules.appointment_slot_minutes: 1..240 and a divisor of a day (15, 20, 30, 60 ...)")
+    if r.appointment_slot_capacity < 1:
+        out.append("rules.appointment_slot_capacity: must be >= 1")
     if not 2 <= cfg.rating.scale <= 10:
         out.append("rating.scale: must be 2..10")
     if not 1 <= cfg.rating.satisfied_min <= cfg.rating.scale:

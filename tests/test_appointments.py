@@ -1,0 +1,133 @@
+"""Appointments (预约) end to end: booked over the bus (as the web and a bank's booking system do),
+checked in at the twin kiosk by swiping the card that booked or typing the code, and called at
+the booked time ahead of walk-ins — on real Mosquitto and the real core service with an injected
+branch clock (so "10:20" is 10:20 whatever the hour the tests run)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from kiosk_bus_helpers import CFG, KEY, TOPICS, kiosk_factory, press, wait_view
+from kiosk_fixtures import PLAIN_CARD
+
+from kiosk.flow import ViewKind
+from kiosk.recognition import KeyedHasher
+from qbus import messages as m
+from qserver.clock import BranchClock
+from qserver.runner import CoreRunner
+from tests.bus_helpers import Inbox
+
+T0 = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()  # 10:00 branch time
+MIN = 60.0
+
+
+class Shifted:
+    """Branch time that runs on its own and can be moved ahead: T0 + elapsed + shift."""
+
+    def __init__(self) -> None:
+        self.shift = 0.0
+
+    def clock(self) -> BranchClock:
+        return BranchClock(wall=lambda: T0, mono=lambda: time.monotonic() + self.shift)
+
+
+@pytest.fixture
+def kiosk_on() -> Iterator[Any]:
+    yield from kiosk_factory()
+
+
+@pytest.fixture
+def branch(mosquitto: Any, tmp_path: Path) -> Iterator[tuple[CoreRunner, Shifted]]:
+    t = Shifted()
+    runner = CoreRunner(CFG, tmp_path / "journal.db", mosquitto.host, mosquitto.port, clock=t.clock()).start()
+    try:
+        yield runner, t
+    finally:
+        runner.stop()
+
+
+def gb(text: str) -> bytes:
+    return text.encode("gb18030")
+
+
+def test_booked_checked_in_by_card_and_called_at_its_time_ahead_of_walk_ins(
+        mosquitto: Any, branch: tuple[CoreRunner, Shifted], kiosk_on: Any, make_bus: Any) -> None:
+    core, t = branch
+    events = Inbox()
+    office = make_bus(mosquitto, "manager", connect=False, topics=TOPICS)
+    office.subscribe(TOPICS.all_events(), m.decode_event, events)
+    office.connect(10)
+    card = KeyedHasher(KEY).hash_number(PLAIN_CARD)
+    ok = office.request(m.Book(code="K7Q2M9", at=T0 + 30 * MIN, business="cash", customer=card,
+                               masked_name="李*", source="system"), 10)
+    assert ok.ok, ok.error
+    assert office.request(m.Book(code="EARLY1", at=T0 + 120 * MIN, business="cash", source="web", by="zhao"), 10).ok
+    assert office.request(m.Book(code="LATE01", at=T0, business="cash", source="csv"), 10).ok
+    assert office.request(m.Book(code="SECOND", at=T0 + 30 * MIN, business="cash"), 10).ok
+    full = office.request(m.Book(code="THIRD1", at=T0 + 30 * MIN, business="cash"), 10)
+    assert not full.ok and full.error is not None and full.error.code == "slot_full"
+    off_grid = office.request(m.Book(code="ODD123", at=T0 + 7 * MIN, business="cash"), 10)
+    assert not off_grid.ok and off_grid.error is not None and off_grid.error.code == "bad_booking"
+
+    rt = kiosk_on(mosquitto)
+    t.shift = 10 * MIN  # 10:10: two walk-ins
+    walk_ins = []
+    for _ in range(2):
+        press(rt, "cash")
+        view = wait_view(rt, ViewKind.ISSUED)
+        assert view.ticket is not None
+        walk_ins.append(view.ticket.number)
+        time.sleep(rt.cfg.kiosk.repeat_guard_s)  # the kiosk's guard against a double press
+
+    t.shift = 20 * MIN  # 10:20: ten minutes before the booked 10:30
+    deadline = time.monotonic() + 5
+    while rt.kbus.open_bookings == 0 and time.monotonic() < deadline:
+        rt.app.step(0.05)
+    rt.twins.mag.swipe(PLAIN_CARD)
+    view = wait_view(rt, ViewKind.ISSUED)
+    appt = view.ticket
+    assert appt is not None and appt.appointment_at == T0 + 30 * MIN and appt.booking == "K7Q2M9"
+    assert "预约签到成功" in view.zh and "appointment" in view.en
+    printed = rt.twins.printer.tickets[-1]
+    assert gb("预约 APPOINTMENT") in printed and gb("预约时间 10:30") in printed
+    assert PLAIN_CARD.encode() not in printed and card.encode() not in printed
+
+    early = rt.flow.check_in_code("EARLY1")  # booked for 12:00: 100 minutes early
+    assert early.kind is ViewKind.MESSAGE and "您来早了" in early.zh and "预约时间前 15 分钟内" in early.zh
+    assert "You are early" in early.en
+    unknown = rt.flow.check_in_code("NOPE99")
+    assert "没有找到" in unknown.zh and "No booking" in unknown.en
+    assert "格式不对" in rt.flow.check_in_code("!!").zh
+    late = rt.flow.check_in_code("LATE01")  # booked 10:00, now 10:20: past the 15-minute window
+    assert late.kind is ViewKind.ISSUED and late.ticket is not None and late.ticket.booking_late
+    assert late.ticket.appointment_at == 0 and "已按普通号排队" in late.zh and "walk-in" in late.en
+    assert gb("本号按普通号排队") in rt.twins.printer.tickets[-1]
+    again = rt.flow.check_in_code("K7Q2M9")
+    assert "已签到" in again.zh
+
+    counter = make_bus(mosquitto, "counter1", topics=TOPICS)
+    assert counter.request(m.Login(counter=1, teller=CFG.teller[0].id, pin=CFG.teller[0].id), 10).ok
+    t.shift = 31 * MIN  # 10:31: the appointment is due; the walk-ins (10:10) have waited 21 min
+    called = counter.request(m.CallNext(counter=1), 10)
+    assert called.ok and called.number == appt.number, (called.number, appt.number, walk_ins)
+    assert counter.request(m.Skip(counter=1), 10).ok
+    assert counter.request(m.CallNext(counter=1), 10).number == walk_ins[0]
+
+    assert events.wait_for(lambda xs: sum(isinstance(x.value, m.BookingCheckedIn) for x in xs) == 2)
+    checked = {x.value.code: x.value for x in events.items if isinstance(x.value, m.BookingCheckedIn)}
+    assert not checked["K7Q2M9"].late and checked["K7Q2M9"].early_s == pytest.approx(10 * MIN, abs=60)
+    assert checked["LATE01"].late and checked["LATE01"].booked_at == T0
+    # The day ends: the bookings nobody came for are no-shows, countable by the history.
+    t.shift = 20 * 60 * MIN
+    assert office.request(m.ResetDay(day="2026-12-02"), 10).ok
+
+    def missed() -> set[str]:
+        return {x.value.code for x in events.items if isinstance(x.value, m.BookingMissed)}
+
+    assert events.wait_for(lambda xs: missed() == {"EARLY1", "SECOND"})
