@@ -18,7 +18,7 @@ import uvicorn
 
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
-from qbus.errors import BusError, ConfigError
+from qbus.errors import BusError, ConfigError, QcallError
 from qbus.ticket_link import load_link_key
 from qbus.topics import Topics
 from qcall.web_reports import HistoryReports
@@ -81,7 +81,19 @@ def build_context(cfg: BranchConfig, config_path: Path, *, host: str | None = No
                       sessions=Sessions(secret, w.session_minutes, clock),
                       limiter=LoginLimiter(w.login_attempts, w.login_window_s, clock), clock=clock,
                       disk_path=Path(cfg.storage.journal).resolve().parent, history=HistoryReports(cfg, history),
-                      phone=PhoneLine(cfg, link_key))
+                      phone=PhoneLine(cfg, link_key), hasher=_hasher(cfg))
+
+
+def _hasher(cfg: BranchConfig) -> Callable[[str], str] | None:
+    """The kiosk's keyed hash for numbers typed into a booking (so the booked card checks in);
+    None when this machine has no copy of the privacy key (bookings then check in by code)."""
+    from kiosk.recognition import KeyedHasher, load_key
+
+    try:
+        return KeyedHasher(load_key(cfg.privacy.hash_key_file, create=False)).hash_number
+    except QcallError as err:
+        _LOG.info("bookings without card check-in: %s", err)
+        return None
 
 
 def _uvicorn(ctx: WebContext, bind: str, port: int) -> uvicorn.Server:

@@ -22,7 +22,7 @@ from qbus.ticket_link import load_link_key, ticket_token, ticket_url
 from tests.bridge_helpers import Rig, rig
 from tests.browser import open_chromium, save_screenshot
 from tests.bus_helpers import Inbox
-from tests.web_helpers import web_process, write_branch
+from tests.web_helpers import csrf_of, result_of, signed_in, web_process, write_branch
 
 BASE = "http://127.0.0.1"  # web.base_url of write_branch: what the QR holds
 
@@ -156,3 +156,29 @@ def test_forged_expired_and_malformed_tokens_get_a_plain_not_found(
     phone.get(f"{url}/t/{forged_one_char}")
     assert "未找到此号票" in text(phone, "#missing")
     assert httpx.get(link.replace(BASE, url), timeout=5).status_code == 200  # the real one still works
+
+
+def test_the_lobby_books_a_slot_and_sees_it_in_the_day_list(branch: tuple[Rig, str, bytes]) -> None:
+    r, url, _key = branch
+    c = signed_in(url, "zhao")
+    page = c.get("/bookings")
+    assert page.status_code == 200 and "新预约 Book a slot" in page.text
+    tomorrow = re.findall(r'<option value="(\d{4}-\d{2}-\d{2})"', page.text)[1]
+    form = {"csrf": csrf_of(c), "business": "cash", "day": tomorrow, "slot": "10:00", "name": "李小龙",
+            "ident": "13800138000"}
+    done = c.post("/act/book", data=form)
+    assert done.status_code == 200, result_of(done.text)
+    code = re.search(r'id="made"><span>[^<]*</span><b>([A-Z0-9]{6})</b>', done.text)
+    assert code, result_of(done.text)
+    assert "李小龙" not in done.text and "13800138000" not in done.text
+    listed = c.get(f"/bookings?day={tomorrow}").text
+    row = re.search(rf'<tr class="due" data-code="{code.group(1)}">(.*?)</tr>', listed, re.S)
+    assert row and "10:00" in row.group(1) and "李*" in row.group(1) and "待到" in row.group(1)
+    form.update(csrf=csrf_of(c), name="王五", ident="")
+    assert c.post("/act/book", data=form).status_code == 200  # the slot's second place
+    full = c.post("/act/book", data=dict(form, csrf=csrf_of(c)))
+    assert full.status_code == 409 and "约满" in result_of(full.text)
+    bad = c.post("/act/book", data=dict(form, csrf=csrf_of(c), ident="12ab"))
+    assert bad.status_code == 400 and "格式不对" in result_of(bad.text)
+    forged = c.post("/act/book", data=dict(form, csrf="forged"))
+    assert forged.status_code == 403

@@ -17,8 +17,11 @@ from starlette.responses import RedirectResponse, Response
 
 from qbus import messages as m
 from qbus.errors import BusError, BusTimeout
+from web import bookings as bk
 from web.access import render_page
 from web.context import WebContext
+from web.pages import bookings as bookings_page
+from web.pages import today
 from web.sessions import Session
 
 PAUSE_REASONS = set(get_args(m.PauseReason)) - {""}
@@ -180,3 +183,34 @@ async def ack(ctx: WebContext, request: Request, s: Session, form: dict[str, str
         return render_page(ctx, s, "now.html", status, sections=ctx.renderer.sections(s.is_manager, csrf=s.csrf),
                      result=out)
     return RedirectResponse("/", status_code=303)
+
+
+async def book(ctx: WebContext, request: Request, s: Session, form: dict[str, str]) -> Response:
+    """Book a slot for a customer at the desk or on the phone; the page shows the booking code."""
+    business, day, slot = form.get("business", ""), form.get("day", ""), form.get("slot", "")
+    ident = re.sub(r"[\s-]", "", form.get("ident", ""))
+    if business not in {b.code for b in ctx.cfg.business}:
+        return await bookings_page(ctx, request, s, Outcome(False, "请选择业务", "choose the business"), 400)
+    if day not in bk.days_ahead(today(ctx), 60) or slot not in bk.slots(ctx.cfg):
+        return await bookings_page(ctx, request, s, Outcome(False, "请选择日期和时段", "choose the day and the slot"),
+                                   400)
+    if ident and not bk.ID_OR_PHONE.match(ident):
+        return await bookings_page(ctx, request, s, Outcome(
+            False, "手机号或证件号格式不对", "not a phone, ID card or bank card number"), 400)
+    customer = ctx.hasher(ident) if ident and ctx.hasher else ""
+    code = bk.new_code()
+    cmd = m.Book(code=code, at=bk.slot_at(ctx.cfg, day, slot), business=business, customer=customer,
+                 masked_name=bk.mask_name(form.get("name", ""))[:16], source="web", by=s.login)
+    out, status = await _send(ctx, s, cmd)
+    if not out.ok:
+        return await bookings_page(ctx, request, s, out, status)
+    return await bookings_page(ctx, request, s, Outcome(True, f"预约成功：{day} {slot}，预约码 {code}",
+                                                        f"booked {day} {slot}: booking code {code}"), made=code)
+
+
+async def cancel_booking(ctx: WebContext, request: Request, s: Session, form: dict[str, str]) -> Response:
+    code = form.get("code", "").strip().upper()
+    if not re.fullmatch(r"[A-Z0-9]{4,12}", code):
+        return await bookings_page(ctx, request, s, Outcome(False, "没有这个预约", "no such booking"), 400)
+    out, status = await _send(ctx, s, m.CancelBooking(code=code, by=s.login))
+    return await bookings_page(ctx, request, s, out if not out.ok else Outcome(True, f"预约 {code} 已取消"), status)

@@ -50,6 +50,8 @@ class WebContext:
     history: ReportSource | None = None  # the history store's reports (None: not wired, live day only)
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
     phone: PhoneLine | None = None  # the customers' phone pages (None: no ticket link key)
+    hasher: Callable[[str], str] | None = None  # phone / ID number -> the kiosk's keyed hash (bookings)
+    bookings: list[m.BookingView] = field(default_factory=list)  # retained state/bookings
     renderer: Renderer = field(init=False)
     _last: dict[bool, dict[str, str]] = field(default_factory=lambda: {True: {}, False: {}})
     _flush_due: bool = False
@@ -72,6 +74,11 @@ class WebContext:
 
     def on_message(self, topic: str, payload: bytes) -> None:
         self.live.apply(topic, payload)
+        if topic == self.live.topics.state_bookings():
+            try:
+                self.bookings = msgspec.json.decode(payload, type=m.BookingsState).bookings
+            except (msgspec.DecodeError, msgspec.ValidationError) as err:
+                _LOG.warning("dropped malformed bookings state: %s", err)
         if self.phone is not None:
             self._phone_message(topic, payload)
         for number in self.live.changed_tickets:

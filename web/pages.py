@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
+from web import bookings as bk
 from web import checks
 from web.access import client_address, render_page, session_of
 from web.broadcast import BYE, PING, sse
@@ -90,6 +91,26 @@ def yesterday_archived(ctx: WebContext) -> bool | None:
     if ctx.history is None:
         return None
     return ctx.history.archived(checks.yesterday(ctx.live, ctx.clock()))
+
+
+def today(ctx: WebContext) -> str:
+    """The branch's calendar day now (its time zone), as YYYY-MM-DD."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(ctx.clock(), ZoneInfo(ctx.cfg.branch.timezone)).date().isoformat()
+
+
+async def bookings(ctx: WebContext, request: Request, s: Session, result: Any = None,
+                   status: int = 200, made: str = "") -> Response:
+    """预约: the day's bookings from the retained state/bookings, and the form to book a slot."""
+    now_day = today(ctx)
+    day = request.query_params.get("day", now_day)
+    if day not in bk.days_ahead(now_day, 60):
+        day = now_day
+    rows = bk.day_rows(ctx.cfg, ctx.bookings, day, ctx.clock())
+    return render_page(ctx, s, "bookings.html", status, rows=rows, day=day, days=bk.days_ahead(now_day),
+                       slots=bk.slots(ctx.cfg), result=result, made=made, can_hash=ctx.hasher is not None)
 
 
 async def reports(ctx: WebContext, request: Request, s: Session) -> Response:

@@ -1,0 +1,87 @@
+"""Appointments on the web (预约): the lobby's day list and booking a slot for a customer.
+
+The core holds the bookings (retained `state/bookings`); this page shows the chosen day's, with
+what each means now (due, checked in, late, no-show), and books through the bus as the person
+signed in. The customer's phone number or ID number is turned into the kiosk's keyed hash by the
+`hasher` the service was given (qcall.web wires the branch's privacy key); it is never kept,
+logged or sent. The name is masked to its first character (张*) before it leaves the form.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from qbus import messages as m
+from qbus.config import BranchConfig
+
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed at a kiosk
+ID_OR_PHONE = re.compile(r"^[0-9]{11}$|^[0-9]{17}[0-9Xx]$|^[0-9]{12,19}$")
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
+
+
+def mask_name(name: str) -> str:
+    """张三丰 -> 张*: the most of a name any screen, page or log may show."""
+    name = name.strip()
+    return f"{name[0]}*" if name else ""
+
+
+def slots(cfg: BranchConfig) -> list[str]:
+    """Every bookable slot start of a day, "HH:MM", within opening hours."""
+    step = cfg.rules.appointment_slot_minutes
+    oh, om = map(int, cfg.hours.open.split(":"))
+    ch, cm = map(int, cfg.hours.close.split(":"))
+    return [f"{t // 60:02d}:{t % 60:02d}" for t in range(oh * 60 + om, ch * 60 + cm, step)]
+
+
+def slot_at(cfg: BranchConfig, day: str, slot: str) -> float:
+    """Branch time (epoch seconds) of a slot's start on a day, in the branch's time zone."""
+    d = date.fromisoformat(day)
+    hh, mm = map(int, slot.split(":"))
+    return datetime(d.year, d.month, d.day, hh, mm, tzinfo=ZoneInfo(cfg.branch.timezone)).timestamp()
+
+
+@dataclass(frozen=True)
+class Row:
+    code: str
+    time: str
+    business: str
+    name: str
+    status: str  # css class
+    zh: str
+    en: str
+    number: str
+    source: str
+
+
+def day_rows(cfg: BranchConfig, bookings: list[m.BookingView], day: str, now: float) -> list[Row]:
+    """The day list: who is due, checked in, late (still expected), no-show or cancelled."""
+    tz = ZoneInfo(cfg.branch.timezone)
+    names = {b.code: b.name_zh for b in cfg.business}
+    late_s = cfg.rules.appointment_late_minutes * 60
+    out = []
+    for b in bookings:
+        local = datetime.fromtimestamp(b.at, tz)
+        if local.date().isoformat() != day:
+            continue
+        if b.status == "booked":
+            status, zh, en = (("noshow", "未到 (过迟)", "no-show so far") if now > b.at + late_s
+                              else ("late", "迟到", "late") if now > b.at else ("due", "待到", "due"))
+        else:
+            status, zh, en = {"checked_in": ("in", "已签到", "checked in"), "late": ("in late", "迟到签到（普通号）",
+                              "came late: walk-in ticket"), "missed": ("noshow", "未到", "no-show"),
+                              "cancelled": ("cancelled", "已取消", "cancelled")}[b.status]
+        out.append(Row(b.code, f"{local:%H:%M}", names.get(b.business, b.business), b.masked_name, status, zh, en,
+                       b.number, b.source))
+    return out
+
+
+def days_ahead(today: str, n: int = 14) -> list[str]:
+    d = date.fromisoformat(today)
+    return [(d + timedelta(days=i)).isoformat() for i in range(n)]
