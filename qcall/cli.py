@@ -391,6 +391,15 @@ def _manager_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     watch.set_defaults(func=_watch)
 
 
+    bi = sub.add_parser("book-import", help="import a booking system's CSV export of appointments (as manager1)",
+                        description="Columns: code,date,time,business,tier,name,id_number (docs/web.md). "
+                        "Every row is checked first; a bad row refuses the whole file.")
+    bi.add_argument("file", help="the CSV file")
+    bi.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
+    bi.add_argument("--by", default="", help="who imports (recorded with each booking)")
+    _bus_args(bi)
+    bi.set_defaults(func=_book_import)
+
     for name, what, why in (
             ("requeue", "put a missed customer who came back into the queue again",
              "The ticket must have been skipped (过号) within the re-queue window; it goes back in the "
@@ -503,6 +512,29 @@ def _confirm_clock(args: argparse.Namespace) -> int:
         raise UsageError(f"clock not confirmed: {err.zh} / {err.en}" if err else "clock not confirmed")
     print(f"branch clock confirmed as {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(now))}")
     return 0
+
+
+def _book_import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from kiosk.recognition import KeyedHasher, load_key
+    from qbus.config import load
+    from qbus.errors import QcallError
+    from qcall.bookings_import import import_file
+
+    cfg = load(args.config)
+    try:
+        hasher = KeyedHasher(load_key(cfg.privacy.hash_key_file, create=False)).hash_number
+    except QcallError:
+        hasher = None
+    bus = _device_client(args, cfg, "manager1")
+    try:
+        bus.connect(10)
+        booked, refused = import_file(cfg, Path(args.file), bus, hasher, args.by[:32])
+    finally:
+        bus.close()
+    print(f"{booked} booked" + "".join(f"\nrefused: {r}" for r in refused))
+    return 1 if refused else 0
 
 
 def _report(args: argparse.Namespace) -> int:

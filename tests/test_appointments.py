@@ -131,3 +131,35 @@ def test_booked_checked_in_by_card_and_called_at_its_time_ahead_of_walk_ins(
         return {x.value.code for x in events.items if isinstance(x.value, m.BookingMissed)}
 
     assert events.wait_for(lambda xs: missed() == {"EARLY1", "SECOND"})
+
+
+CSV = """\ufeffcode,date,time,business,tier,name,id_number
+K7Q2M9,2026-12-01,11:00,cash,normal,李小龙,6217000000111122220
+Q4RW7Z,2026-12-01,11:00,cash,,王五,
+ZZ9999,2026-12-01,11:00,cash,,赵六,
+"""
+
+
+def test_a_booking_export_is_checked_whole_then_booked_row_by_row(
+        mosquitto: Any, branch: tuple[CoreRunner, Shifted], make_bus: Any) -> None:
+    from qbus.errors import ConfigError
+    from qcall.bookings_import import read_bookings, send_bookings
+
+    core, _t = branch
+    hasher = KeyedHasher(KEY).hash_number
+    bad = CSV.replace("2026-12-01,11:00,cash,,王五", "2026-13-01,11:00,loans,,王五").replace(
+        "6217000000111122220", "12ab")
+    with pytest.raises(ConfigError) as refused:
+        read_bookings(CFG, bad, hasher)
+    assert "line 2: id_number" in str(refused.value) and "line 3: date/time" in str(refused.value)
+    assert "business: 'loans'" in str(refused.value)
+    with pytest.raises(ConfigError, match="missing column"):
+        read_bookings(CFG, "code,date\nK7Q2M9,2026-12-01\n", hasher)
+    books = read_bookings(CFG, CSV, hasher, by="zhou")
+    assert books[0][1].customer == hasher("6217000000111122220") and books[0][1].masked_name == "李*"
+    assert "6217000000111122220" not in repr(books) and "小龙" not in repr(books)
+    bus = make_bus(mosquitto, "manager", topics=TOPICS)
+    refusals = send_bookings(bus, books)
+    assert len(refusals) == 1 and refusals[0].startswith("line 4 (ZZ9999)") and "full" in refusals[0]
+    held = core.store.core.bookings_state().bookings
+    assert [(b.code, b.source, b.status) for b in held] == [("K7Q2M9", "csv", "booked"), ("Q4RW7Z", "csv", "booked")]
