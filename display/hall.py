@@ -253,13 +253,15 @@ def _missed_calls(s: HallState, v: m.HallView) -> list[m.CallView]:
 
 
 def _on_called(s: HallState, ev: m.TicketCalled, now: float) -> None:
-    s._call(m.CallView(number=ev.number, counter=ev.counter, at=ev.at, business=ev.business), now)
+    s._call(m.CallView(number=ev.number, counter=ev.counter, at=ev.at, business=ev.business,
+                       booked=ev.booked), now)
 
 
 def _on_recalled(s: HallState, ev: m.TicketRecalled, now: float) -> None:
     business = next((c.business for c in s.calling if c.number == ev.number), "")
+    booked = any(c.booked for c in s.calling if c.number == ev.number)
     s._call(m.CallView(number=ev.number, counter=ev.counter, at=ev.at, business=business,
-                       recall=ev.recalls), now)
+                       recall=ev.recalls, booked=booked), now)
 
 
 def _on_counter_changed(s: HallState, ev: m.CounterChanged, now: float) -> None:

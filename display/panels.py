@@ -310,6 +310,10 @@ class CallingPanel(Panel):
         zh, en = counter_name(self.names, call.counter)
         num = self.sized(call.number, n_size, num_fg, bg)
         self.put(sub, num, r.x + 2 * self.m, r.centery - num.get_height() // 2, tag)
+        if call.booked:  # an appointment ticket: a small 预约 mark under the number's right end
+            mark = self.sized("预约", en_size, bg, cnt_fg)
+            self.put(sub, mark, r.x + int(r.width * 0.45) - mark.get_width() - self.m // 2,
+                     r.bottom - mark.get_height() - self.m // 4, tag)
         s_zh = self.sized(zh, zh_size, cnt_fg, bg)
         s_en = self.sized(en, en_size, en_fg, bg)
         top = r.centery - (s_zh.get_height() + s_en.get_height()) // 2

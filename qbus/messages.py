@@ -365,6 +365,7 @@ class TicketCalled(Event, tag="called", kw_only=True):
     tier: str
     waited_s: float
     teller: str = ""
+    booked: bool = False  # an appointment ticket called (waited_s counts from the booked time)
 
 
 class TicketRecalled(Event, tag="recalled", kw_only=True):
@@ -654,6 +655,7 @@ class CallView(Msg, kw_only=True):
     at: float
     business: str = ""
     recall: int = 0
+    booked: bool = False  # an appointment (预约) ticket: the hall screen marks it
 
 
 class HallView(Msg, kw_only=True):

@@ -223,9 +223,11 @@ class BranchCore:
         if t.first_wait_s < 0:
             t.first_wait_s = waited
         c.ticket = t
-        self.recent.appendleft(m.CallView(number=t.number, counter=c.id, at=now, business=t.business))
+        booked = t.appointment_at > 0
+        self.recent.appendleft(m.CallView(number=t.number, counter=c.id, at=now, business=t.business,
+                                          booked=booked))
         self.events.append(m.TicketCalled(at=now, number=t.number, counter=c.id, business=t.business,
-                                          tier=t.tier, waited_s=waited, teller=c.teller))
+                                          tier=t.tier, waited_s=waited, teller=c.teller, booked=booked))
         self._status(c, CALLED, now)
         return t
 
@@ -261,7 +263,7 @@ class BranchCore:
                                 zh=f"{t.number} 已重呼 {t.recalls} 次，请过号")
         t.recalls += 1
         self.recent.appendleft(m.CallView(number=t.number, counter=c.id, at=now, business=t.business,
-                                          recall=t.recalls))
+                                          recall=t.recalls, booked=t.appointment_at > 0))
         self.events.append(m.TicketRecalled(at=now, number=t.number, counter=c.id, recalls=t.recalls))
         return t
 

@@ -71,7 +71,8 @@ def hall_view(core: BranchCore) -> m.HallView:
     """Everything the hall display needs to redraw from nothing."""
     counters = core.counters.values()
     calling = [m.CallView(number=c.ticket.number, counter=c.id, at=c.ticket.called_at,
-                          business=c.ticket.business, recall=c.ticket.recalls)
+                          business=c.ticket.business, recall=c.ticket.recalls,
+                          booked=c.ticket.appointment_at > 0)
                for c in counters if c.status in (CALLED, SERVING) and c.ticket]
     calling.sort(key=lambda v: -v.at)
     return m.HallView(

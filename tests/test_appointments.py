@@ -118,6 +118,10 @@ def test_booked_checked_in_by_card_and_called_at_its_time_ahead_of_walk_ins(
     assert called.ok and called.number == appt.number, (called.number, appt.number, walk_ins)
     assert counter.request(m.Skip(counter=1), 10).ok
     assert counter.request(m.CallNext(counter=1), 10).number == walk_ins[0]
+    assert events.wait_for(lambda xs: any(isinstance(x.value, m.TicketCalled) and x.value.number == walk_ins[0]
+                                          for x in xs))
+    calls = {x.value.number: x.value for x in events.items if isinstance(x.value, m.TicketCalled)}
+    assert calls[appt.number].booked and not calls[walk_ins[0]].booked  # the hall screen marks 预约
 
     assert events.wait_for(lambda xs: sum(isinstance(x.value, m.BookingCheckedIn) for x in xs) == 2)
     checked = {x.value.code: x.value for x in events.items if isinstance(x.value, m.BookingCheckedIn)}

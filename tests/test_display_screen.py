@@ -343,3 +343,33 @@ def _size_of(where: pygame.Rect, ticker: pygame.Rect) -> int:
         if reference(FONT, 0, "今日外汇", size, theme.TEXT, theme.TICKER_BG).get_size() == where.size:
             return size
     raise AssertionError("no size matches")
+
+
+def test_an_appointment_call_carries_its_mark_on_the_hall_screen(cfg: BranchConfig, tmp_path: Path) -> None:
+    """预约 tickets are marked beside their number; a walk-in's row has no mark."""
+    surf = screen(LAYOUTS["landscape-1080"])
+    hall = HallScreen(cfg, surf)
+    state = HallState.from_config(cfg)
+    state.apply(BusLink(online=True), T0)
+    booked = m.TicketCalled(at=T0, number="A007", counter=1, business="cash", tier="normal", waited_s=30.0,
+                            booked=True)
+    state.apply(booked, T0)
+    hall.draw(state, T0 + 0.1)
+    frame = saved_frame(surf, tmp_path / "booked.png")
+    band = colour_area(frame, theme.HIGHLIGHT_BG)
+    assert band is not None
+    panel = hall.panel("calling")
+    assert isinstance(panel, CallingPanel)
+    _n, _zh, en_size = panel.sizes(0, state.calling[0])
+    mark = reference(FONT, 0, "预约", en_size, theme.HIGHLIGHT_BG, theme.HIGHLIGHT_FG)
+    assert find_text(frame, band, mark, theme.HIGHLIGHT_BG) is not None, "no 预约 mark on the booked call"
+
+    surf2 = screen(LAYOUTS["landscape-1080"])
+    hall2 = HallScreen(cfg, surf2)
+    walk_in = HallState.from_config(cfg)
+    walk_in.apply(BusLink(online=True), T0)
+    walk_in.apply(called("A008", 1), T0)
+    hall2.draw(walk_in, T0 + 0.1)
+    frame2 = saved_frame(surf2, tmp_path / "walk-in.png")
+    band2 = colour_area(frame2, theme.HIGHLIGHT_BG)
+    assert band2 is not None and find_text(frame2, band2, mark, theme.HIGHLIGHT_BG) is None
