@@ -90,6 +90,9 @@ def test_the_printed_qr_follows_the_ticket_live_until_it_is_called(
     assert "前面还有 2 人" in text(phone, "#zh") and "2 ahead of you" in text(phone, "#en")
     assert "张*" in text(phone, ".name")
     assert "c" * 64 not in phone.page_source  # the card's keyed hash never reaches the page
+    with httpx.stream("GET", link.replace(BASE, url) + "/events", timeout=5) as live:
+        opening = next(live.iter_bytes())
+    assert b"event: ticket" in opening and b"c" * 16 not in opening and "张".encode() not in opening
     save_screenshot(phone, "phone-waiting")
 
     r.keypads[1].press(Key.CALL_NEXT)  # the first is called: one ahead, which is "near" here

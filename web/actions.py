@@ -7,6 +7,8 @@ knows about a ticket another person acted on first.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from dataclasses import dataclass
 from typing import get_args
@@ -55,6 +57,17 @@ async def _send(ctx: WebContext, s: Session, cmd: m.Command) -> tuple[Outcome, i
         why = _who_acted(ctx, number)
     status = {"unknown_ticket": 404, "forbidden": 403}.get(code, 409)
     return Outcome(False, f"{zh}{why[0]}", f"{en}{why[1]}"), status
+
+
+async def _booking_change(ctx: WebContext, s: Session, cmd: m.Command) -> tuple[Outcome, int]:
+    """Send a booking command and, when it worked, wait (bounded) for the bookings state it
+    changes, so the page we answer with already lists it (the state can outrun the reply)."""
+    news = ctx.bookings_news()
+    out, status = await _send(ctx, s, cmd)
+    if out.ok:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(news.wait(), 1.0)
+    return out, status
 
 
 def _who_acted(ctx: WebContext, number: str) -> tuple[str, str]:
@@ -201,7 +214,7 @@ async def book(ctx: WebContext, request: Request, s: Session, form: dict[str, st
     code = bk.new_code()
     cmd = m.Book(code=code, at=bk.slot_at(ctx.cfg, day, slot), business=business, customer=customer,
                  masked_name=bk.mask_name(form.get("name", ""))[:16], source="web", by=s.login)
-    out, status = await _send(ctx, s, cmd)
+    out, status = await _booking_change(ctx, s, cmd)
     if not out.ok:
         return await bookings_page(ctx, request, s, out, status)
     return await bookings_page(ctx, request, s, Outcome(True, f"预约成功：{day} {slot}，预约码 {code}",
@@ -212,5 +225,5 @@ async def cancel_booking(ctx: WebContext, request: Request, s: Session, form: di
     code = form.get("code", "").strip().upper()
     if not re.fullmatch(r"[A-Z0-9]{4,12}", code):
         return await bookings_page(ctx, request, s, Outcome(False, "没有这个预约", "no such booking"), 400)
-    out, status = await _send(ctx, s, m.CancelBooking(code=code, by=s.login))
+    out, status = await _booking_change(ctx, s, m.CancelBooking(code=code, by=s.login))
     return await bookings_page(ctx, request, s, out if not out.ok else Outcome(True, f"预约 {code} 已取消"), status)

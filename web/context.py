@@ -52,6 +52,7 @@ class WebContext:
     phone: PhoneLine | None = None  # the customers' phone pages (None: no ticket link key)
     hasher: Callable[[str], str] | None = None  # phone / ID number -> the kiosk's keyed hash (bookings)
     bookings: list[m.BookingView] = field(default_factory=list)  # retained state/bookings
+    _bookings_news: list[asyncio.Event] = field(default_factory=list)
     renderer: Renderer = field(init=False)
     _last: dict[bool, dict[str, str]] = field(default_factory=lambda: {True: {}, False: {}})
     _flush_due: bool = False
@@ -77,6 +78,9 @@ class WebContext:
         if topic == self.live.topics.state_bookings():
             try:
                 self.bookings = msgspec.json.decode(payload, type=m.BookingsState).bookings
+                waiters, self._bookings_news = self._bookings_news, []
+                for waiter in waiters:
+                    waiter.set()
             except (msgspec.DecodeError, msgspec.ValidationError) as err:
                 _LOG.warning("dropped malformed bookings state: %s", err)
         if self.phone is not None:
@@ -87,6 +91,12 @@ class WebContext:
                 news.set()
         self.live.changed_tickets.clear()
         self._schedule()
+
+    def bookings_news(self) -> asyncio.Event:
+        """An event set when the next bookings state arrives (web.actions waits on it, bounded)."""
+        news = asyncio.Event()
+        self._bookings_news.append(news)
+        return news
 
     async def ticket_news(self, number: str, timeout: float) -> None:
         """Wait (bounded) for the next event about ticket `number`: a refusal's reply can arrive
