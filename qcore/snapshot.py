@@ -29,6 +29,7 @@ import msgspec
 
 from qbus import messages as m
 from qbus.config import BranchConfig
+from qcore.booking import Booking
 from qcore.core import RECENT_CALLS, BranchCore
 from qcore.counter import CounterRt
 from qcore.lane import Lane
@@ -92,6 +93,14 @@ class CounterRow(msgspec.Struct, array_like=True):
     note: str = ""
 
 
+class BookingRow(msgspec.Struct, array_like=True):
+    """An appointment the core holds (qcore.booking): its view and the keyed hash of the card that
+    booked it (so the card still checks in after a restart; never a card number)."""
+
+    view: m.BookingView
+    customer: str
+
+
 class CoreHead(msgspec.Struct):
     """Everything but the tickets, which follow in `ticket_parts` parts of list[TicketRow]."""
 
@@ -106,14 +115,15 @@ class CoreHead(msgspec.Struct):
     ticket_parts: int
     acks: dict[str, m.AckView] = {}
     notice: tuple[str, str] = ("", "")
+    bookings: list[BookingRow] = []
 
 
 # Ticket attributes copied as they are: the TicketRow fields before `home` and `alerts`.
 TICKET_FIELDS = TicketRow.__struct_fields__[:-2]
 # What each core object holds, as state the snapshot stores or as what restore() rebuilds from the
 # config. Any other attribute is state this module does not know about: capture() refuses it.
-CORE_STATE = frozenset({"acks", "clock", "counters", "day", "day_tag", "next_no", "notice", "queues", "recent",
-                        "seq", "svc_s", "tickets"})
+CORE_STATE = frozenset({"acks", "bookings", "clock", "counters", "day", "day_tag", "next_no", "notice", "queues",
+                        "recent", "seq", "svc_s", "tickets"})
 CORE_DERIVED = frozenset({"cfg", "events", "plan", "serving"})
 TICKET_DERIVED = frozenset({"lane"})
 COUNTER_DERIVED = frozenset({"age_lanes", "appt_lanes", "directed", "order", "plan", "prefers",
@@ -246,7 +256,9 @@ class Capturer:
         head = CoreHead(schema=SCHEMA, day=core.day, clock=core.clock, svc_s=dict(core.svc_s),
                         next_no=dict(core.next_no), seq=core.seq, recent=list(core.recent),
                         counters=counters, ticket_parts=-(-len(tickets) // TICKETS_PER_PART),
-                        acks=dict(core.acks), notice=core.notice)
+                        acks=dict(core.acks), notice=core.notice,
+                        bookings=[BookingRow(msgspec.structs.replace(b.view), b.customer)  # a copy: views change
+                                  for b in core.bookings.values()])
         return Capture(head, tickets, where)
 
 
@@ -312,6 +324,7 @@ def restore(cfg: BranchConfig, parts: list[bytes]) -> BranchCore:
     core.recent = deque(head.recent, maxlen=RECENT_CALLS)
     core.acks = dict(head.acks)
     core.notice = (head.notice[0], head.notice[1])
+    core.bookings = {r.view.code: Booking(r.view, r.customer) for r in head.bookings}
     waiting: list[tuple[Ticket, str, int]] = []
     tickets = core.tickets
     try:

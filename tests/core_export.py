@@ -75,4 +75,6 @@ def export(core: BranchCore) -> dict[str, Any]:
         "next_deadline": core.next_deadline(),
         "acks": msgspec.to_builtins(core.acks_state()),
         "notice": list(core.notice),
+        "bookings": msgspec.to_builtins(core.bookings_state()),
+        "booking_customers": {code: b.customer for code, b in sorted(core.bookings.items())},
     }

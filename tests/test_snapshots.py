@@ -23,12 +23,18 @@ from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
 T0 = 1_796_000_400.0  # 2026-11-30 09:00 in Shanghai
+CARD = "9f2c" + "0" * 60  # a card's keyed hash (as the kiosk sends it), never its number
 
 
 def busy_day(store: DurableCore, n: int = 120) -> None:
-    """Issues of every kind, calls, transfers, skips, a pending rating, an appointment."""
+    """Issues of every kind, calls, transfers, skips, a pending rating, an appointment, bookings
+    (one checked in by its card's hash, one for tomorrow, one cancelled)."""
     now = T0
     store.submit("reset", "manager", m.ResetDay(day="2026-11-30"), now)
+    for code, at, customer in (("SNAP01", T0 + 1800, CARD), ("SNAP02", T0 + 86400, ""), ("SNAP03", T0 + 3600, "")):
+        store.submit(f"b{code}", "manager1", m.Book(code=code, at=at, business="cash", customer=customer,
+                                                    masked_name="李*"), now)
+    store.submit("xSNAP03", "manager1", m.CancelBooking(code="SNAP03", by="zhaomin"), now)
     for cid in (1, 2, 3):
         tid = CFG.teller[cid - 1].id
         store.submit(f"in{cid}", f"counter{cid}", m.Login(counter=cid, teller=tid, pin=tid), now)
@@ -45,6 +51,8 @@ def busy_day(store: DurableCore, n: int = 120) -> None:
                 store.submit(f"f{i}", dev, m.FinishService(counter=cid), now + 2)
             else:
                 store.submit(f"t{i}", dev, m.Transfer(counter=cid, to_business="cash"), now + 2)
+        if i == 100:  # 12 minutes before SNAP01's time: its card checks in
+            store.submit("ci", "kiosk1", m.CheckIn(customer=CARD, kiosk="kiosk1"), now)
         if i % 30 == 7:
             store.submit(f"a{i}", "manager1", m.Issue(business="cash", appointment_at=now + 600), now)
         store.commit()
@@ -58,10 +66,13 @@ def test_restore_from_a_snapshot_equals_the_live_core(tmp_path: Path) -> None:
     assert store.snapshot()  # captured here, written by the background writer
     assert store.writer.written == [store.journal.last_seq]
     live = export(store.core)
+    assert [(b["code"], b["status"]) for b in live["bookings"]["bookings"]] == [
+        ("SNAP01", "checked_in"), ("SNAP03", "cancelled"), ("SNAP02", "booked")]
     store.close()
     again = DurableCore(CFG, path)
     assert again.snap_seq > 0 and again.replayed == 0
-    assert export(again.core) == live
+    assert export(again.core) == live  # bookings too: tomorrow's still there, SNAP01's card hash kept
+    assert again.core.bookings["SNAP01"].customer == CARD
     again.close()
 
 
