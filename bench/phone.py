@@ -148,8 +148,9 @@ def main() -> None:
         tmp = Path(tmp_s)
         config = tmp / "branch.toml"
         listen = free_port()
-        config.write_text((ROOT / "examples" / "branch.toml").read_text(encoding="utf-8")
-                          + f'\n[web]\nport = {listen}\nbase_url = "http://127.0.0.1:{listen}"\n', encoding="utf-8")
+        example = (ROOT / "examples" / "branch.toml").read_text(encoding="utf-8").split("\n[web]\n")[0]
+        config.write_text(example + f'\n[web]\nport = {listen}\nbase_url = "http://127.0.0.1:{listen}"\n',
+                          encoding="utf-8")
         (tmp / "users.toml").write_text("", encoding="utf-8")
         key = load_link_key(tmp / "ticket-link.key")
         with branch_server(cfg, tmp) as broker:
