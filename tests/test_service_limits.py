@@ -62,7 +62,7 @@ class Broker:
 
 
 def service(cfg: BranchConfig, path: Path, broker: Broker) -> CoreService:
-    clock = BranchClock(wall=lambda: T0, mono=lambda: 0.0)
+    clock = BranchClock(wall=lambda: T0, mono=lambda: 0.0, synced=lambda: True)
     store = DurableCore(cfg, path, cfg.storage.snapshot_every, outbox=True)
     return CoreService(cfg, store, broker, Topics(cfg.bus.prefix, cfg.branch.id), clock)
 
