@@ -13,7 +13,8 @@ core enforces what the kiosk's own screen enforces:
 - a kiosk may withdraw only a ticket it issued itself within `KIOSK_WITHDRAW_S` that is still
   waiting (its printer failed, or the reply came too late); any other cancel is staff's;
 - a `reset_day` from a device must name a day the branch clock has reached;
-- a command from the web service names the person acting.
+- a command from the web service names the person acting (the web service signs its staff in
+  itself, so a staff-only tier it issues is granted by that person).
 
 `admit()` also stamps what the core knows better than the payload: the kiosk of an issue and the
 source of a rating are the sending device.
@@ -61,7 +62,8 @@ def admit(cfg: BranchConfig, core: BranchCore, device: str, cmd: m.Command, now:
     if role in ("web", "web_lobby") and not (cmd.granted_by if isinstance(cmd, m.Issue)
                                              else getattr(cmd, "by", "")):
         raise Forbidden(f"{device}: a command from the web service must name the person acting")
-    if isinstance(cmd, m.Issue):
+    if isinstance(cmd, m.Issue) and role not in ("web", "web_lobby"):
+        # (the web service signs its staff in itself and names them: checked just above)
         _check_grant(cfg, cmd)
         if role == "kiosk":
             cmd = msgspec.structs.replace(cmd, kiosk=device)
