@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +32,22 @@ def _core_process(cfg: BranchConfig, journal: Path, host: str, port: int, ready:
     runner.stop()
 
 
+def unlimited(cfg: BranchConfig) -> BranchConfig:
+    """`cfg` without the per-device rate limit: a bench that measures how fast one device can be
+    served (bench/abuse.py measures the limit itself)."""
+    limits = msgspec.structs.replace(cfg.limits, device_rate_per_s=1e9, device_burst=1_000_000_000)
+    return msgspec.structs.replace(cfg, limits=limits)
+
+
+@dataclass(frozen=True)
+class Served:
+    broker: MosquittoBroker
+    core: Any  # the core's multiprocessing.Process (pid, is_alive())
+
+
 @contextmanager
-def branch_server(cfg: BranchConfig, tmp: Path) -> Iterator[MosquittoBroker]:
-    """Yield the started broker; the core serves `cfg` on it, journaling into `tmp`."""
+def served(cfg: BranchConfig, tmp: Path) -> Iterator[Served]:
+    """The started broker and the core's process, serving `cfg` and journaling into `tmp`."""
     ctx = multiprocessing.get_context("fork")
     broker = MosquittoBroker(tmp / "mosq", persistence=False).start()
     ready, stop = ctx.Event(), ctx.Event()
@@ -42,8 +56,15 @@ def branch_server(cfg: BranchConfig, tmp: Path) -> Iterator[MosquittoBroker]:
     try:
         if not ready.wait(30):
             raise SystemExit("core service did not start")
-        yield broker
+        yield Served(broker, core)
     finally:
         stop.set()
         core.join(30)
         broker.close()
+
+
+@contextmanager
+def branch_server(cfg: BranchConfig, tmp: Path) -> Iterator[MosquittoBroker]:
+    """Yield the started broker; the core serves `cfg` on it, journaling into `tmp`."""
+    with served(cfg, tmp) as s:
+        yield s.broker

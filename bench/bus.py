@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
 
-from bench._harness import branch_server
+from bench._harness import branch_server, unlimited
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient, Received
@@ -37,7 +37,7 @@ N_COUNTERS = 50
 def branch_with(n: int) -> BranchConfig:
     counters = [Counter(id=i, serves={"cash": 1, "personal": 1}) for i in range(1, n + 1)]
     tellers = [Teller(id=f"{5000 + i}", name=f"T{i}") for i in range(1, n + 1)]
-    return msgspec.structs.replace(BASE, counter=counters, teller=tellers)
+    return unlimited(msgspec.structs.replace(BASE, counter=counters, teller=tellers))
 
 
 def percentile(xs: list[float], p: float) -> float:

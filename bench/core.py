@@ -26,6 +26,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+
 from qbus import messages as m
 from qbus.config import BranchConfig, load
 from qcore import BranchCore
@@ -33,7 +34,10 @@ from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from qserver.tuning import tune_gc, tune_latency
 
-CFG = load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
+_EXAMPLE = load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
+# Hundreds of thousands of tickets in one business day: far more numbers than a branch may
+# configure (rules.number_width 2..4), so the core never refuses for numbers_exhausted here.
+CFG = msgspec.structs.replace(_EXAMPLE, rules=msgspec.structs.replace(_EXAMPLE.rules, number_width=7))
 # the bench's made-up PINs (each teller's id), hashed cheaply: logins are not what it measures
 PINS = PinBook.example_for(CFG, CHEAP_COST)
 
@@ -91,7 +95,7 @@ def durable(total: int = 60_000, batch: int = 200) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         store = DurableCore(CFG, Path(tmp) / "j.db", snapshot_every=10**9, pins=PINS)
         now = 1.0
-        store.submit("reset", "manager", m.ResetDay(day="2026-11-23"), now)
+        store.submit("reset", "core", m.ResetDay(day="2026-11-23"), now)
         for c in CFG.counter:
             t = CFG.teller[c.id - 1]
             store.submit(f"login{c.id}", f"counter{c.id}", m.Login(counter=c.id, teller=t.id, pin=t.id), now)
@@ -125,7 +129,7 @@ def busy_day_journal(path: Path, tickets: int = 5000) -> int:
 def busy_day(store: DurableCore, day: str, now: float, tickets: int) -> float:
     """Append one busy day (reset, logins, `tickets` served and rated) to `store`; returns the
     time of its last row. bench/report.py strings many of these into a journal of months."""
-    store.submit(f"reset-{day}", "manager", m.ResetDay(day=day), now)
+    store.submit(f"reset-{day}", "core", m.ResetDay(day=day), now)
     for c in CFG.counter:
         t = CFG.teller[c.id - 1]
         store.submit(f"{day}-login{c.id}", f"counter{c.id}", m.Login(counter=c.id, teller=t.id, pin=t.id), now)
@@ -144,7 +148,7 @@ def busy_day(store: DurableCore, day: str, now: float, tickets: int) -> float:
             steps.append((dev, m.Skip(counter=cid)))
         else:
             steps += [(dev, m.StartService(counter=cid)), (dev, m.FinishService(counter=cid)),
-                      (dev, m.Rate(counter=cid, stars=5 if i % 13 else 2))]
+                      (f"pad{cid}", m.Rate(counter=cid, stars=5 if i % 13 else 2))]  # the customer's pad
         for d, cmd in steps:
             rid += 1
             store.submit(f"{day}-r{rid}", d, cmd, now)

@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import msgspec
 
-from bench._harness import branch_server
+from bench._harness import branch_server, unlimited
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.frame import Command, Frame, led_frame
 from firmware_bridge.link import HostLink
@@ -126,7 +126,7 @@ def branch_with(n: int) -> BranchConfig:
     base = load(ROOT / "examples" / "branch.toml")
     counters = [Counter(id=i, serves={"cash": 1, "personal": 1}) for i in range(1, n + 1)]
     tellers = [Teller(id=f"{5000 + i}", name=f"T{i}") for i in range(1, n + 1)]
-    return msgspec.structs.replace(base, counter=counters, teller=tellers)
+    return unlimited(msgspec.structs.replace(base, counter=counters, teller=tellers))
 
 
 class Branch:

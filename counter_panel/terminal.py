@@ -34,7 +34,8 @@ PAUSE_REASONS = frozenset(r for r in m.PauseReason.__args__ if r)  # type: ignor
 HELP = (
     "n 叫号 call next | r 重呼 recall | s 过号 skip | w 欢迎光临 welcome | e 客户评价 rate | "
     "t 3 / t B 转移（欢迎光临之后）transfer to counter 3 / business B, after welcome | "
-    "p [lunch|break|meeting|…] 暂停 pause | c 恢复 resume | star 5 评价 | logout 退出 | quit 离开"
+    "p [lunch|break|meeting|…] 暂停 pause | c 恢复 resume | logout 退出 | quit 离开 "
+    "(the customer rates on the rating pad, not here)"
 )
 
 
@@ -94,8 +95,6 @@ class TerminalPanel:
         if self.panel.state is LOGGED_OUT and words[0].isdigit():
             presses = [KeyPress(Key.DIGIT, digit=int(d)) for d in words[0]] + [KeyPress(Key.ENTER)]
             return [self.panel.key(p, now) for p in presses]
-        if words[0] == "star" and len(words) == 2 and words[1].isdigit():
-            return [self.panel.stars(int(words[1]), now)]
         key = WORDS.get(words[0])
         if key is None:
             self._show(f"? {words[0]} — help")

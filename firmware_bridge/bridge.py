@@ -94,7 +94,7 @@ class Bridge:
 
     line        the [[serial]] entry (port, codec, devices with their address, counter and kind)
     bus         a BusClient not yet started, with act_as covering `counter<N>` for every counter of
-                the line; the bridge registers its handlers, starts it and closes it
+                the line and `pad<N>` for every counter with a rating pad (rating_counters); the bridge registers its handlers, starts it and closes it
     make_logic  counter id -> that counter's logic (qcall passes counter_panel's CounterPanel)
     counters    the counters the branch has; a device naming another one is a ConfigError
     report      the pad presence report (qcall passes the pre-opening check); default: plain
@@ -126,7 +126,8 @@ class Bridge:
         self._check_s = check_every_s or max(0.05, min(1.0, line.heartbeat_timeout_s / 4))
         self._devices = {d.address: d for d in line.devices}
         self.counters = _counters_of(line, counters)
-        missing = [counter_device(n) for n in self.counters if counter_device(n) not in bus.act_as]
+        wanted = [counter_device(n) for n in self.counters] + [pad_device(n) for n in rating_counters(line)]
+        missing = [d for d in wanted if d not in bus.act_as]
         if missing:
             raise ConfigError(f"bridge {bus.device}: the bus client must act as {', '.join(missing)}")
         self._pads = {n: [d for d in line.devices if d.counter == n] for n in self.counters}
@@ -236,7 +237,10 @@ class Bridge:
             self._show_reply(counter, self._request(counter, cmd))
 
     def _request(self, counter: int, cmd: m.Command) -> tuple[bool, str]:
-        return self.bus.answer(cmd, device=counter_device(counter))
+        """A rating speaks as the counter's customer pad (`pad<N>`), everything else as the
+        counter: the core takes stars only from a pad, never from the teller's keypad."""
+        device = pad_device(counter) if isinstance(cmd, m.Rate) else counter_device(counter)
+        return self.bus.answer(cmd, device=device)
 
     def _show_reply(self, counter: int, answer: tuple[bool, str]) -> None:
         out = self.logic[counter].reply(*answer)
@@ -375,6 +379,11 @@ class Bridge:
         detail = f"{self.line.port}: " + (f"open ({self.link.detail})" if self.link.up else f"down: {self.link.detail}")
         self.bus.publish(self.topics.presence(self.bus.device),
                          m.Presence(device=self.bus.device, online=True, kind="bridge", detail=detail), retain=True)
+
+
+def rating_counters(line: SerialLine) -> list[int]:
+    """Counters of `line` with a customer rating pad: the bridge rates for them as `pad<N>`."""
+    return sorted({d.counter for d in line.devices if d.kind == "rating"})
 
 
 def _counters_of(line: SerialLine, known: Collection[int] | None) -> list[int]:

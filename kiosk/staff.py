@@ -13,9 +13,9 @@ import logging
 
 from qbus.config import BranchConfig
 from qbus.errors import QcallError
+from qbus.roles import GRANTING_ROLES
 
 _LOG = logging.getLogger(__name__)
-GRANTING_ROLES = ("lobby", "manager")
 
 
 class StaffDenied(QcallError, PermissionError):

@@ -170,7 +170,11 @@ class MosquittoConf:
     log_dest: str = "syslog"
     run_as_root: bool = False
     autosave_interval_s: int = 60
-    max_queued_messages: int = 1000
+    # Per client, beyond those in flight; past it the broker DROPS messages to that client. The
+    # core reads every command: a kiosk flooding at 5,000/s while the Pi's CPU is busy filled 1000
+    # in a fraction of a second and requests vanished without a reply (bench/abuse.py). 10000
+    # small messages are a few MB at most.
+    max_queued_messages: int = 10000
     max_packet_size: int = 65536
     # A drop-in for Debian's /etc/mosquitto/conf.d/: the main file already sets pid_file,
     # persistence_location and log_dest, and mosquitto refuses a second persistence_location.

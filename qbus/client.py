@@ -40,6 +40,7 @@ from qbus.topics import Topics, check_device_id
 
 _LOG = logging.getLogger(__name__)
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+_PAHO_LEVELS = {int(k): v for k, v in mqtt.LOGGING_LEVEL.items()}
 NO_ANSWER_ZH = "系统无响应"  # what a keypad or panel shows when the core did not answer in time
 NO_ANSWER_EN = "The queue system did not answer"
 
@@ -104,6 +105,8 @@ class BusClient:
         act_as: Iterable[str] = (),
         clean_session: bool = True,
         ca_file: str = "",
+        max_packet_size: int = 65536,
+        max_inflight: int = 20,
     ) -> None:
         self.topics = topics
         self.device = check_device_id(device)
@@ -112,6 +115,8 @@ class BusClient:
         self.command_timeout_s = command_timeout_s
         self.retry_s = retry_s
         self.act_as = tuple(check_device_id(d) for d in act_as)
+        self.max_packet_size = max_packet_size
+        self.oversized = 0
         self.on_online: Callable[[], None] | None = None
         self.on_offline: Callable[[], None] | None = None
         self.on_bad_payload: Callable[[str, PayloadError], None] | None = None
@@ -136,6 +141,7 @@ class BusClient:
         self._mqtt = self._make_client(username, password, (reconnect_min_s, reconnect_max_s), clean_session)
         if ca_file:
             self._use_tls(ca_file)
+        self._mqtt.max_inflight_messages_set(max_inflight)
 
     @classmethod
     def from_config(
@@ -155,7 +161,8 @@ class BusClient:
             device=device, username=bus.username or (device if password else ""), password=password,
             keepalive_s=bus.keepalive_s, command_timeout_s=bus.command_timeout_s,
             ca_file=bus.ca_file if bus.tls else "",
-            **{"reconnect_min_s": bus.reconnect_min_s, "reconnect_max_s": bus.reconnect_max_s, **kwargs},
+            **{"reconnect_min_s": bus.reconnect_min_s, "reconnect_max_s": bus.reconnect_max_s,
+               "max_packet_size": bus.max_packet_size, **kwargs},
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -276,7 +283,15 @@ class BusClient:
         self, topic: str, payload: bytes, qos: int, retain: bool, on_sent: Callable[[], None] | None = None,
     ) -> mqtt.MQTTMessageInfo | None:
         """Every publish goes through here, so every acknowledged mid is matched (a stray ack left
-        over would otherwise fire a later message's on_sent early when paho reuses the mid)."""
+        over would otherwise fire a later message's on_sent early when paho reuses the mid).
+        A packet over the broker's max_packet_size is refused here: the broker would drop the
+        connection for it (and a QoS 1 message would be sent again on every reconnect)."""
+        size = packet_size(topic, payload)
+        if size > self.max_packet_size:
+            self.oversized += 1
+            _LOG.error("%s: not publishing %d bytes on %s: over the broker's max_packet_size %d",
+                       self.device, size, topic, self.max_packet_size)
+            return None
         try:
             info = self._mqtt.publish(topic, payload, qos, retain)
         except ValueError as err:
@@ -471,9 +486,11 @@ class BusClient:
     def _handle_log(self, _client: mqtt.Client, _userdata: Any, level: int, buf: str) -> None:
         """paho's own log lines, under `qbus.client.paho`. Its network thread may run one last turn
         after close() and log "Client is not connected" as an error: that is our goodbye, not a fault."""
-        py_level = {int(k): v for k, v in mqtt.LOGGING_LEVEL.items()}.get(level, logging.DEBUG)
+        py_level = _PAHO_LEVELS.get(level, logging.DEBUG)
         if self._closed and buf.startswith("Client is not connected"):
             py_level = logging.DEBUG
+        if not _PAHO_LOG.isEnabledFor(py_level):  # paho logs every packet: keep the usual case cheap
+            return
         _PAHO_LOG.log(py_level, "%s: %s", self.device, buf)
 
     def _handle_subscribe(
@@ -537,7 +554,7 @@ class BusClient:
         if self._is_reply_topic(topic):
             self._deliver_reply(topic, message)
         with self._lock:
-            handlers = [h for h in self._handlers if mqtt.topic_matches_sub(h.topic_filter, topic)]
+            handlers = [h for h in self._handlers if _matches(h.topic_filter, topic)]
         payload = bytes(message.payload)
         for h in handlers:
             try:
@@ -568,6 +585,12 @@ class BusClient:
             self._run_guarded("on_bad_payload", lambda: callback(topic, err))
 
 
+@functools.lru_cache(maxsize=4096)
+def _matches(topic_filter: str, topic: str) -> bool:
+    """paho's topic_matches_sub builds a matcher on every call; a bus repeats few topics."""
+    return bool(mqtt.topic_matches_sub(topic_filter, topic))
+
+
 def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
     """Turn off Nagle's algorithm as soon as the socket opens (before CONNECT): paho leaves it on,
     and a small request then waits ~40 ms for a delayed ACK on each hop (88 ms request -> reply
@@ -580,6 +603,15 @@ def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
 
 
 tcp_no_delay = _no_delay  # for paho clients made outside BusClient (head office's ingest)
+
+
+def packet_size(topic: str, payload: bytes) -> int:
+    """Bytes of the MQTT 3.1.1 PUBLISH packet for `payload` on `topic` at QoS 1: fixed header
+    (1 byte + up to 4 of remaining length), topic length (2) + topic, packet id (2), payload. The
+    broker's max_packet_size counts the whole packet."""
+    remaining = 2 + len(topic.encode("utf-8")) + 2 + len(payload)
+    length_bytes = 1 if remaining < 128 else 2 if remaining < 16_384 else 3 if remaining < 2_097_152 else 4
+    return 1 + length_bytes + remaining
 
 
 def op_name(cmd: m.Command) -> str:

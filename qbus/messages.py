@@ -8,12 +8,44 @@ bus publishes and what the screens read are one definition.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Literal
 
 import msgspec
+from msgspec import Meta
 
 SCHEMA_VERSION = 1
+
+# Field bounds. Every string on the bus has one, so no field can grow a message past the broker's
+# max_packet_size (the largest message the core publishes stays a few kB), and a device cannot
+# make the core store or echo an unbounded value. Lengths are in characters. The branch config is
+# checked against the same numbers (qbus.config.validate), so the core never publishes a value
+# that the devices' decoders would refuse.
+MAX_ID = 64  # request ids (devices send 32 hex digits), ticket ids
+MAX_CODE = 32  # business / tier codes, teller ids, device ids, error codes, reasons
+MAX_NUMBER = 16  # a ticket number: prefix + number_width digits
+MAX_HASH = 64  # the keyed hash of a card / ID (64 hex digits)
+MAX_NAME = 64  # masked customer names, teller names
+MAX_PIN = 32
+MAX_TEXT = 500  # error messages, presence details
+MAX_NOTICE = 300  # hall notice lines
+MAX_LED = 64  # a pad's LED text
+MAX_COUNTER = 999
+MAX_STARS = 100
+
+Id = Annotated[str, Meta(max_length=MAX_ID)]
+Code = Annotated[str, Meta(max_length=MAX_CODE)]
+Number = Annotated[str, Meta(max_length=MAX_NUMBER)]
+Hash = Annotated[str, Meta(max_length=MAX_HASH)]
+Name = Annotated[str, Meta(max_length=MAX_NAME)]
+Pin = Annotated[str, Meta(max_length=MAX_PIN)]
+Text = Annotated[str, Meta(max_length=MAX_TEXT)]
+NoticeText = Annotated[str, Meta(max_length=MAX_NOTICE)]
+# A business day: the shape only; the core also checks that it is a real calendar date.
+Day = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+CounterNo = Annotated[int, Meta(ge=0, le=MAX_COUNTER)]
+Stars = Annotated[int, Meta(ge=0, le=MAX_STARS)]
 
 Via = Literal["button", "bank_card", "passbook", "id_card", "staff", "appointment", "transfer"]
 
@@ -39,7 +71,6 @@ class Msg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 # journal and the history name them; "" for a device acting on its own (a keypad, the kiosk).
 Person = Annotated[str, msgspec.Meta(max_length=32)]
 Reason = Annotated[str, msgspec.Meta(max_length=80)]
-NoticeText = Annotated[str, msgspec.Meta(max_length=300)]
 AlertKey = Annotated[str, msgspec.Meta(max_length=80)]
 
 
@@ -50,38 +81,38 @@ AlertKey = Annotated[str, msgspec.Meta(max_length=80)]
 class Issue(Msg, tag="issue", tag_field="op", kw_only=True):
     """Take a number. `customer` is the keyed hash of the card / ID, never the raw number."""
 
-    business: str
-    tier: str = "normal"
+    business: Code
+    tier: Code = "normal"
     via: Via = "button"
-    customer: str = ""
-    masked_name: str = ""
+    customer: Hash = ""
+    masked_name: Name = ""
     appointment_at: float = 0.0
-    granted_by: str = ""
+    granted_by: Code = ""
     # The granting staff member's PIN, typed on the kiosk's PIN pad: the core checks it against the
     # hashes only it holds (with lockout), then blanks it before journaling. Empty for a staff card.
-    staff_pin: str = ""
-    kiosk: str = ""
+    staff_pin: Pin = ""
+    kiosk: Code = ""
     reason: Reason = ""  # why staff granted this tier at the desk (journaled with granted_by)
 
 
 class CallNext(Msg, tag="call_next", tag_field="op", kw_only=True):
-    counter: int
+    counter: CounterNo
 
 
 class Recall(Msg, tag="recall", tag_field="op", kw_only=True):
-    counter: int
+    counter: CounterNo
 
 
 class Skip(Msg, tag="skip", tag_field="op", kw_only=True):
     """The called customer did not come: the ticket goes to the missed list."""
 
-    counter: int
+    counter: CounterNo
 
 
 class Requeue(Msg, tag="requeue", tag_field="op", kw_only=True):
     """A missed customer came back within the window."""
 
-    number: str
+    number: Number
     by: Person = ""
 
 
@@ -89,35 +120,40 @@ class Move(Msg, tag="move", tag_field="op", kw_only=True):
     """分流: lobby staff move a *waiting* ticket to another business type; it keeps its number and
     its place by issue time (the customer has already waited)."""
 
-    number: str
-    to_business: str
+    number: Number
+    to_business: Code
     by: Person = ""
 
 
 class Transfer(Msg, tag="transfer", tag_field="op", kw_only=True):
     """Send the ticket being served to another business type or to a named counter."""
 
-    counter: int
-    to_business: str = ""
-    to_counter: int = 0
+    counter: CounterNo
+    to_business: Code = ""
+    to_counter: CounterNo = 0
 
 
 class StartService(Msg, tag="start", tag_field="op", kw_only=True):
     """The 欢迎光临 key: the called customer has arrived."""
 
-    counter: int
+    counter: CounterNo
 
 
 class FinishService(Msg, tag="finish", tag_field="op", kw_only=True):
     """The 客户评价 key (request_rating) or a plain finish (counts as unrated)."""
 
-    counter: int
+    counter: CounterNo
     request_rating: bool = True
 
 
 class Rate(Msg, tag="rate", tag_field="op", kw_only=True):
-    counter: int
-    stars: int
+    """A customer's stars, from a customer-facing device only (`pad<N>`: the serial bridge for a
+    rating pad, or a rating tablet). `source` is set by the core service to the device the request
+    came from (whatever the payload says), so the journal and the event record who rated."""
+
+    counter: CounterNo
+    stars: Stars
+    source: Code = ""
 
 
 PauseReason = Literal["", "lunch", "break", "meeting", "cash_count", "training", "system", "other"]
@@ -127,40 +163,40 @@ class Pause(Msg, tag="pause", tag_field="op", kw_only=True):
     """暂停服务, with why ("" when the keypad has no reason key): the history keeps pause time
     per teller and reason; `by` names the person who paused it from the office ("" from the keypad)."""
 
-    counter: int
+    counter: CounterNo
     reason: PauseReason = ""
     by: Person = ""
 
 
 class Resume(Msg, tag="resume", tag_field="op", kw_only=True):
-    counter: int
+    counter: CounterNo
     by: Person = ""
 
 
 class OpenCounter(Msg, tag="open", tag_field="op", kw_only=True):
-    counter: int
+    counter: CounterNo
     by: Person = ""
 
 
 class CloseCounter(Msg, tag="close", tag_field="op", kw_only=True):
-    counter: int
+    counter: CounterNo
     by: Person = ""
 
 
 class Login(Msg, tag="login", tag_field="op", kw_only=True):
     """Teller login. The PIN is checked by the core service and never journaled or logged."""
 
-    counter: int
-    teller: str
-    pin: str = ""
+    counter: CounterNo
+    teller: Code
+    pin: Pin = ""
 
 
 class Logout(Msg, tag="logout", tag_field="op", kw_only=True):
-    counter: int
+    counter: CounterNo
 
 
 class Cancel(Msg, tag="cancel", tag_field="op", kw_only=True):
-    number: str
+    number: Number
     by: Person = ""
 
 
@@ -245,9 +281,10 @@ class UnlockPin(Msg, tag="unlock_pin", tag_field="op", kw_only=True):
 
 
 class ResetDay(Msg, tag="reset_day", tag_field="op", kw_only=True):
-    """Start a new business day (YYYY-MM-DD); numbers restart. Refused for a day not after today."""
+    """Start a new business day (YYYY-MM-DD); numbers restart. Refused unless `day` is a real date
+    after the core's current day; from a device also when the branch clock has not reached it."""
 
-    day: str
+    day: Day
 
 
 class ClockStep(Msg, tag="clock_step", tag_field="op", kw_only=True):
@@ -268,8 +305,10 @@ Command = (
     | ClockStep | ConfirmClock
     | KioskNote | AckAlert | Move | SetNotice | UnlockPin | Book | CancelBooking | CheckIn
 )
+# What a teller's keypad or panel sends for its counter. Not `Rate`: a rating comes from the
+# customer's pad (qbus.roles), never from the teller being rated.
 COUNTER_COMMANDS = (
-    CallNext, Recall, Skip, Transfer, StartService, FinishService, Rate, Pause, Resume,
+    CallNext, Recall, Skip, Transfer, StartService, FinishService, Pause, Resume,
     OpenCounter, CloseCounter, Login, Logout,
 )
 
@@ -278,7 +317,7 @@ class Request(Msg, kw_only=True):
     """What a device publishes: a request id (for replies and de-duplication) and one command."""
 
     v: int = SCHEMA_VERSION
-    id: str
+    id: Annotated[str, Meta(min_length=1, max_length=MAX_ID)]  # "" would make every such request one
     cmd: Command
 
 
@@ -289,18 +328,18 @@ class Request(Msg, kw_only=True):
 class TicketView(Msg, kw_only=True):
     """A ticket as devices see it. `id` (day + number) goes in the QR code."""
 
-    id: str
-    number: str
-    business: str
-    tier: str
+    id: Id
+    number: Number
+    business: Code
+    tier: Code
     via: Via = "button"
     issued_at: float
     ahead: int = 0
     est_wait_s: float = 0.0
-    masked_name: str = ""
+    masked_name: Name = ""
     appointment_at: float = 0.0
-    granted_by: str = ""
-    booking: str = ""  # the booking code this ticket was checked in from
+    granted_by: Code = ""
+    booking: Code = ""  # the booking code this ticket was checked in from
     booking_late: bool = False  # checked in past the lateness window: a normal ticket instead
 
 
@@ -320,20 +359,20 @@ class BookingView(Msg, kw_only=True):
 
 
 class ErrorInfo(Msg, kw_only=True):
-    code: str
-    en: str
-    zh: str
+    code: Code
+    en: Text
+    zh: Text
 
 
 class Reply(Msg, kw_only=True):
     """The answer to one request: `ok` with a result, or an error in Chinese and English."""
 
     v: int = SCHEMA_VERSION
-    id: str
+    id: Id
     ok: bool
     ticket: TicketView | None = None
-    number: str = ""
-    counter: int = 0
+    number: Number = ""
+    counter: CounterNo = 0
     error: ErrorInfo | None = None
 
 
@@ -359,101 +398,103 @@ class TicketIssued(Event, tag="issued", kw_only=True):
 
 
 class TicketCalled(Event, tag="called", kw_only=True):
-    number: str
-    counter: int
-    business: str
-    tier: str
+    number: Number
+    counter: CounterNo
+    business: Code
+    tier: Code
     waited_s: float
-    teller: str = ""
+    teller: Code = ""
     booked: bool = False  # an appointment ticket called (waited_s counts from the booked time)
 
 
 class TicketRecalled(Event, tag="recalled", kw_only=True):
-    number: str
-    counter: int
+    number: Number
+    counter: CounterNo
     recalls: int
 
 
 class TicketSkipped(Event, tag="skipped", kw_only=True):
-    number: str
-    counter: int
+    number: Number
+    counter: CounterNo
 
 
 class TicketRequeued(Event, tag="requeued", kw_only=True):
-    number: str
-    by: str = ""
+    number: Number
+    by: Code = ""
 
 
 class TicketMoved(Event, tag="moved", kw_only=True):
     """A waiting ticket moved to another business type by lobby staff (分流)."""
 
-    number: str
-    from_business: str
-    to_business: str
-    by: str = ""
+    number: Number
+    from_business: Code
+    to_business: Code
+    by: Code = ""
 
 
 class TicketTransferred(Event, tag="transferred", kw_only=True):
-    number: str
-    from_counter: int
-    to_business: str
-    to_counter: int = 0
+    number: Number
+    from_counter: CounterNo
+    to_business: Code
+    to_counter: CounterNo = 0
 
 
 class TicketCancelled(Event, tag="cancelled", kw_only=True):
-    number: str
-    by: str = ""
+    number: Number
+    by: Code = ""
 
 
 class ServiceStarted(Event, tag="started", kw_only=True):
-    number: str
-    counter: int
-    teller: str = ""
+    number: Number
+    counter: CounterNo
+    teller: Code = ""
 
 
 class ServiceFinished(Event, tag="finished", kw_only=True):
-    number: str
-    counter: int
+    number: Number
+    counter: CounterNo
     service_s: float
-    teller: str = ""
+    teller: Code = ""
     rating_requested: bool = True
 
 
 class ServiceRated(Event, tag="rated", kw_only=True):
-    """stars == 0 means unrated (timed out, not requested, or the next call came first)."""
+    """stars == 0 means unrated (timed out, not requested, or the next call came first): then
+    `reason` says why and `source` is empty; a real rating names its `source` device (`pad3`)."""
 
-    number: str
-    counter: int
-    stars: int
-    teller: str = ""
-    reason: str = ""
+    number: Number
+    counter: CounterNo
+    stars: Stars
+    teller: Code = ""
+    reason: Code = ""
+    source: Code = ""
 
 
 class CounterChanged(Event, tag="counter", kw_only=True):
     """`reason`: why a counter paused (see Pause), "" otherwise; `by`: who changed it from the
     office ("" from the keypad)."""
 
-    counter: int
+    counter: CounterNo
     status: CounterStatus
-    teller: str = ""
-    number: str = ""
-    by: str = ""
-    reason: str = ""
+    teller: Code = ""
+    number: Number = ""
+    by: Code = ""
+    reason: Code = ""
 
 
 class WaitAlert(Event, tag="alert", kw_only=True):
     """kind: 'wait' (anyone past the branch limit) or 'tier' (past the tier's target)."""
 
     kind: Literal["wait", "tier"]
-    number: str
-    business: str
-    tier: str
+    number: Number
+    business: Code
+    tier: Code
     waited_s: float
     limit_s: float
 
 
 class DayReset(Event, tag="day_reset", kw_only=True):
-    day: str
+    day: Day
 
 
 class AlertAcked(Event, tag="alert_ack", kw_only=True):
@@ -562,12 +603,12 @@ class CounterState(Msg, kw_only=True):
     """Retained per counter: <prefix>/v1/<branch>/state/counter/<id>."""
 
     v: int = SCHEMA_VERSION
-    counter: int
+    counter: CounterNo
     status: CounterStatus
-    teller: str = ""
-    teller_name: str = ""
-    number: str = ""
-    business: str = ""
+    teller: Code = ""
+    teller_name: Name = ""
+    number: Number = ""
+    business: Code = ""
     recalls: int = 0
     # The ticket in hand: its tier and how long it waited before this call (what the teller's
     # keypad and panel show after calling), and how many wait for this counter when the state was
@@ -650,10 +691,10 @@ class StatsState(Msg, kw_only=True):
 
 
 class CallView(Msg, kw_only=True):
-    number: str
-    counter: int
+    number: Number
+    counter: CounterNo
     at: float
-    business: str = ""
+    business: Code = ""
     recall: int = 0
     booked: bool = False  # an appointment (预约) ticket: the hall screen marks it
 
@@ -662,14 +703,14 @@ class HallView(Msg, kw_only=True):
     """Retained: everything the hall display shows, so a restarted screen redraws at once."""
 
     v: int = SCHEMA_VERSION
-    day: str = ""
+    day: Annotated[str, Meta(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = ""  # "" before the first day
     calling: list[CallView] = []
     recent: list[CallView] = []
     waiting: dict[str, int] = {}
     paused: list[int] = []
     closed: list[int] = []
-    notice_zh: str = ""
-    notice_en: str = ""
+    notice_zh: NoticeText = ""
+    notice_en: NoticeText = ""
     # The branch's clock is not confirmed yet (no time sync, no manager's confirmation): the day
     # is not opened and requests are refused until it is; the screen says 系统时间未确认.
     clock_unconfirmed: bool = False
@@ -683,11 +724,11 @@ class Presence(Msg, kw_only=True):
     offline, read it as unknown."""
 
     v: int = SCHEMA_VERSION
-    device: str
+    device: Code
     online: bool
-    kind: str = ""
-    detail: str = ""
-    via: str = ""
+    kind: Code = ""
+    detail: Text = ""
+    via: Code = ""
 
 
 class AckView(Msg, kw_only=True):
@@ -714,8 +755,8 @@ class Notice(Msg, kw_only=True):
     """A notice line for the hall display (retained)."""
 
     v: int = SCHEMA_VERSION
-    zh: str = ""
-    en: str = ""
+    zh: NoticeText = ""
+    en: NoticeText = ""
 
 
 _command_decoder = msgspec.json.Decoder(Request)
@@ -729,13 +770,40 @@ def encode(msg: msgspec.Struct) -> bytes:
 
 
 def decode_request(data: bytes) -> Request:
-    """Parse a device request; raises PayloadError with a readable reason."""
+    """Parse a device request; raises PayloadError with a readable reason.
+
+    A payload nested thousands of levels deep makes msgspec raise RecursionError: that is a bad
+    payload like any other, never an exception that could stop the caller."""
     from qbus.errors import PayloadError
 
     try:
         return _command_decoder.decode(data)
     except (msgspec.DecodeError, msgspec.ValidationError) as err:
         raise PayloadError(f"bad request: {err}", zh="请求格式错误") from err
+    except RecursionError as err:
+        raise PayloadError("bad request: nested too deeply", zh="请求格式错误") from err
+
+
+class _RequestId(msgspec.Struct):
+    id: Id = ""
+
+
+_request_id_decoder = msgspec.json.Decoder(_RequestId)
+
+
+def request_id_of(data: bytes) -> str:
+    """Best effort: the request id of a payload that failed validation, so the error reply can be
+    matched to its request ("" when there is none, or the payload is not even JSON)."""
+    try:
+        return _request_id_decoder.decode(data).id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return ""
+    except RecursionError:  # the id may follow the deep part: no command has an `id` of its own
+        found = _ID_FIELD.search(data)
+        return found.group(1).decode() if found else ""
+
+
+_ID_FIELD = re.compile(rb'"id"\s*:\s*"([A-Za-z0-9_.:-]{1,%d})"' % MAX_ID)
 
 
 def decode_event(data: bytes) -> AnyEvent:

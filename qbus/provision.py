@@ -9,6 +9,9 @@ writes) and an ACL per role, built from the same topic functions the clients use
 - counter N may only publish on counter N's command topic;
 - a serial bridge may publish for the counters wired to its line (and their pads' presence), and
   nothing else; it and the counters read `event/rated` (the pads say 谢谢 after a rating);
+- ratings: only `cmd/pad<N>` carries them (qbus.roles). The bridge writes it for the counters whose
+  rating pad is on its line; a rating tablet with its own `pad<N>` credential writes its own. A
+  counter's credential cannot write any `cmd/pad<N>`;
 - the display only reads; the manager reads state, events, alerts and presence, and sets notices;
 - the web service has two identities: `web1` reads what the dashboard shows and sends the
   manager's commands; `web_lobby1` may only send on its own command topic, so a lobby person's
@@ -104,6 +107,15 @@ def bridge_counters(cfg: BranchConfig, device: str = "") -> list[int]:
     return sorted({d.counter for line in lines for d in line.devices})
 
 
+def bridge_pads(cfg: BranchConfig, device: str = "") -> list[int]:
+    """Counters whose customer rating pad hangs on the bridge's line: it rates for them as `pad<N>`."""
+    lines = list(cfg.serial)
+    index = bridge_line(device)
+    if 0 <= index < len(lines):
+        lines = [lines[index]]
+    return sorted({d.counter for line in lines for d in line.devices if d.kind == "rating"})
+
+
 def bridge_device(index: int) -> str:
     """The device id of the bridge for the [[serial]] line at `index` (0-based): `bridge1`, ..."""
     return f"bridge{index + 1}"
@@ -149,12 +161,16 @@ def grant_for(topics: Topics, device: str, cfg: BranchConfig) -> Grant:
         return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.event("rated")))
     if role == "bridge":
         counters = bridge_counters(cfg, device)
+        pads = bridge_pads(cfg, device)
         return Grant(
             device, role,
             (t.cmd(device), *(t.cmd(counter_device(n)) for n in counters), *own_write,
-             *(t.presence(pad_device(n)) for n in counters)),
-            (*own_read, *(t.reply(counter_device(n)) for n in counters), t.event("rated")),
+             *(t.presence(pad_device(n)) for n in counters), *(t.cmd(pad_device(n)) for n in pads)),
+            (*own_read, *(t.reply(counter_device(n)) for n in counters), t.event("rated"),
+             *(t.reply(pad_device(n)) for n in pads)),
         )
+    if role == "pad":  # a customer-facing rating device with its own credential
+        return Grant(device, role, (t.cmd(device), *own_write), (*own_read, t.event("rated")))
     if role == "display":
         return Grant(device, role, own_write, (*own_read, t.all_events(), t.notice()))
     if role == "manager":
@@ -258,6 +274,7 @@ def provision(
         cafile=tls.get("cafile", ""),
         certfile=tls.get("certfile", ""),
         keyfile=tls.get("keyfile", ""),
+        max_packet_size=cfg.bus.max_packet_size,
     )
     if cfg.hq.host:  # the head-office bridge ends the file (qbus.hqlink, which builds on this module)
         from qbus.hqlink import bridged_settings, read_hq_password

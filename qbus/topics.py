@@ -24,6 +24,7 @@ The pads' LED text and prompts are not sent by the core: the serial bridge works
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Literal, cast
@@ -185,7 +186,13 @@ class Topics:
     # ---------------------------------------------------------------- parsing
 
     def parse(self, topic: str) -> TopicInfo | None:
-        """The kind and levels of one of this branch's topics; None for any other topic."""
+        """The kind and levels of one of this branch's topics; None for any other topic.
+
+        Cached: every message the core receives is parsed, and a busy bus repeats few topics (a
+        TopicInfo is immutable, so one instance serves every caller)."""
+        return _parse_cached(self, topic)
+
+    def _parse(self, topic: str) -> TopicInfo | None:
         head = self.base + "/"
         if not topic.startswith(head):
             return None
@@ -200,6 +207,11 @@ class Topics:
         if kind in ("cmd", "reply", "presence") and not DEVICE_ID.match(rest[0]):
             return None
         return info
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_cached(topics: Topics, topic: str) -> TopicInfo | None:
+    return topics._parse(topic)
 
 
 def _level(value: str) -> str:

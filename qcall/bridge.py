@@ -18,14 +18,14 @@ import msgspec
 
 from counter_panel.machine import CounterPanel, TierInfo
 from counter_panel.preopen import check_pads
-from firmware_bridge.bridge import Bridge
+from firmware_bridge.bridge import Bridge, rating_counters
 from firmware_bridge.logic import LogicFactory
 from qbus.client import BusClient
 from qbus.config import BranchConfig
 from qbus.config.sections import SerialCodec, SerialDevice, SerialLine
 from qbus.errors import ConfigError
 from qbus.provision import bridge_device
-from qbus.topics import Topics, counter_device
+from qbus.topics import Topics, counter_device, pad_device
 from qcall.keypad import pads_for
 
 _LOG = logging.getLogger(__name__)
@@ -95,7 +95,7 @@ def build_bridge(
         line = msgspec.structs.replace(line, port=serial_port)
     counters = sorted({d.counter for d in line.devices})
     device = bridge_device(index)
-    act_as = tuple(counter_device(n) for n in counters)
+    act_as = tuple(counter_device(n) for n in counters) + tuple(pad_device(n) for n in rating_counters(line))
     # A persistent session: replies and state for the pads queued while this bridge's link is down.
     kw = {"clean_session": False, **(bus_kw or {})}
     if host is not None and not cfg.bus.password_file:

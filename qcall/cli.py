@@ -157,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
         "panel", help="the software counter panel (a counter with no hardware keypad), in the terminal",
         description="Connects as counter<N> and drives the same state machine as the serial keypad "
         "from the terminal: n call next, r recall, s skip, w 欢迎光临, e 客户评价, t 3 / t B transfer, "
-        "p pause, c resume, star 5 (the customer's rating), logout, quit. Log in with the teller id "
-        "and PIN (read without echo).")
+        "p pause, c resume, logout, quit. Log in with the teller id and PIN (read without echo). "
+        "It cannot rate: ratings come from the customer's rating pad.")
     pn.add_argument("--config", default="examples/branch.toml", help="branch TOML file")
     pn.add_argument("--counter", type=int, required=True, help="this counter's number")
     _bus_args(pn)

@@ -50,7 +50,12 @@ class Demo:
                  journal: Path | None = None, out: Callable[[str], None] = print,
                  arrivals_per_hour: float = 40.0, out_dir: Path | None = None,
                  port: int | None = None, history: str = "", web: bool = False) -> None:
-        self.cfg = cfg
+        # Time runs `speed` times faster: so do the devices, and their rate limits with them.
+        limits = cfg.limits
+        self.cfg = msgspec.structs.replace(cfg, limits=msgspec.structs.replace(
+            limits, device_rate_per_s=limits.device_rate_per_s * max(1.0, speed),
+            device_burst=int(limits.device_burst * max(1.0, speed))))
+        cfg = self.cfg
         self.speed = speed
         self.rng = random.Random(seed)
         self.out = out

@@ -23,7 +23,7 @@ from typing import Any
 from qbus import messages as m
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
-from qbus.errors import BusError, ConfigError, QcallError
+from qbus.errors import BusError, ConfigError, PayloadError, QcallError
 from qserver.service import branch_kpis
 from qserver.store import DurableCore
 
@@ -44,7 +44,12 @@ def report(cfg: BranchConfig, journal: str | Path, now: float | None = None) -> 
 
 
 def set_notice(bus: BusClient, zh: str, en: str, timeout: float = 5.0) -> None:
-    """Publish the retained notice (empty texts clear it: the display falls back to its config)."""
+    """Publish the retained notice (empty texts clear it: the display falls back to its config).
+    A line over the schema's bound is refused here: the display would refuse the whole notice."""
+    for lang, text in (("zh", zh), ("en", en)):
+        if len(text) > m.MAX_NOTICE:
+            raise PayloadError(f"notice --{lang}: {len(text)} characters; at most {m.MAX_NOTICE}",
+                               zh=f"公告过长（最多 {m.MAX_NOTICE} 字）")
     sent = threading.Event()
     bus.publish(bus.topics.notice(), m.Notice(zh=zh, en=en), retain=True, on_sent=sent.set)
     if not sent.wait(timeout):

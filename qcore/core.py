@@ -122,6 +122,11 @@ class BranchCore:
             if business not in q.lanes:
                 raise e.UnknownBusiness(f"unknown business type {business!r}", zh="没有这种业务")
             raise e.UnknownTier(f"unknown customer tier {tier!r}", zh="没有这种客户级别")
+        n = self.next_no[business] + 1
+        if n >= 10 ** self.plan.width:  # never a number wider than the config's: refuse, change nothing
+            raise e.NumbersExhausted(
+                f"all {10 ** self.plan.width - 1} numbers of {business} were given today; "
+                "please ask our staff", zh=f"今日{self.plan.prefix[business]}类号码已取完，请联系大堂工作人员")
         key = now
         if appointment_at:
             if not now - 86400 < appointment_at < now + 86400:
@@ -338,8 +343,8 @@ class BranchCore:
             self._status(c, IDLE, now)
         return t
 
-    def rate(self, now: float, counter: int, stars: int) -> Ticket:
-        """The customer pressed 1..scale stars on the pad."""
+    def rate(self, now: float, counter: int, stars: int, source: str = "") -> Ticket:
+        """The customer pressed 1..scale stars on the pad; `source` names the device (`pad3`)."""
         now = self._now(now)
         c = self._counter(counter)
         scale = self.plan.scale
@@ -351,16 +356,17 @@ class BranchCore:
                 raise e.AlreadyRated(f"{c.last_rated.number} was already rated", zh="该服务已评价")
             raise e.NoRatingPending(f"counter {c.id} has no finished service awaiting a rating",
                                     zh="没有待评价的服务")
-        self._record_rating(c, t, stars, now, "")
+        self._record_rating(c, t, stars, now, "", source)
         c.rating_ticket = None
         self._status(c, IDLE, now)
         return t
 
-    def _record_rating(self, c: CounterRt, t: Ticket, stars: int, now: float, reason: str) -> None:
+    def _record_rating(self, c: CounterRt, t: Ticket, stars: int, now: float, reason: str,
+                       source: str = "") -> None:
         t.rating = stars
         c.last_rated = t
         self.events.append(m.ServiceRated(at=now, number=t.number, counter=c.id, stars=stars,
-                                          teller=t.teller, reason=reason))
+                                          teller=t.teller, reason=reason, source=source))
 
     def _close_rating(self, c: CounterRt, now: float, reason: str) -> None:
         t = c.rating_ticket
@@ -633,7 +639,8 @@ class BranchCore:
     def reset_day(self, now: float, day: str) -> None:
         """A new business day: numbers restart, queues empty, counters close. Never twice, never back."""
         now = self._now(now)
-        if self.day and day <= self.day:
+        new = _date(day)
+        if _is_date(self.day) and new <= _date(self.day):  # a bad day journaled by an old version
             raise e.DayNotAfter(f"business day {day} is not after {self.day}", zh="营业日不能回退")
         for c in self.counters.values():
             if c.status == RATING:
@@ -702,3 +709,26 @@ class BranchCore:
         """Take the events produced since the last drain."""
         out, self.events = self.events, []
         return out
+
+
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _date(day: str) -> tuple[int, int, int]:
+    """A business day as (year, month, day): days compare as dates, never as text ("not-a-date"
+    sorts after every real day). Plain arithmetic, no datetime: the core reads no clock."""
+    parts = day.split("-")
+    ok = len(day) == 10 and len(parts) == 3 and all(p.isascii() and p.isdigit() for p in parts)
+    y, mo, d = (int(p) for p in parts) if ok else (0, 0, 0)
+    leap = y % 4 == 0 and (y % 100 != 0 or y % 400 == 0)
+    if not (ok and y >= 1 and 1 <= mo <= 12 and 1 <= d <= _MONTH_DAYS[mo - 1] - (mo == 2 and not leap)):
+        raise e.BadDay(f"business day {day!r} is not a date (YYYY-MM-DD)", zh="营业日无效")
+    return y, mo, d
+
+
+def _is_date(day: str) -> bool:
+    try:
+        _date(day)
+    except e.BadDay:
+        return False
+    return True

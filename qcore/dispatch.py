@@ -33,7 +33,7 @@ OPS: dict[type, Op] = {
     m.Transfer: lambda k, c, now: k.transfer(now, c.counter, c.to_business, c.to_counter),
     m.StartService: lambda k, c, now: k.start(now, c.counter),
     m.FinishService: lambda k, c, now: k.finish(now, c.counter, c.request_rating),
-    m.Rate: lambda k, c, now: k.rate(now, c.counter, c.stars),
+    m.Rate: lambda k, c, now: k.rate(now, c.counter, c.stars, c.source),
     m.Pause: lambda k, c, now: k.pause(now, c.counter, c.reason, c.by),
     m.Resume: lambda k, c, now: k.resume(now, c.counter, c.by),
     m.OpenCounter: lambda k, c, now: k.open(now, c.counter, c.by),

@@ -119,6 +119,20 @@ class ClockBusy(CoreError, RuntimeError):
     zh = "有客户等候或办理中，不能调整时间"
 
 
+class BadDay(CoreError, ValueError):
+    """Not a calendar date (YYYY-MM-DD), or a day the branch has not reached yet."""
+
+    code = "bad_day"
+    zh = "营业日无效"
+
+
+class NumbersExhausted(CoreError, RuntimeError):
+    """Every number of the configured width was given today for this business type."""
+
+    code = "numbers_exhausted"
+    zh = "今日该业务号码已取完，请联系大堂工作人员"
+
+
 class BadAppointment(CoreError, ValueError):
     code = "bad_appointment"
     zh = "预约时间无效"

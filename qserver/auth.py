@@ -1,17 +1,43 @@
-"""Who may send which command. The broker's ACL fixes who may publish on which topic; this
-checks what the payload asks for, which an ACL cannot see (a kiosk may only issue tickets,
-counter 3 may only command counter 3). The roles and what each may send are qbus.roles' table,
-the one the broker ACL is written from, so the two layers cannot drift. Teller PINs are checked
-by qserver.pins (argon2id hashes, lockout)."""
+"""Who may send which command. The broker's ACL fixes who may publish on which topic; this checks
+what the payload asks for, which an ACL cannot see. The roles and what each may send are
+qbus.roles' table, the one the broker ACL is written from, so the two layers cannot drift. Teller
+PINs are checked by qserver.pins (argon2id hashes, lockout).
+
+The device is the last level of the `cmd/<device>` topic the request came on (the broker ties the
+topic to the device's credential), never anything the payload claims. Beyond the op table (a
+kiosk may only issue and cancel, counter 3 may only command counter 3, only a pad may rate), the
+core enforces what the kiosk's own screen enforces:
+
+- a staff-only tier needs `granted_by` naming a real lobby or manager member of staff, except an
+  ID card's holder the kiosk recognised as elderly (`via="id_card"` with a customer hash);
+- a kiosk may withdraw only a ticket it issued itself within `KIOSK_WITHDRAW_S` that is still
+  waiting (its printer failed, or the reply came too late); any other cancel is staff's;
+- a `reset_day` from a device must name a day the branch clock has reached;
+- a command from the web service names the person acting (the web service signs its staff in
+  itself, so a staff-only tier it issues is granted by that person).
+
+`admit()` also stamps what the core knows better than the payload: the kiosk of an issue and the
+source of a rating are the sending device.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import msgspec
+
 from qbus import messages as m
+from qbus.config import BranchConfig
 from qbus.errors import QcallError
-from qbus.roles import may_send, role_of
+from qbus.roles import GRANTING_ROLES, allowed, may_send, op_of, role_of
+from qcore import BranchCore, errors
+from qcore.ticket import State
+from qserver.clock import business_day
 from qserver.pins import BadPin, PinLocked
 
-__all__ = ["BadPin", "Forbidden", "PinLocked", "check"]
+__all__ = ["BadPin", "Forbidden", "PinLocked", "StaffGrantRequired", "admit"]
+
+KIOSK_WITHDRAW_S = 120.0
 
 
 class Forbidden(QcallError, PermissionError):
@@ -19,14 +45,64 @@ class Forbidden(QcallError, PermissionError):
     zh = "无权进行此操作"
 
 
-def check(device: str, cmd: m.Command) -> None:
-    """Raise Forbidden unless `device` may send `cmd` (qbus.roles.may_send)."""
-    role = role_of(device)
-    if may_send(device, cmd):
-        if role in ("web", "web_lobby") and not (cmd.granted_by if isinstance(cmd, m.Issue)
-                                                 else getattr(cmd, "by", "")):
-            raise Forbidden(f"{device}: a command from the web service must name the person acting")
-        return
-    if role == "counter" and isinstance(cmd, m.COUNTER_COMMANDS):
+class StaffGrantRequired(Forbidden):
+    """A staff-only tier without a valid grant by lobby staff or a manager."""
+
+    code = "staff_grant_required"
+    zh = "该客户级别需大堂工作人员授权"
+
+
+def admit(cfg: BranchConfig, core: BranchCore, device: str, cmd: m.Command, now: float) -> m.Command:
+    """The command as it will be applied and journaled, or Forbidden / BadDay saying why not."""
+    role, op = role_of(device), op_of(type(cmd))
+    if not allowed(role, op):
+        raise Forbidden(f"{device} ({role}) may not send {op}{_WHY.get(type(cmd), '')}")
+    if not may_send(device, cmd):
         raise Forbidden(f"{device} may only command its own counter")
-    raise Forbidden(f"{device} ({role}) may not send {type(cmd).__name__}")
+    if role in ("web", "web_lobby") and not (cmd.granted_by if isinstance(cmd, m.Issue)
+                                             else getattr(cmd, "by", "")):
+        raise Forbidden(f"{device}: a command from the web service must name the person acting")
+    if isinstance(cmd, m.Issue) and role not in ("web", "web_lobby"):
+        # (the web service signs its staff in itself and names them: checked just above)
+        _check_grant(cfg, cmd)
+        if role == "kiosk":
+            cmd = msgspec.structs.replace(cmd, kiosk=device)
+    elif isinstance(cmd, m.Cancel) and role == "kiosk":
+        _check_withdraw(core, device, cmd.number, now)
+    elif isinstance(cmd, m.Rate):
+        cmd = msgspec.structs.replace(cmd, source=device)
+    elif isinstance(cmd, m.ResetDay) and role != "core":
+        today = business_day(now, cfg.branch.timezone, cfg.hours.daily_reset)
+        if cmd.day > today:  # both are YYYY-MM-DD here (the schema's pattern): text order is date order
+            raise errors.BadDay(f"business day {cmd.day} has not begun (today is {today})",
+                                zh="营业日尚未开始")
+    return cmd
+
+
+_WHY: dict[type, str] = {
+    m.Rate: ": ratings come from the customer's rating pad",
+    m.ClockStep: ": only the core service steps the branch clock",
+    m.ConfirmClock: ": only a manager confirms the branch clock",
+}
+
+
+def _check_grant(cfg: BranchConfig, cmd: m.Issue) -> None:
+    tier = next((t for t in cfg.tier if t.code == cmd.tier), None)
+    if tier is None or not tier.by_staff_only:
+        return
+    if cmd.via == "id_card" and cmd.customer:
+        return  # the kiosk read the holder's age from the ID card itself
+    staff = next((t for t in cfg.teller if t.id == cmd.granted_by), None)
+    if staff is None or staff.role not in GRANTING_ROLES:
+        raise StaffGrantRequired(f"tier {cmd.tier} needs granted_by naming lobby staff or a manager "
+                                 f"(got {cmd.granted_by!r})")
+
+
+def _check_withdraw(core: BranchCore, device: str, number: str, now: float) -> None:
+    ticket: Any = core.tickets.get(number)
+    if ticket is None:
+        return  # the core answers unknown_ticket itself
+    if ticket.kiosk != device or ticket.state != State.WAITING or now - ticket.issued_at > KIOSK_WITHDRAW_S:
+        raise Forbidden(f"{device} may withdraw only a waiting ticket it issued in the last "
+                        f"{KIOSK_WITHDRAW_S:g} s; {number} is for staff to cancel",
+                        zh="取号机只能撤回自己刚发出的号码，请大堂工作人员处理")

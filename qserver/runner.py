@@ -17,6 +17,10 @@ from qserver.service import CoreService
 from qserver.store import DurableCore
 
 _LOG = logging.getLogger(__name__)
+# QoS 1 messages the core keeps in flight to the broker (paho's default is 20): the core publishes
+# a reply, events and state per command, and waiting a round trip per 20 of them made the outbox,
+# not the core, the bottleneck under a flood.
+CORE_INFLIGHT = 1000
 
 
 class CoreRunner:
@@ -34,7 +38,7 @@ class CoreRunner:
         self.store = DurableCore(cfg, journal, cfg.storage.snapshot_every, outbox=True, pins=pins)
         try:
             bus_kw = {"reconnect_min_s": cfg.bus.reconnect_min_s, "reconnect_max_s": cfg.bus.reconnect_max_s,
-                      **bus_kw}
+                      "max_packet_size": cfg.bus.max_packet_size, "max_inflight": CORE_INFLIGHT, **bus_kw}
             self.bus = BusClient(host=host, port=port, topics=self.topics, device="core", kind="core",
                                  keepalive_s=cfg.bus.keepalive_s, **bus_kw)
             self.service = CoreService(cfg, self.store, self.bus, self.topics,

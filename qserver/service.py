@@ -1,18 +1,30 @@
 """The core service: owns the core and its journal, applies bus commands, publishes the results.
 
-Threading: the MQTT client's network thread only puts (topic, payload) into `inbox`; one service
-thread does everything else, so the core needs no locks. Each loop turn drains the inbox, applies
-every request (`DurableCore.submit`), commits them in one fsync (group commit), then publishes the
-replies, the events and the retained state that changed. A reply is the acknowledgement, so it is
-never sent before the commit.
+Threading: the MQTT client's network thread decodes each request and either answers it at once
+without the core (a bad payload, a device past its rate, a full inbox) or puts (device, request)
+into `inbox`; one service thread does everything else, so the core needs no locks. Each loop
+turn drains the inbox, applies every request (`DurableCore.submit`), commits them in one fsync
+(group commit), then publishes the replies, the events and the retained state that changed. A
+reply is the acknowledgement, so it is never sent before the commit.
 
 Outbox: events of committed commands that the broker has not confirmed yet live only in paho's
 memory; the journal's `published_seq` mark says up to which row everything was confirmed, and on
 restart the events of later rows are re-derived by replay and published again (at least once).
+
+Hostile or runaway devices ([limits], qserver.limits): each device has a token bucket, and a
+request past it gets a `rate_limited` reply on the network thread, never reaching the inbox, so a
+flood does not queue in front of anyone else's request. The inbox is bounded: when it is full a
+request is answered `rate_limited` at once too (every request gets a reply). Messages waiting for
+the broker's acknowledgement are bounded too: past `outbox_max` the service stops taking requests
+until the broker catches up, so nothing of a committed command is ever dropped (backpressure, not
+loss). Nothing larger than the broker's max_packet_size is handed to it (the broker would drop the
+core's connection, and the outbox would send it again after every restart). An exception from one
+message is logged and answered; it never stops the service.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import queue
 import secrets
@@ -23,14 +35,17 @@ from typing import Any, Protocol
 import msgspec
 
 from qbus import messages as m
+from qbus.client import packet_size
 from qbus.config import BranchConfig
-from qbus.errors import PayloadError
+from qbus.errors import PayloadError, QcallError
+from qbus.roles import role_of
 from qbus.topics import Topics
 from qcore import BranchCore, stats
 from qserver import auth
 from qserver.advisor import Advisor
 from qserver.clock import BranchClock, branch_clock, business_day, local_hour
-from qserver.errors import ClockUnconfirmed
+from qserver.errors import ClockUnconfirmed, JournalError
+from qserver.limits import DeviceLimiter, Overloaded, RateLimited, Unacked
 from qserver.store import DurableCore, error_reply
 
 _LOG = logging.getLogger(__name__)
@@ -41,6 +56,13 @@ STATS_AFTER_EVENTS_S = 2.0
 
 # Events that change the retained state/bookings (the lobby's day list).
 BOOKING_EVENTS = (m.BookingMade, m.BookingCancelled, m.BookingCheckedIn, m.BookingMissed, m.DayReset)
+
+
+class InternalError(QcallError):
+    """The core service failed on this request (logged); nothing was applied for it."""
+
+    code = "internal"
+    zh = "系统内部错误，请联系工作人员"
 
 
 class Publisher(Protocol):
@@ -79,7 +101,18 @@ class CoreService:
         self.topics = topics
         self.clock = clock or branch_clock(cfg, floor=store.core.clock)
         self.max_batch = max_batch or cfg.storage.group_commit_max
-        self.inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        lim = cfg.limits
+        self.inbox: queue.Queue[tuple[str, m.Request | None]] = queue.Queue()
+        self.inbox_max = lim.inbox_max
+        self.outbox_max = lim.outbox_max
+        self.limiter = DeviceLimiter(lim.device_rate_per_s, lim.device_burst)
+        self.unacked = Unacked()
+        self.max_packet = cfg.bus.max_packet_size
+        # The core's own request ids carry a secret: nobody can pre-empt one (they are keyed by
+        # device `core` as well, which no bus message can claim).
+        self._secret = secrets.token_hex(8)
+        self.rate_limited = 0
+        self.internal_errors = 0
         self.flights: list[_Flight] = []
         self._flight = _Flight(0)
         self.published_seq = int(store.journal.meta("published_seq", "0") or 0)
@@ -98,12 +131,54 @@ class CoreService:
     # ------------------------------------------------------------------ inputs
 
     def on_message(self, topic: str, payload: bytes) -> None:
-        """Called from the MQTT network thread: only queue, never block."""
-        self.inbox.put((topic, payload))
+        """Called from the MQTT network thread; never blocks (the thread must keep reading the
+        broker, acknowledgements included). What needs no core is answered here at once."""
+        info = self.topics.parse(topic)
+        if info is None or info.kind != "cmd" or not info.device:
+            _LOG.warning("ignoring message on %s: not a command topic", topic)
+            return
+        device = info.device
+        try:
+            refusal = self._screen(device, payload)
+        except Exception as err:  # a bug hit by one message must not stop the branch
+            self.internal_errors += 1
+            _LOG.exception("request from %s failed in the core service's intake", device)
+            refusal = error_reply(m.request_id_of(payload), InternalError(f"internal error: {type(err).__name__}"))
+        if refusal is not None:
+            self._answer_now(device, refusal)
+
+    def _screen(self, device: str, payload: bytes) -> m.Reply | None:
+        """Queue a request for the core, or return the reply that refuses it without the core."""
+        try:
+            req = m.decode_request(payload)
+        except PayloadError as err:
+            self.bad_payloads += 1
+            if self.limiter.take(device, self.clock.now()):  # a flood of garbage is answered, not logged
+                _LOG.warning("bad payload from %s: %s", device, str(err)[:200])
+            return error_reply(m.request_id_of(payload), err)
+        if role_of(device) == "core":  # the core's own commands never come over the bus
+            return error_reply(req.id, auth.Forbidden("no device may send as the core"))
+        # A retry costs no token (its first answer may have been lost); the service thread sends
+        # its stored reply, after the commit that made it durable.
+        if self.store.answered(device, req.id) is None and not self.limiter.take(device, self.clock.now()):
+            self.rate_limited += 1
+            return error_reply(req.id, RateLimited(f"{device} sent too many requests; please wait a moment"))
+        if self.inbox.qsize() >= self.inbox_max:
+            self.rate_limited += 1
+            return error_reply(req.id, Overloaded("the queue system is busy; please try again in a moment"))
+        self.inbox.put((device, req))
+        return None
+
+    def _answer_now(self, device: str, reply: m.Reply) -> None:
+        """A refusal: nothing was applied or journaled, so there is no commit to wait for. QoS 0:
+        under a flood it halves the packets the core handles (no PUBACK), and a lost refusal
+        costs nothing: the device re-sends the request (same id) on every reconnect and retry
+        until it has an answer, and a re-sent refusal changes nothing either."""
+        self.bus.publish_raw(self.topics.reply(device), m.encode(reply), qos=0)
 
     def stop(self) -> None:
         self._stop.set()
-        self.inbox.put(("", b""))
+        self.inbox.put(("", None))
 
     # ------------------------------------------------------------------ the loop
 
@@ -111,6 +186,8 @@ class CoreService:
         """Serve until stop(): publish the full state, then one batch per inbox wake-up."""
         self.publish_all_state()
         while not self._stop.is_set():
+            if not self.unacked.wait_below(self.outbox_max, 0.5):
+                continue  # the broker is behind (or gone): take nothing more until it catches up
             self.turn(timeout=self._sleep_for())
             if self._full_state.is_set():
                 self._full_state.clear()
@@ -122,7 +199,7 @@ class CoreService:
     def request_full_state(self) -> None:
         """Ask the service thread to republish all retained state (after a broker reconnect)."""
         self._full_state.set()
-        self.inbox.put(("", b""))
+        self.inbox.put(("", None))
 
     def _sleep_for(self) -> float:
         due = self.store.core.next_deadline()
@@ -131,7 +208,7 @@ class CoreService:
 
     def turn(self, timeout: float = 0.0) -> int:
         """Apply whatever arrived (waiting up to `timeout` for the first message); returns how many."""
-        batch: list[tuple[str, bytes]] = []
+        batch: list[tuple[str, m.Request | None]] = []
         try:
             batch.append(self.inbox.get(timeout=timeout) if timeout > 0 else self.inbox.get_nowait())
             while len(batch) < self.max_batch:
@@ -143,14 +220,13 @@ class CoreService:
         now = self._settle_clock()
         self._roll_day(now)
         replies: list[tuple[str, m.Reply, bool]] = []
-        for topic, payload in batch:
-            if topic:
-                r = self._one(topic, payload, now)
-                if r is not None:
-                    replies.append(r)
-                    if r[1].ok and r[2]:  # a manager confirmed the clock: settle before the rest
-                        now = self._settle_clock()
-                        self._roll_day(now)
+        for device, req in batch:
+            if req is not None:
+                r = self._one(device, req, now)
+                replies.append(r)
+                if r[1].ok and r[2]:  # a manager confirmed the clock: settle before the rest
+                    now = self._settle_clock()
+                    self._roll_day(now)
         self._housekeeping(now)
         self._publish_alerts()
         events = self.store.core.drain()
@@ -160,7 +236,7 @@ class CoreService:
             self._advance_published()
             self.store.journal.flush_meta()  # idle: the mark's own fsync delays nobody
             return 0
-        seq = self.store.commit()
+        seq = self.store.commit() if self.store.pending else self.store.journal.last_seq
         self._publish(seq, [(d, r) for d, r, _ in replies], events, hall_changed)
         if self.on_day_closed is not None:
             for ev in events:
@@ -168,22 +244,21 @@ class CoreService:
                     self.on_day_closed(ev.day, self.published_seq)
         return len(batch)
 
-    def _one(self, topic: str, payload: bytes, now: float) -> tuple[str, m.Reply, bool] | None:
-        """One request -> (device, reply, whether it confirmed the clock)."""
-        info = self.topics.parse(topic)
-        if info is None or info.kind != "cmd" or not info.device:
-            _LOG.warning("ignoring message on %s: not a command topic", topic)
-            return None
-        device = info.device
+    def _one(self, device: str, req: m.Request, now: float) -> tuple[str, m.Reply, bool]:
+        """One admitted request -> (device, reply, whether it confirmed the clock)."""
         try:
-            req = m.decode_request(payload)
-        except PayloadError as err:
-            self.bad_payloads += 1
-            _LOG.warning("bad payload from %s: %s", device, err)
-            return device, error_reply(_request_id(payload), err), False
+            return self._apply(device, req, now)
+        except JournalError:
+            raise
+        except Exception as err:  # a bug hit by one message must not stop the branch
+            self.internal_errors += 1
+            _LOG.exception("request %s from %s failed inside the core service", req.id, device)
+            return device, error_reply(req.id, InternalError(f"internal error: {type(err).__name__}")), False
+
+    def _apply(self, device: str, req: m.Request, now: float) -> tuple[str, m.Reply, bool]:
         if isinstance(req.cmd, m.ConfirmClock):
             try:
-                auth.check(device, req.cmd)
+                auth.admit(self.cfg, self.store.core, device, req.cmd, now)
             except auth.Forbidden as err:
                 return device, error_reply(req.id, err), False
             self.clock.confirm(req.cmd.now, by=device)
@@ -229,14 +304,15 @@ class CoreService:
         if not self.clock.confirmed:
             return
         day = business_day(now, self.cfg.branch.timezone, self.cfg.hours.daily_reset)
-        if day > self.store.core.day:
-            self.store.submit(f"core-reset-{day}", "core", m.ResetDay(day=day), now)
+        current = self.store.core.day
+        if day > current or not _is_day(current):  # (a bad day an old version journaled)
+            self.store.submit(f"core-reset-{day}-{self._secret}", "core", m.ResetDay(day=day), now)
 
     def _housekeeping(self, now: float) -> None:
         """Rating timeouts and wait alerts: the service's own Tick command."""
         due = self.store.core.next_deadline()
         if due is not None and due <= now:
-            self.store.submit(f"core-tick-{now:.3f}", "core", m.Tick(), now)
+            self.store.submit(f"core-tick-{now:.3f}-{self._secret}", "core", m.Tick(), now)
 
     # ------------------------------------------------------------------ outputs
 
@@ -246,7 +322,12 @@ class CoreService:
         flight = _Flight(seq)
         self._flight = flight
         for device, reply in replies:
-            self._send(t.reply(device), m.encode(reply))
+            topic, payload = t.reply(device), m.encode(reply)
+            if packet_size(topic, payload) > self.max_packet:  # cannot happen within the schema's bounds
+                _LOG.error("reply %s to %s is %d bytes, over the broker's limit; sending an error instead",
+                           reply.id, device, len(payload))
+                payload = m.encode(error_reply(reply.id, InternalError("the reply was too large to send")))
+            self._send(topic, payload)
         counters: set[int] = set()
         bookings = False
         for ev in events:
@@ -284,11 +365,23 @@ class CoreService:
 
     def _send(self, topic: str, payload: bytes, retain: bool = False) -> None:
         flight = self._flight
+        if packet_size(topic, payload) > self.max_packet:
+            # The broker would drop our connection for it, and the outbox would send it again after
+            # every restart: log it (nobody can receive it) and count it as delivered.
+            _LOG.error("not publishing %d bytes on %s: over the broker's max_packet_size %d",
+                       len(payload), topic, self.max_packet)
+            return
         with flight._lock:
             flight.remaining += 1
-        if not self.bus.publish_raw(topic, payload, retain=retain, qos=1, on_sent=flight.sent):
-            _LOG.error("publish to %s was dropped by the client queue", topic)
+        self.unacked.add()
+
+        def sent() -> None:
             flight.sent()
+            self.unacked.done()
+
+        if not self.bus.publish_raw(topic, payload, retain=retain, qos=1, on_sent=sent):
+            _LOG.error("publish to %s was refused by the client", topic)
+            sent()
 
     def _publish_state(self, counters: set[int]) -> None:
         core, t = self.store.core, self.topics
@@ -363,11 +456,9 @@ def stats_state(cfg: BranchConfig, core: BranchCore, now: float) -> m.StatsState
     return msgspec.convert(k, m.StatsState)
 
 
-def _request_id(payload: bytes) -> str:
-    """Best effort: the request id of a payload that failed validation, so the error can be matched."""
+def _is_day(day: str) -> bool:
     try:
-        raw = msgspec.json.decode(payload)
-    except msgspec.DecodeError:
-        return ""
-    rid = raw.get("id") if isinstance(raw, dict) else None
-    return rid if isinstance(rid, str) else ""
+        dt.date.fromisoformat(day)
+    except ValueError:
+        return False
+    return len(day) == 10

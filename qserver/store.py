@@ -7,8 +7,10 @@ Every decoded command is journaled, refused ones too: the core is deterministic,
 command replays to the same refusal, and journaling it keeps the core's clock (which a refused
 command may still advance) identical on replay.
 
-Requests are de-duplicated by request id: MQTT QoS 1 delivers at least once, and a retried
-"call next" must not call a second customer.
+Requests are de-duplicated by (device, request id): MQTT QoS 1 delivers at least once, and a
+retried "call next" must not call a second customer. The device is part of the key, so one device
+reusing another's request id gets its own answer, never the other's (nor blocks the core's own
+commands, which are submitted as device `core`).
 
 Snapshots: every `snapshot_every` rows, `commit()` captures the core's state (qcore.snapshot, an
 explicit structure with a schema derived from it) and the de-duplication cache, and hands them to
@@ -44,8 +46,10 @@ _LOG = logging.getLogger(__name__)
 DEDUPE_KEEP = 50_000
 DONE_PER_PART = 2_500
 _cmd_decoder = msgspec.json.Decoder(m.Command)
-# The de-duplication cache as a snapshot stores it: (request id, reply) in cache order.
-DoneItem = tuple[str, m.Reply]
+# The de-duplication cache, keyed by (device, request id); a snapshot stores (key, reply) in cache
+# order (the key's shape is part of the snapshot schema: a cache keyed by id alone is not reused).
+DoneKey = tuple[str, str]
+DoneItem = tuple[DoneKey, m.Reply]
 _done_dec = msgspec.msgpack.Decoder(list[DoneItem])
 _enc = msgspec.msgpack.Encoder()
 _count_dec = msgspec.msgpack.Decoder(tuple[int, int])
@@ -66,7 +70,8 @@ def reply_for(rid: str, result: Any) -> m.Reply:
 
 
 def error_reply(rid: str, err: QcallError) -> m.Reply:
-    return m.Reply(id=rid, ok=False, error=m.ErrorInfo(code=err.code, en=err.en, zh=err.zh))
+    # Cut to the schema's bound: a device would refuse the whole reply for a longer text.
+    return m.Reply(id=rid, ok=False, error=m.ErrorInfo(code=err.code, en=err.en[:m.MAX_TEXT], zh=err.zh[:m.MAX_TEXT]))
 
 
 class DurableCore:
@@ -113,9 +118,9 @@ class DurableCore:
 
     # ------------------------------------------------------------------ start-up
 
-    def _restore(self) -> tuple[BranchCore, dict[str, m.Reply], int]:
+    def _restore(self) -> tuple[BranchCore, dict[DoneKey, m.Reply], int]:
         core: BranchCore | None = None
-        done: dict[str, m.Reply] = {}
+        done: dict[DoneKey, m.Reply] = {}
         start = 0
         mark = self.journal.meta("published_seq")
         published: float = int(mark) if mark else (0 if self.track_published else math.inf)
@@ -145,9 +150,9 @@ class DurableCore:
             core = BranchCore(self.cfg)
         n = 0
         for row in self.journal.rows(start):
-            cmd = _cmd_decoder.decode(row.cmd)
+            cmd = journaled_command(row.cmd)
             before = len(core.events)
-            done[row.rid] = self._apply(core, row.rid, cmd, row.at)
+            done[(row.device, row.rid)] = self._apply(core, row.rid, cmd, row.at)
             _number(core.events, before, row.seq)
             n += 1
             if row.seq > published:
@@ -168,13 +173,18 @@ class DurableCore:
 
     # ------------------------------------------------------------------ running
 
+    def answered(self, device: str, rid: str) -> m.Reply | None:
+        """The reply already given to this device's request `rid` (a retry), or None."""
+        return self.done.get((device, rid))
+
     def submit(self, rid: str, device: str, cmd: m.Command, now: float) -> m.Reply:
         """Apply one request (not yet durable: call commit() before replying)."""
-        cached = self.done.get(rid)
+        key = (device, rid)
+        cached = self.done.get(key)
         if cached is not None:
             return cached
         try:
-            auth.check(device, cmd)
+            cmd = auth.admit(self.cfg, self.core, device, cmd, now)
             if isinstance(cmd, m.UnlockPin):
                 self.pins.unlock(cmd.teller)  # lockouts live in memory only: nothing to journal
                 return m.Reply(id=rid, ok=True)
@@ -184,7 +194,7 @@ class DurableCore:
         before = len(self.core.events)
         reply = self._apply(self.core, rid, cmd, now)
         _number(self.core.events, before, self.journal.last_seq + len(self.pending) + 1)
-        self.done[rid] = reply
+        self.done[key] = reply
         self.pending.append((now, rid, device, msgspec.json.encode(cmd)))
         return reply
 
@@ -226,13 +236,13 @@ class DurableCore:
         finally:
             self.core.events = events
         # Keys and values as two lists: no tuple per entry here (the pairs are made on the writer).
-        rids, replies = list(self.done), list(self.done.values())
+        keys, replies = list(self.done), list(self.done.values())
 
         def make_parts() -> list[bytes]:  # on the writer's thread
             core_parts = snapshot.encode(cap)
-            done_parts = [_enc.encode(list(zip(rids[i:i + DONE_PER_PART], replies[i:i + DONE_PER_PART],
+            done_parts = [_enc.encode(list(zip(keys[i:i + DONE_PER_PART], replies[i:i + DONE_PER_PART],
                                                strict=True)))
-                          for i in range(0, len(rids), DONE_PER_PART)]
+                          for i in range(0, len(keys), DONE_PER_PART)]
             return [_enc.encode((len(core_parts), len(done_parts))), *core_parts, *done_parts]
 
         if not self.writer.offer(seq, self.schema, self.config_digest, make_parts):
@@ -242,11 +252,11 @@ class DurableCore:
             self.writer.wait_idle()
         return True
 
-    def _decode(self, parts: list[bytes]) -> tuple[BranchCore, dict[str, m.Reply]]:
+    def _decode(self, parts: list[bytes]) -> tuple[BranchCore, dict[DoneKey, m.Reply]]:
         try:
             n_core, n_done = _count_dec.decode(parts[0])
             core = snapshot.restore(self.cfg, parts[1:1 + n_core])
-            done: dict[str, m.Reply] = {}
+            done: dict[DoneKey, m.Reply] = {}
             for part in parts[1 + n_core:1 + n_core + n_done]:
                 done.update(_done_dec.decode(part))
         except (msgspec.DecodeError, msgspec.ValidationError, IndexError, KeyError) as err:
@@ -260,9 +270,26 @@ def _number(events: list[Any], before: int, seq: int) -> None:
         ev.seq, ev.n = seq, k
 
 
-def _trim(done: dict[str, m.Reply]) -> None:
+def journaled_command(data: bytes) -> m.Command:
+    """A journal row's command. A row was validated by the schema of the version that wrote it;
+    one written before the schema bounded its strings (a 65 kB `masked_name`) fails today's
+    bounds, and must still replay, or the branch could not start from its own journal."""
+    try:
+        return _cmd_decoder.decode(data)
+    except msgspec.ValidationError:
+        raw = msgspec.json.decode(data)
+        cls = _COMMAND_BY_OP[raw.pop("op")]
+        cmd: m.Command = cls(**raw)  # the constructor checks no bounds: the row is replayed as written
+        _LOG.warning("journal row with an out-of-bounds %s replayed as written", type(cmd).__name__)
+        return cmd
+
+
+_COMMAND_BY_OP: dict[str, Any] = {c.__struct_config__.tag: c for c in m.Command.__args__}
+
+
+def _trim(done: dict[DoneKey, m.Reply]) -> None:
     """Forget the oldest replies beyond DEDUPE_KEEP (a dict keeps insertion order)."""
     extra = len(done) - DEDUPE_KEEP
     if extra > 0:
-        for rid in list(itertools.islice(done, extra)):
-            del done[rid]
+        for key in list(itertools.islice(done, extra)):
+            del done[key]

@@ -93,8 +93,9 @@ def make_bus(topics: Topics) -> Iterator[MakeBus]:
 
 @pytest.fixture
 def core_on(tmp_path: Path) -> Iterator[Callable[..., CoreRunner]]:
-    """`core_on(broker, cfg=example branch)`: the real core service on that broker, journaling to a
-    fresh SQLite file; stopped after the test."""
+    """`core_on(broker, cfg=example branch, clock=None)`: the real core service on that broker,
+    journaling to a fresh SQLite file (the same file for every start in one test); stopped after
+    the test. Pass a BranchClock with an injected monotonic clock to move branch time by hand."""
     runners: list[CoreRunner] = []
 
     def start(broker: Broker, cfg: BranchConfig | None = None, pins: PinBook | None = None,

@@ -82,6 +82,15 @@ def hand_day(cfg: BranchConfig) -> tuple[BranchCore, list[Any]]:
     return core, core.drain()
 
 
+def sender(cmd: Any) -> str:
+    """The device a command of the hand day comes from: a rating from the counter's customer pad
+    (the core takes stars from nobody else, and stamps that pad as the rating's `source`, as the
+    hand day's commands already say), everything else from the manager's tools."""
+    from qbus import messages as m
+
+    return f"pad{cmd.counter}" if isinstance(cmd, m.Rate) else "manager1"
+
+
 def commands_of_hand_day() -> list[tuple[float, Any]]:
     """The hand-built day as (time, bus command), in order (see hand_day)."""
     from qbus import messages as m
@@ -98,11 +107,11 @@ def commands_of_hand_day() -> list[tuple[float, Any]]:
         (at(3), m.CallNext(counter=2)), (at(4), m.StartService(counter=2)),
         (at(4), m.Issue(business="cash", via="id_card")), (at(5), m.Issue(business="cash")),
         (at(6), m.Cancel(number="A004")),
-        (at(7), m.FinishService(counter=1)), (at(7), m.Rate(counter=1, stars=5)),
+        (at(7), m.FinishService(counter=1)), (at(7), m.Rate(counter=1, stars=5, source="pad1")),
         (at(7), m.CallNext(counter=1)), (at(8), m.Skip(counter=1)),
         (at(8), m.CallNext(counter=1)), (at(9), m.StartService(counter=1)),
         (at(10), m.Transfer(counter=1, to_business="loan")),
-        (at(10), m.FinishService(counter=2)), (at(10), m.Rate(counter=2, stars=2)),
+        (at(10), m.FinishService(counter=2)), (at(10), m.Rate(counter=2, stars=2, source="pad2")),
         (at(10), m.CallNext(counter=3)), (at(11), m.StartService(counter=3)),
         (at(20), m.Issue(business="cash")), (at(21), m.FinishService(counter=3, request_rating=False)),
         (at(30), m.Pause(counter=2, reason="lunch")), (at(60), m.Resume(counter=2)),

@@ -140,7 +140,8 @@ class BranchSite:
                 pad = self.client(f"counter{c}")
                 if pad.request(m.FinishService(counter=c), 10).ok:
                     self.served += 1
-                    assert pad.request(m.Rate(counter=c, stars=5 if self.served % 4 else 2), 10).ok
+                    rater = self.client(f"pad{c}")  # the customer's rating pad: tellers cannot rate
+                    assert rater.request(m.Rate(counter=c, stars=5 if self.served % 4 else 2), 10).ok
                 if pad.request(m.CallNext(counter=c), 10).ok:
                     assert pad.request(m.StartService(counter=c), 10).ok
 
@@ -175,7 +176,10 @@ def start_branch(root: Path, branch: str, central: CentralSite) -> BranchSite:
     cfg = branch_config(branch, central.port, central.files.credentials[hqlink.branch_user(branch)])
     data = root / branch / "data"
     data.mkdir(parents=True, exist_ok=True)
-    files = provision(cfg, root / branch / "broker", listen_port=free_port())
+    # Each counter's customer rating pad has its own credential here (a rating tablet): the core
+    # takes stars only from `pad<N>`.
+    files = provision(cfg, root / branch / "broker", listen_port=free_port(),
+                      extra_devices=[f"pad{c}" for c in COUNTERS])
     broker = MosquittoBroker(root / branch / "run",
                              conf=dataclasses.replace(files.settings, persistence_dir=str(data))).start()
     vt = VirtualTime()

@@ -99,6 +99,8 @@ def test_the_service_publishes_advice_on_the_alert_topic(mosquitto: MosquittoBro
     kiosk = make_bus(mosquitto, "kiosk1", topics=topics)
     assert kiosk.request(m.Issue(business="cash"), 10).ok
     assert counter.request(m.CallNext(counter=1), 10).ok
-    for cmd in (m.StartService(counter=1), m.FinishService(counter=1), m.Rate(counter=1, stars=1)):
+    for cmd in (m.StartService(counter=1), m.FinishService(counter=1)):
         assert counter.request(cmd, 10).ok
+    pad = make_bus(mosquitto, "pad1", topics=topics)  # the customer's rating pad
+    assert pad.request(m.Rate(counter=1, stars=1), 10).ok
     assert advice.wait_for(lambda xs: any(x.value.kind == "low_rating" and x.value.number == "A001" for x in xs))

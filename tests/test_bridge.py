@@ -68,7 +68,7 @@ def test_login_call_welcome_serve_rate_shows_on_the_pads_and_the_core_records_th
         assert pad.wait_led("谢谢") and pad.wait_for(lambda p: p.voices[-1:] == [Voice.THANKS])
         assert r.events.wait_for(lambda xs: bool(_rated(r.events, 3)))
         rated = _rated(r.events, 3)
-        assert [(e.number, e.stars, e.teller) for e in rated] == [(number, 5, "1003")]
+        assert [(e.number, e.stars, e.teller, e.source) for e in rated] == [(number, 5, "1003", "pad3")]
         assert keypad.wait_led("空闲")
         assert pad.voices == [Voice.WELCOME, Voice.PLEASE_RATE, Voice.THANKS]  # each prompt once
         assert keypad.voices == [] and r.bridge.link.stats.decoder.crc_errors == 0

@@ -171,6 +171,24 @@ def test_the_bridge_reports_only_its_own_counters_pads_and_hears_ratings(login: 
     assert [type(x) for x in heard.values()] == [m.ServiceRated]  # it reads ratings, not every event
 
 
+def test_ratings_come_only_through_the_rating_pads_topic(login: Login) -> None:
+    """Counter 2 has a rating pad on bridge1's line, counter 1 only a keypad: the bridge may rate
+    for counter 2 alone, and no counter credential may rate at all."""
+    core, seen = _commands_seen_by_core(login)
+    counter2: BusClient = login("counter2")
+    bridge: BusClient = login("bridge1", act_as=("counter1", "counter2", "pad2"))
+    t = bridge.topics
+    counter2.publish_raw(t.cmd("pad2"), _req(m.Rate(counter=2, stars=1), "teller-rates-self"))
+    bridge.publish_raw(t.cmd("pad1"), _req(m.Rate(counter=1, stars=1), "no-pad-there"))
+    bridge.publish_raw(t.cmd("pad2"), _req(m.Rate(counter=2, stars=5), "marker"))
+    assert seen.wait_for(lambda items: any(getattr(r.value, "id", "") == "marker" for r in items))
+    assert [r.value.id for r in seen.items if isinstance(r.value, m.Request)] == ["marker"]
+    heard = Inbox()
+    bridge.subscribe(t.reply("pad2"), m.Reply, heard)
+    core.publish(t.reply("pad2"), m.Reply(id="marker", ok=True))
+    assert heard.wait_count(1)  # the bridge hears the core's answer to the pad
+
+
 def test_provisioned_devices_work_end_to_end(login: Login) -> None:
     core = login("core", connect=False)
     FakeCore(core)

@@ -74,9 +74,9 @@ def test_bad_prefix_branch_or_counter_is_refused() -> None:
 
 
 def test_roles_by_device_id() -> None:
-    assert [role_of(d) for d in ("kiosk1", "counter3", "display1", "manager", "core", "bridge1", "x9")] == [
-        "kiosk", "counter", "display", "manager", "core", "bridge", "unknown"]
-    assert counter_of("counter12") == 12
+    assert [role_of(d) for d in ("kiosk1", "counter3", "display1", "manager", "core", "bridge1", "pad3", "x9")] == [
+        "kiosk", "counter", "display", "manager", "core", "bridge", "pad", "unknown"]
+    assert counter_of("counter12") == 12 and counter_of("pad12") == 12
     assert counter_of("counter0") == 0
     assert counter_of("kiosk1") == 0
 
@@ -84,8 +84,11 @@ def test_roles_by_device_id() -> None:
 def test_allowed_ops_per_role() -> None:
     assert allowed("kiosk", "issue")
     assert not allowed("kiosk", "call_next")
-    assert allowed("counter", "call_next") and allowed("counter", "rate")
+    assert allowed("counter", "call_next") and allowed("pad", "rate")
     assert not allowed("counter", "issue")
+    # a teller never rates their own service, whatever device they hold: only the customer's pad
+    assert not any(allowed(role, "rate") for role in ("counter", "bridge", "manager", "kiosk", "core"))
+    assert not allowed("pad", "call_next")
     assert not allowed("display", "rate")
     assert allowed("manager", "reset_day")
     assert not allowed("unknown", "issue")
@@ -97,3 +100,4 @@ def test_may_send_checks_the_counter_number_the_acl_cannot_see() -> None:
     assert not may_send("kiosk1", m.CallNext(counter=3))
     assert may_send("kiosk1", m.Issue(business="cash"))
     assert not may_send("display1", m.Rate(counter=3, stars=5))
+    assert may_send("pad3", m.Rate(counter=3, stars=5)) and not may_send("pad2", m.Rate(counter=3, stars=5))

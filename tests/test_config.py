@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from qbus.config import ConfigError, load, loads
+from qbus.config.validate import problems
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
 
@@ -55,3 +57,17 @@ def test_not_toml_and_missing_file(tmp_path: Path) -> None:
 def test_config_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         loads("")
+
+
+def test_check_config_refuses_what_the_bus_could_not_carry() -> None:
+    """Values the core publishes must fit the message schema's bounds (a display would refuse the
+    whole hall view), and the [limits] must let a device work at all."""
+    long_notice = example_text().replace("notice_zh = \"欢迎光临", "notice_zh = \"" + "长" * 300 + "欢迎光临")
+    with pytest.raises(ConfigError, match=r"display.notice_zh: \d+ characters; at most 300"):
+        loads(long_notice)
+    with pytest.raises(ConfigError, match="limits.device_burst"):
+        loads(example_text() + "\n[limits]\ndevice_burst = 0\n")
+    cfg = load(EXAMPLE)
+    tiny = msgspec.structs.replace(cfg, bus=msgspec.structs.replace(cfg.bus, max_packet_size=100))
+    assert any(p.startswith("bus.max_packet_size") for p in problems(tiny))
+    assert loads(example_text() + "\n[limits]\ndevice_rate_per_s = 2.5\n").limits.device_rate_per_s == 2.5

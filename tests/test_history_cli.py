@@ -15,7 +15,7 @@ from qhistory.store import open_store
 from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from tests.coretools import EXAMPLE, T0
-from tests.history_helpers import cfg_with, commands_of_hand_day
+from tests.history_helpers import cfg_with, commands_of_hand_day, sender
 
 EX = str(EXAMPLE)
 
@@ -71,7 +71,7 @@ def test_day_close_archives_once(tmp_path: Path, capsys: pytest.CaptureFixture[s
     live = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9,
                        pins=PinBook.example_for(cfg, CHEAP_COST))
     for i, (at, cmd) in enumerate(commands_of_hand_day()):
-        live.submit(f"r{i}", "manager1", cmd, at)
+        live.submit(f"r{i}", sender(cmd), cmd, at)
     live.commit()
     live.close()
     args = ("day", "close", "--config", str(cfg_file), "--journal", str(tmp_path / "journal.db"))
@@ -137,7 +137,7 @@ def test_day_close_on_the_hand_day_counts_the_still_waiting_as_abandoned(tmp_pat
     live = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9,
                        pins=PinBook.example_for(cfg, CHEAP_COST))
     for i, (at, cmd) in enumerate(commands_of_hand_day()):
-        live.submit(f"r{i}", "manager1", cmd, at)
+        live.submit(f"r{i}", sender(cmd), cmd, at)
     live.commit()
     live.close()
     assert close_day(cfg, tmp_path / "journal.db", now=T0 + 10 * 3600) == ["2026-03-02"]

@@ -17,7 +17,7 @@ from qserver.errors import JournalCorrupt
 from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from tests.coretools import DAY
-from tests.history_helpers import cfg_with, commands_of_hand_day
+from tests.history_helpers import cfg_with, commands_of_hand_day, sender
 
 CFG = cfg_with('[history]\nkeep_days_in_journal = 1\n')
 
@@ -36,7 +36,7 @@ def day_commands(k: int) -> list[tuple[float, Any]]:
 def run_days(store: DurableCore, days: range) -> None:
     for k in days:
         for i, (at, cmd) in enumerate(day_commands(k)):
-            assert store.submit(f"d{k}-{i}", "manager1", cmd, at).ok, cmd
+            assert store.submit(f"d{k}-{i}", sender(cmd), cmd, at).ok, cmd
         store.commit()
 
 

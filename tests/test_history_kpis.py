@@ -88,10 +88,10 @@ def test_replaying_the_journal_gives_the_facts_of_the_live_day(tmp_path: Path) -
     core, live_events = hand_day(CFG)
     journal = tmp_path / "journal.db"
     store = DurableCore(CFG, journal, snapshot_every=10**9, pins=PinBook.example_for(CFG, CHEAP_COST))
-    from tests.history_helpers import commands_of_hand_day
+    from tests.history_helpers import commands_of_hand_day, sender
 
     for i, (at, cmd) in enumerate(commands_of_hand_day()):
-        store.submit(f"r{i}", "manager1", cmd, at)
+        store.submit(f"r{i}", sender(cmd), cmd, at)
     store.commit()
     store.submit("reset", "core", m.ResetDay(day="2026-03-03"), T0 + 18 * 3600)
     store.commit()

@@ -27,7 +27,7 @@ from qserver.pins import CHEAP_COST, PinBook
 from qserver.store import DurableCore
 from tests.browser import save_screenshot
 from tests.coretools import DAY, EXAMPLE, T0
-from tests.history_helpers import cfg_with
+from tests.history_helpers import cfg_with, sender
 
 CFG = load(EXAMPLE)
 
@@ -113,7 +113,7 @@ def test_no_personal_data_in_html_csv_or_json(tmp_path: Path) -> None:
             m.Issue(business="cash", via="id_card", customer=hasher.hash_number(id_no), masked_name="李**"),
             m.CallNext(counter=1), m.StartService(counter=1), m.FinishService(counter=1), m.Rate(counter=1, stars=1)]
     for i, cmd in enumerate(cmds):
-        assert journal.submit(f"r{i}", "manager1", cmd, T0 + i).ok
+        assert journal.submit(f"r{i}", sender(cmd), cmd, T0 + i).ok
     journal.commit()
     store = open_store(tmp_path / "history.db")
     archive_journal(cfg, journal.journal, store, include_current=True, now=T0 + 3600)

@@ -12,6 +12,7 @@ import pytest
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.config import load
+from qbus.errors import PayloadError
 from qbus.topics import Topics
 from qcall.cli import main
 from qcall.manager import Watch, report, set_notice
@@ -37,7 +38,7 @@ def _day(path: Path) -> None:
         ("counter1", m.CallNext(counter=1)),
         ("counter1", m.StartService(counter=1)),
         ("counter1", m.FinishService(counter=1)),
-        ("counter1", m.Rate(counter=1, stars=4)),
+        ("pad1", m.Rate(counter=1, stars=4)),  # the customer's rating pad
     ]
     for i, (device, cmd) in enumerate(steps):
         assert s.submit(f"r{i}", device, cmd, T0 + 60 * i).ok
@@ -98,6 +99,8 @@ def test_the_notice_reaches_the_display_and_can_be_cleared(mosquitto: MosquittoB
     screen.connect(10)
     assert notices.wait_count(1)
     assert notices.items[0].retained and notices.items[0].value.zh == "今日外汇业务暂停"
+    with pytest.raises(PayloadError, match="at most 300"):  # the display would refuse it whole
+        set_notice(manager, "长" * 301, "")
     set_notice(manager, "", "")
     assert notices.wait_count(2)
     assert notices.items[1].value == m.Notice(zh="", en="")

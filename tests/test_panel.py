@@ -58,9 +58,13 @@ def test_a_teller_serves_a_customer_from_the_terminal(branch: MosquittoBroker, m
         type_line("n", "pad: B001")
         type_line("w", "welcome")
         type_line("e", "请评价")
-        type_line("star 4", "谢谢")
+        type_line("star 4", "? star")  # the teller cannot rate their own service
+        pad = make_bus(branch, "pad3", topics=TOPICS)  # the customer's rating pad can
+        since = screen.mark()
+        assert pad.request(m.Rate(counter=3, stars=4), 10).ok
+        screen.wait_for(lambda x: "谢谢" in x, since=since)
         assert rated.wait(10)
-        assert (events[0].number, events[0].stars, events[0].teller) == ("B001", 4, "1003")
+        assert (events[0].number, events[0].stars, events[0].teller, events[0].source) == ("B001", 4, "1003", "pad3")
     finally:
         panel.close()
     panel.close()  # safe twice

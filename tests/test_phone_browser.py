@@ -18,6 +18,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from firmware_bridge.frame import Key
 from kiosk.ticket import TicketLayout
 from qbus import messages as m
+from qbus.client import BusClient
 from qbus.ticket_link import load_link_key, ticket_token, ticket_url
 from tests.bridge_helpers import Rig, rig
 from tests.browser import open_chromium, save_screenshot
@@ -133,8 +134,9 @@ def test_leaving_the_line_cancels_at_the_core_and_moves_the_next_up(
     assert events.wait_for(lambda items: any(
         isinstance(x.value, m.TicketCancelled) and x.value.number == leaving.number and x.value.by == "customer"
         for x in items))
-    # The core no longer has it: staff cannot cancel it a second time.
-    again = r.kiosk.request(m.Cancel(number=leaving.number, by="zhao"), 10)
+    # The core no longer has it: staff (the lobby manager) cannot cancel it a second time.
+    with BusClient(host=r.broker.host, port=r.broker.port, topics=r.topics, device="manager1").connect(10) as lobby:
+        again = lobby.request(m.Cancel(number=leaving.number, by="2001"), 10)
     assert not again.ok and again.error is not None and "cancelled" in again.error.en
     phone.get(behind_link.replace(BASE, url))
     wait_text(phone, "#zh", "请准备，马上就到您了")

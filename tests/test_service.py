@@ -209,7 +209,7 @@ def test_unknown_counter_and_rating_without_service_are_clear_errors(mosquitto: 
     assert not r.ok and r.error is not None and r.error.code == "unknown_counter" and "42" in r.error.zh
     counter = dev(mosquitto, "counter2")
     _login(counter, 2)
-    r = counter.request(m.Rate(counter=2, stars=5), 10)
+    r = dev(mosquitto, "pad2").request(m.Rate(counter=2, stars=5), 10)  # the customer's pad
     assert not r.ok and r.error is not None and r.error.code == "no_rating_pending"
 
 

@@ -13,6 +13,7 @@ from qbus.config.sections import (
     HistorySection,
     HqSection,
     KioskSection,
+    LimitsSection,
     PinsSection,
     PrinterSection,
     PrivacySection,
@@ -142,6 +143,7 @@ class BranchConfig(Base, kw_only=True):
     clock: ClockSection = msgspec.field(default_factory=ClockSection)
     pins: PinsSection = msgspec.field(default_factory=PinsSection)
     hq: HqSection = msgspec.field(default_factory=HqSection)
+    limits: LimitsSection = msgspec.field(default_factory=LimitsSection)
     privacy: PrivacySection = msgspec.field(default_factory=PrivacySection)
     printer: PrinterSection = msgspec.field(default_factory=PrinterSection)
     kiosk: KioskSection = msgspec.field(default_factory=KioskSection)

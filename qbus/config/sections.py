@@ -22,6 +22,9 @@ class BusSection(Base, kw_only=True):
     host: str = ""
     port: int = 1883
     prefix: str = "qcall"
+    # The broker's max_packet_size (`qcall provision` writes it into mosquitto.conf): no client
+    # publishes a packet larger than this, since the broker would drop the connection for it.
+    max_packet_size: int = 65536
     username: str = ""
     password_file: str = ""
     keepalive_s: int = 15
@@ -69,6 +72,24 @@ class HqSection(Base, kw_only=True):
     queue_max_bytes: int = 256 * 1024 * 1024
     reconnect_min_s: int = 2
     reconnect_max_s: int = 60
+
+
+class LimitsSection(Base, kw_only=True):
+    """What one device, or all of them together, may ask of the core (see docs/mqtt.md).
+
+    Each device (the last level of its `cmd/<device>` topic) has a token bucket: `device_burst`
+    requests at once, refilled at `device_rate_per_s`. A request past it is answered at once with
+    a `rate_limited` error and not applied. A kiosk issues a ticket every few seconds at most and a
+    keypad sends a key a second, so the defaults never touch a real device.
+    `inbox_max`: requests waiting for the core; past it a request is answered `rate_limited` on
+    arrival (the core is overloaded). `outbox_max`: messages the broker has not acknowledged yet;
+    past it the core stops taking requests until the broker catches up (it never drops one).
+    """
+
+    device_rate_per_s: float = 10.0
+    device_burst: int = 30
+    inbox_max: int = 5000
+    outbox_max: int = 20000
 
 
 class StorageSection(Base, kw_only=True):

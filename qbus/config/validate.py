@@ -9,6 +9,7 @@ import re
 from collections.abc import Collection
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from qbus import messages as m
 from qbus.config.branch import BranchConfig
 from qbus.config.sections import SerialLine
 from qbus.topics import DEVICE_ID, is_level
@@ -34,6 +35,7 @@ def problems(cfg: BranchConfig) -> list[str]:
     out += _serial_problems(cfg)
     out += _device_problems(cfg)
     out += _hq_problems(cfg)
+    out += _bus_limit_problems(cfg)
     return out
 
 
@@ -359,4 +361,31 @@ def _web_problems(cfg: BranchConfig) -> list[str]:
         out.append("web.lobby_device: must differ from web.device (the broker tells them apart)")
     elif not w.lobby_device.startswith("web_lobby") or w.device.startswith("web_lobby"):
         out.append("web.lobby_device: must start with 'web_lobby' and web.device must not")
+    return out
+
+
+def _bus_limit_problems(cfg: BranchConfig) -> list[str]:
+    """Values the core publishes must fit the message schema's field bounds (a device's decoder
+    would refuse them), and the [limits] must let a real device work."""
+    out: list[str] = []
+    bounded: list[tuple[str, str, int]] = [
+        *((f"business[{i}].code", b.code, m.MAX_CODE) for i, b in enumerate(cfg.business)),
+        *((f"tier[{i}].code", t.code, m.MAX_CODE) for i, t in enumerate(cfg.tier)),
+        *((f"teller[{i}].id", t.id, m.MAX_CODE) for i, t in enumerate(cfg.teller)),
+        *((f"teller[{i}].name", t.name, m.MAX_NAME) for i, t in enumerate(cfg.teller)),
+        ("display.notice_zh", cfg.display.notice_zh, m.MAX_NOTICE),
+        ("display.notice_en", cfg.display.notice_en, m.MAX_NOTICE),
+    ]
+    for key, value, limit in bounded:
+        if len(value) > limit:
+            out.append(f"{key}: {len(value)} characters; at most {limit} fit on the bus")
+    if not 1024 <= cfg.bus.max_packet_size <= 268_435_455:
+        out.append("bus.max_packet_size: must be 1024..268435455 bytes (MQTT's own limit)")
+    lim = cfg.limits
+    if not lim.device_rate_per_s > 0:
+        out.append("limits.device_rate_per_s: must be > 0")
+    if lim.device_burst < 1:
+        out.append("limits.device_burst: must be >= 1")
+    if lim.inbox_max < 100 or lim.outbox_max < 100:
+        out.append("limits.inbox_max / outbox_max: must be >= 100")
     return out
