@@ -21,9 +21,9 @@ from pathlib import Path
 from qbus.config import BranchConfig
 from qhistory import complaints as cm
 from qhistory.collect import facts_of
-from qhistory.replay import day_starts, replay_day
+from qhistory.replay import booking_rows, day_starts, replay_day
 from qhistory.store import SqlStore, open_store
-from qserver.journal import Journal
+from qserver.journal import Journal, Row
 from qserver.store import DurableCore
 
 _LOG = logging.getLogger(__name__)
@@ -45,11 +45,15 @@ def archive_journal(cfg: BranchConfig, journal: Journal, store: SqlStore, *, inc
     starts = day_starts(journal.reset_rows())
     archived = {d.day for d in store.days(cfg.branch.id, "0000-00-00", "9999-99-99")}
     done = []
+    carried: list[Row] | None = None
     for i, (seq, day) in enumerate(starts):
         last = starts[i + 1][0] if i + 1 < len(starts) else None
         if day in archived or (last is None and not include_current):
             continue
-        replayed = replay_day(cfg, journal.rows_between(seq, last), close_at=now)
+        if carried is None:  # one pass: the bookings each day's replay needs from the days before
+            carried = booking_rows(journal.rows_between(journal.first_seq, starts[-1][0]))
+        before = [r for r in carried if r.seq < seq]
+        replayed = replay_day(cfg, journal.rows_between(seq, last), close_at=now, before=before)
         facts = facts_of(cfg, replayed, archived_at=time.time() if now is None else now)
         if store.archive(facts, cm.from_ratings(cfg, facts)):
             done.append(day)

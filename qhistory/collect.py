@@ -11,6 +11,10 @@ Definitions (docs/history.md says the same):
   activity, never after the day's close. A customer who gave up waited too.
 * `service_s`: the last service segment (the business it ended in); a transferred ticket's earlier
   segments are in its life.
+* bookings (预约) of the day (booked for a time in the business day): `kept` (checked in within the
+  window), `late` (checked in past it: a normal ticket), `missed` (no check-in by the day's end),
+  `cancelled`, `open`; a kept booking's `wait_s` is from the booked time to its ticket's first call
+  (the core's `waited_s` of an appointment ticket), a late one's from its check-in.
 * `referral`: transferred to a business in `[targets] referral_businesses`, or to a counter that
   serves one.
 """
@@ -24,7 +28,16 @@ from zoneinfo import ZoneInfo
 
 from qbus import messages as m
 from qbus.config import BranchConfig
-from qhistory.facts import AlertFact, CounterSpan, DayFacts, DayRecord, KioskFact, Step, TicketFact
+from qhistory.facts import (
+    AlertFact,
+    BookingFact,
+    CounterSpan,
+    DayFacts,
+    DayRecord,
+    KioskFact,
+    Step,
+    TicketFact,
+)
 from qhistory.replay import ReplayedDay
 
 
@@ -43,7 +56,7 @@ class DayCollector:
     """Feed events in order with `add`, then `facts()` once the day is closed."""
 
     def __init__(self, cfg: BranchConfig, day: str, customers: Mapping[str, str] | None = None,
-                 kiosks: Mapping[str, str] | None = None) -> None:
+                 kiosks: Mapping[str, str] | None = None, bookings: Iterable[m.BookingView] = ()) -> None:
         self.cfg = cfg
         self.branch = cfg.branch.id
         self.day = day
@@ -60,13 +73,20 @@ class DayCollector:
         self.open_alerts: dict[str, list[AlertFact]] = {}
         self.kiosk: list[KioskFact] = []
         self.last_activity = 0.0
+        self.day_start = self._local(day, "00:00")
+        self.day_end = self.day_start + 86400 + 3600  # past any daylight-saving shift; checked by date below
+        self.bookings: dict[str, BookingFact] = {}
+        self.booked_tickets: dict[str, BookingFact] = {}
+        for v in bookings:
+            self._booking(v)
         self._on: dict[type, Callable[[Any], None]] = {
             m.TicketIssued: self._issued, m.TicketCalled: self._called, m.TicketRecalled: self._recalled,
             m.TicketSkipped: self._skipped, m.TicketRequeued: self._requeued,
             m.TicketTransferred: self._transferred, m.TicketCancelled: self._cancelled,
             m.ServiceStarted: self._started, m.ServiceFinished: self._finished, m.ServiceRated: self._rated,
             m.CounterChanged: self._counter, m.WaitAlert: self._alert, m.KioskNoted: self._kiosk,
-            m.AlertAcked: self._acked,
+            m.AlertAcked: self._acked, m.BookingMade: self._booked, m.BookingCancelled: self._unbooked,
+            m.BookingCheckedIn: self._checked_in, m.BookingMissed: self._missed,
         }
 
     def add(self, ev: Any) -> None:
@@ -99,6 +119,10 @@ class DayCollector:
         if not t.first_called_at:
             t.first_called_at = ev.at
             t.wait_s = round(ev.waited_s, 3)
+            b = self.booked_tickets.get(ev.number)
+            if b is not None:
+                b.called_at = ev.at
+                b.wait_s = round(ev.waited_s if ev.booked else ev.at - b.checked_in_at, 3)
         t.counter, t.teller = ev.counter, ev.teller
         self.state[ev.number] = "called"
         self._resolve(ev.number, ev.at)
@@ -224,6 +248,47 @@ class DayCollector:
         self.kiosk.append(KioskFact(branch=self.branch, day=self.day, kiosk=ev.kiosk, at=ev.at,
                                     kind=ev.kind, business=ev.business, detail=ev.detail))
 
+    # ------------------------------------------------------------------ bookings (预约)
+
+    def _ours(self, booked_at: float) -> bool:
+        """A booking for a time in this business day (bookings are made days ahead)."""
+        if not self.day_start <= booked_at < self.day_end:
+            return False
+        tz = ZoneInfo(self.cfg.branch.timezone)
+        return dt.datetime.fromtimestamp(booked_at, tz).date().isoformat() == self.day
+
+    def _booking(self, v: m.BookingView) -> None:
+        if self._ours(v.at):
+            self.bookings[v.code] = BookingFact(branch=self.branch, day=self.day, code=v.code, business=v.business,
+                                                tier=v.tier, booked_at=v.at, outcome="open")
+
+    def _booked(self, ev: m.BookingMade) -> None:
+        self._booking(ev.booking)
+
+    def _unbooked(self, ev: m.BookingCancelled) -> None:
+        b = self.bookings.get(ev.code)
+        if b is not None:
+            b.outcome = "cancelled"
+
+    def _fact_of(self, code: str, business: str, booked_at: float) -> BookingFact | None:
+        b = self.bookings.get(code)
+        if b is None and self._ours(booked_at):  # booked before the journal kept (compacted)
+            b = self.bookings[code] = BookingFact(branch=self.branch, day=self.day, code=code,
+                                                  business=business, booked_at=booked_at, outcome="open")
+        return b
+
+    def _checked_in(self, ev: m.BookingCheckedIn) -> None:
+        b = self._fact_of(ev.code, ev.business, ev.booked_at)
+        if b is not None:
+            b.outcome = "late" if ev.late else "kept"
+            b.number, b.checked_in_at, b.early_s = ev.number, ev.at, round(ev.early_s, 3)
+            self.booked_tickets[ev.number] = b
+
+    def _missed(self, ev: m.BookingMissed) -> None:
+        b = self._fact_of(ev.code, ev.business, ev.booked_at)
+        if b is not None:
+            b.outcome = "missed"
+
     # ------------------------------------------------------------------ closing
 
     def facts(self, opened_at: float, closed_at: float, archived_at: float) -> DayFacts:
@@ -252,21 +317,27 @@ class DayCollector:
         record = DayRecord(branch=self.branch, day=self.day, archived_at=archived_at, opened_at=opened_at,
                            closed_at=closed_at, tickets=len(self.tickets))
         return DayFacts(record=record, tickets=list(self.tickets.values()), spans=sorted(
-            self.spans, key=lambda s: (s.start_at, s.counter, s.kind)), alerts=self.alerts, kiosk=self.kiosk)
+            self.spans, key=lambda s: (s.start_at, s.counter, s.kind)), alerts=self.alerts, kiosk=self.kiosk,
+            bookings=sorted(self.bookings.values(), key=lambda b: (b.booked_at, b.code)))
 
     def _closing_hour(self) -> float:
         """The day's closing time (hours.close, branch time zone) as epoch seconds."""
-        hh, mm = map(int, self.cfg.hours.close.split(":"))
-        d = dt.date.fromisoformat(self.day)
+        return self._local(self.day, self.cfg.hours.close)
+
+    def _local(self, day: str, hhmm: str) -> float:
+        """`hhmm` on `day` in the branch's time zone, as epoch seconds."""
+        hh, mm = map(int, hhmm.split(":"))
+        d = dt.date.fromisoformat(day)
         local = dt.datetime(d.year, d.month, d.day, hh, mm, tzinfo=ZoneInfo(self.cfg.branch.timezone))
         return local.timestamp()
 
 
 def collect(cfg: BranchConfig, day: str, events: Iterable[Any], opened_at: float, closed_at: float,
             archived_at: float, customers: Mapping[str, str] | None = None,
-            kiosks: Mapping[str, str] | None = None) -> DayFacts:
-    """All of a day's facts from its events (in order)."""
-    c = DayCollector(cfg, day, customers, kiosks)
+            kiosks: Mapping[str, str] | None = None, bookings: Iterable[m.BookingView] = ()) -> DayFacts:
+    """All of a day's facts from its events (in order); `bookings`: those open as the day began
+    (booked on earlier days, so their `booked` event is in an earlier day's journal)."""
+    c = DayCollector(cfg, day, customers, kiosks, bookings)
     for ev in events:
         c.add(ev)
     return c.facts(opened_at, closed_at, archived_at)
@@ -278,4 +349,4 @@ def facts_of(cfg: BranchConfig, replayed: ReplayedDay, archived_at: float) -> Da
     customers = {n: t.customer for n, t in replayed.tickets.items() if t.customer}
     kiosks = {n: t.kiosk for n, t in replayed.tickets.items() if t.kiosk}
     return collect(cfg, replayed.day, replayed.events, replayed.opened_at, replayed.closed_at,
-                   archived_at, customers, kiosks)
+                   archived_at, customers, kiosks, replayed.bookings)

@@ -22,6 +22,7 @@ StepKind = Literal["issued", "called", "recalled", "skipped", "requeued", "trans
                    "finished", "rated", "cancelled", "abandoned"]
 SpanKind = Literal["open", "pause"]
 KioskKind = Literal["offer_accepted", "offer_declined", "printer_fault", "unknown_card"]
+BookingOutcome = Literal["kept", "late", "missed", "cancelled", "open"]
 
 
 class Fact(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -124,6 +125,25 @@ class KioskFact(Fact, kw_only=True):
     detail: str = ""
 
 
+class BookingFact(Fact, kw_only=True):
+    """One appointment (预约) for the day: `kept` (checked in within the window, an appointment
+    ticket), `late` (checked in past the lateness window: a normal ticket), `missed` (nobody came by
+    the day's end), `cancelled`, `open` (still open when an unclosed day was archived). `number` is
+    the ticket it became; `wait_s` the wait from the booked time to the ticket's first call (0 when
+    never called: see `called_at`). Never the customer's hash or name. Key: (branch, day, code)."""
+
+    code: str
+    business: str
+    tier: str = ""
+    booked_at: float
+    outcome: BookingOutcome
+    number: str = ""
+    checked_in_at: float = 0.0
+    early_s: float = 0.0
+    called_at: float = 0.0
+    wait_s: float = 0.0
+
+
 class DayRecord(Fact, kw_only=True):
     """One archived day: the idempotency key (branch, day) and what the archive held."""
 
@@ -142,6 +162,7 @@ class DayFacts(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     spans: list[CounterSpan] = []
     alerts: list[AlertFact] = []
     kiosk: list[KioskFact] = []
+    bookings: list[BookingFact] = []
 
 
 ComplaintSource = Literal["comment_book", "phone", "rating", "web", "letter", "in_person"]
@@ -203,6 +224,7 @@ FACT_TABLES: dict[str, tuple[type[msgspec.Struct], tuple[str, ...]]] = {
     "counter_span": (CounterSpan, ("branch", "day", "counter", "kind", "start_at")),
     "alert_fact": (AlertFact, ("branch", "day", "number", "kind", "raised_at")),
     "kiosk_fact": (KioskFact, ("branch", "day", "kiosk", "at", "kind")),
+    "booking_fact": (BookingFact, ("branch", "day", "code")),
 }
 """Table name -> (fact struct, primary key). The schema, the inserts and the loads all read this."""
 

@@ -18,6 +18,9 @@ a day still in memory. Definitions, also in docs/history.md:
   over graded tellers against `star_teller_share` (80 %).
 * identification rate: tickets issued with a bank card, passbook or ID card over those plus
   button tickets. self-service diversion: offers accepted over offers made (kiosk notes).
+* appointments (预约): bookings for the period's days by outcome (kept, late, missed, cancelled;
+  `booked` counts them all), the kept rate over the bookings that came due (not cancelled), and the
+  wait from the booked time (mean, p90) of the kept ones that were called.
 * counters open per hour: mean counters open during each clock hour per day; Erlang C advice: the
   fewest counters so that `service_level` of the hour's mean arrivals wait at most the normal
   tier's wait target (M/M/c, qcore.stats.counters_needed).
@@ -36,7 +39,7 @@ import msgspec
 
 from qbus.config import BranchConfig
 from qcore.stats import counters_needed
-from qhistory.facts import CounterSpan, KioskFact, TicketFact
+from qhistory.facts import BookingFact, CounterSpan, KioskFact, TicketFact
 
 IDENTIFIED = frozenset({"bank_card", "passbook", "id_card"})
 WAIT_BINS_MIN = (0, 5, 10, 15, 20, 30, 45, 60)
@@ -364,3 +367,25 @@ def self_service(notes: Sequence[KioskFact]) -> Share:
     accepted = sum(1 for k in notes if k.kind == "offer_accepted")
     declined = sum(1 for k in notes if k.kind == "offer_declined")
     return share(accepted, accepted + declined)
+
+
+class Appointments(msgspec.Struct, kw_only=True):
+    """预约: bookings of the period by outcome; `kept` of the due ones (all but the cancelled and
+    still open); `wait` from the booked time to the call, over the kept bookings called."""
+
+    booked: int = 0
+    kept: int = 0
+    late: int = 0
+    missed: int = 0
+    cancelled: int = 0
+    kept_rate: Share = msgspec.field(default_factory=Share)
+    wait: Dist = msgspec.field(default_factory=Dist)
+
+
+def appointments(bookings: Sequence[BookingFact]) -> Appointments:
+    """The appointment figures of any set of bookings (a day's, a week's, a month's: just more rows)."""
+    out = Tally(b.outcome for b in bookings)
+    due = out["kept"] + out["late"] + out["missed"]
+    return Appointments(booked=len(bookings), kept=out["kept"], late=out["late"], missed=out["missed"],
+                        cancelled=out["cancelled"], kept_rate=share(out["kept"], due),
+                        wait=dist([b.wait_s for b in bookings if b.outcome == "kept" and b.called_at]))

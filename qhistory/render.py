@@ -185,6 +185,7 @@ def body(rep: Report, *, tellers: bool = True) -> str:
         parts.append(f"<h2>按{BY_ZH.get(rep.by, escape(rep.by))} <span class='en'>by {escape(rep.by)}</span></h2>"
                      f"<table>{FIG_HEAD}{rows}</table>")
     parts.append(_service(rep))
+    parts.append(_appointments(rep))
     if tellers:
         parts.append(_tellers(rep))
     parts.append(_hours(rep))
@@ -249,6 +250,19 @@ def _charts(rep: Report, tellers: bool = True) -> str:
                                colors=[charts.RED if "overdue" in k else charts.BLUE for k in by]))
     return "<h2>图表 <span class='en'>Charts</span></h2><div class='charts'>" + "".join(
         f"<figure>{svg}</figure>" for svg in out) + "</div>"
+
+
+def _appointments(rep: Report) -> str:
+    a = rep.appointments
+    if not a.booked:
+        return "<h2>预约 <span class='en'>Appointments</span></h2><p>无 <span class='en'>none</span></p>"
+    return ("<h2>预约 <span class='en'>Appointments</span></h2><table class='appointments'><tr>"
+            "<th>预约<br>booked</th><th>按时签到<br>kept</th><th>迟到<br>late</th><th>爽约<br>missed</th>"
+            "<th>取消<br>cancelled</th><th>守约率<br>kept rate</th>"
+            "<th>自预约时间平均等候(分)<br>wait from booked time, mean (min)</th><th>P90(分)<br>p90 (min)</th></tr>"
+            f"<tr><td>{a.booked}</td><td>{a.kept}</td><td>{a.late}</td><td>{a.missed}</td><td>{a.cancelled}</td>"
+            f"<td>{_pct(a.kept_rate.rate)}</td><td>{_min(a.wait.mean if a.wait.n else None)}</td>"
+            f"<td>{_min(a.wait.p90 if a.wait.n else None)}</td></tr></table>")
 
 
 def _service(rep: Report) -> str:

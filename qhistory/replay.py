@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 
@@ -48,18 +48,25 @@ class ReplayedDay:
     events: list[Any] = field(default_factory=list)
     tickets: dict[str, Ticket] = field(default_factory=dict)
     closed_by_reset: bool = False
+    bookings: list[m.BookingView] = field(default_factory=list)
 
 
 class NotADayStart(QcallError, ValueError):
     code = "not_a_day_start"
 
 
-def replay_day(cfg: BranchConfig, rows: Iterable[JournalRow], close_at: float | None = None) -> ReplayedDay:
+def replay_day(cfg: BranchConfig, rows: Iterable[JournalRow], close_at: float | None = None,
+               before: Iterable[JournalRow] = ()) -> ReplayedDay:
     """Replay rows starting at a day's `reset_day` row, up to and including the next accepted one.
 
     `close_at`: when the rows end without a next day (the day is still the journal's current one),
-    close it at this time (default: the last row's time)."""
+    close it at this time (default: the last row's time). `before`: the booking rows (and day
+    resets) of earlier days (`booking_rows`): bookings outlive a day, so a fresh core must hold the
+    ones made before the day, or its check-ins would be refused on replay and its tickets differ."""
     core = BranchCore(cfg)
+    for row in before:
+        _apply(core, _decoder.decode(row.cmd), row.at)
+    core.drain()  # earlier days' events (and their missed bookings) are theirs, not this day's
     it = iter(rows)
     first = next(it, None)
     cmd = _decoder.decode(first.cmd) if first is not None else None
@@ -67,7 +74,8 @@ def replay_day(cfg: BranchConfig, rows: Iterable[JournalRow], close_at: float | 
         raise NotADayStart("a day's replay must start at its reset_day row")
     core.execute(cmd, first.at)
     core.drain()
-    out = ReplayedDay(day=cmd.day, opened_at=first.at, closed_at=first.at)
+    out = ReplayedDay(day=cmd.day, opened_at=first.at, closed_at=first.at,
+                      bookings=[msgspec.structs.replace(v) for v in core.bookings_state().bookings])
     last_at = first.at
     for row in it:
         cmd = _decoder.decode(row.cmd)
@@ -94,6 +102,16 @@ def _apply(core: BranchCore, cmd: Any, at: float) -> None:
         core.execute(cmd, at)
     except QcallError:
         pass  # refused then, refused now: the core is deterministic (the journal keeps refusals)
+
+
+R = TypeVar("R", bound=JournalRow)
+CARRIED_OPS = (b'"op":"book"', b'"op":"cancel_booking"', b'"op":"reset_day"')
+
+
+def booking_rows(rows: Iterable[R]) -> list[R]:
+    """The rows a later day's replay needs first (`replay_day(before=...)`): bookings, their
+    cancellations and the day resets between them (which drop bookings of past days)."""
+    return [r for r in rows if any(op in r.cmd for op in CARRIED_OPS)]
 
 
 def day_starts(reset_rows: Iterable[tuple[int, bytes]]) -> list[tuple[int, str]]:

@@ -22,7 +22,7 @@ import msgspec
 
 from qbus.config import BranchConfig
 from qhistory import figures as fg
-from qhistory.facts import AlertFact, Complaint, CounterSpan, KioskFact, TicketFact
+from qhistory.facts import AlertFact, BookingFact, Complaint, CounterSpan, KioskFact, TicketFact
 from qhistory.period import Period
 from qhistory.store import HistoryStore
 
@@ -87,6 +87,7 @@ class Report(msgspec.Struct, kw_only=True):
     heatmap: list[list[float]] = []
     wait_bins: dict[str, int] = {}
     self_service: fg.Share = msgspec.field(default_factory=fg.Share)
+    appointments: fg.Appointments = msgspec.field(default_factory=fg.Appointments)
     grants_by_staff: dict[str, int] = {}
     pause_s_by_reason: dict[str, float] = {}
     alerts: int = 0
@@ -121,6 +122,7 @@ class Loaded:
     spans: list[CounterSpan] = field(default_factory=list)
     kiosk: list[KioskFact] = field(default_factory=list)
     alerts: list[AlertFact] = field(default_factory=list)
+    bookings: list[BookingFact] = field(default_factory=list)
     complaints: list[Complaint] = field(default_factory=list)
 
 
@@ -131,6 +133,7 @@ def load(store: HistoryStore, branch: str, period: Period) -> Loaded:
         spans=store.spans(branch, period.first, period.last),
         kiosk=store.kiosk(branch, period.first, period.last),
         alerts=store.alerts(branch, period.first, period.last),
+        bookings=store.bookings(branch, period.first, period.last),
         complaints=store.complaints(branch),
     )
 
@@ -180,7 +183,7 @@ def build_from(cfg: BranchConfig, period: Period, data: Loaded, by: str | None =
         service_level_by_tier=fg.service_level_by_tier(tickets, tg), tellers=tellers, star_tellers=star_share,
         hours=fg.hourly(tickets, data.spans, len(data.days), hours, tg),
         heatmap=fg.heatmap(tickets, data.days, hours), wait_bins=fg.wait_histogram(tickets),
-        self_service=fg.self_service(data.kiosk),
+        self_service=fg.self_service(data.kiosk), appointments=fg.appointments(data.bookings),
         grants_by_staff=dict(sorted(_tally(t.granted_by for t in tickets if t.granted_by).items())),
         pause_s_by_reason=dict(sorted(pause.items())), alerts=len(data.alerts),
         alerts_acked=sum(1 for a in data.alerts if a.acked_by),

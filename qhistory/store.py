@@ -26,6 +26,7 @@ from qbus.errors import QcallError
 from qhistory.facts import (
     FACT_TABLES,
     AlertFact,
+    BookingFact,
     Complaint,
     CounterSpan,
     DayFacts,
@@ -75,6 +76,7 @@ class HistoryStore(Protocol):
     def spans(self, branch: str, first: str, last: str) -> list[CounterSpan]: ...
     def alerts(self, branch: str, first: str, last: str) -> list[AlertFact]: ...
     def kiosk(self, branch: str, first: str, last: str) -> list[KioskFact]: ...
+    def bookings(self, branch: str, first: str, last: str) -> list[BookingFact]: ...
     def add_complaint(self, c: Complaint) -> int: ...
     def complaints(self, branch: str, open_only: bool = False) -> list[Complaint]: ...
     def complaint(self, cid: int) -> Complaint: ...
@@ -171,7 +173,7 @@ class SqlStore:
             cur.execute(f"SELECT 1 FROM history_day WHERE branch = {p} AND day = {p}", (rec.branch, rec.day))
             if cur.fetchone() is not None:
                 return False
-            for items in (facts.tickets, facts.spans, facts.alerts, facts.kiosk):
+            for items in (facts.tickets, facts.spans, facts.alerts, facts.kiosk, facts.bookings):
                 if items:
                     struct = type(items[0])
                     cur.executemany(self._insert_sql(_TABLE_OF[struct], struct), [self._row(x) for x in items])
@@ -209,6 +211,9 @@ class SqlStore:
 
     def kiosk(self, branch: str, first: str, last: str) -> list[KioskFact]:
         return self._range(KioskFact, branch, first, last, "day, at")
+
+    def bookings(self, branch: str, first: str, last: str) -> list[BookingFact]:
+        return self._range(BookingFact, branch, first, last, "day, booked_at, code")
 
     # ------------------------------------------------------------------ complaints
 

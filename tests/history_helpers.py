@@ -127,3 +127,73 @@ def hand_facts(cfg: BranchConfig) -> DayFacts:
 
 def same(a: msgspec.Struct, b: msgspec.Struct) -> bool:
     return msgspec.json.encode(a) == msgspec.json.encode(b)
+
+
+DAY2 = "2026-03-03"
+
+
+def commands_of_booking_days() -> list[tuple[float, Any]]:
+    """Two days with bookings (times in minutes after 09:00 of DAY, T0; 30-minute slots, check-in
+    from 15 min before to 15 min after the booked time):
+
+    the day before DAY: KEPT01 booked for DAY 10:00 (so its `booked` event is in an earlier day's journal)
+    DAY  LATE02 booked for 10:30, MISS03 for 11:00 (nobody comes: missed), CANC04 for 11:30 (cancelled at 3),
+         NEXT05 for DAY2 10:00 (the next day's)
+         KEPT01 checks in at 9:50 (10 min early: kept), called at 10:04: 4 min from the booked time
+         LATE02 checks in at 10:50 (20 min late: a normal ticket), called at 10:56: 6 min after check-in
+    DAY2 NEXT05 checks in at 10:00 on time, called at 10:02: 2 min from the booked time (kept)
+    """
+    from qbus import messages as m
+
+    def at(minutes: float) -> float:
+        return T0 + minutes * MIN
+
+    day2 = 24 * 60
+    return [
+        (T0 - 86400 - 3600, m.ResetDay(day="2026-03-01")),
+        (T0 - 86400, m.Book(code="KEPT01", at=at(60), business="cash", by="zhou", source="web")),
+        (T0 - 3600, m.ResetDay(day=DAY)),
+        (T0, m.Login(counter=1, teller="t1", pin="t1")),
+        (at(0), m.Book(code="LATE02", at=at(90), business="cash")),
+        (at(1), m.Book(code="MISS03", at=at(120), business="cash")),
+        (at(2), m.Book(code="CANC04", at=at(150), business="cash")),
+        (at(2), m.Book(code="NEXT05", at=at(day2 + 60), business="cash")),
+        (at(3), m.CancelBooking(code="CANC04", by="zhou")),
+        (at(50), m.CheckIn(code="KEPT01")), (at(64), m.CallNext(counter=1)),
+        (at(65), m.StartService(counter=1)), (at(70), m.FinishService(counter=1, request_rating=False)),
+        (at(110), m.CheckIn(code="LATE02")), (at(116), m.CallNext(counter=1)),
+        (at(117), m.StartService(counter=1)), (at(120), m.FinishService(counter=1, request_rating=False)),
+        (at(510), m.Logout(counter=1)),
+        (at(day2 - 9 * 60 - 60), m.ResetDay(day=DAY2)),
+        (at(day2), m.Login(counter=1, teller="t1", pin="t1")),
+        (at(day2 + 60), m.CheckIn(code="NEXT05")), (at(day2 + 62), m.CallNext(counter=1)),
+        (at(day2 + 63), m.StartService(counter=1)),
+        (at(day2 + 70), m.FinishService(counter=1, request_rating=False)),
+        (at(day2 + 510), m.Logout(counter=1)),
+        (at(2 * day2 - 9 * 60 - 60), m.ResetDay(day="2026-03-04")),
+    ]
+
+
+def booking_days(cfg: BranchConfig) -> list[DayFacts]:
+    """The facts of DAY and DAY2 folded from the live core's events (no journal), each day given
+    the bookings open as it began, as the replay gives them."""
+    from qbus import messages as m
+
+    core = BranchCore(cfg)
+    days: list[DayFacts] = []
+    events: list[Any] = []
+    carried: list[m.BookingView] = []
+    opened = 0.0
+    for at, cmd in commands_of_booking_days():
+        core.execute(cmd, at)
+        got = core.drain()
+        if not isinstance(cmd, m.ResetDay):
+            events += got
+            continue
+        if cmd.day in (DAY2, "2026-03-04"):
+            events += [e for e in got if not isinstance(e, m.DayReset)]
+            days.append(collect(cfg, DAY if cmd.day == DAY2 else DAY2, events, opened, at, archived_at=at,
+                                bookings=carried))
+        events, opened = [], at
+        carried = [msgspec.structs.replace(v) for v in core.bookings_state().bookings]
+    return days

@@ -19,7 +19,7 @@ from qhistory.facts import DayFacts
 from qhistory.schema import schema_sql
 from qhistory.store import HistoryError, SqlStore, UnknownComplaint, open_store
 from tests.coretools import DAY, T0
-from tests.history_helpers import cfg_with, hand_facts, make_store, same
+from tests.history_helpers import booking_days, cfg_with, hand_facts, make_store, same
 
 CFG = cfg_with('[targets]\nreferral_businesses = ["loan"]\n')
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,7 +32,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlStore]:
 
 def _counts(store: SqlStore) -> dict[str, int]:
     return {t: store._query(f"SELECT count(*) FROM {t}")[0][0]
-            for t in ("history_day", "ticket_fact", "counter_span", "alert_fact", "kiosk_fact", "complaint")}
+            for t in ("history_day", "ticket_fact", "counter_span", "alert_fact", "kiosk_fact", "booking_fact",
+                      "complaint")}
 
 
 def test_a_day_comes_back_exactly_as_archived(store: SqlStore) -> None:
@@ -45,6 +46,19 @@ def test_a_day_comes_back_exactly_as_archived(store: SqlStore) -> None:
     assert same(back, facts)
     assert store.tickets("hist", "2026-03-03", "2026-03-31") == []
     assert store.branches() == ["hist"]
+
+
+def test_a_days_bookings_come_back_exactly_as_archived(store: SqlStore) -> None:
+    days = booking_days(CFG)
+    for facts in days:
+        assert store.archive(facts)
+    for facts in days:
+        d = facts.record.day
+        back = store.bookings("hist", d, d)
+        assert [b.code for b in back] == [b.code for b in facts.bookings] and same(
+            DayFacts(record=facts.record, bookings=back), DayFacts(record=facts.record, bookings=facts.bookings))
+    assert {b.outcome for b in store.bookings("hist", DAY, "2026-03-03")} == {"kept", "late", "missed", "cancelled"}
+    assert not store.archive(days[0]) and _counts(store)["booking_fact"] == 5
 
 
 def test_archiving_a_day_twice_changes_nothing(store: SqlStore) -> None:
