@@ -180,7 +180,7 @@ class KioskFlow:
 
     def booking_pad(self) -> View:
         """The customer has an appointment: show the code pad (back home by itself if left alone)."""
-        return self._show(View(ViewKind.BOOKING_CODE, "请输入预约码，然后按“确认”", "Type your booking code, then OK.",
+        return self._show(View(ViewKind.BOOKING_CODE, "请输入预约码后按确认", "Type your booking code, then OK.",
                                until=self.clock() + self.staff_s))
 
     def check_in_code(self, code: str) -> View:
