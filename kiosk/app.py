@@ -137,6 +137,8 @@ class KioskApp:
             return self.flow.request_priority()
         if kind == "reprint":
             return self.flow.reprint()
+        if kind == "booking":  # 预约取号: the code pad
+            return self.flow.booking_pad()
         if kind == "check_in":  # 预约签到: the booking code typed on the screen
             return self.flow.check_in_code(str(value))
         if kind == "staff_pin":

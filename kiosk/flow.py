@@ -55,6 +55,7 @@ class ViewKind(enum.StrEnum):
     SELF_SERVICE = "self_service"  # this business can be done at a machine; take a ticket anyway?
     STAFF_NEEDED = "staff_needed"  # priority by button: staff card or staff id + PIN
     STAFF_OK = "staff_ok"  # priority granted: choose a business
+    BOOKING_CODE = "booking_code"  # 预约取号: the code pad, the code typed so far is the screen's
     ISSUING = "issuing"  # waiting for the core's answer (up to issue_timeout_s): say so, no buttons
     ISSUED = "issued"  # ticket printed
     PRINT_FAILED = "print_failed"  # number valid, shown on screen, reprint offered
@@ -176,6 +177,11 @@ class KioskFlow:
         self._identity_view = View(ViewKind.IDENTIFIED, zh, en, tier=who.tier, masked_name=who.masked_name,
                                    until=self._identity_until)
         return self._show(self._identity_view)
+
+    def booking_pad(self) -> View:
+        """The customer has an appointment: show the code pad (back home by itself if left alone)."""
+        return self._show(View(ViewKind.BOOKING_CODE, "请输入预约码后按确认", "Type your booking code, then OK.",
+                               until=self.clock() + self.staff_s))
 
     def check_in_code(self, code: str) -> View:
         """预约签到 by the booking code typed on the screen."""

@@ -1,6 +1,6 @@
 """The kiosk touch screen (pygame): business buttons in Chinese and English, a large "swipe your card"
-prompt, messages, the self-service offer, the staff PIN pad and the on-screen ticket after a print
-failure. It draws a `View` from kiosk.flow and turns touches into `Action`s; it decides nothing.
+prompt, the "I have an appointment" button and its booking-code pad, messages, the self-service
+offer, the staff PIN pad and the on-screen ticket after a print failure. It draws a `View` from kiosk.flow and turns touches into `Action`s; it decides nothing.
 
 Runs headless with SDL_VIDEODRIVER=dummy (tests render frames to PNG). Touch panels arrive as mouse
 button events or FINGERDOWN (normalised coordinates); both are handled.
@@ -35,7 +35,7 @@ WHITE = (255, 255, 255)
 @dataclass(frozen=True)
 class Action:
     """What a touch means: business (value = code), anyway (value = code), priority, reprint, back,
-    staff_pin (value = "id:pin")."""
+    staff_pin (value = "id:pin"), booking (the code pad), check_in (value = the booking code)."""
 
     kind: str
     value: str = ""
@@ -45,7 +45,7 @@ class Action:
 class _Hit:
     rect: pygame.Rect
     action: Action | None = None
-    key: str = ""  # PIN pad key
+    key: str = ""  # PIN pad / code pad key
 
 
 #: Where text was drawn, for tests and screenshots: (what, text, rect on screen, font size, fg, bg).
@@ -56,6 +56,13 @@ FAULT_BG = (255, 236, 214)
 DISABLED = (160, 164, 170)
 COUNT_PX = 28  # waiting counts: the size an elderly customer reads at arm's length
 BACK_W, BACK_H = 300, 100  # Back sits bottom-left on every screen: on the home screen that spot is no button
+BOOKING_H = 100  # the home screen's appointment button, in the card column just above Back's spot
+CODE_MAX = 12  # the longest booking code (kiosk.flow.BOOKING_CODE)
+#: The staff PIN pad and the booking-code pad: (key, label, columns wide), laid out row by row.
+PIN_KEYS = [(k, {"C": "清除", "OK": "确定"}.get(k, k), 1) for k in "1 2 3 4 5 6 7 8 9 C 0 OK".split()]
+# Booking codes are letters and digits (the web's are 6 of A-Z 2-9; a bank's export may use any).
+CODE_KEYS = ([(k, k, 1) for k in "1234567890ABCDEFGHIJKLMNOPQRSTUVWXYZ"]
+             + [("CLR", "清除 Clear", 2), ("OK", "确认 OK", 2)])
 
 
 class KioskScreen:
@@ -71,6 +78,7 @@ class KioskScreen:
         self._pin_id = ""
         self._pin = ""
         self._pin_stage = "id"
+        self._code = ""  # the booking code typed so far (screen state, like the PIN)
         self._view: View | None = None
         self.waiting: dict[str, int] = {}  # people waiting per business (the core's QueueState)
         self.est_wait_s: dict[str, float] = {}  # the core's estimated wait per business
@@ -94,6 +102,8 @@ class KioskScreen:
     def draw(self, view: View) -> pygame.Surface:
         if view.kind is not ViewKind.STAFF_NEEDED:
             self._pin_id, self._pin, self._pin_stage = "", "", "id"
+        if view.kind is not ViewKind.BOOKING_CODE:
+            self._code = ""
         self._view = view
         self._hits = []
         self.elements = []
@@ -110,6 +120,8 @@ class KioskScreen:
             self._forward(body, "继续取号", "Take a ticket", Action("anyway", view.business))
         elif kind is ViewKind.STAFF_NEEDED:
             self._pinpad(view, body)
+        elif kind is ViewKind.BOOKING_CODE:
+            self._codepad(view, body)
         elif kind is ViewKind.ISSUING:
             self._message(view, body)  # no buttons: a second tap has nothing to hit
         elif kind is ViewKind.ISSUED:
@@ -132,7 +144,9 @@ class KioskScreen:
         self._text(f"{b.bank_en} · {b.name_en}", 24, WHITE, (40, 64), bg=BAR, what="header")
 
     def _home(self, view: View, body: pygame.Rect) -> None:
-        left = pygame.Rect(body.x, body.y, body.w * 2 // 5 - 20, body.h)
+        left = self._card_column(body)
+        if self.cfg.kiosk.appointments:  # keep Back's spot (below) free: it is no button here
+            left.h -= BOOKING_H + BACK_H + 20
         inner = left.inflate(-60, 0)
         if view.fault_zh:
             self._fault(view, left)
@@ -161,6 +175,13 @@ class KioskScreen:
         if view.kind is not ViewKind.STAFF_OK and enabled:
             pr = pygame.Rect(right.x, body.bottom - 80, right.w, 80)
             self._button(pr, "优先取号（工作人员授权）", "Priority ticket (staff)", Action("priority"), small=True)
+        if self.cfg.kiosk.appointments and view.kind is ViewKind.HOME and enabled:
+            br = pygame.Rect(left.x, body.bottom - BACK_H - 10 - BOOKING_H, left.w, BOOKING_H)
+            self._button(br, "预约取号", "I have an appointment", Action("booking"))
+
+    def _card_column(self, body: pygame.Rect) -> pygame.Rect:
+        """The home screen's left column (card prompt); the pads keep their keys right of it."""
+        return pygame.Rect(body.x, body.y, body.w * 2 // 5 - 20, body.h)
 
     def _fault(self, view: View, left: pygame.Rect) -> None:
         """No ticket can be printed now: say so where "swipe your card" would be, large."""
@@ -229,16 +250,39 @@ class KioskScreen:
                    (left.x, y + 100), what="pin")
         self._back(body)
         # the keys end above the home screen's priority button: a double tap on it types nothing
-        pad = pygame.Rect(body.centerx + 20, body.y, body.w // 2 - 20, body.h - 100)
-        keys = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "C", "0", "OK"]
-        kw, kh = (pad.w - 40) // 3, (pad.h - 60) // 4
-        for i, key in enumerate(keys):
-            r = pygame.Rect(pad.x + (i % 3) * (kw + 20), pad.y + (i // 3) * (kh + 20), kw, kh)
+        self._keypad(pygame.Rect(body.centerx + 20, body.y, body.w // 2 - 20, body.h - 100), PIN_KEYS, 3, 20, 48)
+
+    def _codepad(self, view: View, body: pygame.Rect) -> None:
+        """预约取号: the code as typed (large, left, where the appointment button was: a double tap
+        on it types nothing), the letter and digit keys right of it, above the priority button."""
+        column = self._card_column(body)
+        y = self._wrapped(view.zh, 34, INK, column, column.y + 20, what="message")
+        y = self._wrapped(view.en, 24, MUTED, column, y + 12, what="message")
+        self._text("预约码 Booking code", 28, MUTED, (column.x, y + 30), what="code_label")
+        box = pygame.Rect(column.x, y + 76, column.w, 110)
+        pygame.draw.rect(self.surface, BUTTON, box, border_radius=12)
+        pygame.draw.rect(self.surface, ACCENT, box, 3, border_radius=12)
+        if self._code:
+            self._text(self._code, 0, ACCENT, (box.x + 20, box.y + 14), bg=BUTTON, what="code",
+                       size=self._fitted_size(self._code, 72, box.w - 40))
+        self._back(body)
+        pad = pygame.Rect(column.right + 40, body.y, body.right - column.right - 40, body.h - 100)
+        self._keypad(pad, CODE_KEYS, 8, 10, 40)
+
+    def _keypad(self, pad: pygame.Rect, keys: list[tuple[str, str, int]], cols: int, gap: int, px: int) -> None:
+        """Keys filling `pad` row by row, `cols` to a row (a key may be several columns wide)."""
+        rows = (sum(span for *_, span in keys) + cols - 1) // cols
+        kw, kh = (pad.w - gap * (cols - 1)) // cols, (pad.h - gap * (rows - 1)) // rows
+        at = 0
+        for key, label, span in keys:
+            col, row = at % cols, at // cols
+            r = pygame.Rect(pad.x + col * (kw + gap), pad.y + row * (kh + gap), kw * span + gap * (span - 1), kh)
+            at += span
             pygame.draw.rect(self.surface, BUTTON, r, border_radius=12)
             pygame.draw.rect(self.surface, BUTTON_EDGE, r, 2, border_radius=12)
-            label = {"C": "清除", "OK": "确定"}.get(key, key)
-            img = self._font(48).render(label, True, INK, BUTTON)
-            self._text(label, 0, INK, img.get_rect(center=r.center).topleft, bg=BUTTON, what="key", size=48)
+            size = self._fitted_size(label, px, r.w - 8)
+            img = self._font(size).render(label, True, INK, BUTTON)
+            self._text(label, 0, INK, img.get_rect(center=r.center).topleft, bg=BUTTON, what="key", size=size)
             self._hits.append(_Hit(r, key=key))
 
     def _button(self, r: pygame.Rect, zh: str, en: str, action: Action, *, small: bool = False) -> None:
@@ -301,7 +345,25 @@ class KioskScreen:
     def hit(self, pos: tuple[int, int]) -> Action | None:
         for h in self._hits:
             if h.rect.collidepoint(pos):
-                return h.action if h.action is not None else self._pin_key(h.key)
+                if h.action is not None:
+                    return h.action
+                return self._code_key(h.key) if self._code_pad_shown() else self._pin_key(h.key)
+        return None
+
+    def _code_pad_shown(self) -> bool:
+        return self._view is not None and self._view.kind is ViewKind.BOOKING_CODE
+
+    def _code_key(self, key: str) -> Action | None:
+        """The code pad edits the code shown; OK with a code gives the check_in action."""
+        if key == "OK":
+            if self._code:
+                return Action("check_in", self._code)
+        elif key == "CLR":
+            self._code = ""
+        elif len(self._code) < CODE_MAX:
+            self._code += key
+        if self._view is not None:
+            self.draw(self._view)
         return None
 
     def _pin_key(self, key: str) -> Action | None:

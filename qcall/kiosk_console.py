@@ -5,7 +5,8 @@ program (or `cat`) can watch the reader side too.
 
 Lines: `swipe [card number]`, `id [YYYYMMDD] [name]` (place an ID card; born then), `id off`,
 `passbook [account]`, `paper out|low|in`, `cover open|close`, `press cash|priority|…` (a GPIO
-button, for a kiosk with no screen), `ticket` (the last ticket, as printed), `help`, `quit`.
+button, for a kiosk with no screen), `code K7Q2M9` (check in an appointment by its booking code, as
+typed on the screen's code pad), `ticket` (the last ticket, as printed), `help`, `quit`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ Out = Callable[[str], None]
 
 HELP = ("swipe [卡号] 刷卡 swipe a card | id [YYYYMMDD] [姓名] 放身份证 place an ID card | id off 取走 remove | "
         "passbook [账号] 插存折 insert a passbook | paper out/low/in 缺纸/将尽/装纸 | cover open/close 开盖/合盖 | "
-        "press cash / priority 按键 button | ticket 看号票 last ticket | help | quit")
+        "press cash / priority 按键 button | code K7Q2M9 预约签到 appointment check-in | ticket 看号票 last ticket | help | quit")
 DEMO_CARD = luhn_complete("621700000011112222")
 DEMO_ACCOUNT = "6222600100012345678"
 
@@ -60,7 +61,7 @@ class KioskConsole:
             return False
         action = {"help": self._help, "?": self._help, "swipe": self._swipe, "id": self._id,
                   "passbook": self._passbook, "paper": self._paper, "cover": self._cover,
-                  "press": self._press, "ticket": self._ticket}.get(w)
+                  "press": self._press, "code": self._code, "ticket": self._ticket}.get(w)
         if action is None:
             self.out(f"? {w} — help")
         else:
@@ -120,6 +121,16 @@ class KioskConsole:
             self.out("press <business code> | press priority | press reprint")
             return
         self.app.events.put(KioskEvent("button", args[0]))
+
+    def _code(self, args: list[str]) -> None:
+        """The booking code, as the screen's code pad sends it (the flow checks its format)."""
+        from kiosk.screen import Action  # pygame only when the console is used this way
+
+        if len(args) != 1:
+            self.out("code <预约码 booking code>, e.g. code K7Q2M9")
+            return
+        self.app.events.put(KioskEvent("action", Action("check_in", args[0].upper())))
+        self.out(f"预约码已输入 booking code typed: {args[0].upper()}")
 
     def _ticket(self, _args: list[str]) -> None:
         tickets = self.twins.printer.tickets

@@ -87,7 +87,8 @@ def kiosk_factory() -> Iterator[Any]:
 
     def start(broker: Any, cfg: BranchConfig = CFG, **kw: Any) -> KioskRuntime:
         kw.setdefault("roster", vip_roster())
-        rt = KioskRuntime(cfg, host=broker.host, port=broker.port, twin=True, screen=False, key=KEY, **kw)
+        kw.setdefault("screen", False)
+        rt = KioskRuntime(cfg, host=broker.host, port=broker.port, twin=True, key=KEY, **kw)
         made.append(rt)
         return rt.start()
 

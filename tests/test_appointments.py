@@ -5,12 +5,15 @@ branch clock (so "10:20" is 10:20 whatever the hour the tests run)."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the touch screen, headless
 
 import pytest
 from kiosk_bus_helpers import CFG, KEY, TOPICS, kiosk_factory, press, wait_view
@@ -141,6 +144,63 @@ def test_booked_checked_in_by_card_and_called_at_its_time_ahead_of_walk_ins(
         return {x.value.code for x in events.items if isinstance(x.value, m.BookingMissed)}
 
     assert events.wait_for(lambda xs: missed() == {"EARLY1", "SECOND"})
+
+
+def test_a_booking_code_typed_on_the_touch_screen_gives_the_appointment_ticket(
+        mosquitto: Any, branch: tuple[CoreRunner, Shifted], kiosk_on: Any, make_bus: Any) -> None:
+    from hw.printer.paper import paper_lines
+    from kiosk.app import KioskEvent
+    from kiosk.screen import Action, KioskScreen
+
+    _core, t = branch
+    office = make_bus(mosquitto, "manager", topics=TOPICS)
+    assert office.request(m.Book(code="K7Q2M9", at=T0 + 30 * MIN, business="cash", masked_name="李*",
+                                 source="web", by="zhao"), 10).ok
+    t.shift = 20 * MIN  # 10:20, ten minutes before the booked 10:30
+    rt = kiosk_on(mosquitto, screen=True)
+    screen: KioskScreen = rt.app.screen
+
+    def tap(rect: Any) -> None:
+        assert rect is not None
+        action = screen.hit(rect.center)
+        if action is not None:
+            rt.app.events.put(KioskEvent("action", action))
+
+    def said(view_text: str) -> bool:
+        return any(view_text in text for _w, text, *_ in screen.elements)
+
+    def type_code(code: str) -> None:
+        tap(screen.button_rect(Action("booking")))
+        assert wait_view(rt, ViewKind.BOOKING_CODE).kind is ViewKind.BOOKING_CODE
+        for key in code:
+            tap(screen.key_rect(key))
+        assert said(code)  # the code as typed, on the screen
+        tap(screen.key_rect("OK"))
+
+    assert said("预约取号") and said("I have an appointment")
+    type_code("NOPE99")
+    view = wait_view(rt, ViewKind.MESSAGE)
+    assert said("没有找到该预约码的今日预约") and "No booking" in view.en
+    assert rt.twins.printer.tickets == []  # nothing printed for a code nobody booked
+    tap(screen.button_rect(Action("back")))
+    wait_view(rt, ViewKind.HOME)
+    type_code("K7Q2M9")
+    view = wait_view(rt, ViewKind.ISSUED)
+    assert view.ticket is not None and view.ticket.booking == "K7Q2M9"
+    assert said("预约签到成功") and said(view.ticket.number)
+    printed = rt.twins.printer.tickets[-1]
+    assert gb("预约 APPOINTMENT") in printed and gb("预约时间 10:30") in printed
+    assert any("预约 APPOINTMENT" in ln.text for ln in paper_lines(printed))
+
+    # the twin kiosk's console types a code as the pad does (`qcall kiosk --twin`: code ZZ9999)
+    from qcall.kiosk_console import KioskConsole
+
+    lines: list[str] = []
+    console = KioskConsole(rt.twins, rt.app, lines.append)
+    assert console.handle("code") and "code K7Q2M9" in lines[-1]  # how to use it
+    assert console.handle("code zz9999") and "ZZ9999" in lines[-1]
+    view = wait_view(rt, ViewKind.MESSAGE)
+    assert "没有找到" in view.zh and said("No booking for today has that code.")
 
 
 CSV = """\ufeffcode,date,time,business,tier,name,id_number

@@ -19,7 +19,7 @@ from hw.buttons import KioskButtons
 from hw.identity import Presented, Secret
 from hw.printer import Paper, Printer, TwinDevice
 from hw.printer.paper import paper_lines
-from kiosk.app import KioskApp
+from kiosk.app import KioskApp, KioskEvent
 from kiosk.flow import HOME, KioskFlow, View, ViewKind
 from kiosk.recognition import KeyedHasher, Recognizer, Roster
 from kiosk.screen import Action, KioskScreen
@@ -262,3 +262,82 @@ def test_a_counter_name_is_never_split_on_the_ticket(width) -> None:
     for name in ("5号VIP窗口", "1号窗口", "VIP Counter 5", "Counter 1"):
         assert any(name in ln for ln in lines), (name, lines)
     assert not any("\u2060" in ln for ln in lines)  # the joiners are not printed
+
+
+# -- 预约取号: the appointment button and its code pad ---------------------------------------------
+BOOKING_PAD = View(ViewKind.BOOKING_CODE, "请输入预约码后按确认", "Type your booking code, then OK.")
+
+
+def test_the_home_screen_offers_the_appointment_button_clear_of_every_other_button(screen) -> None:
+    home = hits(screen, HOME)
+    button = screen.button_rect(Action("booking"))
+    assert button is not None
+    on_button = [(t, r) for t, r in texts(screen) if button.contains(r)]
+    assert [t for t, _ in on_button] == ["预约取号", "I have an appointment"]
+    for text, _r in on_button:
+        assert_shows(screen, text)
+    assert overlaps(texts(screen)) == []
+    assert [a for a, r in home if a != "booking" and r.colliderect(button)] == []
+    # Back (bottom-left on every other screen) comes back to no button, this one included
+    back = next(r for a, r in hits(screen, BOOKING_PAD) if a == "back")
+    assert [a for a, r in home if r.colliderect(back)] == []
+    # a double tap on the appointment button types nothing on the pad it opens
+    assert [a for a, r in hits(screen, BOOKING_PAD) if r.colliderect(button)] == []
+
+
+def test_no_appointment_button_where_the_branch_takes_no_bookings_nor_when_no_ticket_can_print() -> None:
+    cfg = branch()
+    s = KioskScreen(msgspec.structs.replace(cfg, kiosk=msgspec.structs.replace(cfg.kiosk, appointments=False)),
+                    size=(W, H), window=False)
+    try:
+        s.draw(HOME)
+        assert s.button_rect(Action("booking")) is None and "预约取号" not in [t for t, _ in texts(s)]
+        assert s.button_rect(Action("business", "cash")) is not None
+    finally:
+        s.close()
+    s = KioskScreen(cfg, size=(W, H), window=False)
+    try:
+        s.draw(View(ViewKind.HOME, fault_zh="缺纸", fault_en="out of paper"))
+        assert s.button_rect(Action("booking")) is None
+    finally:
+        s.close()
+
+
+def tap(screen: KioskScreen, rect: pygame.Rect | None) -> Action | None:
+    assert rect is not None
+    return screen.handle(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=rect.center))
+
+
+def test_the_code_pad_shows_the_code_as_typed_clears_and_sends_it_on_ok(kiosk) -> None:
+    k = kiosk
+    action = tap(k.screen, k.screen.button_rect(Action("booking")))
+    assert action == Action("booking")
+    k.app.events.put(KioskEvent("action", action))
+    view = k.app.step(0.0)
+    assert view is not None and view.kind is ViewKind.BOOKING_CODE
+    assert_shows(k.screen, "请输入预约码后按确认") and assert_shows(k.screen, "预约码 Booking code")
+    for key in ("清除 Clear", "确认 OK", "返回", "Back", "7", "K"):
+        assert_shows(k.screen, key)
+    keys = [(t, r) for w, t, r, *_ in k.screen.elements if w == "key"]
+    assert overlaps(keys) == [] and min(r.h for _, r in keys) >= 28  # large labels, none over another
+    assert tap(k.screen, k.screen.key_rect("OK")) is None  # nothing typed: nothing sent
+    for key in "123":
+        assert tap(k.screen, k.screen.key_rect(key)) is None
+    assert_shows(k.screen, "123")
+    tap(k.screen, k.screen.key_rect("CLR"))
+    assert "123" not in [t for t, _ in texts(k.screen, "code")]
+    for key in "K7Q2M9":
+        tap(k.screen, k.screen.key_rect(key))
+    assert_shows(k.screen, "K7Q2M9")
+    assert tap(k.screen, k.screen.key_rect("OK")) == Action("check_in", "K7Q2M9")
+    assert tap(k.screen, k.screen.button_rect(Action("back"))) == Action("back")
+
+
+def test_the_code_pad_goes_home_by_itself_when_left_alone(kiosk) -> None:
+    k = kiosk
+    k.app.events.put(KioskEvent("action", Action("booking")))
+    assert k.app.step(0.0).kind is ViewKind.BOOKING_CODE  # type: ignore[union-attr]
+    tap(k.screen, k.screen.key_rect("5"))
+    k.clock.advance(k.flow.staff_s + 1)
+    assert k.app.step(0.0).kind is ViewKind.HOME  # type: ignore[union-attr]
+    assert_shows(k.screen, "请刷卡") and not texts(k.screen, "code")

@@ -171,6 +171,9 @@ class KioskSection(Base, kw_only=True):
     # night must not hand out numbers nobody will call).
     hours_only: bool = True
     last_ticket_min: int = 0
+    # The home screen's "预约取号 / I have an appointment" button (typing the booking code). Off for a
+    # branch that takes no bookings, so its customers see no button that can only say "not found".
+    appointments: bool = True
 
 
 class DisplaySection(Base, kw_only=True):
