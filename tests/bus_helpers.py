@@ -115,3 +115,22 @@ def start_child(host: str, port: int, prefix: str, branch: str, device: str) -> 
         proc.wait()
         raise RuntimeError(f"bus child did not come online: {line!r}")
     return proc
+
+
+class RecordingBus:
+    """The service's publishing side with no broker: every message it publishes, in order, each
+    acknowledged at once (for tests of the service's own decisions, not of MQTT)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1,
+                    on_sent: Callable[[], None] | None = None) -> bool:
+        self.sent.append((topic, payload))
+        if on_sent is not None:
+            on_sent()
+        return True
+
+    def on(self, topic: str) -> list[bytes]:
+        """The payloads published on `topic`, oldest first."""
+        return [p for t, p in self.sent if t == topic]

@@ -6,7 +6,6 @@ what the service sends."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ from qserver.journal import Journal
 from qserver.pins import CHEAP_COST, PinBook
 from qserver.service import CoreService
 from qserver.store import DurableCore
+from tests.bus_helpers import RecordingBus
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
@@ -31,24 +31,12 @@ H = 3600.0
 _IDS = itertools.count()  # request ids unique across restarts, as devices' random ids are
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1,
-                    on_sent: Callable[[], None] | None = None) -> bool:
-        self.sent.append((topic, payload))
-        if on_sent is not None:
-            on_sent()
-        return True
-
+class Recorder(RecordingBus):
     def last(self, topic: str, kind: type) -> object:
-        return msgspec.json.decode([p for t, p in self.sent if t == topic][-1], type=kind)
+        return msgspec.json.decode(self.on(topic)[-1], type=kind)
 
     def events(self, kind: str) -> list[m.AnyEvent]:
-        return [m.decode_event(p) for t, p in self.sent if t == TOPICS.event(kind)]
-
-
+        return [m.decode_event(p) for p in self.on(TOPICS.event(kind))]
 class Pi:
     """A machine's clocks: the wall clock (which NTP or a person may step) and the monotonic one."""
 

@@ -7,7 +7,6 @@ is a real SQLite file and the clock is injected."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -19,6 +18,7 @@ from qserver.clock import BranchClock
 from qserver.journal import Journal
 from qserver.service import CoreService
 from qserver.store import DurableCore
+from tests.bus_helpers import RecordingBus
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
@@ -27,21 +27,9 @@ NOV30_0900 = 1_796_000_400.0  # 2026-11-30 09:00 in Shanghai
 DEC01_0453 = 1_796_071_980.0  # 2026-12-01 04:53: after the 03:00 reset
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1,
-                    on_sent: Callable[[], None] | None = None) -> bool:
-        self.sent.append((topic, payload))
-        if on_sent is not None:
-            on_sent()
-        return True
-
+class Recorder(RecordingBus):
     def replies(self, device: str) -> list[m.Reply]:
-        return [msgspec.json.decode(p, type=m.Reply) for t, p in self.sent if t == TOPICS.reply(device)]
-
-
+        return [msgspec.json.decode(p, type=m.Reply) for p in self.on(TOPICS.reply(device))]
 class Time:
     def __init__(self, wall: float) -> None:
         self.w, self.m = wall, 0.0

@@ -10,7 +10,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from qserver.errors import JournalError, JournalGone
 from qserver.journal import Journal, marker_path
 from qserver.service import CoreService
 from qserver.store import DurableCore
+from tests.bus_helpers import RecordingBus
 from tests.served import served_branch
 from tests.test_config import EXAMPLE
 
@@ -35,21 +35,9 @@ TOPICS = Topics(CFG.bus.prefix, CFG.branch.id)
 T0 = 1_796_000_400.0  # 2026-11-30 09:00 in Shanghai
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, bytes]] = []
-
-    def publish_raw(self, topic: str, payload: bytes, *, retain: bool = False, qos: int = 1,
-                    on_sent: Callable[[], None] | None = None) -> bool:
-        self.sent.append((topic, payload))
-        if on_sent is not None:
-            on_sent()
-        return True
-
+class Recorder(RecordingBus):
     def replies(self) -> list[bytes]:
-        return [p for t, p in self.sent if t == TOPICS.reply("kiosk1")]
-
-
+        return self.on(TOPICS.reply("kiosk1"))
 def service(path: Path) -> tuple[CoreService, Recorder]:
     bus = Recorder()
     clock = BranchClock(wall=lambda: T0, mono=lambda: 0.0, synced=lambda: True)
