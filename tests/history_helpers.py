@@ -164,13 +164,13 @@ def commands_of_booking_days() -> list[tuple[float, Any]]:
         (at(110), m.CheckIn(code="LATE02")), (at(116), m.CallNext(counter=1)),
         (at(117), m.StartService(counter=1)), (at(120), m.FinishService(counter=1, request_rating=False)),
         (at(510), m.Logout(counter=1)),
-        (at(day2 - 9 * 60 - 60), m.ResetDay(day=DAY2)),
+        (at(day2 - 60), m.ResetDay(day=DAY2)),  # 08:00 next morning: a day is reset once it has begun
         (at(day2), m.Login(counter=1, teller="t1", pin="t1")),
         (at(day2 + 60), m.CheckIn(code="NEXT05")), (at(day2 + 62), m.CallNext(counter=1)),
         (at(day2 + 63), m.StartService(counter=1)),
         (at(day2 + 70), m.FinishService(counter=1, request_rating=False)),
         (at(day2 + 510), m.Logout(counter=1)),
-        (at(2 * day2 - 9 * 60 - 60), m.ResetDay(day="2026-03-04")),
+        (at(2 * day2 - 60), m.ResetDay(day="2026-03-04")),
     ]
 
 
