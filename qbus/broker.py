@@ -41,6 +41,20 @@ def free_port(host: str = "127.0.0.1") -> int:
 # ---------------------------------------------------------------------------------- embedded
 
 
+def _amqtt_exception(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """amqtt 0.12.1 iterates its subscription table while another client's SUBSCRIBE changes it,
+    so when the demo's devices connect at once one connection can fail with "dictionary changed
+    size during iteration". That client's link drops and it reconnects by itself (BusClient), so
+    this known race is one warning line, not a traceback in the demo's output; anything else is
+    reported as asyncio reports it."""
+    err = context.get("exception")
+    if isinstance(err, RuntimeError) and "changed size during iteration" in str(err):
+        _LOG.warning("embedded broker: amqtt dropped a connecting client (its subscription race); "
+                     "the client reconnects")
+        return
+    loop.default_exception_handler(context)
+
+
 class EmbeddedBroker:
     """amqtt running in-process on a loopback port. `with EmbeddedBroker() as b: ... b.port`."""
 
@@ -78,6 +92,7 @@ class EmbeddedBroker:
         if loop is None:
             return
         asyncio.set_event_loop(loop)
+        loop.set_exception_handler(_amqtt_exception)
         try:
             loop.run_until_complete(self._start_broker())
         except Exception as err:  # reported to start(), which raises BrokerError

@@ -90,3 +90,26 @@ def test_stop_frees_the_port_and_is_safe_twice() -> None:
 def test_a_port_in_use_is_a_clear_error() -> None:
     with EmbeddedBroker() as first, pytest.raises(BrokerError, match="embedded broker"):
         EmbeddedBroker(port=first.port).start()
+
+
+def test_amqtts_subscription_race_is_one_warning_not_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """The demo's devices connect at once; amqtt 0.12.1 can drop one of them with a RuntimeError
+    from iterating its subscriptions. The demo's output gets one warning line (the client
+    reconnects), while any other loop error still goes to asyncio's own handler."""
+    import asyncio
+    import logging
+
+    from qbus.broker import _amqtt_exception
+
+    loop = asyncio.new_event_loop()
+    try:
+        with caplog.at_level(logging.WARNING):
+            _amqtt_exception(loop, {"message": "Unhandled exception in client_connected_cb",
+                                    "exception": RuntimeError("dictionary changed size during iteration")})
+            assert [r.getMessage() for r in caplog.records] == [
+                "embedded broker: amqtt dropped a connecting client (its subscription race); the client reconnects"]
+            caplog.clear()
+            _amqtt_exception(loop, {"message": "boom", "exception": ValueError("other")})
+            assert any(r.name == "asyncio" and "boom" in r.getMessage() for r in caplog.records)
+    finally:
+        loop.close()
