@@ -11,19 +11,24 @@ import csv
 import datetime as dt
 import io
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qbus.config import BranchConfig
 from qcall.history import store_target
 from qhistory import period as pd
-from qhistory import render, report
 from qhistory.store import SqlStore, open_store
 from web.reports import BadAsk, PeriodAsk, ReportPage
+
+if TYPE_CHECKING:
+    from qhistory.report import Loaded
 
 RATING_COLUMNS = frozenset({"stars", "rating_reason", "rating_source"})
 
 
 class HistoryReports:
-    """`web.reports.ReportSource` over the branch's history store."""
+    """`web.reports.ReportSource` over the branch's history store. The report builders (and
+    matplotlib, ~55 MB) are imported on the first report asked for, not at the web's start: most
+    web processes serve live pages all day and never draw a chart."""
 
     def __init__(self, cfg: BranchConfig, target: str = "") -> None:
         self.cfg = cfg
@@ -36,7 +41,9 @@ class HistoryReports:
     def _open(self) -> SqlStore | None:
         return open_store(self.target) if self._exists() else None
 
-    def _load(self, ask: PeriodAsk) -> tuple[pd.Period, report.Loaded]:
+    def _load(self, ask: PeriodAsk) -> tuple[pd.Period, Loaded]:
+        from qhistory import report
+
         p = period_of(ask)
         store = self._open()
         if store is None:
@@ -47,11 +54,15 @@ class HistoryReports:
             store.close()
 
     def page(self, ask: PeriodAsk, manager: bool) -> ReportPage:
+        from qhistory import render, report
+
         p, data = self._load(ask)
         rep = report.build_from(self.cfg, p, data)
         return ReportPage(p.label, f"{p.title_zh} {p.title_en}", render.body(rep, tellers=manager))
 
     def lives_csv(self, ask: PeriodAsk, manager: bool) -> tuple[str, str]:
+        from qhistory import render
+
         p, data = self._load(ask)
         text = render.csv_lives(data.tickets, self.cfg.branch.timezone)
         if not manager:
