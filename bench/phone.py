@@ -31,10 +31,11 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import branch_server
+from bench._harness import branch_server, unlimited
 from qbus import messages as m
 from qbus.broker import free_port
 from qbus.client import BusClient, Received
@@ -144,6 +145,8 @@ async def run(host: str, port: int, tokens: list[str], bus: BusClient,
 
 def main() -> None:
     cfg = load(ROOT / "examples" / "branch.toml")
+    # over a thousand cash tickets in one day: four digits, so numbers never run out (numbers_exhausted)
+    cfg = msgspec.structs.replace(cfg, rules=msgspec.structs.replace(cfg.rules, number_width=4))
     with tempfile.TemporaryDirectory(prefix="qcall-bench-phone-") as tmp_s:
         tmp = Path(tmp_s)
         config = tmp / "branch.toml"
@@ -153,7 +156,7 @@ def main() -> None:
                           encoding="utf-8")
         (tmp / "users.toml").write_text("", encoding="utf-8")
         key = load_link_key(tmp / "ticket-link.key")
-        with branch_server(cfg, tmp) as broker:
+        with branch_server(unlimited(cfg), tmp) as broker:  # one kiosk issues the whole burst
             proc = subprocess.Popen(
                 [sys.executable, "-m", "qcall.cli", "web", "--config", str(config), "--host", broker.host,
                  "--port", str(broker.port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

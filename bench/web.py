@@ -30,7 +30,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import branch_server
+from bench._harness import branch_server, unlimited
 from qbus import messages as m
 from qbus.broker import free_port
 from qbus.client import BusClient, Received
@@ -142,7 +142,7 @@ def main() -> None:
         example = (ROOT / "examples" / "branch.toml").read_text(encoding="utf-8").split("\n[web]\n")[0]
         config.write_text(example + f"\n[web]\nport = {listen}\n", encoding="utf-8")
         add_user(tmp / "users.toml", "bench", "压测", "manager", PASSWORD)
-        with branch_server(cfg, tmp) as broker:
+        with branch_server(unlimited(cfg), tmp) as broker:  # one kiosk issues the whole burst
             proc = subprocess.Popen(
                 [sys.executable, "-m", "qcall.cli", "web", "--config", str(config), "--host", broker.host,
                  "--port", str(broker.port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
