@@ -5,6 +5,11 @@ against them includes the real broker hop and the real journal fsync."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -13,11 +18,15 @@ from typing import Any
 
 import msgspec
 
+from qbus import messages as m
 from qbus.broker import MosquittoBroker
+from qbus.client import Received
 from qbus.config import BranchConfig
 from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from qserver.tuning import tune_gc, tune_latency
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _core_process(cfg: BranchConfig, journal: Path, host: str, port: int, ready: Any, stop: Any) -> None:
@@ -68,3 +77,35 @@ def branch_server(cfg: BranchConfig, tmp: Path) -> Iterator[MosquittoBroker]:
     """Yield the started broker; the core serves `cfg` on it, journaling into `tmp`."""
     with served(cfg, tmp) as s:
         yield s.broker
+
+
+def web_branch_file(tmp: Path, listen: int, web_keys: str = "") -> Path:
+    """The example branch as a file in `tmp` with its [web] table replaced: the web service
+    listening on `listen` (plus `web_keys`, TOML lines of that table)."""
+    example = (ROOT / "examples" / "branch.toml").read_text(encoding="utf-8").split("\n[web]\n")[0]
+    config = tmp / "branch.toml"
+    config.write_text(example + f"\n[web]\nport = {listen}\n{web_keys}", encoding="utf-8")
+    return config
+
+
+def start_web(config: Path, broker: MosquittoBroker) -> subprocess.Popen[bytes]:
+    """`qcall web` as its own process (the figure includes its own event loop and RSS); the caller
+    terminates it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "qcall.cli", "web", "--config", str(config), "--host", broker.host,
+         "--port", str(broker.port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=dict(os.environ))
+
+
+class CallTimes:
+    """A `called` event subscriber: when (monotonic) each number's call arrived."""
+
+    def __init__(self) -> None:
+        self.at: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, msg: Received[object]) -> None:
+        ev = msg.value
+        if isinstance(ev, m.TicketCalled):
+            with self._lock:
+                self.at[ev.number] = time.monotonic()

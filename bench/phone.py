@@ -21,12 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,10 +32,10 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import branch_server, unlimited
+from bench._harness import CallTimes, branch_server, start_web, unlimited, web_branch_file
 from qbus import messages as m
 from qbus.broker import free_port
-from qbus.client import BusClient, Received
+from qbus.client import BusClient
 from qbus.config import load
 from qbus.ticket_link import load_link_key, ticket_token
 from qbus.topics import Topics
@@ -149,32 +146,19 @@ def main() -> None:
     cfg = msgspec.structs.replace(cfg, rules=msgspec.structs.replace(cfg.rules, number_width=4))
     with tempfile.TemporaryDirectory(prefix="qcall-bench-phone-") as tmp_s:
         tmp = Path(tmp_s)
-        config = tmp / "branch.toml"
         listen = free_port()
-        example = (ROOT / "examples" / "branch.toml").read_text(encoding="utf-8").split("\n[web]\n")[0]
-        config.write_text(example + f'\n[web]\nport = {listen}\nbase_url = "http://127.0.0.1:{listen}"\n',
-                          encoding="utf-8")
+        config = web_branch_file(tmp, listen, f'base_url = "http://127.0.0.1:{listen}"\n')
         (tmp / "users.toml").write_text("", encoding="utf-8")
         key = load_link_key(tmp / "ticket-link.key")
         with branch_server(unlimited(cfg), tmp) as broker:  # one kiosk issues the whole burst
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "qcall.cli", "web", "--config", str(config), "--host", broker.host,
-                 "--port", str(broker.port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                env=dict(os.environ))
+            proc = start_web(config, broker)
             url = f"http://127.0.0.1:{listen}"
             topics = Topics(cfg.bus.prefix, cfg.branch.id)
-            called_at: dict[str, float] = {}
-            lock = threading.Lock()
-
-            def on_called(msg: Received[object]) -> None:
-                ev = msg.value
-                if isinstance(ev, m.TicketCalled):
-                    with lock:
-                        called_at[ev.number] = time.monotonic()
-
+            calls = CallTimes()
+            called_at = calls.at
             bus = BusClient(host=broker.host, port=broker.port, topics=topics, device="bridge1",
                             act_as=("counter1",))
-            bus.subscribe(topics.event("called"), m.decode_event, on_called)
+            bus.subscribe(topics.event("called"), m.decode_event, calls)
             kiosk = BusClient(host=broker.host, port=broker.port, topics=topics, device="kiosk1")
             try:
                 bus.connect(10)
