@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import msgspec
-from kiosk_fixtures import EXAMPLE, VIP_CARD
 
 from kiosk.app import KioskEvent
 from kiosk.flow import View, ViewKind
@@ -18,6 +17,7 @@ from qbus.config import BranchConfig, load
 from qbus.topics import Topics
 from qcall.kiosk import KioskRuntime
 from qserver.runner import CoreRunner
+from tests.kiosk_fixtures import EXAMPLE, VIP_CARD
 
 KEY = bytes(range(32))
 _LOADED = load(EXAMPLE)

@@ -16,8 +16,6 @@ from zoneinfo import ZoneInfo
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the touch screen, headless
 
 import pytest
-from kiosk_bus_helpers import CFG, KEY, TOPICS, kiosk_factory, press, wait_view
-from kiosk_fixtures import PLAIN_CARD
 
 from kiosk.flow import ViewKind
 from kiosk.recognition import KeyedHasher
@@ -26,6 +24,8 @@ from qserver.clock import BranchClock
 from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.bus_helpers import Inbox
+from tests.kiosk_bus_helpers import CFG, KEY, TOPICS, kiosk_factory, press, wait_view
+from tests.kiosk_fixtures import PLAIN_CARD
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()  # 10:00 branch time
 MIN = 60.0

@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bus_helpers import FakeCore, Inbox
 
 from qbus import messages as m
 from qbus.broker import MosquittoBroker, free_port
@@ -28,6 +27,7 @@ from qbus.errors import BusError, ConfigError
 from qbus.provision import Provisioned, broker_gid, password_hash, provision, verify_password
 from qbus.roles import may_send
 from qbus.topics import Topics
+from tests.bus_helpers import FakeCore, Inbox
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
 Login = Callable[..., BusClient]

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from bus_helpers import FakeCore, Inbox, start_child
 from conftest import TEST_BRANCH, MakeBus
 
 from qbus import messages as m
@@ -17,6 +16,7 @@ from qbus.broker import MosquittoBroker, free_port
 from qbus.client import BusClient, Received
 from qbus.errors import BusError, BusTimeout
 from qbus.topics import Topics
+from tests.bus_helpers import FakeCore, Inbox, start_child
 
 
 def test_retained_state_reaches_a_late_subscriber(mosquitto: MosquittoBroker, make_bus: MakeBus,

@@ -7,7 +7,6 @@ import socket
 import threading
 
 import pytest
-from bus_helpers import FakeCore, Inbox, start_child
 from conftest import TEST_BRANCH, MakeBus
 
 from qbus import messages as m
@@ -15,6 +14,7 @@ from qbus.broker import EmbeddedBroker
 from qbus.client import Received
 from qbus.errors import BrokerError
 from qbus.topics import Topics
+from tests.bus_helpers import FakeCore, Inbox, start_child
 
 
 def test_retained_state_on_the_embedded_broker(embedded_broker: EmbeddedBroker, make_bus: MakeBus,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from kiosk_bus_helpers import CFG
-
 from qcall.demo_kiosk import DemoKiosk
+from tests.kiosk_bus_helpers import CFG
 
 
 def test_demo_kiosk_issues_a_realistic_mix_on_the_printer_twin(tmp_path: Path, mosquitto: Any,

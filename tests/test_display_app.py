@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pygame
 import pytest
-from display_helpers import T0, branch, colour_area, find_text, reference, saved_frame, screen
 
 from display import theme
 from display.app import Frame, run_display
@@ -18,6 +17,7 @@ from display.panels import CallingPanel
 from display.screen import HallScreen
 from qbus import messages as m
 from qbus.config import BranchConfig
+from tests.display_helpers import T0, branch, colour_area, find_text, reference, saved_frame, screen
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pygame
 import pytest
-from display_helpers import branch, colour_area, find_text, reference, shows_offline_badge
 
 from display import theme
 from display.app import Frame, run_display
@@ -25,6 +24,7 @@ from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import BranchConfig
 from qbus.topics import Topics
+from tests.display_helpers import branch, colour_area, find_text, reference, shows_offline_badge
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 SIZE = LAYOUTS["landscape-720"]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pygame
 import pytest
-from display_helpers import EXAMPLE, built_clips, find_text, reference
 
 from display import clips as c
 from display import theme
@@ -29,6 +28,7 @@ from qbus.config.sections import VoiceSection
 from qbus.topics import Topics
 from qcall.cli import main as qcall
 from qcall.demo_display import DemoDisplay, has_audio, has_screen
+from tests.display_helpers import EXAMPLE, built_clips, find_text, reference
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 

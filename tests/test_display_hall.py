@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from display_helpers import T0, branch
 
 from display.hall import BusLink, HallState
 from qbus import messages as m
 from qbus.config import BranchConfig
+from tests.display_helpers import T0, branch
 
 
 @pytest.fixture(scope="module")

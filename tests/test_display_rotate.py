@@ -9,12 +9,12 @@ import threading
 import msgspec
 import pygame
 import pytest
-from display_helpers import T0, branch, screen
 
 from display.app import Frame, run_display
 from display.rotate import rotation_for
 from display.screen import HallScreen
 from qbus import messages as m
+from tests.display_helpers import T0, branch, screen
 
 
 def _rgb(s: pygame.Surface) -> bytes:

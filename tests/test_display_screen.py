@@ -6,17 +6,6 @@ from pathlib import Path
 
 import pygame
 import pytest
-from display_helpers import (
-    T0,
-    branch,
-    colour_area,
-    find_any_size,
-    find_text,
-    reference,
-    saved_frame,
-    screen,
-    shows_offline_badge,
-)
 
 from display import theme
 from display.errors import FontError
@@ -27,6 +16,17 @@ from display.panels import CallingPanel
 from display.screen import HallScreen
 from qbus import messages as m
 from qbus.config import BranchConfig
+from tests.display_helpers import (
+    T0,
+    branch,
+    colour_area,
+    find_any_size,
+    find_text,
+    reference,
+    saved_frame,
+    screen,
+    shows_offline_badge,
+)
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 

@@ -10,8 +10,6 @@ from pathlib import Path
 import msgspec
 import pygame
 import pytest
-from display_helpers import T0, branch, find_any_size, find_text, reference, saved_frame, screen
-from seen import ink_height
 
 from display import theme
 from display.hall import BusLink, HallState
@@ -19,6 +17,8 @@ from display.layout import LAYOUTS, min_text_px
 from display.screen import HallScreen
 from qbus import messages as m
 from qbus.config import BranchConfig
+from tests.display_helpers import T0, branch, find_any_size, find_text, reference, saved_frame, screen
+from tests.seen import ink_height
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 

@@ -10,7 +10,6 @@ import wave
 from pathlib import Path
 
 import pytest
-from display_helpers import EXAMPLE_WORDS, built_clips, wav_samples  # also puts SDL audio on the dummy driver
 
 from display import clips as c
 from display import phrase
@@ -18,6 +17,11 @@ from display.errors import ClipError, VoiceError
 from display.voice import Announcer, MixerPlayer, RecordingPlayer
 from qbus import messages as m
 from qbus.config.sections import VoiceSection
+from tests.display_helpers import (  # also puts SDL audio on the dummy driver
+    EXAMPLE_WORDS,
+    built_clips,
+    wav_samples,
+)
 
 ALL_KEYS = sorted(c.catalogue(EXAMPLE_WORDS))
 FREQ = {k: 200.0 + 25.0 * i for i, k in enumerate(ALL_KEYS)}  # a distinct tone per clip key

@@ -6,7 +6,6 @@ import logging
 from datetime import date
 
 import pytest
-from kiosk_fixtures import PLAIN_CARD, VIP_CARD, id_card, id_number
 
 from hw.idcard import (
     CMD_READ,
@@ -38,6 +37,7 @@ from hw.magcard import (
     swipe_text,
 )
 from hw.passbook import PassbookReader, PassbookTwin, decode_line, encode_line
+from tests.kiosk_fixtures import PLAIN_CARD, VIP_CARD, id_card, id_number
 
 # -- the identity interface ----------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 from gpiozero.pins.mock import MockFactory
-from kiosk_fixtures import PLAIN_CARD, VIP_CARD, Clock, FakeCore, branch
 
 from hw.buttons import KioskButtons
 from hw.magcard import MagCardTwin, SerialMagReader
@@ -16,6 +15,7 @@ from kiosk.privacy import find_raw_numbers
 from kiosk.recognition import KeyedHasher, Recognizer, Roster
 from kiosk.rig import SwipeRig, percentiles
 from qbus.config.sections import KioskSection
+from tests.kiosk_fixtures import PLAIN_CARD, VIP_CARD, Clock, FakeCore, branch
 
 KEY = bytes(range(32))
 

@@ -8,8 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kiosk_bus_helpers import TOPICS, Gate, kiosk_cfg, kiosk_factory, press, wait_view
-from kiosk_fixtures import PLAIN_CARD, VIP_CARD, id_card
 
 from hw.printer import Paper
 from kiosk.app import KioskEvent
@@ -17,7 +15,8 @@ from kiosk.flow import ViewKind
 from qbus import messages as m
 from qbus.config import load
 from tests.bus_helpers import Inbox
-from tests.kiosk_fixtures import EXAMPLE
+from tests.kiosk_bus_helpers import TOPICS, Gate, kiosk_cfg, kiosk_factory, press, wait_view
+from tests.kiosk_fixtures import EXAMPLE, PLAIN_CARD, VIP_CARD, id_card
 
 CFG = load(EXAMPLE)
 QR, CUT = b"\x1d(k", b"\x1dV"

@@ -8,7 +8,6 @@ from datetime import date
 
 import msgspec
 import pytest
-from kiosk_fixtures import PLAIN_CARD, VIP_CARD, Clock, FakeCore, branch, id_card
 
 from hw.identity import Presented, Secret, UnreadableCard
 from hw.printer import Paper, Printer, TwinDevice
@@ -16,6 +15,7 @@ from kiosk.flow import HOME, KioskFlow, ViewKind
 from kiosk.privacy import find_raw_numbers
 from kiosk.recognition import KeyedHasher, Recognizer, Roster
 from qbus.messages import ErrorInfo
+from tests.kiosk_fixtures import PLAIN_CARD, VIP_CARD, Clock, FakeCore, branch, id_card
 
 KEY = bytes(range(32))
 STAFF_CARD = "6200000000000000"

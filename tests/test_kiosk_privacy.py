@@ -5,10 +5,10 @@ from __future__ import annotations
 import sqlite3
 
 import pytest
-from kiosk_fixtures import PLAIN_CARD, VIP_CARD
 
 from kiosk.privacy import find_raw_numbers, scan_paths
 from kiosk.recognition import KeyedHasher
+from tests.kiosk_fixtures import PLAIN_CARD, VIP_CARD
 
 ID_NO = "11010519491231002X"
 

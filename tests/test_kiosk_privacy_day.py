@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kiosk_bus_helpers import KEY, kiosk_cfg, kiosk_factory, press, wait_view
-from kiosk_fixtures import id_card, luhn_complete
 
 from kiosk.flow import ViewKind
 from kiosk.privacy import find_raw_numbers, scan_paths
 from kiosk.recognition import KeyedHasher, Roster
 from qbus.client import Received
+from tests.kiosk_bus_helpers import KEY, kiosk_cfg, kiosk_factory, press, wait_view
+from tests.kiosk_fixtures import id_card, luhn_complete
 
 CARDS = [luhn_complete(f"62220210{i:02d}4817{i:03d}5") for i in range(10)]
 ACCOUNTS = [f"60138800{i:02d}93517{i:03d}" for i in range(6)]

@@ -8,7 +8,6 @@ import stat
 from datetime import date
 
 import pytest
-from kiosk_fixtures import PLAIN_CARD, VIP_CARD, branch, id_card
 
 from hw.identity import Presented, Secret
 from kiosk.recognition import (
@@ -22,6 +21,7 @@ from kiosk.recognition import (
     load_key,
     mask_name,
 )
+from tests.kiosk_fixtures import PLAIN_CARD, VIP_CARD, branch, id_card
 
 KEY = bytes(range(32))
 TODAY = date(2024, 5, 6)

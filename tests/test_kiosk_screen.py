@@ -9,11 +9,11 @@ os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
 import pygame
 import pytest
-from kiosk_fixtures import T0, branch
 
 from kiosk.flow import HOME, View, ViewKind
 from kiosk.screen import FONT, Action, KioskScreen
 from qbus.messages import TicketView
+from tests.kiosk_fixtures import T0, branch
 
 
 @pytest.fixture(scope="module")

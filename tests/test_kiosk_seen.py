@@ -12,8 +12,6 @@ import msgspec
 import pygame
 import pytest
 from gpiozero.pins.mock import MockFactory
-from kiosk_fixtures import Clock, FakeCore, branch, id_card
-from seen import ink_height, overlaps, shows
 
 from hw.buttons import KioskButtons
 from hw.identity import Presented, Secret
@@ -26,6 +24,8 @@ from kiosk.screen import Action, KioskScreen
 from kiosk.ticket import TicketLayout
 from qbus import messages as m
 from qbus.linebreak import NO_END, NO_START
+from tests.kiosk_fixtures import Clock, FakeCore, branch, id_card
+from tests.seen import ink_height, overlaps, shows
 
 KEY = bytes(range(32))
 W, H = 1280, 800

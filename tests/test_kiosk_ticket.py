@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from kiosk_fixtures import T0, branch
 
 from hw.printer import Printer, TwinDevice
 from kiosk.ticket import FS_CHINESE_ON, INVERT_ON, TicketLayout, display_width, encode, wrap, zone_words
 from qbus.messages import TicketView
+from tests.kiosk_fixtures import T0, branch
 
 
 def gb(text: str) -> bytes:

@@ -7,14 +7,13 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from kiosk_fixtures import EXAMPLE, PLAIN_CARD, VIP_CARD
-
 from kiosk.privacy import find_raw_numbers
 from kiosk.recognition import KeyedHasher, Roster, load_key
 from qbus import messages as m
 from qcall.cli import main
 from tests.bus_helpers import Inbox
 from tests.kiosk_bus_helpers import TOPICS
+from tests.kiosk_fixtures import EXAMPLE, PLAIN_CARD, VIP_CARD
 
 
 def branch_file(tmp_path: Path, *, key: bool = True) -> Path:
@@ -101,14 +100,13 @@ def test_twin_kiosk_console_swipes_places_inserts_and_takes_the_paper_out(tmp_pa
     """What a person types at `qcall kiosk --twin` reaches the readers and the printer twins."""
     import os
 
-    from kiosk_fixtures import Clock, FakeCore, branch
-
     from hw.printer import Printer, TwinDevice
     from kiosk.app import KioskApp
     from kiosk.flow import KioskFlow, ViewKind
     from kiosk.recognition import KeyedHasher, Recognizer
     from qcall.kiosk import Twins, _open_twin_readers
     from qcall.kiosk_console import KioskConsole
+    from tests.kiosk_fixtures import Clock, FakeCore, branch
 
     cfg = branch()
     clock = Clock()
