@@ -51,6 +51,12 @@ def ink(surface: pygame.Surface, color: tuple[int, int, int], tol: int = 24) -> 
     return pygame.mask.from_threshold(surface, (*color, 255), (tol, tol, tol, 255))
 
 
+def bounding_rects(mask: pygame.mask.Mask) -> list[pygame.Rect]:
+    """The mask's blobs' bounding boxes (a list, one per blob)."""
+    rects: list[pygame.Rect] = mask.get_bounding_rects()  # type: ignore[assignment]  # pygame 2.6's stub says Rect; it returns list[Rect]
+    return rects
+
+
 def reference(font: str, index: int, text: str, size: int, fg: tuple[int, int, int],
               bg: tuple[int, int, int]) -> pygame.Surface:
     """The text rendered straight with pygame.freetype, independent of the display's font code."""
@@ -76,8 +82,8 @@ def find_text(frame: pygame.Surface, area: pygame.Rect, ref: pygame.Surface,
     if n == 0:
         raise ValueError("reference has no ink")
     window = pygame.mask.Mask(ref.get_size(), fill=True)
-    first = min(rmask.get_bounding_rects(), key=lambda r: (r.x, r.y))
-    for blob in fmask.get_bounding_rects():
+    first = min(bounding_rects(rmask), key=lambda r: (r.x, r.y))
+    for blob in bounding_rects(fmask):
         off = (blob.x - first.x, blob.y - first.y)
         both = fmask.overlap_area(rmask, off)
         extra = fmask.overlap_area(window, off) - both
@@ -91,7 +97,7 @@ def colour_area(frame: pygame.Surface, color: tuple[int, int, int]) -> pygame.Re
     mask = pygame.mask.from_threshold(frame, (*color, 255), (2, 2, 2, 255))
     if mask.count() == 0:
         return None
-    rects = mask.connected_component().get_bounding_rects()
+    rects = bounding_rects(mask.connected_component())
     return rects[0] if rects else None
 
 
@@ -122,7 +128,7 @@ def built_clips(factory: pytest.TempPathFactory) -> Path:
     return _BUILT[0]
 
 
-def wav_samples(path: Path) -> tuple[array.array, int]:
+def wav_samples(path: Path) -> tuple[array.array[int], int]:
     """Samples straight from the file with the stdlib, not through display.clips."""
     with wave.open(str(path), "rb") as w:
         assert w.getsampwidth() == 2 and w.getnchannels() == 1

@@ -23,7 +23,7 @@ def test_retained_state_reaches_a_late_subscriber(mosquitto: MosquittoBroker, ma
                                                   topics: Topics) -> None:
     core = make_bus(mosquitto, "core")
     sent = threading.Event()
-    core.publish(topics.state_counter(3), m.CounterState(counter=3, status="serving", number="A012"),
+    core.publish(topics.state_counter(3), m.CounterState(counter=3, status=m.CounterStatus.SERVING, number="A012"),
                  retain=True, on_sent=sent.set)
     assert sent.wait(5)
     display = make_bus(mosquitto, "display1", connect=False)
@@ -33,7 +33,7 @@ def test_retained_state_reaches_a_late_subscriber(mosquitto: MosquittoBroker, ma
     assert inbox.wait_count(1)
     got = inbox.items[0]
     assert got.retained and got.topic == topics.state_counter(3)
-    assert got.value == m.CounterState(counter=3, status="serving", number="A012")
+    assert got.value == m.CounterState(counter=3, status=m.CounterStatus.SERVING, number="A012")
 
 
 def test_request_gets_its_reply(mosquitto: MosquittoBroker, make_bus: MakeBus) -> None:
@@ -93,10 +93,10 @@ def test_malformed_payloads_are_logged_and_never_reach_the_handler(
         core.publish_raw(topics.state_counter(1), b"{not json")
         core.publish_raw(topics.state_counter(1), b'{"v":1,"counter":"one","status":"idle"}')
         core.publish_raw(topics.state_counter(1), b'{"v":1,"counter":1,"status":"idle","pin":"1234"}')
-        core.publish(topics.state_counter(1), m.CounterState(counter=1, status="idle"))
+        core.publish(topics.state_counter(1), m.CounterState(counter=1, status=m.CounterStatus.IDLE))
         assert inbox.wait_count(1)
     assert reported.wait_count(3)
-    assert inbox.values() == [m.CounterState(counter=1, status="idle")]
+    assert inbox.values() == [m.CounterState(counter=1, status=m.CounterStatus.IDLE)]
     assert display.bad_payloads == 3 and display.online
     assert [e.value.code for e in reported.items] == ["bad_payload"] * 3
     assert sum("dropped malformed payload" in r.getMessage() for r in caplog.records) == 3
@@ -178,7 +178,7 @@ def test_everything_resyncs_after_the_broker_crashes_and_loses_its_state(
         volatile_mosquitto: MosquittoBroker, make_bus: MakeBus, topics: Topics) -> None:
     broker = volatile_mosquitto  # worst case: the restarted broker has nothing retained
     core = make_bus(broker, "core", connect=False)
-    state = m.CounterState(counter=2, status="called", number="B007")
+    state = m.CounterState(counter=2, status=m.CounterStatus.CALLED, number="B007")
     core.on_online = lambda: core.publish(topics.state_counter(2), state, retain=True)
     core.connect(5)
 

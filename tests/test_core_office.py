@@ -59,7 +59,7 @@ def test_office_changes_to_a_counter_say_who_and_why_and_a_keypad_change_clears_
     core.pause(T0 + 5, 2, reason="lunch", by="zhou")
     s = core.counter_state(2)
     assert (s.status, s.since, s.reason, s.by) == ("paused", T0 + 5, "lunch", "zhou")
-    assert core.drain()[-1] == m.CounterChanged(at=T0 + 5, counter=2, status="paused", teller="1002",
+    assert core.drain()[-1] == m.CounterChanged(at=T0 + 5, counter=2, status=m.CounterStatus.PAUSED, teller="1002",
                                                 by="zhou", reason="lunch")
     core.resume(T0 + 9, 2)  # the teller's own key
     s = core.counter_state(2)

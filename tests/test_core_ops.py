@@ -7,6 +7,7 @@ service does, and asserts what a customer, a teller or the hall display would no
 from __future__ import annotations
 
 import math
+from typing import TypedDict, TypeVar
 
 import msgspec
 import pytest
@@ -19,13 +20,14 @@ from qcore.stats import counters_needed, erlang_c, kpis, summary
 from tests.coretools import DAY, EXAMPLE_CFG, MIN, T0, counter, serve_one, small_cfg, staffed
 
 CFG = EXAMPLE_CFG
+Ev = TypeVar("Ev")
 
 
 def types(events: list[object]) -> list[str]:
     return [type(x).__name__ for x in events]
 
 
-def of(events: list[object], kind: type) -> list[object]:
+def of(events: list[object], kind: type[Ev]) -> list[Ev]:
     return [x for x in events if isinstance(x, kind)]
 
 
@@ -132,7 +134,7 @@ def test_call_next_calls_the_oldest_and_reports_the_wait() -> None:
     called, changed = core.drain()
     assert called == m.TicketCalled(at=T0 + 65, number="A001", counter=1, business="cash", tier="normal",
                                     waited_s=65.0, teller="1001")
-    assert changed == m.CounterChanged(at=T0 + 65, counter=1, status="called", teller="1001", number="A001")
+    assert changed == m.CounterChanged(at=T0 + 65, counter=1, status=m.CounterStatus.CALLED, teller="1001", number="A001")
 
 
 def test_call_at_closed_counter() -> None:
@@ -281,7 +283,7 @@ def test_skip_puts_the_ticket_in_the_missed_list() -> None:
     assert core.missed_list() == [t]
     assert core.counters[1].status == "idle" and core.counters[1].ticket is None
     assert core.drain() == [m.TicketSkipped(at=T0 + 30, number="A001", counter=1),
-                            m.CounterChanged(at=T0 + 30, counter=1, status="idle", teller="1001")]
+                            m.CounterChanged(at=T0 + 30, counter=1, status=m.CounterStatus.IDLE, teller="1001")]
     assert core.call_next(T0 + 31, 1).number == "A002"
 
 
@@ -371,7 +373,7 @@ def test_transfer_to_a_business_keeps_the_original_issue_time() -> None:
     assert t.issued_at == T0
     assert core.drain() == [
         m.TicketTransferred(at=T0 + 300, number="A001", from_counter=1, to_business="personal"),
-        m.CounterChanged(at=T0 + 300, counter=1, status="idle", teller="1001"),
+        m.CounterChanged(at=T0 + 300, counter=1, status=m.CounterStatus.IDLE, teller="1001"),
     ]
     assert core.queue_state().waiting["personal"] == 2
     assert core.call_next(T0 + 301, 3).number == "A001"  # ahead of B001
@@ -402,6 +404,13 @@ def test_transfer_to_a_counter_keeps_the_business_when_none_given() -> None:
     assert core.call_next(T0 + 101, 2).number == "A001"
 
 
+class TransferTo(TypedDict, total=False):
+    """Where a transfer sends the customer (BranchCore.transfer's keyword arguments)."""
+
+    to_business: str
+    to_counter: int
+
+
 @pytest.mark.parametrize(("kwargs", "error"), [
     ({"to_business": "corporate"}, e.NotServed),  # counter 4 is closed
     ({"to_counter": 4}, e.NotServed),  # closed
@@ -411,12 +420,12 @@ def test_transfer_to_a_counter_keeps_the_business_when_none_given() -> None:
     ({"to_business": "mortgage"}, e.UnknownBusiness),
     ({"to_counter": 77}, e.UnknownCounter),
 ])
-def test_transfer_refused_leaves_the_customer_at_the_counter(kwargs: dict[str, object], error: type) -> None:
+def test_transfer_refused_leaves_the_customer_at_the_counter(kwargs: TransferTo, error: type[CoreError]) -> None:
     core = staffed(CFG, 1, 2, 3)
     _serving(core, 1, "cash", T0)
     core.drain()
     with pytest.raises(error):
-        core.transfer(T0 + 100, 1, **kwargs)  # type: ignore[arg-type]
+        core.transfer(T0 + 100, 1, **kwargs)
     assert core.drain() == []
     assert core.counters[1].status == "serving" and core.tickets["A001"].state == State.SERVING
 
@@ -447,7 +456,7 @@ def test_start_and_finish_with_a_rating_request() -> None:
     assert t.state == State.SERVING and t.started_at == T0 + 20
     assert core.counter_state(1).status == "serving"
     assert core.drain() == [m.ServiceStarted(at=T0 + 20, number="A001", counter=1, teller="1001"),
-                            m.CounterChanged(at=T0 + 20, counter=1, status="serving", teller="1001",
+                            m.CounterChanged(at=T0 + 20, counter=1, status=m.CounterStatus.SERVING, teller="1001",
                                              number="A001")]
     with pytest.raises(e.WrongState):
         core.start(T0 + 21, 1)  # already started
@@ -456,7 +465,7 @@ def test_start_and_finish_with_a_rating_request() -> None:
     assert core.counters[1].status == "rating" and core.counters[1].ticket is None
     assert core.drain() == [m.ServiceFinished(at=T0 + 200, number="A001", counter=1, service_s=180.0,
                                               teller="1001", rating_requested=True),
-                            m.CounterChanged(at=T0 + 200, counter=1, status="rating", teller="1001")]
+                            m.CounterChanged(at=T0 + 200, counter=1, status=m.CounterStatus.RATING, teller="1001")]
     assert core.next_deadline() == T0 + 200 + CFG.rating.timeout_s
 
 
@@ -488,7 +497,7 @@ def test_rate_records_the_stars() -> None:
     t = core.rate(T0 + 70, 1, 4)
     assert t.rating == 4 and core.counters[1].status == "idle"
     assert core.drain() == [m.ServiceRated(at=T0 + 70, number="A001", counter=1, stars=4, teller="1001"),
-                            m.CounterChanged(at=T0 + 70, counter=1, status="idle", teller="1001")]
+                            m.CounterChanged(at=T0 + 70, counter=1, status=m.CounterStatus.IDLE, teller="1001")]
 
 
 @pytest.mark.parametrize("stars", [0, 6, -1])
@@ -539,7 +548,7 @@ def test_rating_times_out_as_unrated() -> None:
     core.tick(T0 + 80)
     assert core.drain() == [
         m.ServiceRated(at=T0 + 80, number="A001", counter=1, stars=0, teller="1001", reason="timeout"),
-        m.CounterChanged(at=T0 + 80, counter=1, status="idle", teller="1001"),
+        m.CounterChanged(at=T0 + 80, counter=1, status=m.CounterStatus.IDLE, teller="1001"),
     ]
     assert core.tickets["A001"].rating == 0
     with pytest.raises(e.NoRatingPending):
@@ -555,7 +564,7 @@ def test_pause_and_resume() -> None:
     core.issue(T0, "cash")
     core.drain()
     core.pause(T0, 1)
-    assert core.drain() == [m.CounterChanged(at=T0, counter=1, status="paused", teller="1001")]
+    assert core.drain() == [m.CounterChanged(at=T0, counter=1, status=m.CounterStatus.PAUSED, teller="1001")]
     assert core.hall_view().paused == [1]
     with pytest.raises(e.CounterPaused):
         core.call_next(T0 + 1, 1)
@@ -589,7 +598,7 @@ def test_open_and_close() -> None:
     core = BranchCore(CFG, DAY)
     assert core.hall_view().closed == [1, 2, 3, 4, 5, 6]
     core.open(T0, 4)
-    assert core.drain() == [m.CounterChanged(at=T0, counter=4, status="idle")]
+    assert core.drain() == [m.CounterChanged(at=T0, counter=4, status=m.CounterStatus.IDLE)]
     with pytest.raises(e.WrongState):
         core.open(T0, 4)
     core.close(T0 + 1, 4)
@@ -619,11 +628,11 @@ def test_close_refused_with_a_customer_in_hand_and_ends_a_pending_rating() -> No
 def test_login_opens_the_counter_and_logout_closes_it() -> None:
     core = BranchCore(CFG, DAY)
     core.login(T0, 3, "1003")
-    assert core.drain() == [m.CounterChanged(at=T0, counter=3, status="idle", teller="1003")]
-    assert core.counter_state(3) == m.CounterState(counter=3, status="idle", teller="1003", teller_name="张伟",
+    assert core.drain() == [m.CounterChanged(at=T0, counter=3, status=m.CounterStatus.IDLE, teller="1003")]
+    assert core.counter_state(3) == m.CounterState(counter=3, status=m.CounterStatus.IDLE, teller="1003", teller_name="张伟",
                                                    since=T0)
     core.logout(T0 + 1, 3)
-    assert core.counter_state(3) == m.CounterState(counter=3, status="closed", since=T0 + 1)
+    assert core.counter_state(3) == m.CounterState(counter=3, status=m.CounterStatus.CLOSED, since=T0 + 1)
 
 
 def test_login_errors() -> None:
@@ -648,7 +657,7 @@ def test_logout_ends_a_pending_rating() -> None:
     core = staffed(CFG, 1)
     _rating_pending(core, T0)
     core.logout(T0 + 61, 1)
-    assert of(core.drain(), m.ServiceRated)[0].reason == "logout"  # type: ignore[attr-defined]
+    assert of(core.drain(), m.ServiceRated)[0].reason == "logout"
     assert core.counters[1].teller == "" and core.counters[1].status == "closed"
 
 
@@ -693,7 +702,7 @@ def test_reset_day_restarts_numbers_and_closes_counters() -> None:
     core.reset_day(T0 + 20 * 3600, "2026-03-03")
     evs = core.drain()
     assert evs[-1] == m.DayReset(at=T0 + 20 * 3600, day="2026-03-03")
-    assert all(x.status == "closed" for x in of(evs, m.CounterChanged))  # type: ignore[attr-defined]
+    assert all(x.status == "closed" for x in of(evs, m.CounterChanged))
     assert core.tickets == {} and core.queue_state().waiting["cash"] == 0
     assert all(c.status == "closed" and c.teller == "" for c in core.counter_states())
     view = core.issue(T0 + 24 * 3600, "cash")
@@ -722,7 +731,7 @@ def test_reset_day_ends_a_pending_rating() -> None:
     _rating_pending(core, T0)
     core.reset_day(T0 + 3600, "2026-03-03")
     rated = of(core.drain(), m.ServiceRated)
-    assert [(x.number, x.reason) for x in rated] == [("A001", "day_end")]  # type: ignore[attr-defined]
+    assert [(x.number, x.reason) for x in rated] == [("A001", "day_end")]
 
 
 def test_reset_day_starts_the_counters_clean() -> None:
@@ -754,11 +763,11 @@ def test_clock_running_backwards_never_gives_negative_waits() -> None:
     t = core.call_next(T0, 1)  # the wall clock jumped back ten minutes
     assert t.called_at == T0 + 600
     called = of(core.drain(), m.TicketCalled)[0]
-    assert called.waited_s == 0 and called.at == T0 + 600  # type: ignore[attr-defined]
+    assert called.waited_s == 0 and called.at == T0 + 600
     core.start(T0 + 10, 1)
     core.finish(T0 + 20, 1, request_rating=False)
     finished = of(core.drain(), m.ServiceFinished)[0]
-    assert finished.service_s == 0  # type: ignore[attr-defined]
+    assert finished.service_s == 0
     view = core.issue(T0 - 3600, "cash")
     assert view.issued_at == T0 + 600
     assert kpis(core, T0)["wait_s"]["max"] == 0
@@ -816,7 +825,7 @@ def test_counter_states_show_who_is_where() -> None:
     core.recall(T0, 5)
     states = {s.counter: s for s in core.counter_states()}
     assert len(states) == 6
-    assert states[5] == m.CounterState(counter=5, status="called", teller="1005", teller_name="陈静",
+    assert states[5] == m.CounterState(counter=5, status=m.CounterStatus.CALLED, teller="1005", teller_name="陈静",
                                        number="A001", business="cash", recalls=1, tier="normal",
                                        since=T0)
     assert states[1].status == "idle" and states[4].status == "closed"
@@ -891,7 +900,7 @@ def test_a_whole_visit_emits_the_events_in_order_and_they_travel_the_bus() -> No
     assert types(evs) == ["CounterChanged", "TicketIssued", "TicketCalled", "CounterChanged",
                           "TicketRecalled", "ServiceStarted", "CounterChanged", "ServiceFinished",
                           "CounterChanged", "ServiceRated", "CounterChanged"]
-    assert [x.status for x in of(evs, m.CounterChanged)] == [  # type: ignore[attr-defined]
+    assert [x.status for x in of(evs, m.CounterChanged)] == [
         "idle", "called", "serving", "rating", "idle"]
     for ev in evs:
         assert m.decode_event(m.encode(ev)) == ev
@@ -953,7 +962,7 @@ def test_wait_alert_for_anyone_past_the_branch_limit_once() -> None:
     assert core.drain() == [m.WaitAlert(at=T0 + 11 * MIN, kind="wait", number="B001", business="personal",
                                         tier="normal", waited_s=10 * MIN, limit_s=10 * MIN)]
     core.tick(T0 + 12 * MIN)
-    assert [x.number for x in core.drain()] == ["A002"]  # type: ignore[attr-defined]
+    assert [x.number for x in core.drain()] == ["A002"]
     core.tick(T0 + 60 * MIN)
     assert core.drain() == []  # each only once
 
@@ -967,7 +976,7 @@ def test_tier_alert_when_a_priority_customer_passes_the_tier_target() -> None:
     assert core.drain() == [m.WaitAlert(at=T0 + 3 * MIN, kind="tier", number="A001", business="cash",
                                         tier="private", waited_s=3 * MIN, limit_s=3 * MIN)]
     core.tick(T0 + 10 * MIN)
-    assert sorted((x.kind, x.number) for x in core.drain()) == [  # type: ignore[attr-defined]
+    assert sorted((x.kind, x.number) for x in core.drain()) == [
         ("wait", "A001"), ("wait", "A002")]
 
 

@@ -343,7 +343,7 @@ class Run:
         self.check_events(evs)
         self.check_state()
 
-    def refused(self, cmd: Any, err: CoreError, status: dict[int, str],
+    def refused(self, cmd: Any, err: CoreError, status: dict[int, m.CounterStatus],
                 expect: tuple[str | None, str, dict[str, Any]] | None) -> None:
         if isinstance(cmd, m.CallNext) and expect is not None:
             s = status[cmd.counter]
@@ -355,7 +355,7 @@ class Run:
         if isinstance(cmd, m.Issue) and isinstance(err, (e.UnknownBusiness, e.UnknownTier)):
             assert cmd.business not in self.model.next_no or cmd.tier not in self.model.tier
 
-    def accepted(self, cmd: Any, result: Any, status: dict[int, str],
+    def accepted(self, cmd: Any, result: Any, status: dict[int, m.CounterStatus],
                  expect: tuple[str | None, str, dict[str, Any]] | None) -> None:
         model, now = self.model, self.model.clock
         if isinstance(cmd, m.Issue):
@@ -455,8 +455,8 @@ class Run:
         self.prev = {n: t.state for n, t in tickets.items()}
         qs = core.queue_state()
         for b in model.next_no:
-            n = sum(1 for w in model.waiting.values() if w.business == b)
-            assert qs.waiting[b] == n == sum(qs.by_tier[b].values()) == core.waiting_count(b)
+            count = sum(1 for w in model.waiting.values() if w.business == b)
+            assert qs.waiting[b] == count == sum(qs.by_tier[b].values()) == core.waiting_count(b)
         assert core.hall_view().waiting == qs.waiting
 
     def finish(self, split: int) -> None:

@@ -153,7 +153,7 @@ def test_the_bus_is_the_truth_even_after_a_restart() -> None:
     p = CounterPanel(C)
     p.state_update(bus("serving", "B012"))  # the panel restarts mid-service: no login, shows the number
     assert p.state is CounterStatus.SERVING and p.display.pad_text == "B012"
-    assert p.state_update(m.CounterState(counter=C + 1, status="idle")) == Output()
+    assert p.state_update(m.CounterState(counter=C + 1, status=m.CounterStatus.IDLE)) == Output()
     assert p.state is CounterStatus.SERVING
     p.state_update(bus("closed", teller=""))
     assert p.state is LOGGED_OUT and p.display.keypad_text == "工号:"

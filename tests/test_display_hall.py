@@ -55,13 +55,13 @@ def test_service_start_and_pause_take_the_counter_off_the_calling_list(cfg: Bran
     s = HallState.from_config(cfg)
     s.apply(called("A001", 1), T0)
     s.apply(called("C001", 4), T0)
-    s.apply(m.CounterChanged(at=T0 + 20, counter=1, status="serving", number="A001"), T0 + 20)
-    s.apply(m.CounterChanged(at=T0 + 21, counter=4, status="paused"), T0 + 21)
+    s.apply(m.CounterChanged(at=T0 + 20, counter=1, status=m.CounterStatus.SERVING, number="A001"), T0 + 20)
+    s.apply(m.CounterChanged(at=T0 + 21, counter=4, status=m.CounterStatus.PAUSED), T0 + 21)
     assert s.calling == []
     assert s.highlighted(T0 + 21) is None
     assert s.paused == [4]
     assert [c.number for c in s.recent] == ["C001", "A001"]
-    s.apply(m.CounterState(counter=4, status="idle"), T0 + 22)
+    s.apply(m.CounterState(counter=4, status=m.CounterStatus.IDLE), T0 + 22)
     assert s.paused == []
 
 
@@ -117,7 +117,7 @@ def test_regions_are_marked_changed_only_when_their_content_changes(cfg: BranchC
     s.apply(m.QueueState(waiting={"cash": 3}, est_wait_s={"cash": 60.0}), T0)  # the wait is shown too
     before = dict(s.rev)
     s.apply(m.QueueState(waiting={"cash": 3}, est_wait_s={"cash": 60.0}), T0)
-    s.apply(m.CounterChanged(at=T0, counter=2, status="idle"), T0)
+    s.apply(m.CounterChanged(at=T0, counter=2, status=m.CounterStatus.IDLE), T0)
     s.apply(m.TicketIssued(at=T0, ticket=m.TicketView(id="x", number="A009", business="cash",
                                                           tier="normal", issued_at=T0)), T0)
     assert s.rev == before

@@ -51,8 +51,8 @@ def busy_state(cfg: BranchConfig, paused: bool = True) -> HallState:
     for n in range(10):
         s.apply(called(f"B{n:03d}", 3, T0 + 10 + n), T0 + 10 + n)
     if paused:
-        s.apply(m.CounterChanged(at=T0, counter=4, status="paused"), T0 + 20)
-        s.apply(m.CounterChanged(at=T0, counter=6, status="paused"), T0 + 20)
+        s.apply(m.CounterChanged(at=T0, counter=4, status=m.CounterStatus.PAUSED), T0 + 20)
+        s.apply(m.CounterChanged(at=T0, counter=6, status=m.CounterStatus.PAUSED), T0 + 20)
     s.apply(m.Notice(zh="欢迎光临。请保管好您的银行卡和密码，谨防电信诈骗。" * 3,
                      en="Welcome. Keep your card and PIN safe; beware of phone scams. " * 3), T0 + 20)
     return s
@@ -186,10 +186,10 @@ def test_only_changed_regions_are_redrawn_and_the_result_equals_a_full_redraw(
     state = HallState.from_config(cfg)
     script: list[tuple[float, object]] = [
         (0.5, called("A001", 1)), (2.0, called("B002", 3)), (3.0, m.QueueState(waiting={"cash": 4})),
-        (4.0, m.CounterChanged(at=T0, counter=5, status="paused")), (5.0, BusLink(online=False)),
+        (4.0, m.CounterChanged(at=T0, counter=5, status=m.CounterStatus.PAUSED)), (5.0, BusLink(online=False)),
         (6.0, m.TicketRecalled(at=T0, number="A001", counter=1, recalls=1)),
         (7.0, m.Notice(zh="今日下午三点停止营业", en="Closing at 3 pm today")),
-        (9.0, m.CounterChanged(at=T0, counter=1, status="serving", number="A001")),
+        (9.0, m.CounterChanged(at=T0, counter=1, status=m.CounterStatus.SERVING, number="A001")),
     ]
     quiet_area = []
     t = 0.0
@@ -223,7 +223,7 @@ def test_resync_from_retained_view_draws_the_same_picture_as_the_live_events(
     live = HallState.from_config(cfg)
     for i, (n, c) in enumerate([("A001", 1), ("B001", 3), ("D001", 6)]):
         live.apply(called(n, c, T0 + i), T0 + i)
-    live.apply(m.CounterChanged(at=T0, counter=2, status="paused"), T0 + 3)
+    live.apply(m.CounterChanged(at=T0, counter=2, status=m.CounterStatus.PAUSED), T0 + 3)
     live.apply(m.QueueState(waiting={"cash": 7, "wealth": 2}), T0 + 3)
     view = m.HallView(calling=list(live.calling), recent=list(live.recent), waiting=dict(live.waiting),
                       paused=list(live.paused))
@@ -290,7 +290,7 @@ def test_every_item_of_the_hall_is_readable_in_its_place(
     state.apply(m.QueueState(waiting={"cash": 128, "wealth": 5}), T0)
     state.apply(called("A001", 1), T0 - 30)
     state.apply(called("B002", 3), T0 - 20)
-    state.apply(m.CounterChanged(at=T0, counter=4, status="paused"), T0)
+    state.apply(m.CounterChanged(at=T0, counter=4, status=m.CounterStatus.PAUSED), T0)
     hall.draw(state, T0)
     frame = saved_frame(surf, tmp_path / "hall.png")
     lay = hall.layout

@@ -34,7 +34,7 @@ def busy(cfg: BranchConfig) -> HallState:
                          est_wait_s={"cash": 640.0, "personal": 480.0, "wealth": 900.0, "forex": 600.0}), T0)
     for i, (n, c) in enumerate([("A012", 1), ("B007", 3), ("A013", 2), ("D002", 6), ("C004", 4), ("A014", 5)]):
         s.apply(called(n, c, T0 + i), T0 + i)
-    s.apply(m.CounterChanged(at=T0, counter=4, status="paused"), T0 + 10)
+    s.apply(m.CounterChanged(at=T0, counter=4, status=m.CounterStatus.PAUSED), T0 + 10)
     return s
 
 
@@ -67,7 +67,8 @@ def test_every_text_is_sized_for_the_viewing_distance(layout: str, distance: flo
     # and by the pixels: Han characters really are that tall on the screen (ink of 请号窗… ~0.85 em)
     for what, text, r, _s in drawn:
         if has_han(text) and what != "ticker:notice":
-            bg = tuple(frame.get_at((r.x, r.y)))[:3]
+            ground = frame.get_at((r.x, r.y))
+            bg = (ground.r, ground.g, ground.b)
             assert ink_height(frame, r, bg) >= int(0.8 * floor), (what, text)
 
 

@@ -27,7 +27,7 @@ ALL_KEYS = sorted(c.catalogue(EXAMPLE_WORDS))
 FREQ = {k: 200.0 + 25.0 * i for i, k in enumerate(ALL_KEYS)}  # a distinct tone per clip key
 
 
-def tone(freq: float, seconds: float, rate: int = c.RATE, amp: float = 12000) -> array.array:
+def tone(freq: float, seconds: float, rate: int = c.RATE, amp: float = 12000) -> array.array[int]:
     return array.array("h", (int(amp * math.sin(2 * math.pi * freq * i / rate))
                              for i in range(int(seconds * rate))))
 
@@ -39,7 +39,7 @@ def tone_dir(path: Path, seconds: float = 0.12, keys: list[str] | None = None) -
     return path
 
 
-def segments(samples: array.array, gap_s: float = 0.04) -> list[array.array]:
+def segments(samples: array.array[int], gap_s: float = 0.04) -> list[array.array[int]]:
     """Split on runs of digital silence (the pauses between words)."""
     out, cur, zeros = [], array.array("h"), 0
     for x in samples:
@@ -58,14 +58,15 @@ def segments(samples: array.array, gap_s: float = 0.04) -> list[array.array]:
     return [s for s in out if any(s)]
 
 
-def pitch(s: array.array) -> float:
+def pitch(s: array.array[int]) -> float:
     crossings = sum(1 for a, b in zip(s, s[1:], strict=False) if (a < 0) != (b < 0))
     return crossings / 2 / (len(s) / c.RATE)
 
 
-def key_of(s: array.array) -> str:
+def key_of(s: array.array[int], freq: dict[str, float] = FREQ) -> str:
+    """The clip key whose tone is nearest the segment's pitch."""
     f = pitch(s)
-    return min(FREQ, key=lambda k: abs(FREQ[k] - f))
+    return min(freq, key=lambda k: abs(freq[k] - f))
 
 
 @pytest.fixture(scope="session")
@@ -160,7 +161,7 @@ class GatedPlayer(RecordingPlayer):
         self.gate = threading.Semaphore(0)
         self.started = threading.Semaphore(0)
 
-    def play(self, samples: array.array) -> None:
+    def play(self, samples: array.array[int]) -> None:
         self.started.release()
         self.gate.acquire(timeout=10)
         self.played.append(samples)
@@ -226,7 +227,7 @@ def test_the_english_call_names_the_counter_as_its_sign_does(tmp_path: Path) -> 
     try:
         ann.announce(m.TicketCalled(at=0.0, number="A014", counter=5, business="cash", tier="vip", waited_s=0.0))
         assert ann.wait_idle(10)
-        heard = [min(freq, key=lambda k, s=s: abs(freq[k] - pitch(s))) for s in segments(player.played[0])]
+        heard = [key_of(s, freq) for s in segments(player.played[0])]
         assert heard[-5:] == ["en-go", "en-to", "en-w-vip", "en-counter", "en-5"]
     finally:
         ann.close()

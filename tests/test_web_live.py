@@ -62,13 +62,13 @@ def test_the_advisors_open_counter_advice_lasts_until_a_named_counter_opens() ->
     advice = m.Advice(at=NOW, kind="open_counter", business="corporate", counters=[4], value=72 * 60.0,
                       target=600.0, zh="对公业务预计等候72分钟，超过目标10分钟：请开放4号窗口",
                       en="Corporate: estimated wait 72 min, over the 10 min target: open counter 4")
-    v = fed((T.state_counter(4), m.CounterState(counter=4, status="closed")), (T.state_queues(), queues),
+    v = fed((T.state_counter(4), m.CounterState(counter=4, status=m.CounterStatus.CLOSED)), (T.state_queues(), queues),
             (T.alert("advice"), advice))
     (a,) = v.alerts(False)
     assert a.kind == "open_counter" and "请开放4号窗口" in a.zh
     v.apply(T.event("advice"), m.encode(advice))  # the same advice on event/advice: still one alert
     assert len(v.alerts(False)) == 1
-    v.apply(T.state_counter(4), m.encode(m.CounterState(counter=4, status="idle", teller="1004")))
+    v.apply(T.state_counter(4), m.encode(m.CounterState(counter=4, status=m.CounterStatus.IDLE, teller="1004")))
     assert v.alerts(False) == []
 
 
