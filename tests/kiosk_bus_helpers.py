@@ -14,6 +14,7 @@ from kiosk.app import KioskEvent
 from kiosk.flow import View, ViewKind
 from kiosk.recognition import KeyedHasher, Roster
 from qbus.config import BranchConfig, load
+from qbus.messages import TicketView
 from qbus.topics import Topics
 from qcall.kiosk import KioskRuntime
 from qserver.runner import CoreRunner
@@ -74,6 +75,13 @@ def wait_view(rt: KioskRuntime, *kinds: ViewKind, timeout: float = 10.0) -> View
         if view is not before and view.kind in kinds:
             return view
     raise AssertionError(f"no {[k.value for k in kinds]} view within {timeout} s; showing {rt.flow.view}")
+
+
+def wait_ticket(rt: KioskRuntime, timeout: float = 10.0) -> TicketView:
+    """Step the kiosk until a new ISSUED view shows, and give the ticket it shows."""
+    view = wait_view(rt, ViewKind.ISSUED, timeout=timeout)
+    assert view.ticket is not None, f"an issued view without its ticket: {view}"
+    return view.ticket
 
 
 def press(rt: KioskRuntime, business: str) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hw.idcard import IdCard, check_digit
 from hw.magcard import luhn_complete
 from qbus.config import BranchConfig, load
-from qbus.messages import ErrorInfo, Issue, TicketView
+from qbus.messages import CheckIn, ErrorInfo, Issue, TicketView
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
 # 2024-05-06 09:30:00 Asia/Shanghai
@@ -48,17 +49,24 @@ PLAIN_CARD = luhn_complete("621700000011112222")
 
 
 class FakeCore:
-    """Numbers tickets per business prefix, like the core will; can stay silent or refuse."""
+    """Numbers tickets per business prefix, like the core will; can stay silent or refuse.
+    It holds no appointments: a check-in is answered as the core answers one without a booking."""
 
-    def __init__(self, cfg, clock) -> None:
+    def __init__(self, cfg: BranchConfig, clock: Callable[[], float]) -> None:
         self.prefix = {b.code: b.prefix for b in cfg.business}
         self.clock = clock
         self.commands: list[Issue] = []
+        self.check_ins: list[CheckIn] = []
         self.count: dict[str, int] = {}
         self.silent = False
         self.refuse: ErrorInfo | None = None
 
-    def __call__(self, cmd: Issue) -> TicketView | ErrorInfo:
+    def __call__(self, cmd: Issue | CheckIn) -> TicketView | ErrorInfo:
+        if isinstance(cmd, CheckIn):
+            self.check_ins.append(cmd)
+            if self.silent:
+                raise TimeoutError("no reply within 3.0 s")
+            return ErrorInfo(code="no_booking", zh="没有找到您的预约，请到大堂服务台咨询", en="no booking for today")
         self.commands.append(cmd)
         if self.silent:
             raise TimeoutError("no reply within 3.0 s")

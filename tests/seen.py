@@ -4,6 +4,7 @@
 text we expect there, on the same ground), so the text really is on screen, whole and unclipped.
 `ink_height(frame, rect, bg)`: how tall the drawn glyphs in a region are, in pixels.
 `overlaps(rects)`: pairs of rectangles that share pixels.
+`rgb(colour)`: a pixel's colour without its alpha, as `ink_height` takes the ground.
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ def shows(frame: pygame.Surface, rect: pygame.Rect, image: pygame.Surface) -> bo
     if rect.size != image.get_size() or not frame.get_rect().contains(rect):
         return False
     return pygame.image.tobytes(frame.subsurface(rect), "RGB") == pygame.image.tobytes(image, "RGB")
+
+
+def rgb(colour: pygame.Color) -> tuple[int, int, int]:
+    """The red, green and blue of a pixel (as read by Surface.get_at), alpha dropped."""
+    return colour.r, colour.g, colour.b
 
 
 def ink_height(frame: pygame.Surface, rect: pygame.Rect, bg: tuple[int, int, int]) -> int:

@@ -18,7 +18,7 @@ from display.screen import HallScreen
 from qbus import messages as m
 from qbus.config import BranchConfig
 from tests.display_helpers import T0, branch, find_any_size, find_text, reference, saved_frame, screen
-from tests.seen import ink_height
+from tests.seen import ink_height, rgb
 
 FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
 
@@ -67,8 +67,7 @@ def test_every_text_is_sized_for_the_viewing_distance(layout: str, distance: flo
     # and by the pixels: Han characters really are that tall on the screen (ink of 请号窗… ~0.85 em)
     for what, text, r, _s in drawn:
         if has_han(text) and what != "ticker:notice":
-            ground = frame.get_at((r.x, r.y))
-            bg = (ground.r, ground.g, ground.b)
+            bg = rgb(frame.get_at((r.x, r.y)))
             assert ink_height(frame, r, bg) >= int(0.8 * floor), (what, text)
 
 

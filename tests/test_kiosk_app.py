@@ -3,14 +3,17 @@ twin and a stand-in core; plus the in-process swipe -> ticket path the benchmark
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from gpiozero.pins.mock import MockFactory
 
 from hw.buttons import KioskButtons
 from hw.magcard import MagCardTwin, SerialMagReader
-from hw.printer import Paper, Printer, TwinDevice
+from hw.printer import Paper, Printer, PrinterEmulator, TwinDevice
 from kiosk.app import KioskApp, open_readers
-from kiosk.flow import KioskFlow, ViewKind
+from kiosk.flow import KioskFlow, View, ViewKind
 from kiosk.privacy import find_raw_numbers
 from kiosk.recognition import KeyedHasher, Recognizer, Roster
 from kiosk.rig import SwipeRig, percentiles
@@ -18,10 +21,12 @@ from qbus.config.sections import KioskSection
 from tests.kiosk_fixtures import PLAIN_CARD, VIP_CARD, Clock, FakeCore, branch
 
 KEY = bytes(range(32))
+# The kiosk fixture: the app and what a test drives or reads around it.
+Kiosk = tuple[KioskApp, MockFactory, MagCardTwin, PrinterEmulator, FakeCore, Clock]
 
 
 @pytest.fixture
-def kiosk():
+def kiosk() -> Iterator[Kiosk]:
     cfg = branch()
     clock = Clock()
     core = FakeCore(cfg, clock)
@@ -47,7 +52,7 @@ def press(factory: MockFactory, pin: int) -> None:
     factory.pin(pin).drive_high()
 
 
-def next_view(app: KioskApp, kind: ViewKind):
+def next_view(app: KioskApp, kind: ViewKind) -> View:
     for _ in range(20):
         view = app.step(0.5)
         if view is not None and view.kind is kind:
@@ -55,7 +60,7 @@ def next_view(app: KioskApp, kind: ViewKind):
     raise AssertionError(f"no {kind} view")
 
 
-def test_button_press_prints_a_ticket_with_the_self_service_hint(kiosk) -> None:
+def test_button_press_prints_a_ticket_with_the_self_service_hint(kiosk: Kiosk) -> None:
     app, factory, _twin, emu, core, _clock = kiosk
     assert factory.pin(5).state and not factory.pin(6).state  # ready
     press(factory, 17)
@@ -64,17 +69,17 @@ def test_button_press_prints_a_ticket_with_the_self_service_hint(kiosk) -> None:
     assert b"the ATMs in the" in emu.tickets[0]
 
 
-def test_vip_swipe_then_button(kiosk) -> None:
+def test_vip_swipe_then_button(kiosk: Kiosk) -> None:
     app, factory, twin, emu, core, _clock = kiosk
     twin.swipe(VIP_CARD)
     assert next_view(app, ViewKind.IDENTIFIED).tier == "vip"
     press(factory, 27)
     next_view(app, ViewKind.ISSUED)
     assert core.commands[0].tier == "vip"
-    assert not find_raw_numbers(emu.printed, [VIP_CARD])
+    assert not find_raw_numbers(bytes(emu.printed), [VIP_CARD])
 
 
-def test_paper_out_lights_the_fault_led_and_issues_nothing(kiosk) -> None:
+def test_paper_out_lights_the_fault_led_and_issues_nothing(kiosk: Kiosk) -> None:
     app, factory, _twin, emu, core, _clock = kiosk
     emu.set_paper(Paper.OUT)
     press(factory, 17)
@@ -83,14 +88,14 @@ def test_paper_out_lights_the_fault_led_and_issues_nothing(kiosk) -> None:
     assert core.commands == []
 
 
-def test_priority_button_asks_for_staff(kiosk) -> None:
+def test_priority_button_asks_for_staff(kiosk: Kiosk) -> None:
     app, factory, _twin, _emu, core, _clock = kiosk
     press(factory, 22)
     next_view(app, ViewKind.STAFF_NEEDED)
     assert core.commands == []
 
 
-def test_open_readers_skips_missing_ones(tmp_path, caplog) -> None:
+def test_open_readers_skips_missing_ones(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     twin = MagCardTwin()
     try:
         readers = open_readers(KioskSection(magcard_port=twin.port, idcard_port=str(tmp_path / "nope")))
@@ -106,7 +111,7 @@ def test_swipe_rig_gives_ticket_bytes_and_timings() -> None:
     core = FakeCore(cfg, Clock())
     rig = SwipeRig(cfg, core, roster=Roster({KeyedHasher(bytes(range(32))).hash_number(VIP_CARD): "vip"}))
     try:
-        samples = []
+        samples: list[float] = []
         for pan in (VIP_CARD, PLAIN_CARD, VIP_CARD):
             data, ms = rig.swipe_to_ticket(pan, "wealth")
             assert data.endswith(b"\x1dV\x00") and ms > 0
@@ -119,7 +124,7 @@ def test_swipe_rig_gives_ticket_bytes_and_timings() -> None:
         rig.close()
 
 
-def test_idle_kiosk_rereads_the_printer_for_its_leds(kiosk) -> None:
+def test_idle_kiosk_rereads_the_printer_for_its_leds(kiosk: Kiosk) -> None:
     app, factory, _twin, emu, _core, _clock = kiosk
     app.status_poll_s = 0.0
     emu.set_paper(Paper.OUT)
@@ -130,7 +135,7 @@ def test_idle_kiosk_rereads_the_printer_for_its_leds(kiosk) -> None:
     assert factory.pin(5).state and not factory.pin(6).state
 
 
-def test_ready_led_goes_out_after_closing_time(kiosk) -> None:
+def test_ready_led_goes_out_after_closing_time(kiosk: Kiosk) -> None:
     app, factory, _twin, _emu, core, clock = kiosk
     assert factory.pin(5).state  # 09:30: ready
     clock.advance(8 * 3600)  # 17:30

@@ -15,7 +15,7 @@ from kiosk.flow import ViewKind
 from qbus import messages as m
 from qbus.config import load
 from tests.bus_helpers import Inbox
-from tests.kiosk_bus_helpers import TOPICS, Gate, kiosk_cfg, kiosk_factory, press, wait_view
+from tests.kiosk_bus_helpers import TOPICS, Gate, kiosk_cfg, kiosk_factory, press, wait_ticket, wait_view
 from tests.kiosk_fixtures import EXAMPLE, PLAIN_CARD, VIP_CARD, id_card
 
 CFG = load(EXAMPLE)
@@ -74,11 +74,11 @@ def test_vip_swipe_gets_a_vip_ticket_called_before_earlier_normal_tickets(
     core_on(mosquitto)
     rt = kiosk_on(mosquitto)
     press(rt, "cash")
-    assert wait_view(rt, ViewKind.ISSUED).ticket.tier == "normal"
+    assert wait_ticket(rt).tier == "normal"
     rt.twins.mag.swipe(VIP_CARD)
     assert wait_view(rt, ViewKind.IDENTIFIED).tier == "vip"
     press(rt, "cash")
-    vip = wait_view(rt, ViewKind.ISSUED).ticket
+    vip = wait_ticket(rt)
     assert vip is not None and vip.tier == "vip" and vip.via == "bank_card" and vip.number == "A002"
     assert gb("理财VIP") in rt.twins.printer.tickets[-1]
     counter = make_bus(mosquitto, "counter1", topics=TOPICS)
@@ -94,7 +94,7 @@ def test_id_card_of_a_75_year_old_takes_the_priority_lane(mosquitto: Any, core_o
     seen = wait_view(rt, ViewKind.IDENTIFIED)
     assert seen.tier == "priority" and seen.masked_name == "张**"
     press(rt, "personal")
-    t = wait_view(rt, ViewKind.ISSUED).ticket
+    t = wait_ticket(rt)
     assert t is not None and t.tier == "priority" and t.via == "id_card" and t.masked_name == "张**"
     printed = rt.twins.printer.tickets[-1]
     assert gb("张**") in printed and gb("张三丰") not in printed
@@ -107,12 +107,12 @@ def test_passbook_and_unknown_card(mosquitto: Any, core_on: Any, kiosk_on: Any) 
     assert rt.twins.passbook.insert("6222020200112233445")
     assert wait_view(rt, ViewKind.IDENTIFIED).tier == "normal"
     press(rt, "personal")
-    t = wait_view(rt, ViewKind.ISSUED).ticket
+    t = wait_ticket(rt)
     assert t is not None and t.via == "passbook" and t.tier == "normal"
     rt.twins.mag.swipe(PLAIN_CARD)  # a card the roster does not list: a normal ticket, no error
     assert wait_view(rt, ViewKind.IDENTIFIED).tier == "normal"
     press(rt, "corporate")
-    t = wait_view(rt, ViewKind.ISSUED).ticket
+    t = wait_ticket(rt)
     assert t is not None and t.via == "bank_card" and t.tier == "normal" and t.number == "C001"
 
 
@@ -129,7 +129,7 @@ def test_paper_out_issues_nothing_and_tells_customer_and_staff(mosquitto: Any, c
     assert kiosk_detail(presence, "printer:paper_out")
     rt.twins.printer.set_paper(Paper.NEAR_END)
     press(rt, "cash")
-    assert wait_view(rt, ViewKind.ISSUED).ticket.number == "A001"
+    assert wait_ticket(rt).number == "A001"
     assert kiosk_detail(presence, "printer:near_end")
 
 
@@ -145,7 +145,7 @@ def test_printer_failing_mid_ticket_keeps_the_number_and_reprints(mosquitto: Any
     assert waiting(core) == 1  # the number stays valid in the queue
     rt.twins.printer.set_paper(Paper.OK)
     rt.app.events.put(KioskEvent("button", "reprint"))
-    assert wait_view(rt, ViewKind.ISSUED).ticket.number == "A001"
+    assert wait_ticket(rt).number == "A001"
     [ticket] = rt.twins.printer.tickets
     assert gb("A001") in ticket and QR in ticket and CUT in ticket and waiting(core) == 1
 
@@ -174,7 +174,7 @@ def test_late_reply_is_cancelled_so_no_orphan_stays_in_the_queue(mosquitto: Any,
                                           for x in xs))
     assert waiting(core) == 0 and rt.kbus.issuer.watching() == 0
     press(rt, "cash")  # the kiosk carries on; the next customer's ticket is a new number
-    assert wait_view(rt, ViewKind.ISSUED).ticket.number == "A002"
+    assert wait_ticket(rt).number == "A002"
 
 
 def test_request_lost_with_the_broker_is_rechecked_after_reconnect_and_cancelled(

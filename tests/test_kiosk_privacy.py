@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -24,7 +25,7 @@ ID_NO = "11010519491231002X"
         (b"frame " + VIP_CARD.encode().hex().encode(), "hex"),
     ],
 )
-def test_finds_each_form(blob, form) -> None:
+def test_finds_each_form(blob: bytes | str, form: str) -> None:
     leaks = find_raw_numbers(blob, [PLAIN_CARD, VIP_CARD])
     assert leaks and leaks[0].number_index == 1 and leaks[0].form == form
     assert VIP_CARD not in str(leaks[0])
@@ -40,7 +41,7 @@ def test_hashes_and_masked_numbers_are_clean() -> None:
     assert find_raw_numbers(blob, [VIP_CARD, ID_NO]) == []
 
 
-def test_scan_sqlite_files_and_directories(tmp_path) -> None:
+def test_scan_sqlite_files_and_directories(tmp_path: Path) -> None:
     db = tmp_path / "data" / "journal.db"
     db.parent.mkdir()
     con = sqlite3.connect(db)

@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
+from hw.magcard import luhn_complete
 from kiosk.flow import ViewKind
 from kiosk.privacy import find_raw_numbers, scan_paths
 from kiosk.recognition import KeyedHasher, Roster
 from qbus.client import Received
 from tests.kiosk_bus_helpers import KEY, kiosk_cfg, kiosk_factory, press, wait_view
-from tests.kiosk_fixtures import id_card, luhn_complete
+from tests.kiosk_fixtures import id_card
 
 CARDS = [luhn_complete(f"62220210{i:02d}4817{i:03d}5") for i in range(10)]
 ACCOUNTS = [f"60138800{i:02d}93517{i:03d}" for i in range(6)]
@@ -71,9 +72,9 @@ def test_a_day_of_swipes_leaves_no_raw_number_or_name_anywhere(
             wait_view(rt, ViewKind.ISSUED)
             n += 1
         for i, (name, birth) in enumerate(PEOPLE):
-            card = id_card(name=name, birth=birth, sex=str(i % 2 + 1))
-            ids.append(card.id_number)
-            twins.idcard.place(card)
+            person = id_card(name=name, birth=birth, sex=str(i % 2 + 1))
+            ids.append(person.id_number)
+            twins.idcard.place(person)
             assert wait_view(rt, ViewKind.IDENTIFIED).masked_name == name[0] + "*" * (len(name) - 1)
             twins.idcard.remove()
             assert twins.idcard.wait_polled()  # the reader saw it lifted: the next card is a new placement

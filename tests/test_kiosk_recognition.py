@@ -6,10 +6,11 @@ import logging
 import os
 import stat
 from datetime import date
+from pathlib import Path
 
 import pytest
 
-from hw.identity import Presented, Secret
+from hw.identity import Kind, Presented, Secret
 from kiosk.recognition import (
     KeyedHasher,
     PrivacyError,
@@ -27,14 +28,14 @@ KEY = bytes(range(32))
 TODAY = date(2024, 5, 6)
 
 
-def card(number: str, kind="bank_card", **kw) -> Presented:
-    return Presented(kind=kind, number=Secret(number), **kw)
+def card(number: str, kind: Kind = "bank_card", *, name: str = "", birth_date: date | None = None) -> Presented:
+    return Presented(kind=kind, number=Secret(number), name=name, birth_date=birth_date)
 
 
 # -- key file ------------------------------------------------------------------------------------
 
 
-def test_key_file_created_private_and_stable(tmp_path, caplog) -> None:
+def test_key_file_created_private_and_stable(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     path = tmp_path / "var" / "hash.key"
     key = load_key(path, create=True)
@@ -45,7 +46,7 @@ def test_key_file_created_private_and_stable(tmp_path, caplog) -> None:
     assert key.hex() not in caplog.text
 
 
-def test_key_file_readable_by_others_is_refused(tmp_path) -> None:
+def test_key_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "hash.key"
     load_key(path, create=True)
     os.chmod(path, 0o644)
@@ -54,7 +55,7 @@ def test_key_file_readable_by_others_is_refused(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("content", ["not hex at all", "abcd"])
-def test_bad_key_file_is_refused(tmp_path, content) -> None:
+def test_bad_key_file_is_refused(tmp_path: Path, content: str) -> None:
     path = tmp_path / "hash.key"
     path.write_text(content)
     os.chmod(path, 0o600)
@@ -62,7 +63,7 @@ def test_bad_key_file_is_refused(tmp_path, content) -> None:
         load_key(path)
 
 
-def test_missing_key_without_create(tmp_path) -> None:
+def test_missing_key_without_create(tmp_path: Path) -> None:
     with pytest.raises(PrivacyError, match="does not exist"):
         load_key(tmp_path / "none.key")
 
@@ -79,7 +80,7 @@ def test_keyed_hash() -> None:
 # -- roster --------------------------------------------------------------------------------------
 
 
-def test_build_roster_from_bank_csv(tmp_path) -> None:
+def test_build_roster_from_bank_csv(tmp_path: Path) -> None:
     src = tmp_path / "bank.csv"
     src.write_text(f"\ufeff卡号,客户等级\n{VIP_CARD[:4]} {VIP_CARD[4:]},vip\n\n11010519491231002X,wealth\n",
                    encoding="utf-8")
@@ -103,7 +104,7 @@ def test_build_roster_from_bank_csv(tmp_path) -> None:
         ("card,tier\n{v}\n", "line 2: missing columns"),
     ],
 )
-def test_bad_bank_csv_names_the_line_not_the_number(tmp_path, body, message) -> None:
+def test_bad_bank_csv_names_the_line_not_the_number(tmp_path: Path, body: str, message: str) -> None:
     src = tmp_path / "bank.csv"
     src.write_text(body.format(v=VIP_CARD))
     out = tmp_path / "roster.csv"
@@ -114,7 +115,7 @@ def test_bad_bank_csv_names_the_line_not_the_number(tmp_path, body, message) -> 
     assert out.read_text() == "hash,tier\n"  # the old roster is untouched
 
 
-def test_bad_roster_file(tmp_path) -> None:
+def test_bad_roster_file(tmp_path: Path) -> None:
     path = tmp_path / "roster.csv"
     path.write_text("hash,tier\nnot-a-hash,vip\n")
     with pytest.raises(RosterError, match="line 2"):
@@ -134,14 +135,14 @@ def recognizer() -> Recognizer:
     return Recognizer(branch(), hasher, roster)
 
 
-def test_vip_card_gets_its_tier_and_is_wiped(recognizer) -> None:
+def test_vip_card_gets_its_tier_and_is_wiped(recognizer: Recognizer) -> None:
     p = card(VIP_CARD)
     who = recognizer.recognize(p, TODAY)
     assert who.tier == "vip" and who.in_roster and who.via == "bank_card"
     assert len(p.number) == 0
 
 
-def test_unknown_card_is_normal(recognizer) -> None:
+def test_unknown_card_is_normal(recognizer: Recognizer) -> None:
     who = recognizer.recognize(card(PLAIN_CARD), TODAY)
     assert who.tier == "normal" and not who.in_roster and who.customer
 
@@ -150,14 +151,14 @@ def test_unknown_card_is_normal(recognizer) -> None:
     ("birth", "tier"),
     [("19490301", "priority"), ("19540506", "priority"), ("19540507", "normal"), ("19900101", "normal")],
 )
-def test_age_lane_from_id_birth_date(recognizer, birth, tier) -> None:
+def test_age_lane_from_id_birth_date(recognizer: Recognizer, birth: str, tier: str) -> None:
     c = id_card("王五", birth)
     p = card(c.id_number, kind="id_card", name=c.name, birth_date=date(int(birth[:4]), int(birth[4:6]), int(birth[6:])))
     who = recognizer.recognize(p, TODAY)
     assert who.tier == tier and who.masked_name == "王*" and who.via == "id_card"
 
 
-def test_better_roster_tier_wins_over_age(recognizer) -> None:
+def test_better_roster_tier_wins_over_age(recognizer: Recognizer) -> None:
     c = id_card("李四", "19400101")
     who = recognizer.recognize(card(c.id_number, kind="id_card", name="李四", birth_date=date(1940, 1, 1)), TODAY)
     assert who.tier == "wealth" and who.age == 84
@@ -175,5 +176,5 @@ def test_age_on() -> None:
     [("张三", "张*"), ("欧阳娜娜", "欧***"), ("李", "李"), ("John Smith", "J*** S****"),
      ("  ", ""), ("阿卜杜·热合曼", "阿******")],
 )
-def test_mask_name(name, masked) -> None:
+def test_mask_name(name: str, masked: str) -> None:
     assert mask_name(name) == masked

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
@@ -17,18 +19,20 @@ from tests.kiosk_fixtures import T0, branch
 
 
 @pytest.fixture(scope="module")
-def screen():
+def screen() -> Iterator[KioskScreen]:
     s = KioskScreen(branch(), size=(1280, 800))
     yield s
     s.close()
     s.close()
 
 
-def click(screen: KioskScreen, rect: pygame.Rect) -> Action | None:
+def click(screen: KioskScreen, rect: pygame.Rect | None) -> Action | None:
+    """Tap the middle of `rect` (a button or key the screen says it drew)."""
+    assert rect is not None, "the screen drew no such button"
     return screen.handle(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=rect.center, button=1))
 
 
-def test_home_renders_to_png_with_business_buttons(screen, tmp_path) -> None:
+def test_home_renders_to_png_with_business_buttons(screen: KioskScreen, tmp_path: Path) -> None:
     screen.draw(HOME)
     path = tmp_path / "home.png"
     screen.save_png(path)
@@ -50,7 +54,7 @@ def test_cjk_font_renders_real_glyphs() -> None:
     assert pygame.image.tobytes(a, "RGBA") != pygame.image.tobytes(b, "RGBA")  # not the same tofu box
 
 
-def test_touch_finger_events(screen) -> None:
+def test_touch_finger_events(screen: KioskScreen) -> None:
     screen.draw(HOME)
     rect = screen.button_rect(Action("priority"))
     assert rect is not None
@@ -59,7 +63,7 @@ def test_touch_finger_events(screen) -> None:
     assert screen.handle(ev) == Action("priority")
 
 
-def test_every_view_draws(screen, tmp_path) -> None:
+def test_every_view_draws(screen: KioskScreen, tmp_path: Path) -> None:
     ticket = TicketView(id="2024-05-06/A012", number="A012", business="cash", tier="normal", issued_at=T0)
     views = [
         View(ViewKind.IDENTIFIED, "张* 您好，理财VIP客户，请选择业务", "Welcome, VIP customer.", tier="vip"),
@@ -83,7 +87,7 @@ def test_every_view_draws(screen, tmp_path) -> None:
     assert click(screen, screen.button_rect(Action("reprint"))) == Action("reprint")
 
 
-def test_pin_pad_gives_staff_pin_action(screen) -> None:
+def test_pin_pad_gives_staff_pin_action(screen: KioskScreen) -> None:
     screen.draw(View(ViewKind.STAFF_NEEDED, "请输入工号和密码", "Enter your ID and PIN"))
     for key in "2001":
         assert click(screen, screen.key_rect(key)) is None

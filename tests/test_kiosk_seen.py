@@ -4,6 +4,7 @@ back from their ESC/POS bytes (issue 15, kiosk part)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import date
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -18,21 +19,21 @@ from hw.identity import Presented, Secret
 from hw.printer import Paper, Printer, TwinDevice
 from hw.printer.paper import paper_lines
 from kiosk.app import KioskApp, KioskEvent
-from kiosk.flow import HOME, KioskFlow, View, ViewKind
+from kiosk.flow import HOME, IssueFn, KioskFlow, View, ViewKind
 from kiosk.recognition import KeyedHasher, Recognizer, Roster
 from kiosk.screen import Action, KioskScreen
 from kiosk.ticket import TicketLayout
 from qbus import messages as m
 from qbus.linebreak import NO_END, NO_START
 from tests.kiosk_fixtures import Clock, FakeCore, branch, id_card
-from tests.seen import ink_height, overlaps, shows
+from tests.seen import ink_height, overlaps, rgb, shows
 
 KEY = bytes(range(32))
 W, H = 1280, 800
 
 
 @pytest.fixture(scope="module")
-def screen():
+def screen() -> Iterator[KioskScreen]:
     s = KioskScreen(branch(), size=(W, H), window=False)
     yield s
     s.close()
@@ -59,7 +60,7 @@ def assert_shows(screen: KioskScreen, text: str) -> pygame.Rect:
 class Kiosk:
     """A kiosk with a screen, the printer twin and GPIO LEDs (ready 5, fault 6)."""
 
-    def __init__(self, issue=None) -> None:
+    def __init__(self, issue: IssueFn | None = None) -> None:
         self.cfg = branch()
         self.clock = Clock()
         self.core = FakeCore(self.cfg, self.clock)
@@ -78,14 +79,14 @@ class Kiosk:
 
 
 @pytest.fixture
-def kiosk():
+def kiosk() -> Iterator[Kiosk]:
     k = Kiosk()
     yield k
     k.close()
 
 
 # -- waiting counts ------------------------------------------------------------------------------
-def test_waiting_counts_and_estimated_waits_are_large_and_clear_of_the_names(screen) -> None:
+def test_waiting_counts_and_estimated_waits_are_large_and_clear_of_the_names(screen: KioskScreen) -> None:
     screen.waiting = {"cash": 3, "personal": 12, "corporate": 0, "wealth": 1, "forex": 2}
     screen.est_wait_s = {"cash": 300.0, "personal": 1500.0, "wealth": 900.0, "forex": 600.0}
     screen.draw(HOME)
@@ -107,13 +108,13 @@ def test_waiting_counts_and_estimated_waits_are_large_and_clear_of_the_names(scr
     other = screen._font(size).render("等候 8 人 · 约 5 分钟", True, fg, bg)
     assert not shows(screen.surface, rect, other)  # the comparison tells one count from another
     # Han glyphs at least 22 px tall (a 28 px face) and dark on a light band: readable at arm's length
-    assert ink_height(screen.surface, rect, screen.surface.get_at((rect.x, rect.y))[:3]) >= 22
+    assert ink_height(screen.surface, rect, rgb(screen.surface.get_at((rect.x, rect.y)))) >= 22
     fg = next(e[4] for e in screen.elements if e[1] == "等候 3 人 · 约 5 分钟")
     assert sum(fg) < 200  # near-black ink, not the old small grey
 
 
 # -- printer trouble before anyone chooses -------------------------------------------------------
-def test_out_of_paper_shows_on_the_home_screen_and_the_ready_led_before_anyone_chooses(kiosk) -> None:
+def test_out_of_paper_shows_on_the_home_screen_and_the_ready_led_before_anyone_chooses(kiosk: Kiosk) -> None:
     k = kiosk
     assert k.factory.pin(5).state and not k.factory.pin(6).state
     assert_shows(k.screen, "请刷卡")
@@ -133,7 +134,7 @@ def test_out_of_paper_shows_on_the_home_screen_and_the_ready_led_before_anyone_c
     assert k.factory.pin(5).state and not k.factory.pin(6).state
 
 
-def test_cover_open_shows_on_the_home_screen(kiosk) -> None:
+def test_cover_open_shows_on_the_home_screen(kiosk: Kiosk) -> None:
     kiosk.device.emulator.open_cover()
     kiosk.app.step(0.0)
     assert_shows(kiosk.screen, "暂停取号")
@@ -145,7 +146,7 @@ def test_the_screen_says_the_ticket_is_being_issued_while_the_core_answers() -> 
     seen: list[bytes] = []
     holder: list[Kiosk] = []
 
-    def slow_core(cmd: m.Issue):
+    def slow_core(cmd: m.Issue | m.CheckIn) -> m.TicketView | m.ErrorInfo:
         k = holder[0]
         # the core has not answered yet: what is on the screen now?
         seen.append(pygame.image.tobytes(k.screen.surface, "RGB"))
@@ -157,8 +158,7 @@ def test_the_screen_says_the_ticket_is_being_issued_while_the_core_answers() -> 
     k = Kiosk(issue=slow_core)
     holder.append(k)
     try:
-        k.app.events.put(__import__("kiosk.app", fromlist=["KioskEvent"]).KioskEvent("action", Action("business",
-                                                                                                     "corporate")))
+        k.app.events.put(KioskEvent("action", Action("business", "corporate")))
         view = k.app.step(0.0)
         assert view is not None and view.kind is ViewKind.ISSUED and len(seen) == 1
         assert_shows(k.screen, "C001")
@@ -172,7 +172,7 @@ LONG_ZH = ("此业务可在大堂自助存取款机（ATM）办理，无需排�
 
 
 @pytest.mark.parametrize("width", [1280, 1100, 1000, 900])
-def test_screen_lines_never_start_with_closing_or_end_with_opening_punctuation(width) -> None:
+def test_screen_lines_never_start_with_closing_or_end_with_opening_punctuation(width: int) -> None:
     s = KioskScreen(branch(), size=(width, 800), window=False)
     try:
         s.draw(View(ViewKind.SELF_SERVICE, LONG_ZH, "You can do this at the ATMs.", business="cash"))
@@ -186,7 +186,7 @@ def test_screen_lines_never_start_with_closing_or_end_with_opening_punctuation(w
 
 
 @pytest.mark.parametrize("width", [32, 40, 42, 48])
-def test_ticket_lines_follow_the_same_rules(width) -> None:
+def test_ticket_lines_follow_the_same_rules(width: int) -> None:
     cfg = branch()
     cash = next(b for b in cfg.business if b.code == "cash")
     cash = msgspec.structs.replace(cash, self_service_zh="大堂“智能柜员机（STM）”或自助存取款机（ATM）")
@@ -206,7 +206,7 @@ def hits(screen: KioskScreen, view: View) -> list[tuple[str, pygame.Rect]]:
     return [(h.action.kind if h.action else h.key, h.rect) for h in screen._hits]
 
 
-def test_back_is_never_where_a_button_of_the_home_screen_is(screen) -> None:
+def test_back_is_never_where_a_button_of_the_home_screen_is(screen: KioskScreen) -> None:
     home = hits(screen, HOME)
     for view in (View(ViewKind.SELF_SERVICE, "此业务可在ATM办理", "Use the ATM", business="cash"),
                  View(ViewKind.MESSAGE, "您刚刚已取号，请稍候", "You just took a ticket."),
@@ -234,7 +234,7 @@ def test_a_double_tap_on_priority_or_a_business_lands_on_no_button() -> None:
 
 
 # -- respectful names ----------------------------------------------------------------------------
-def test_an_elderly_customer_sees_priority_customer_never_the_internal_category(kiosk) -> None:
+def test_an_elderly_customer_sees_priority_customer_never_the_internal_category(kiosk: Kiosk) -> None:
     k = kiosk
     tier = next(t for t in k.cfg.tier if t.code == "priority")
     assert "老弱病残孕" in tier.name_zh  # the internal category, for staff
@@ -254,7 +254,7 @@ def test_an_elderly_customer_sees_priority_customer_never_the_internal_category(
 
 
 @pytest.mark.parametrize("width", [32, 40, 42, 48])
-def test_a_counter_name_is_never_split_on_the_ticket(width) -> None:
+def test_a_counter_name_is_never_split_on_the_ticket(width: int) -> None:
     cfg = branch()
     ticket = m.TicketView(id="2024-05-06/A012", number="A012", business="cash", tier="normal",
                           issued_at=1714959000.0, ahead=3, est_wait_s=400.0)
@@ -268,7 +268,7 @@ def test_a_counter_name_is_never_split_on_the_ticket(width) -> None:
 BOOKING_PAD = View(ViewKind.BOOKING_CODE, "请输入预约码后按确认", "Type your booking code, then OK.")
 
 
-def test_the_home_screen_offers_the_appointment_button_clear_of_every_other_button(screen) -> None:
+def test_the_home_screen_offers_the_appointment_button_clear_of_every_other_button(screen: KioskScreen) -> None:
     home = hits(screen, HOME)
     button = screen.button_rect(Action("booking"))
     assert button is not None
@@ -308,7 +308,7 @@ def tap(screen: KioskScreen, rect: pygame.Rect | None) -> Action | None:
     return screen.handle(pygame.event.Event(pygame.MOUSEBUTTONDOWN, button=1, pos=rect.center))
 
 
-def test_the_code_pad_shows_the_code_as_typed_clears_and_sends_it_on_ok(kiosk) -> None:
+def test_the_code_pad_shows_the_code_as_typed_clears_and_sends_it_on_ok(kiosk: Kiosk) -> None:
     k = kiosk
     action = tap(k.screen, k.screen.button_rect(Action("booking")))
     assert action == Action("booking")
@@ -333,11 +333,13 @@ def test_the_code_pad_shows_the_code_as_typed_clears_and_sends_it_on_ok(kiosk) -
     assert tap(k.screen, k.screen.button_rect(Action("back"))) == Action("back")
 
 
-def test_the_code_pad_goes_home_by_itself_when_left_alone(kiosk) -> None:
+def test_the_code_pad_goes_home_by_itself_when_left_alone(kiosk: Kiosk) -> None:
     k = kiosk
     k.app.events.put(KioskEvent("action", Action("booking")))
-    assert k.app.step(0.0).kind is ViewKind.BOOKING_CODE  # type: ignore[union-attr]
+    view = k.app.step(0.0)
+    assert view is not None and view.kind is ViewKind.BOOKING_CODE
     tap(k.screen, k.screen.key_rect("5"))
     k.clock.advance(k.flow.staff_s + 1)
-    assert k.app.step(0.0).kind is ViewKind.HOME  # type: ignore[union-attr]
+    view = k.app.step(0.0)
+    assert view is not None and view.kind is ViewKind.HOME
     assert_shows(k.screen, "请刷卡") and not texts(k.screen, "code")

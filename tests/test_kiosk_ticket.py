@@ -24,11 +24,10 @@ def printed(data: bytes) -> tuple[str, str]:
     return re.sub(r"\s+", "", text), re.sub(r"\s+", " ", text)
 
 
-def ticket(**kw) -> TicketView:
-    base = dict(id="2024-05-06/A012", number="A012", business="cash", tier="normal", issued_at=T0,
-                ahead=3, est_wait_s=400.0)
-    base.update(kw)
-    return TicketView(**base)
+def ticket(*, number: str = "A012", business: str = "cash", tier: str = "normal", ahead: int = 3,
+           est_wait_s: float = 400.0, masked_name: str = "", granted_by: str = "") -> TicketView:
+    return TicketView(id="2024-05-06/A012", number=number, business=business, tier=tier, issued_at=T0,
+                      ahead=ahead, est_wait_s=est_wait_s, masked_name=masked_name, granted_by=granted_by)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +35,7 @@ def layout() -> TicketLayout:
     return TicketLayout(branch())
 
 
-def test_chinese_is_gb18030_and_english_readable(layout) -> None:
+def test_chinese_is_gb18030_and_english_readable(layout: TicketLayout) -> None:
     data = layout.render(ticket())
     for zh in ("示范银行", "深圳福田支行", "个人现金业务", "取号时间"):
         assert gb(zh) in data, zh  # short lines: the bytes themselves
@@ -49,27 +48,27 @@ def test_chinese_is_gb18030_and_english_readable(layout) -> None:
     assert "个人现金业务".encode() not in data  # not UTF-8
 
 
-def test_printer_put_in_chinese_mode_first(layout) -> None:
+def test_printer_put_in_chinese_mode_first(layout: TicketLayout) -> None:
     data = layout.render(ticket())
     assert data.startswith(b"\x1b@")
     assert data.index(FS_CHINESE_ON) < data.index(gb("示范银行"))
 
 
-def test_full_width_punctuation_is_not_question_marks(layout) -> None:
+def test_full_width_punctuation_is_not_question_marks(layout: TicketLayout) -> None:
     assert encode("（）、：；“”") == gb("（）、：；“”")
     assert b"?" not in encode("（）、：")
     data = layout.render(ticket())
     assert gb("大堂自助存取款机（ATM）") in data
 
 
-def test_number_is_very_large_then_back_to_normal(layout) -> None:
+def test_number_is_very_large_then_back_to_normal(layout: TicketLayout) -> None:
     data = layout.render(ticket())
     at = data.index(b"A012\n")
     assert data[at - 6 : at] == b"\x1d!\x55\x1bE\x01"  # GS ! : 6x width, 6x height; bold
     assert b"\x1d!\x00" in data[at : at + 12]
 
 
-def test_qr_code_of_the_ticket_id_and_cut(layout) -> None:
+def test_qr_code_of_the_ticket_id_and_cut(layout: TicketLayout) -> None:
     t = ticket()
     data = layout.render(t)
     store = b"\x1d(k" + (len(t.id) + 3).to_bytes(2, "little") + b"1P0" + t.id.encode()
@@ -79,14 +78,14 @@ def test_qr_code_of_the_ticket_id_and_cut(layout) -> None:
     assert data.endswith(b"\x1dV\x00")
 
 
-def test_vip_tier_mark_and_masked_name(layout) -> None:
+def test_vip_tier_mark_and_masked_name(layout: TicketLayout) -> None:
     data = layout.render(ticket(tier="wealth", masked_name="张*"))
     assert INVERT_ON + gb(" 财 ") in data
     assert gb("财富客户") in data and b"Wealth" in data
     assert gb("尊敬的 张* 您好") in data
 
 
-def test_normal_ticket_has_no_mark_and_no_greeting(layout) -> None:
+def test_normal_ticket_has_no_mark_and_no_greeting(layout: TicketLayout) -> None:
     data = layout.render(ticket(business="corporate"))
     assert INVERT_ON not in data
     assert gb("尊敬的") not in data
@@ -94,25 +93,25 @@ def test_normal_ticket_has_no_mark_and_no_greeting(layout) -> None:
     assert gb("对公区 4号窗口") in data
 
 
-def test_self_service_hint_names_the_machine(layout) -> None:
+def test_self_service_hint_names_the_machine(layout: TicketLayout) -> None:
     flat, spaced = printed(layout.render(ticket(business="personal")))
     assert "此业务也可在智能柜员机（STM）办理，无需排队" in flat
     assert "you can also do this at the Smart Teller Machine (STM)" in spaced
 
 
-def test_next_in_line_and_priority_granted(layout) -> None:
+def test_next_in_line_and_priority_granted(layout: TicketLayout) -> None:
     data = layout.render(ticket(ahead=0, est_wait_s=0.0, tier="priority", granted_by="2001"))
     assert gb("您是下一位") in data and b"You are next" in data
     assert gb("预计等候") not in data
     assert "Priority granted by lobby staff" in printed(data)[1]
 
 
-def test_reprint_is_marked(layout) -> None:
+def test_reprint_is_marked(layout: TicketLayout) -> None:
     assert b"REPRINT" in layout.render(ticket(), reprint=True)
     assert b"REPRINT" not in layout.render(ticket())
 
 
-def test_control_characters_cannot_be_injected(layout) -> None:
+def test_control_characters_cannot_be_injected(layout: TicketLayout) -> None:
     data = layout.render(ticket(masked_name="张\x1b@\x1dV\x00*"))
     assert data.count(b"\x1b@") == 1 and data.count(b"\x1dV") == 1
 
@@ -131,13 +130,13 @@ def test_zone_words_respect_counter_tiers() -> None:
     assert "贵宾区 5号VIP窗口、6号理财室" in zh and "Wealth Room 6" in en
 
 
-def test_ticket_prints_whole_on_the_twin(layout) -> None:
+def test_ticket_prints_whole_on_the_twin(layout: TicketLayout) -> None:
     dev = TwinDevice()
     data = layout.render(ticket())
     Printer(dev).print_ticket(data)
     assert dev.emulator.tickets == [data]
 
 
-def test_narrow_58mm_paper(layout) -> None:
+def test_narrow_58mm_paper(layout: TicketLayout) -> None:
     data = TicketLayout(branch(), width_chars=32).render(ticket(number="B105"))
     assert b"-" * 32 + b"\n" in data and b"-" * 33 not in data

@@ -102,7 +102,7 @@ def test_twin_kiosk_console_swipes_places_inserts_and_takes_the_paper_out(tmp_pa
 
     from hw.printer import Printer, TwinDevice
     from kiosk.app import KioskApp
-    from kiosk.flow import KioskFlow, ViewKind
+    from kiosk.flow import KioskFlow, View, ViewKind
     from kiosk.recognition import KeyedHasher, Recognizer
     from qcall.kiosk import Twins, _open_twin_readers
     from qcall.kiosk_console import KioskConsole
@@ -119,7 +119,7 @@ def test_twin_kiosk_console_swipes_places_inserts_and_takes_the_paper_out(tmp_pa
     said: list[str] = []
     console = KioskConsole(twins, app, said.append)
 
-    def until(kind: ViewKind, **want: str):
+    def until(kind: ViewKind, **want: str) -> View:
         for _ in range(40):
             view = app.step(0.25)
             if view is not None and view.kind is kind and all(getattr(view, k) == v for k, v in want.items()):
