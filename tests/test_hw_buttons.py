@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -11,13 +12,13 @@ from hw.buttons import ButtonsError, KioskButtons
 
 
 @pytest.fixture
-def factory():
+def factory() -> Iterator[MockFactory]:
     f = MockFactory()
     yield f
     f.reset()
 
 
-def test_press_calls_back_with_the_button_name(factory) -> None:
+def test_press_calls_back_with_the_button_name(factory: MockFactory) -> None:
     pressed: list[str] = []
     done = threading.Event()
 
@@ -42,7 +43,7 @@ def test_press_calls_back_with_the_button_name(factory) -> None:
         kb.close()
 
 
-def test_pin_used_twice_rolls_back(factory) -> None:
+def test_pin_used_twice_rolls_back(factory: MockFactory) -> None:
     with pytest.raises(ButtonsError):
         KioskButtons({"cash": 17, "personal": 17}, pin_factory=factory)
     kb = KioskButtons({"cash": 17}, pin_factory=factory)  # released by the rollback

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -41,7 +43,7 @@ def twin_printer(answer_s: float = 0.05) -> tuple[Printer, PrinterEmulator]:
         (lambda e: e.stop_answering(), Status.NO_ANSWER),
     ],
 )
-def test_twin_status_states(cue, state) -> None:
+def test_twin_status_states(cue: Callable[[PrinterEmulator], None], state: Status) -> None:
     printer, emu = twin_printer()
     cue(emu)
     st = printer.status()
@@ -149,7 +151,7 @@ def test_network_backend_over_tcp() -> None:
         twin.close()
 
 
-def test_missing_backends_raise_clear_errors(tmp_path) -> None:
+def test_missing_backends_raise_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(PrinterOffline, match="nowhere"):
         SerialDevice(str(tmp_path / "nowhere"))
     free = TcpPrinterTwin()
@@ -158,9 +160,9 @@ def test_missing_backends_raise_clear_errors(tmp_path) -> None:
     with pytest.raises(PrinterOffline):
         NetworkDevice("127.0.0.1", port, connect_s=0.5)
     with pytest.raises(PrinterError, match="not one of"):
-        open_printer(PrinterSection(kind="lpt"))
+        open_printer(PrinterSection(kind="lpt"))  # type: ignore[arg-type]  # deliberately no such kind: the refusal is the test
     with pytest.raises(PrinterError, match="status_query"):
-        open_printer(PrinterSection(status_query="asb"))
+        open_printer(PrinterSection(status_query="asb"))  # type: ignore[arg-type]  # deliberately unknown: the refusal is the test
 
 
 def test_usb_without_device_is_a_printer_error() -> None:
@@ -168,7 +170,7 @@ def test_usb_without_device_is_a_printer_error() -> None:
         open_printer(PrinterSection(kind="usb", usb_vendor=0x0416, usb_product=0x5011))
 
 
-def test_file_backend_is_unreported_but_prints(tmp_path) -> None:
+def test_file_backend_is_unreported_but_prints(tmp_path: Path) -> None:
     path = tmp_path / "out.prn"
     printer = open_printer(PrinterSection(kind="file", path=str(path)))
     st = printer.status()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from hw.idcard import (
     CMD_READ,
     FrameParser,
-    IdCard,
     IdCardReader,
     IdCardTwin,
     build_frame,
@@ -87,8 +89,11 @@ def test_frame_roundtrip_and_bad_checksum() -> None:
         FrameParser().feed(bytes(bad))
 
 
+IdRig = tuple[IdCardTwin, IdCardReader]
+
+
 @pytest.fixture
-def id_reader():
+def id_reader() -> Iterator[IdRig]:
     twin = IdCardTwin()
     reader = IdCardReader(twin.port)
     yield twin, reader
@@ -96,7 +101,7 @@ def id_reader():
     twin.close()
 
 
-def test_id_card_read_once_per_placement(id_reader) -> None:
+def test_id_card_read_once_per_placement(id_reader: IdRig) -> None:
     twin, reader = id_reader
     assert reader.read(0.2) is None
     card = id_card("欧阳娜娜", "19500615", "2")
@@ -112,26 +117,26 @@ def test_id_card_read_once_per_placement(id_reader) -> None:
     assert reader.read(2.0) is not None
 
 
-def test_id_card_with_bad_check_digit_is_unreadable(id_reader) -> None:
+def test_id_card_with_bad_check_digit_is_unreadable(id_reader: IdRig) -> None:
     twin, reader = id_reader
     good = id_card()
     wrong = "0" if good.id_number[-1] != "0" else "1"
-    twin.place(IdCard(**{**good.__dict__, "id_number": good.id_number[:-1] + wrong}))
+    twin.place(replace(good, id_number=good.id_number[:-1] + wrong))
     with pytest.raises(UnreadableCard, match="GB 11643") as info:
         reader.read(2.0)
     assert good.id_number[:-1] not in str(info.value)
     assert reader.read(0.3) is None  # reported once; lift and place again
 
 
-def test_id_birth_field_must_match_number(id_reader) -> None:
+def test_id_birth_field_must_match_number(id_reader: IdRig) -> None:
     twin, reader = id_reader
     card = id_card()
-    twin.place(IdCard(**{**card.__dict__, "birth": "19490302"}))
+    twin.place(replace(card, birth="19490302"))
     with pytest.raises(UnreadableCard):
         reader.read(2.0)
 
 
-def test_corrupt_frame_is_retried_once(id_reader) -> None:
+def test_corrupt_frame_is_retried_once(id_reader: IdRig) -> None:
     twin, reader = id_reader
     twin.corrupt_next_read()
     twin.place(id_card())
@@ -150,7 +155,7 @@ def test_id_reader_that_does_not_answer_is_offline() -> None:
         twin.close()
 
 
-def test_missing_port_is_offline(tmp_path) -> None:
+def test_missing_port_is_offline(tmp_path: Path) -> None:
     with pytest.raises(ReaderOffline):
         IdCardReader(str(tmp_path / "ttyNONE"))
     with pytest.raises(ReaderOffline):
@@ -234,7 +239,7 @@ def test_evdev_events_decode_like_a_device_sends_them() -> None:
     assert lines == [swipe_text(VIP_CARD)]
 
 
-def test_evdev_reader_needs_the_extra_or_a_device(tmp_path) -> None:
+def test_evdev_reader_needs_the_extra_or_a_device(tmp_path: Path) -> None:
     from hw.magcard import EvdevMagReader
 
     with pytest.raises(ReaderError):
@@ -310,7 +315,7 @@ def test_passbook_not_armed_refuses_insert() -> None:
 # -- reader thread -------------------------------------------------------------------------------
 
 
-def test_reader_thread_hands_over_presented_and_errors(caplog) -> None:
+def test_reader_thread_hands_over_presented_and_errors(caplog: pytest.LogCaptureFixture) -> None:
     import threading
 
     twin = MagCardTwin()

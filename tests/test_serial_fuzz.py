@@ -107,7 +107,7 @@ PLAN = st.tuples(st.integers(0, 4), st.integers(0, 255))
     seed=st.integers(0, 2**32),
     chunking=st.integers(1, 64),
 )
-def test_qframe_noise_never_yields_a_false_frame(plan: list, seed: int, chunking: int) -> None:
+def test_qframe_noise_never_yields_a_false_frame(plan: list[tuple[tuple[int, int], str, bytes]], seed: int, chunking: int) -> None:
     run_stream(get_codec("qframe"), [(k, a, how, noise) for (k, a), how, noise in plan], seed, chunking)
 
 
@@ -117,7 +117,7 @@ def test_qframe_noise_never_yields_a_false_frame(plan: list, seed: int, chunking
     seed=st.integers(0, 2**32),
     chunking=st.integers(1, 64),
 )
-def test_dlt645_noise_never_yields_a_false_frame(plan: list, seed: int, chunking: int) -> None:
+def test_dlt645_noise_never_yields_a_false_frame(plan: list[tuple[tuple[int, int], str, bytes]], seed: int, chunking: int) -> None:
     run_stream(get_codec("dlt645"), [(k, a, how, noise) for (k, a), how, noise in plan], seed, chunking)
 
 

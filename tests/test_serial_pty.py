@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import importlib.util
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,9 +57,10 @@ class Collector:
     def keys(self) -> list[Frame]:
         return [f for f in self.frames if f.command is Command.KEY]
 
-    def wait(self, pred, timeout: float = 5.0) -> bool:  # type: ignore[no-untyped-def]
+    def wait(self, pred: Callable[[Collector], object], timeout: float = 5.0) -> bool:
+        """Whether `pred` (any truthy answer, e.g. a non-empty list) held within `timeout`."""
         with self._cond:
-            return self._cond.wait_for(lambda: pred(self), timeout)
+            return bool(self._cond.wait_for(lambda: pred(self), timeout))
 
 
 class FakeClock:
@@ -75,8 +77,9 @@ def twin() -> Iterator[TwinLine]:
         yield line
 
 
-def start_host(line: TwinLine, got: Collector, counters: dict[int, int] | None = None, **kw) -> HostLink:  # type: ignore[no-untyped-def]
-    link = HostLink(line.line_config(counters), got, on_link=got.on_link, reconnect_s=0.05, **kw).start()
+def start_host(line: TwinLine, got: Collector, counters: dict[int, int] | None = None, *,
+               clock: Callable[[], float] = time.monotonic) -> HostLink:
+    link = HostLink(line.line_config(counters), got, on_link=got.on_link, reconnect_s=0.05, clock=clock).start()
     assert link.wait_up(True, 5)
     return link
 
