@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -815,8 +815,11 @@ def decode_event(data: bytes) -> AnyEvent:
         raise PayloadError(f"bad event: {err}", zh="事件格式错误") from err
 
 
-def decode(data: bytes, kind: type[msgspec.Struct]) -> msgspec.Struct:
-    """Parse retained state or any other message of a known type."""
+StructT = TypeVar("StructT", bound=msgspec.Struct)
+
+
+def decode(data: bytes, kind: type[StructT]) -> StructT:
+    """Parse retained state or any other message of a known type (typed as that type)."""
     from qbus.errors import PayloadError
 
     try:
