@@ -28,9 +28,10 @@ class Inbox:
             self.items.append(msg)
             self._cond.notify_all()
 
-    def wait_for(self, predicate: Callable[[list[Received[Any]]], bool], timeout: float = 10.0) -> bool:
+    def wait_for(self, predicate: Callable[[list[Received[Any]]], object], timeout: float = 10.0) -> bool:
+        """Whether `predicate` (any truthy answer) held within `timeout`."""
         with self._cond:
-            return self._cond.wait_for(lambda: predicate(self.items), timeout)
+            return bool(self._cond.wait_for(lambda: predicate(self.items), timeout))
 
     def wait_count(self, n: int, timeout: float = 10.0) -> bool:
         return self.wait_for(lambda items: len(items) >= n, timeout)

@@ -3,9 +3,9 @@ clients that are closed after the test."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol, TypedDict, Unpack
 
 import pytest
 from selenium import webdriver
@@ -15,6 +15,7 @@ from qbus.broker import EmbeddedBroker, MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import BranchConfig, load
 from qbus.topics import Topics
+from qserver.clock import BranchClock
 from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.browser import open_chromium
@@ -72,17 +73,58 @@ def topics() -> Topics:
     return Topics("qcall", TEST_BRANCH)
 
 
-MakeBus = Callable[..., BusClient]
+class BusOptions(TypedDict, total=False):
+    """BusClient's optional keywords, as tests hand them through make_bus and core_on."""
+
+    kind: str
+    username: str
+    password: str
+    keepalive_s: int
+    command_timeout_s: float
+    retry_s: float
+    reconnect_min_s: float
+    reconnect_max_s: float
+    act_as: Iterable[str]
+    clean_session: bool
+    ca_file: str
+    max_packet_size: int
+    max_inflight: int
+
+
+class MakeBus(Protocol):
+    """The `make_bus` fixture: a client for `device` on `broker` (connected unless told not)."""
+
+    def __call__(self, broker: Broker, device: str, *, connect: bool = True, topics: Topics | None = None,
+                 **options: Unpack[BusOptions]) -> BusClient: ...
+
+
+class CoreOn(Protocol):
+    """The `core_on` fixture: the real core service started on `broker`."""
+
+    def __call__(self, broker: Broker, cfg: BranchConfig | None = None, pins: PinBook | None = None, *,
+                 clock: BranchClock | None = None, **options: Unpack[BusOptions]) -> CoreRunner: ...
+
+
+def with_topics(make_bus: MakeBus, default: Topics) -> MakeBus:
+    """`make_bus` whose clients use `default` topics unless told otherwise (e.g. the example branch's)."""
+
+    def make(broker: Broker, device: str, *, connect: bool = True, topics: Topics | None = None,
+             **options: Unpack[BusOptions]) -> BusClient:
+        return make_bus(broker, device, connect=connect, topics=topics or default, **options)
+
+    return make
 
 
 @pytest.fixture
 def make_bus(topics: Topics) -> Iterator[MakeBus]:
+    default_topics = topics
     """`make_bus(broker, "kiosk1", connect=True, **BusClient kwargs)`: a client closed at teardown."""
     made: list[BusClient] = []
 
-    def make(broker: Broker, device: str, *, connect: bool = True, **kwargs: Any) -> BusClient:
-        kwargs.setdefault("topics", topics)
-        client = BusClient(host=broker.host, port=broker.port, device=device, **kwargs)
+    def make(broker: Broker, device: str, *, connect: bool = True, topics: Topics | None = None,
+             **options: Unpack[BusOptions]) -> BusClient:
+        client = BusClient(host=broker.host, port=broker.port, device=device, topics=topics or default_topics,
+                           **options)
         made.append(client)
         return client.connect(10.0) if connect else client
 
@@ -92,17 +134,17 @@ def make_bus(topics: Topics) -> Iterator[MakeBus]:
 
 
 @pytest.fixture
-def core_on(tmp_path: Path) -> Iterator[Callable[..., CoreRunner]]:
+def core_on(tmp_path: Path) -> Iterator[CoreOn]:
     """`core_on(broker, cfg=example branch, clock=None)`: the real core service on that broker,
     journaling to a fresh SQLite file (the same file for every start in one test); stopped after
     the test. Pass a BranchClock with an injected monotonic clock to move branch time by hand."""
     runners: list[CoreRunner] = []
 
-    def start(broker: Broker, cfg: BranchConfig | None = None, pins: PinBook | None = None,
-              **kw: Any) -> CoreRunner:
+    def start(broker: Broker, cfg: BranchConfig | None = None, pins: PinBook | None = None, *,
+              clock: BranchClock | None = None, **options: Unpack[BusOptions]) -> CoreRunner:
         cfg = cfg or load(Path(__file__).resolve().parents[1] / "examples" / "branch.toml")
-        r = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port,
-                       pins=pins or PinBook.example_for(cfg, CHEAP_COST), **kw).start()
+        r = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port, clock=clock,
+                       pins=pins or PinBook.example_for(cfg, CHEAP_COST), **options).start()
         runners.append(r)
         return r
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -18,6 +18,7 @@ from qbus.messages import TicketView
 from qbus.topics import Topics
 from qcall.kiosk import KioskRuntime
 from qserver.runner import CoreRunner
+from tests.conftest import Broker
 from tests.kiosk_fixtures import EXAMPLE, VIP_CARD
 
 KEY = bytes(range(32))
@@ -89,14 +90,21 @@ def press(rt: KioskRuntime, business: str) -> None:
     rt.app.events.put(KioskEvent("button", business))
 
 
-def kiosk_factory() -> Iterator[Any]:
-    """Body of a `kiosk_on` fixture: `kiosk_on(broker, cfg, **KioskRuntime kwargs)` -> started twin kiosk."""
+class KioskOn(Protocol):
+    """The `kiosk_on` fixture: a started twin kiosk on `broker` (the VIP roster, no screen, unless told)."""
+
+    def __call__(self, broker: Broker, cfg: BranchConfig = CFG, *, roster: Roster | None = None,
+                 screen: bool = False) -> KioskRuntime: ...
+
+
+def kiosk_factory() -> Iterator[KioskOn]:
+    """Body of a `kiosk_on` fixture: `kiosk_on(broker, cfg, roster=, screen=)` -> started twin kiosk."""
     made: list[KioskRuntime] = []
 
-    def start(broker: Any, cfg: BranchConfig = CFG, **kw: Any) -> KioskRuntime:
-        kw.setdefault("roster", vip_roster())
-        kw.setdefault("screen", False)
-        rt = KioskRuntime(cfg, host=broker.host, port=broker.port, twin=True, key=KEY, **kw)
+    def start(broker: Broker, cfg: BranchConfig = CFG, *, roster: Roster | None = None,
+              screen: bool = False) -> KioskRuntime:
+        rt = KioskRuntime(cfg, host=broker.host, port=broker.port, twin=True, key=KEY,
+                          roster=vip_roster() if roster is None else roster, screen=screen)
         made.append(rt)
         return rt.start()
 

@@ -4,14 +4,13 @@ and the core service publishing it on alert/advice for `qcall watch`."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.topics import Topics
 from qcore import BranchCore
 from qserver.advisor import Advisor
 from tests.bus_helpers import Inbox
+from tests.conftest import CoreOn, MakeBus
 from tests.coretools import DAY, MIN, T0
 from tests.history_helpers import cfg_with
 
@@ -84,8 +83,8 @@ def test_low_ratings_call_the_lobby_and_satisfaction_below_target_is_said() -> N
     assert advisor.observe(core.drain(), core, T0 + 10 * MIN) == []  # 75 % again, but said already
 
 
-def test_the_service_publishes_advice_on_the_alert_topic(mosquitto: MosquittoBroker, core_on: Any,
-                                                          make_bus: Any) -> None:
+def test_the_service_publishes_advice_on_the_alert_topic(mosquitto: MosquittoBroker, core_on: CoreOn,
+                                                          make_bus: MakeBus) -> None:
     core_on(mosquitto, CFG)
     topics = Topics(CFG.bus.prefix, CFG.branch.id)
     advice = Inbox()

@@ -10,21 +10,23 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the touch screen, headless
 
+import pygame
 import pytest
 
 from kiosk.flow import ViewKind
 from kiosk.recognition import KeyedHasher
 from qbus import messages as m
+from qbus.broker import MosquittoBroker
 from qserver.clock import BranchClock
 from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
 from tests.bus_helpers import Inbox
-from tests.kiosk_bus_helpers import CFG, KEY, TOPICS, kiosk_factory, press, wait_view
+from tests.conftest import MakeBus
+from tests.kiosk_bus_helpers import CFG, KEY, TOPICS, KioskOn, kiosk_factory, press, wait_view
 from tests.kiosk_fixtures import PLAIN_CARD
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()  # 10:00 branch time
@@ -45,12 +47,12 @@ class Shifted:
 
 
 @pytest.fixture
-def kiosk_on() -> Iterator[Any]:
+def kiosk_on() -> Iterator[KioskOn]:
     yield from kiosk_factory()
 
 
 @pytest.fixture
-def branch(mosquitto: Any, tmp_path: Path) -> Iterator[tuple[CoreRunner, Shifted]]:
+def branch(mosquitto: MosquittoBroker, tmp_path: Path) -> Iterator[tuple[CoreRunner, Shifted]]:
     t = Shifted()
     runner = CoreRunner(CFG, tmp_path / "journal.db", mosquitto.host, mosquitto.port, clock=t.clock(),
                         pins=PinBook.example_for(CFG, CHEAP_COST)).start()
@@ -65,7 +67,7 @@ def gb(text: str) -> bytes:
 
 
 def test_booked_checked_in_by_card_and_called_at_its_time_ahead_of_walk_ins(
-        mosquitto: Any, branch: tuple[CoreRunner, Shifted], kiosk_on: Any, make_bus: Any) -> None:
+        mosquitto: MosquittoBroker, branch: tuple[CoreRunner, Shifted], kiosk_on: KioskOn, make_bus: MakeBus) -> None:
     core, t = branch
     events = Inbox()
     office = make_bus(mosquitto, "manager", connect=False, topics=TOPICS)
@@ -84,6 +86,7 @@ def test_booked_checked_in_by_card_and_called_at_its_time_ahead_of_walk_ins(
     assert not off_grid.ok and off_grid.error is not None and off_grid.error.code == "bad_booking"
 
     rt = kiosk_on(mosquitto)
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     t.shift = 10 * MIN  # 10:10: two walk-ins
     walk_ins = []
     for _ in range(2):
@@ -147,7 +150,7 @@ def test_booked_checked_in_by_card_and_called_at_its_time_ahead_of_walk_ins(
 
 
 def test_a_booking_code_typed_on_the_touch_screen_gives_the_appointment_ticket(
-        mosquitto: Any, branch: tuple[CoreRunner, Shifted], kiosk_on: Any, make_bus: Any) -> None:
+        mosquitto: MosquittoBroker, branch: tuple[CoreRunner, Shifted], kiosk_on: KioskOn, make_bus: MakeBus) -> None:
     from hw.printer.paper import paper_lines
     from kiosk.app import KioskEvent
     from kiosk.screen import Action, KioskScreen
@@ -158,13 +161,15 @@ def test_a_booking_code_typed_on_the_touch_screen_gives_the_appointment_ticket(
                                  source="web", by="zhao"), 10).ok
     t.shift = 20 * MIN  # 10:20, ten minutes before the booked 10:30
     rt = kiosk_on(mosquitto, screen=True)
-    screen: KioskScreen = rt.app.screen
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
+    app = rt.app
+    screen: KioskScreen = app.screen
 
-    def tap(rect: Any) -> None:
+    def tap(rect: pygame.Rect | None) -> None:
         assert rect is not None
         action = screen.hit(rect.center)
         if action is not None:
-            rt.app.events.put(KioskEvent("action", action))
+            app.events.put(KioskEvent("action", action))
 
     def said(view_text: str) -> bool:
         return any(view_text in text for _w, text, *_ in screen.elements)
@@ -211,7 +216,7 @@ ZZ9999,2026-12-01,11:00,cash,,赵六,
 
 
 def test_a_booking_export_is_checked_whole_then_booked_row_by_row(
-        mosquitto: Any, branch: tuple[CoreRunner, Shifted], make_bus: Any) -> None:
+        mosquitto: MosquittoBroker, branch: tuple[CoreRunner, Shifted], make_bus: MakeBus) -> None:
     from qbus.errors import ConfigError
     from qcall.bookings_import import read_bookings, send_bookings
 

@@ -16,6 +16,7 @@ from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import load
 from qbus.topics import Topics
+from tests.conftest import CoreOn, MakeBus
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
@@ -28,8 +29,8 @@ def _login(bus: BusClient, counter: int) -> None:
     assert bus.request(m.Login(counter=counter, teller=teller, pin=teller), 10).ok
 
 
-def test_core_and_devices_are_back_within_a_second_of_the_broker(mosquitto: MosquittoBroker, core_on: Any,
-                                                                  make_bus: Any) -> None:
+def test_core_and_devices_are_back_within_a_second_of_the_broker(mosquitto: MosquittoBroker, core_on: CoreOn,
+                                                                  make_bus: MakeBus) -> None:
     runner = core_on(mosquitto, CFG)
     went = threading.Event()
     runner.bus.on_offline = went.set
@@ -64,7 +65,7 @@ def _hall(inbox: queue.Queue[object], state: HallState, until: Any, timeout: flo
 
 
 def test_a_call_made_while_the_hall_was_cut_off_by_a_broker_kill_is_still_announced(
-        mosquitto: MosquittoBroker, core_on: Any, make_bus: Any) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, make_bus: MakeBus) -> None:
     core_on(mosquitto, CFG)
     counter = make_bus(mosquitto, "counter1", topics=TOPICS)
     kiosk = make_bus(mosquitto, "kiosk1", topics=TOPICS)
@@ -102,7 +103,7 @@ def test_a_call_made_while_the_hall_was_cut_off_by_a_broker_kill_is_still_announ
 
 
 def test_a_screen_whose_own_link_dropped_gets_the_calls_it_missed_from_its_session(
-        mosquitto: MosquittoBroker, core_on: Any, make_bus: Any) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, make_bus: MakeBus) -> None:
     core_on(mosquitto, CFG)
     counter = make_bus(mosquitto, "counter1", topics=TOPICS)
     kiosk = make_bus(mosquitto, "kiosk1", topics=TOPICS)

@@ -3,13 +3,13 @@ once, malformed payloads, crashes of the broker and of a device."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from typing import Any
 
 import pytest
-from conftest import TEST_BRANCH, MakeBus
 
 from qbus import messages as m
 from qbus.broker import MosquittoBroker, free_port
@@ -17,6 +17,7 @@ from qbus.client import BusClient, Received
 from qbus.errors import BusError, BusTimeout
 from qbus.topics import Topics
 from tests.bus_helpers import FakeCore, Inbox, start_child
+from tests.conftest import TEST_BRANCH, MakeBus
 
 
 def test_retained_state_reaches_a_late_subscriber(mosquitto: MosquittoBroker, make_bus: MakeBus,
@@ -169,7 +170,7 @@ def test_on_sent_runs_once_per_acknowledged_message(mosquitto: MosquittoBroker, 
             done.set()
 
     for i in range(300):
-        assert core.publish(topics.event("issued"), m.Notice(zh=str(i)), on_sent=lambda i=i: ack(i))
+        assert core.publish(topics.event("issued"), m.Notice(zh=str(i)), on_sent=functools.partial(ack, i))
     assert done.wait(10)
     assert sorted(acked) == list(range(300))
 
@@ -179,7 +180,11 @@ def test_everything_resyncs_after_the_broker_crashes_and_loses_its_state(
     broker = volatile_mosquitto  # worst case: the restarted broker has nothing retained
     core = make_bus(broker, "core", connect=False)
     state = m.CounterState(counter=2, status=m.CounterStatus.CALLED, number="B007")
-    core.on_online = lambda: core.publish(topics.state_counter(2), state, retain=True)
+
+    def republish() -> None:
+        core.publish(topics.state_counter(2), state, retain=True)
+
+    core.on_online = republish
     core.connect(5)
 
     display = make_bus(broker, "display1", connect=False)

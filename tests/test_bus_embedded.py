@@ -7,7 +7,6 @@ import socket
 import threading
 
 import pytest
-from conftest import TEST_BRANCH, MakeBus
 
 from qbus import messages as m
 from qbus.broker import EmbeddedBroker
@@ -15,6 +14,7 @@ from qbus.client import Received
 from qbus.errors import BrokerError
 from qbus.topics import Topics
 from tests.bus_helpers import FakeCore, Inbox, start_child
+from tests.conftest import TEST_BRANCH, MakeBus
 
 
 def test_retained_state_on_the_embedded_broker(embedded_broker: EmbeddedBroker, make_bus: MakeBus,

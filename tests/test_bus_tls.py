@@ -21,6 +21,7 @@ from qbus.errors import BusError, ConfigError
 from qbus.provision import Provisioned, provision
 from qbus.topics import Topics
 from tests.bus_helpers import Inbox
+from tests.conftest import CoreOn
 from tests.test_config import EXAMPLE
 
 TLS_BUS = 'tls = true\nca_file = "ca.crt"'
@@ -57,8 +58,10 @@ def test_provision_makes_a_ca_and_a_tls_only_listener(tls_broker: tuple[Mosquitt
     assert f"cafile {prov.ca}" in conf and "certfile" in conf and "tls_version tlsv1.2" in conf
     assert (prov.out_dir / "ca.key").stat().st_mode & 0o077 == 0
     again = provision(cfg, tmp_path / "again")
-    ca = again.ca.read_bytes() if again.ca else b""
-    assert provision(cfg, tmp_path / "again").ca.read_bytes() == ca  # the CA is kept: devices trust it
+    assert again.ca is not None
+    ca = again.ca.read_bytes()
+    third = provision(cfg, tmp_path / "again")
+    assert third.ca is not None and third.ca.read_bytes() == ca  # the CA is kept: devices trust it
 
 
 def test_a_client_connects_over_tls_and_a_plain_one_is_refused(tls_broker: tuple[MosquittoBroker, Provisioned],
@@ -78,7 +81,7 @@ def test_a_client_connects_over_tls_and_a_plain_one_is_refused(tls_broker: tuple
 
 
 def test_core_and_kiosk_over_tls_and_nobody_kicks_the_core_off(tls_broker: tuple[MosquittoBroker, Provisioned],
-                                                                cfg: BranchConfig, core_on: Any) -> None:
+                                                                cfg: BranchConfig, core_on: CoreOn) -> None:
     """The attack of the issue: connecting with the core's client id (`qcall-<branch>-core`) in a
     loop. The broker now names every client after its user, so the impostor only replaces a
     session of its own user; the core stays connected and the kiosk keeps getting tickets."""

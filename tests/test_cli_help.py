@@ -25,7 +25,9 @@ def test_every_command_has_its_own_description() -> None:
     missing = [name for name, sub in found.items() if not (sub.description or "").strip()]
     assert missing == []
     assert found["cancel"].description != found["requeue"].description
-    assert "cancel" in found["cancel"].description.lower() and "re-queue" in found["requeue"].description
+    cancel, requeue = found["cancel"].description, found["requeue"].description
+    assert cancel is not None and requeue is not None  # both described: checked above
+    assert "cancel" in cancel.lower() and "re-queue" in requeue
 
 
 def test_the_bridge_takes_the_broker_like_every_command_and_the_serial_port_as_serial() -> None:

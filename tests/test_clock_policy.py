@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
 
 import msgspec
+import pytest
 
 from display.hall import CLOCK_NOTICE, HallState
 from qbus import messages as m
+from qbus.broker import MosquittoBroker
 from qbus.config import load
 from qbus.topics import Topics
 from qserver.clock import BranchClock
@@ -21,6 +22,7 @@ from qserver.pins import CHEAP_COST, PinBook
 from qserver.service import CoreService
 from qserver.store import DurableCore
 from tests.bus_helpers import RecordingBus
+from tests.conftest import MakeBus
 from tests.test_config import EXAMPLE
 
 CFG = load(EXAMPLE)
@@ -193,8 +195,8 @@ def test_branch_time_follows_the_wall_clock_back_after_a_wrong_step_restarts_inc
     j.close()
 
 
-def test_qcall_confirm_clock_opens_a_branch_waiting_for_its_clock(tmp_path: Path, mosquitto: Any,
-                                                                  make_bus: Any, capsys: Any) -> None:
+def test_qcall_confirm_clock_opens_a_branch_waiting_for_its_clock(tmp_path: Path, mosquitto: MosquittoBroker,
+                                                                  make_bus: MakeBus, capsys: pytest.CaptureFixture[str]) -> None:
     from qcall.cli import main
     from qserver.runner import CoreRunner
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -20,7 +19,7 @@ devices = [{ address = 1, counter = 1 }, { address = 2, counter = 1, kind = "rat
 '''
 
 
-def _check(tmp_path: Path, text: str, capsys: Any) -> tuple[int, str]:
+def _check(tmp_path: Path, text: str, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     cfg = tmp_path / "branch.toml"
     cfg.write_text(text, encoding="utf-8")
     code = main(["check-config", "--config", str(cfg)])
@@ -46,7 +45,7 @@ BASE = EXAMPLE.read_text(encoding="utf-8")
     ('priority_age = 70', 'priority_age = 700', "privacy:"),
     ('repeat_guard_s = 3.0', 'repeat_guard_s = 3.0\nresolution = [0, 0]', "kiosk.resolution"),
 ])
-def test_check_config_refuses(tmp_path: Path, capsys: Any, old: str, new: str, said: str) -> None:
+def test_check_config_refuses(tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, said: str) -> None:
     assert old in BASE
     code, err = _check(tmp_path, BASE.replace(old, new, 1), capsys)
     assert code == 2 and said in err and len(err.splitlines()) == 1
@@ -61,16 +60,16 @@ def test_check_config_refuses(tmp_path: Path, capsys: Any, old: str, new: str, s
     (SERIAL.replace('port = "/dev/ttyUSB0"', 'port = "/dev/ttyUSB0"\nbaudrate = 9601'), "9601 is not a standard rate"),
     (SERIAL + SERIAL.replace("counter = 1", "counter = 2"), "port '/dev/ttyUSB0' is used by two lines"),
 ])
-def test_check_config_refuses_what_the_bridge_would(tmp_path: Path, capsys: Any, serial: str, said: str) -> None:
+def test_check_config_refuses_what_the_bridge_would(tmp_path: Path, capsys: pytest.CaptureFixture[str], serial: str, said: str) -> None:
     code, err = _check(tmp_path, BASE + serial, capsys)
     assert code == 2 and said in err, err
 
 
-def test_the_example_and_a_wired_line_pass(tmp_path: Path, capsys: Any) -> None:
+def test_the_example_and_a_wired_line_pass(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert _check(tmp_path, BASE + SERIAL, capsys)[0] == 0
 
 
-def test_report_with_a_misspelt_zone_is_one_line_not_a_traceback(tmp_path: Path, capsys: Any) -> None:
+def test_report_with_a_misspelt_zone_is_one_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "branch.toml"
     cfg.write_text(BASE.replace('"Asia/Shanghai"', '"Asia/Shangai"'), encoding="utf-8")
     assert main(["report", "--config", str(cfg), "--journal", str(tmp_path / "j.db")]) == 2

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
+from qbus.broker import MosquittoBroker
 from qcall.demo_kiosk import DemoKiosk
+from tests.conftest import CoreOn
 from tests.kiosk_bus_helpers import CFG
 
 
-def test_demo_kiosk_issues_a_realistic_mix_on_the_printer_twin(tmp_path: Path, mosquitto: Any,
-                                                               core_on: Any) -> None:
+def test_demo_kiosk_issues_a_realistic_mix_on_the_printer_twin(tmp_path: Path, mosquitto: MosquittoBroker,
+                                                               core_on: CoreOn) -> None:
     core = core_on(mosquitto)
     lines: list[str] = []
     demo = DemoKiosk(CFG, mosquitto.host, mosquitto.port, seed=3, arrivals_per_hour=1800, speed=30,

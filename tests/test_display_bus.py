@@ -53,7 +53,8 @@ class Watch:
                     self._waiters.remove((pred, ev, got))
 
     def until(self, pred: Predicate, timeout: float = 15.0) -> pygame.Surface:
-        ev, got = threading.Event(), []
+        ev = threading.Event()
+        got: list[pygame.Surface] = []
         with self._lock:
             self._waiters.append((pred, ev, got))
         assert ev.wait(timeout), "the screen never reached the expected state"

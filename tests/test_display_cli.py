@@ -113,6 +113,7 @@ def test_qcall_display_headless_writes_png_snapshots_of_the_bus_picture(
          "--silent", "--png-dir", str(png.parent), "--png-every", "0.2", "--host", mosquitto.host,
          "--port", str(mosquitto.port)], cwd=tmp_path, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stderr is not None  # piped
     try:
         assert wait_for_png(lambda: shows_number(png, cfg, "D042", 6), proc), \
             f"no snapshot showing D042: {proc.stderr.read().decode() if proc.poll() is not None else ''}"

@@ -108,7 +108,7 @@ def test_no_personal_data_in_html_csv_or_json(tmp_path: Path) -> None:
     card, id_no, phone = "6222021234567890123", "110101195001011234", "13912345678"
     journal = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9,
                           pins=PinBook.example_for(cfg, CHEAP_COST))
-    cmds = [m.ResetDay(day=DAY), m.Login(counter=1, teller="t1", pin="t1"),
+    cmds: list[m.Command] = [m.ResetDay(day=DAY), m.Login(counter=1, teller="t1", pin="t1"),
             m.Issue(business="cash", via="bank_card", customer=hasher.hash_number(card), masked_name="张*"),
             m.Issue(business="cash", via="id_card", customer=hasher.hash_number(id_no), masked_name="李**"),
             m.CallNext(counter=1), m.StartService(counter=1), m.FinishService(counter=1), m.Rate(counter=1, stars=1)]

@@ -7,7 +7,6 @@ day roll-overs are deterministic: nothing here sleeps to wait for time to pass.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from qbus.config import BranchConfig, loads
 from qbus.topics import Topics
 from qserver.clock import BranchClock
 from tests.bus_helpers import Inbox
+from tests.conftest import CoreOn, MakeBus, with_topics
 from tests.test_config import example_text
 
 T0 = 1_772_416_800.0  # 2026-03-02 10:00 in Shanghai: business day 2026-03-02
@@ -54,14 +54,12 @@ def clock() -> HandClock:
 
 
 @pytest.fixture
-def dev(make_bus: Any) -> Callable[..., BusClient]:
-    def make(broker: Any, device: str, **kw: Any) -> BusClient:
-        kw.setdefault("topics", TOPICS)
-        return make_bus(broker, device, **kw)
-    return make
+def dev(make_bus: MakeBus) -> MakeBus:
+    """Clients on the example branch's topics."""
+    return with_topics(make_bus, TOPICS)
 
 
-def listen(dev: Callable[..., BusClient], broker: MosquittoBroker, device: str, topic: str,
+def listen(dev: MakeBus, broker: MosquittoBroker, device: str, topic: str,
            kind: Any) -> tuple[BusClient, Inbox]:
     inbox = Inbox()
     client = dev(broker, device, connect=False)
@@ -79,7 +77,7 @@ def error_code(reply: m.Reply) -> str:
 
 
 def test_a_deeply_nested_command_is_refused_and_the_core_keeps_serving(
-        mosquitto: MosquittoBroker, core_on: Any, dev: Any) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus) -> None:
     runner = core_on(mosquitto)
     kiosk, replies = listen(dev, mosquitto, "kiosk1", TOPICS.reply("kiosk1"), m.Reply)
     depth = 20_000  # 40 kB: well under the broker's packet limit
@@ -100,15 +98,15 @@ def test_a_deeply_nested_command_is_refused_and_the_core_keeps_serving(
 
 
 def test_a_65_kb_masked_name_is_refused_and_the_core_stays_connected(
-        mosquitto: MosquittoBroker, core_on: Any, dev: Any) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus) -> None:
     runner = core_on(mosquitto)
     _, presence = listen(dev, mosquitto, "manager1", TOPICS.presence("core"), m.Presence)
     kiosk, replies = listen(dev, mosquitto, "kiosk1", TOPICS.reply("kiosk1"), m.Reply)
     huge = m.Request(id="huge", cmd=m.Issue(business="cash", masked_name="张" + "x" * 65_000))
     kiosk.publish_raw(TOPICS.cmd("kiosk1"), m.encode(huge))
     assert replies.wait_count(1)
-    reply = replies.values()[0]
-    assert error_code(reply) == "bad_payload" and "masked_name" in reply.error.en  # type: ignore[union-attr]
+    reply: m.Reply = replies.values()[0]
+    assert error_code(reply) == "bad_payload" and reply.error is not None and "masked_name" in reply.error.en
     assert kiosk.request(m.Issue(business="cash"), 10).number == "A001"  # nothing was issued for it
     assert runner.bus.online and all(p.online for p in presence.values())
     runner.stop()
@@ -122,7 +120,7 @@ def test_a_65_kb_masked_name_is_refused_and_the_core_stays_connected(
 
 
 def test_reset_day_needs_a_real_later_day_and_the_nightly_reset_still_runs(
-        mosquitto: MosquittoBroker, core_on: Any, dev: Any, clock: HandClock) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus, clock: HandClock) -> None:
     core_on(mosquitto, clock=clock.branch())
     _, events = listen(dev, mosquitto, "display1", TOPICS.event("day_reset"), m.decode_event)
     kiosk, manager = dev(mosquitto, "kiosk1"), dev(mosquitto, "manager1")
@@ -143,7 +141,7 @@ def test_reset_day_needs_a_real_later_day_and_the_nightly_reset_still_runs(
 # ------------------------------------------------------------------------------ request ids
 
 
-def test_request_ids_are_de_duplicated_per_device(mosquitto: MosquittoBroker, core_on: Any, dev: Any) -> None:
+def test_request_ids_are_de_duplicated_per_device(mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus) -> None:
     core_on(mosquitto)
     kiosk1, kiosk2 = dev(mosquitto, "kiosk1"), dev(mosquitto, "kiosk2")
     first = kiosk1.request(m.Issue(business="cash"), 10, request_id="shared-id")
@@ -153,7 +151,7 @@ def test_request_ids_are_de_duplicated_per_device(mosquitto: MosquittoBroker, co
 
 
 def test_a_kiosk_cannot_block_the_nightly_reset_with_the_cores_request_id(
-        mosquitto: MosquittoBroker, core_on: Any, dev: Any, clock: HandClock) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus, clock: HandClock) -> None:
     runner = core_on(mosquitto, clock=clock.branch())
     _, events = listen(dev, mosquitto, "display1", TOPICS.event("day_reset"), m.decode_event)
     kiosk = dev(mosquitto, "kiosk1")
@@ -170,7 +168,7 @@ def test_a_kiosk_cannot_block_the_nightly_reset_with_the_cores_request_id(
 
 
 def test_a_flooding_kiosk_gets_rate_limited_replies_and_others_are_served(
-        mosquitto: MosquittoBroker, core_on: Any, dev: Any, clock: HandClock) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus, clock: HandClock) -> None:
     cfg = config("\n[limits]\ndevice_rate_per_s = 2.0\ndevice_burst = 5\n")
     core_on(mosquitto, cfg, clock=clock.branch())
     flood, replies = listen(dev, mosquitto, "kiosk1", TOPICS.reply("kiosk1"), m.Reply)
@@ -192,7 +190,7 @@ def test_a_flooding_kiosk_gets_rate_limited_replies_and_others_are_served(
 
 
 def test_a_business_that_runs_out_of_numbers_refuses_clearly(
-        mosquitto: MosquittoBroker, core_on: Any, dev: Any) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus) -> None:
     cfg = loads(example_text().replace("number_width = 3", "number_width = 2")
                 + "\n[limits]\ndevice_burst = 200\n")
     core_on(mosquitto, cfg)
@@ -202,9 +200,10 @@ def test_a_business_that_runs_out_of_numbers_refuses_clearly(
     assert replies.wait_count(101)
     numbers = [r.number for r in replies.values() if r.ok]
     assert numbers == [f"A{i:02d}" for i in range(1, 100)]  # never past the configured width
-    refused = [r for r in replies.values() if not r.ok]
+    refused: list[m.Reply] = [r for r in replies.values() if not r.ok]
     assert [error_code(r) for r in refused] == ["numbers_exhausted"] * 2
-    assert "号" in refused[0].error.zh and "number" in refused[0].error.en.lower()  # type: ignore[union-attr]
+    error = refused[0].error
+    assert error is not None and "号" in error.zh and "number" in error.en.lower()
     assert kiosk.request(m.Issue(business="personal"), 10).number == "B01"  # other types still issue
 
 
@@ -212,7 +211,7 @@ def test_a_business_that_runs_out_of_numbers_refuses_clearly(
 
 
 def test_a_kiosk_cannot_issue_a_staff_only_tier_without_a_real_grant(
-        mosquitto: MosquittoBroker, core_on: Any, dev: Any) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus) -> None:
     core_on(mosquitto)
     kiosk = dev(mosquitto, "kiosk1")
     for granted_by in ("", "nobody", "1001"):  # none, made up, a teller who may not grant
@@ -226,7 +225,7 @@ def test_a_kiosk_cannot_issue_a_staff_only_tier_without_a_real_grant(
 
 
 def test_a_kiosk_may_only_withdraw_its_own_fresh_tickets(
-        mosquitto: MosquittoBroker, core_on: Any, dev: Any, clock: HandClock) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus, clock: HandClock) -> None:
     core_on(mosquitto, clock=clock.branch())
     kiosk1, kiosk2, manager = dev(mosquitto, "kiosk1"), dev(mosquitto, "kiosk2"), dev(mosquitto, "manager1")
     a1 = kiosk1.request(m.Issue(business="cash", kiosk="kiosk2"), 10).number  # lies about who issued
@@ -240,7 +239,7 @@ def test_a_kiosk_may_only_withdraw_its_own_fresh_tickets(
     assert manager.request(m.Cancel(number=a3), 10).ok  # staff may
 
 
-def test_ratings_come_only_from_the_customers_pad(mosquitto: MosquittoBroker, core_on: Any, dev: Any) -> None:
+def test_ratings_come_only_from_the_customers_pad(mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus) -> None:
     core_on(mosquitto)
     _, rated = listen(dev, mosquitto, "display1", TOPICS.event("rated"), m.decode_event)
     kiosk, counter = dev(mosquitto, "kiosk1"), dev(mosquitto, "counter3")
@@ -258,14 +257,14 @@ def test_ratings_come_only_from_the_customers_pad(mosquitto: MosquittoBroker, co
     assert (ev.number, ev.stars, ev.teller, ev.source) == ("B001", 4, "1003", "pad3")
 
 
-def test_an_outgoing_message_over_the_broker_limit_is_never_sent(tmp_path: Path, make_bus: Any) -> None:
+def test_an_outgoing_message_over_the_broker_limit_is_never_sent(tmp_path: Path, make_bus: MakeBus) -> None:
     """A client never hands the broker a packet it would refuse (the broker would drop the link)."""
     from qbus.broker import MosquittoConf, free_port
 
     conf = MosquittoConf(port=free_port(), persistence_dir="", max_packet_size=2048)
     with MosquittoBroker(tmp_path / "small", conf=conf) as broker:
         sender = make_bus(broker, "manager1", topics=TOPICS, max_packet_size=2048)
-        display, heard = listen(lambda b, d, **kw: make_bus(b, d, topics=TOPICS, **kw), broker, "display1",
+        display, heard = listen(with_topics(make_bus, TOPICS), broker, "display1",
                                 TOPICS.notice(), m.Notice)
         assert not sender.publish(TOPICS.notice(), m.Notice(zh="x" * 4000))
         assert sender.publish(TOPICS.notice(), m.Notice(zh="still connected"))

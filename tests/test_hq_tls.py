@@ -57,7 +57,12 @@ def test_a_bridge_over_tls_reaches_head_office_and_a_wrong_ca_never_connects(tmp
     got = threading.Event()
     sub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="hq-ingest1", protocol=mqtt.MQTTv311)
     sub.username_pw_set("hq-ingest1", files.password("hq-ingest1"))
-    sub.on_message = lambda _c, _u, msg: (heard.append(msg.topic), got.set())
+
+    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        heard.append(msg.topic)
+        got.set()
+
+    sub.on_message = on_message
     sub.connect("127.0.0.1", central.port)
     sub.subscribe("qcall/v1/#", qos=1)
     sub.loop_start()

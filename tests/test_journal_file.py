@@ -11,7 +11,6 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -27,6 +26,7 @@ from qserver.journal import Journal, marker_path
 from qserver.service import CoreService
 from qserver.store import DurableCore
 from tests.bus_helpers import RecordingBus
+from tests.conftest import MakeBus
 from tests.served import served_branch
 from tests.test_config import EXAMPLE
 
@@ -81,7 +81,7 @@ def test_a_journal_gone_under_the_service_stops_it_before_any_acknowledgement(tm
     svc.store.close()
 
 
-def test_an_empty_journal_where_one_with_rows_was_is_refused(tmp_path: Path, capsys: Any) -> None:
+def test_an_empty_journal_where_one_with_rows_was_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "journal.db"
     svc, _ = service(path)
     issue(svc, "r1")
@@ -142,14 +142,14 @@ def readable_by_sqlite(path: Path, tmp: Path) -> int:
     return n
 
 
-def _cli(capsys: Any, *argv: str) -> tuple[int, str]:
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     rc = main(list(argv))
     out = capsys.readouterr()
     return rc, out.out + out.err
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.9, "mid-page"])
-def test_repair_recovers_every_intact_row_of_a_truncated_journal(tmp_path: Path, capsys: Any,
+def test_repair_recovers_every_intact_row_of_a_truncated_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                                  keep: float | str) -> None:
     path = tmp_path / "journal.db"
     rows = busy_journal(path)
@@ -180,7 +180,7 @@ def test_repair_recovers_every_intact_row_of_a_truncated_journal(tmp_path: Path,
 
 
 def test_repair_of_a_torn_page_keeps_the_rows_before_it_and_says_what_is_beyond(tmp_path: Path,
-                                                                               capsys: Any) -> None:
+                                                                               capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "journal.db"
     rows = busy_journal(path)
     data = bytearray(path.read_bytes())
@@ -197,7 +197,7 @@ def test_repair_of_a_torn_page_keeps_the_rows_before_it_and_says_what_is_beyond(
 
 
 def test_serve_stops_with_a_clear_error_when_its_journal_is_deleted(tmp_path: Path, mosquitto: MosquittoBroker,
-                                                                   make_bus: Any) -> None:
+                                                                   make_bus: MakeBus) -> None:
     journal = tmp_path / "core.db"
     cfg = served_branch(tmp_path, mosquitto.host, mosquitto.port, journal)
     proc = subprocess.Popen([sys.executable, "-m", "qcall.cli", "serve", "--config", str(cfg)],
@@ -218,7 +218,7 @@ def test_serve_stops_with_a_clear_error_when_its_journal_is_deleted(tmp_path: Pa
             proc.wait(timeout=20)
 
 
-def test_repair_reads_rows_that_are_only_in_the_wal(tmp_path: Path, capsys: Any) -> None:
+def test_repair_reads_rows_that_are_only_in_the_wal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A power cut before any checkpoint: the rows are in journal.db-wal, the main file is short."""
     live = tmp_path / "live" / "journal.db"
     store = DurableCore(CFG, live)  # the service's settings: the service never checkpoints itself

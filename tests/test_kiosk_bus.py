@@ -13,9 +13,20 @@ from hw.printer import Paper
 from kiosk.app import KioskEvent
 from kiosk.flow import ViewKind
 from qbus import messages as m
+from qbus.broker import MosquittoBroker
 from qbus.config import load
 from tests.bus_helpers import Inbox
-from tests.kiosk_bus_helpers import TOPICS, Gate, kiosk_cfg, kiosk_factory, press, wait_ticket, wait_view
+from tests.conftest import Broker, CoreOn, MakeBus
+from tests.kiosk_bus_helpers import (
+    TOPICS,
+    Gate,
+    KioskOn,
+    kiosk_cfg,
+    kiosk_factory,
+    press,
+    wait_ticket,
+    wait_view,
+)
 from tests.kiosk_fixtures import EXAMPLE, PLAIN_CARD, VIP_CARD, id_card
 
 CFG = load(EXAMPLE)
@@ -23,7 +34,7 @@ QR, CUT = b"\x1d(k", b"\x1dV"
 
 
 @pytest.fixture
-def kiosk_on() -> Iterator[Any]:
+def kiosk_on() -> Iterator[KioskOn]:
     yield from kiosk_factory()
 
 
@@ -31,7 +42,7 @@ def gb(text: str) -> bytes:
     return text.encode("gb18030")
 
 
-def watcher(make_bus: Any, broker: Any) -> tuple[Inbox, Inbox]:
+def watcher(make_bus: MakeBus, broker: Broker) -> tuple[Inbox, Inbox]:
     """A manager tool: events and presences as staff see them."""
     events, presence = Inbox(), Inbox()
     bus = make_bus(broker, "manager", connect=False, topics=TOPICS)
@@ -49,11 +60,12 @@ def waiting(runner: Any) -> int:
     return sum(runner.store.core.queue_state().waiting.values())
 
 
-def test_button_prints_a_gb18030_ticket_with_qr_and_cut(mosquitto: Any, core_on: Any, kiosk_on: Any,
-                                                        make_bus: Any) -> None:
+def test_button_prints_a_gb18030_ticket_with_qr_and_cut(mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn,
+                                                        make_bus: MakeBus) -> None:
     _events, presence = watcher(make_bus, mosquitto)
     core = core_on(mosquitto)
     rt = kiosk_on(mosquitto)
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     press(rt, "cash")
     view = wait_view(rt, ViewKind.ISSUED)
     assert view.ticket is not None and view.ticket.number == "A001"
@@ -70,9 +82,10 @@ def test_button_prints_a_gb18030_ticket_with_qr_and_cut(mosquitto: Any, core_on:
 
 
 def test_vip_swipe_gets_a_vip_ticket_called_before_earlier_normal_tickets(
-        mosquitto: Any, core_on: Any, kiosk_on: Any, make_bus: Any) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn, make_bus: MakeBus) -> None:
     core_on(mosquitto)
     rt = kiosk_on(mosquitto)
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     press(rt, "cash")
     assert wait_ticket(rt).tier == "normal"
     rt.twins.mag.swipe(VIP_CARD)
@@ -87,9 +100,10 @@ def test_vip_swipe_gets_a_vip_ticket_called_before_earlier_normal_tickets(
     assert called.ok and called.number == "A002"
 
 
-def test_id_card_of_a_75_year_old_takes_the_priority_lane(mosquitto: Any, core_on: Any, kiosk_on: Any) -> None:
+def test_id_card_of_a_75_year_old_takes_the_priority_lane(mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn) -> None:
     core_on(mosquitto)
     rt = kiosk_on(mosquitto)
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     rt.twins.idcard.place(id_card(name="张三丰", birth="19490301"))
     seen = wait_view(rt, ViewKind.IDENTIFIED)
     assert seen.tier == "priority" and seen.masked_name == "张**"
@@ -100,9 +114,10 @@ def test_id_card_of_a_75_year_old_takes_the_priority_lane(mosquitto: Any, core_o
     assert gb("张**") in printed and gb("张三丰") not in printed
 
 
-def test_passbook_and_unknown_card(mosquitto: Any, core_on: Any, kiosk_on: Any) -> None:
+def test_passbook_and_unknown_card(mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn) -> None:
     core_on(mosquitto)
     rt = kiosk_on(mosquitto)
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     assert rt.twins.passbook.armed.wait(5)
     assert rt.twins.passbook.insert("6222020200112233445")
     assert wait_view(rt, ViewKind.IDENTIFIED).tier == "normal"
@@ -116,11 +131,12 @@ def test_passbook_and_unknown_card(mosquitto: Any, core_on: Any, kiosk_on: Any) 
     assert t is not None and t.via == "bank_card" and t.tier == "normal" and t.number == "C001"
 
 
-def test_paper_out_issues_nothing_and_tells_customer_and_staff(mosquitto: Any, core_on: Any, kiosk_on: Any,
-                                                               make_bus: Any) -> None:
+def test_paper_out_issues_nothing_and_tells_customer_and_staff(mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn,
+                                                               make_bus: MakeBus) -> None:
     _events, presence = watcher(make_bus, mosquitto)
     core = core_on(mosquitto)
     rt = kiosk_on(mosquitto)
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     rt.twins.printer.set_paper(Paper.OUT)
     press(rt, "cash")
     view = wait_view(rt, ViewKind.MESSAGE)
@@ -133,10 +149,11 @@ def test_paper_out_issues_nothing_and_tells_customer_and_staff(mosquitto: Any, c
     assert kiosk_detail(presence, "printer:near_end")
 
 
-def test_printer_failing_mid_ticket_keeps_the_number_and_reprints(mosquitto: Any, core_on: Any,
-                                                                  kiosk_on: Any) -> None:
+def test_printer_failing_mid_ticket_keeps_the_number_and_reprints(mosquitto: MosquittoBroker, core_on: CoreOn,
+                                                                  kiosk_on: KioskOn) -> None:
     core = core_on(mosquitto)
     rt = kiosk_on(mosquitto)
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     rt.twins.printer.run_out_after(120)
     press(rt, "cash")
     view = wait_view(rt, ViewKind.PRINT_FAILED)
@@ -150,8 +167,9 @@ def test_printer_failing_mid_ticket_keeps_the_number_and_reprints(mosquitto: Any
     assert gb("A001") in ticket and QR in ticket and CUT in ticket and waiting(core) == 1
 
 
-def test_core_unreachable_prints_nothing(mosquitto: Any, kiosk_on: Any) -> None:
+def test_core_unreachable_prints_nothing(mosquitto: MosquittoBroker, kiosk_on: KioskOn) -> None:
     rt = kiosk_on(mosquitto, kiosk_cfg(issue_timeout_s=0.3))  # no core on this broker
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     press(rt, "cash")
     view = wait_view(rt, ViewKind.MESSAGE)
     assert "暂无响应" in view.zh and "not answering" in view.en
@@ -159,11 +177,12 @@ def test_core_unreachable_prints_nothing(mosquitto: Any, kiosk_on: Any) -> None:
     assert rt.kbus.issuer.watching() == 1
 
 
-def test_late_reply_is_cancelled_so_no_orphan_stays_in_the_queue(mosquitto: Any, core_on: Any, kiosk_on: Any,
-                                                                 make_bus: Any) -> None:
+def test_late_reply_is_cancelled_so_no_orphan_stays_in_the_queue(mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn,
+                                                                 make_bus: MakeBus) -> None:
     events, _presence = watcher(make_bus, mosquitto)
     core = core_on(mosquitto)
     rt = kiosk_on(mosquitto, kiosk_cfg(issue_timeout_s=0.3))
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     gate = Gate(core)
     press(rt, "cash")
     assert "暂无响应" in wait_view(rt, ViewKind.MESSAGE).zh
@@ -178,9 +197,10 @@ def test_late_reply_is_cancelled_so_no_orphan_stays_in_the_queue(mosquitto: Any,
 
 
 def test_request_lost_with_the_broker_is_rechecked_after_reconnect_and_cancelled(
-        mosquitto: Any, core_on: Any, kiosk_on: Any) -> None:
+        mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn) -> None:
     core = core_on(mosquitto)
     rt = kiosk_on(mosquitto, kiosk_cfg(issue_timeout_s=0.3))
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     gate = Gate(core)
     press(rt, "cash")
     wait_view(rt, ViewKind.MESSAGE)

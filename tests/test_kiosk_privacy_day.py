@@ -9,7 +9,6 @@ import logging
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -17,8 +16,10 @@ from hw.magcard import luhn_complete
 from kiosk.flow import ViewKind
 from kiosk.privacy import find_raw_numbers, scan_paths
 from kiosk.recognition import KeyedHasher, Roster
+from qbus.broker import MosquittoBroker
 from qbus.client import Received
-from tests.kiosk_bus_helpers import KEY, kiosk_cfg, kiosk_factory, press, wait_view
+from tests.conftest import CoreOn, MakeBus
+from tests.kiosk_bus_helpers import KEY, KioskOn, kiosk_cfg, kiosk_factory, press, wait_view
 from tests.kiosk_fixtures import id_card
 
 CARDS = [luhn_complete(f"62220210{i:02d}4817{i:03d}5") for i in range(10)]
@@ -29,7 +30,7 @@ BUSINESS = ["cash", "personal", "corporate", "forex"]
 
 
 @pytest.fixture
-def kiosk_on() -> Iterator[Any]:
+def kiosk_on() -> Iterator[KioskOn]:
     yield from kiosk_factory()
 
 
@@ -44,7 +45,7 @@ def name_forms(name: str) -> list[bytes]:
 
 
 def test_a_day_of_swipes_leaves_no_raw_number_or_name_anywhere(
-        tmp_path: Path, mosquitto: Any, core_on: Any, kiosk_on: Any, make_bus: Any,
+        tmp_path: Path, mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn, make_bus: MakeBus,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     traffic: list[bytes] = []
@@ -61,6 +62,7 @@ def test_a_day_of_swipes_leaves_no_raw_number_or_name_anywhere(
     hasher = KeyedHasher(KEY)
     roster = Roster({hasher.hash_number(c): "vip" for c in CARDS[:3]} | {hasher.hash_number(ACCOUNTS[0]): "wealth"})
     rt = kiosk_on(mosquitto, kiosk_cfg(repeat_guard_s=0.0), roster=roster)
+    assert rt.twins is not None and rt.app is not None  # a started twin kiosk has both
     twins = rt.twins
     ids = []
     n = 0

@@ -17,13 +17,17 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.client import ConnectFlags
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from qbus import messages as m
 from qbus.broker import free_port
@@ -102,11 +106,11 @@ def broker_as_documented() -> Iterator[tuple[Path, Path]]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _client(cfg_path: Path, device: str, creds: Path, **kw: object) -> BusClient:
+def _client(cfg_path: Path, device: str, creds: Path) -> BusClient:
     """`device` as its own machine runs it: its credential copied from provision's output."""
     cfg = load(cfg_path)
     section = msgspec.structs.replace(cfg.bus, password_file=str(creds / "{device}.password"))
-    return BusClient.from_config(section, cfg.branch.id, device, **kw)
+    return BusClient.from_config(section, cfg.branch.id, device)
 
 
 def test_the_documented_broker_serves_core_kiosk_and_manager_over_tls(
@@ -165,15 +169,20 @@ def test_the_documented_broker_serves_core_kiosk_and_manager_over_tls(
 
 def _takeover(host: str, port: int, ca_file: str, client_id: str, user: str, password: str) -> None:
     """Connect with another device's client id and wait for the broker's CONNACK."""
-    connected = Inbox()
+    connected = threading.Event()
+
+    def on_connect(_c: mqtt.Client, _u: object, _flags: ConnectFlags, _rc: ReasonCode,
+                   _props: Properties | None) -> None:
+        connected.set()
+
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv311)
     c.tls_set_context(ssl.create_default_context(cafile=ca_file))
     c.username_pw_set(user, password)
-    c.on_connect = lambda *a: connected(a)  # type: ignore[arg-type]
+    c.on_connect = on_connect
     c.connect(host, port)
     c.loop_start()
     try:
-        assert connected.wait_count(1, timeout=10)
+        assert connected.wait(timeout=10)
     finally:
         c.disconnect()
         c.loop_stop()

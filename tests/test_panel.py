@@ -11,7 +11,7 @@ import pytest
 
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
-from qbus.client import BusClient
+from qbus.client import BusClient, Received
 from qbus.config import load
 from qbus.errors import ConfigError
 from qbus.topics import Topics
@@ -38,11 +38,15 @@ def test_a_teller_serves_a_customer_from_the_terminal(branch: MosquittoBroker, m
     screen = Printed()
     bus = BusClient(host=branch.host, port=branch.port, topics=TOPICS, device="counter3")
     panel = BusPanel(CFG, 3, bus, screen).start()
-    events: list[m.ServiceRated] = []
+    events: list[m.AnyEvent] = []
     rated = threading.Event()
+
+    def on_rated(msg: Received[m.AnyEvent]) -> None:
+        events.append(msg.value)
+        rated.set()
+
     watcher = make_bus(branch, "manager1", topics=TOPICS, connect=False)
-    watcher.subscribe(TOPICS.event("rated"), m.decode_event,
-                      lambda msg: (events.append(msg.value), rated.set()))
+    watcher.subscribe(TOPICS.event("rated"), m.decode_event, on_rated)
     watcher.connect(10)
     try:
         assert panel.ui.prompt() == ("工号 teller id: ", False)
@@ -64,7 +68,9 @@ def test_a_teller_serves_a_customer_from_the_terminal(branch: MosquittoBroker, m
         assert pad.request(m.Rate(counter=3, stars=4), 10).ok
         screen.wait_for(lambda x: "谢谢" in x, since=since)
         assert rated.wait(10)
-        assert (events[0].number, events[0].stars, events[0].teller, events[0].source) == ("B001", 4, "1003", "pad3")
+        ev = events[0]
+        assert isinstance(ev, m.ServiceRated), ev
+        assert (ev.number, ev.stars, ev.teller, ev.source) == ("B001", 4, "1003", "pad3")
     finally:
         panel.close()
     panel.close()  # safe twice

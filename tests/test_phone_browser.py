@@ -15,7 +15,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from firmware_bridge.frame import Key
+from hw.keypad import Key
 from kiosk.ticket import TicketLayout
 from qbus import messages as m
 from qbus.client import BusClient

@@ -5,13 +5,16 @@ from __future__ import annotations
 import csv
 import stat
 from pathlib import Path
-from typing import Any
+
+import pytest
 
 from kiosk.privacy import find_raw_numbers
 from kiosk.recognition import KeyedHasher, Roster, load_key
 from qbus import messages as m
+from qbus.broker import MosquittoBroker
 from qcall.cli import main
 from tests.bus_helpers import Inbox
+from tests.conftest import MakeBus
 from tests.kiosk_bus_helpers import TOPICS
 from tests.kiosk_fixtures import EXAMPLE, PLAIN_CARD, VIP_CARD
 
@@ -28,7 +31,7 @@ def branch_file(tmp_path: Path, *, key: bool = True) -> Path:
     return out
 
 
-def test_roster_build_writes_only_keyed_hashes(tmp_path: Path, capsys: Any) -> None:
+def test_roster_build_writes_only_keyed_hashes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = branch_file(tmp_path)
     cards = tmp_path / "cards.csv"
     cards.write_text(f"卡号,等级\n{VIP_CARD},vip\n{PLAIN_CARD},wealth\n", encoding="utf-8")
@@ -46,7 +49,7 @@ def test_roster_build_writes_only_keyed_hashes(tmp_path: Path, capsys: Any) -> N
         assert sorted(row[1] for row in csv.reader(f)) == ["tier", "vip", "wealth"]
 
 
-def test_roster_build_refuses_a_bad_line_without_repeating_the_number(tmp_path: Path, capsys: Any) -> None:
+def test_roster_build_refuses_a_bad_line_without_repeating_the_number(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = branch_file(tmp_path)
     cards = tmp_path / "cards.csv"
     cards.write_text(f"card,tier\n{VIP_CARD},vip\n{PLAIN_CARD},gold\n", encoding="utf-8")
@@ -57,7 +60,7 @@ def test_roster_build_refuses_a_bad_line_without_repeating_the_number(tmp_path: 
     assert not out.exists()
 
 
-def test_kiosk_command_runs_a_twin_kiosk_on_the_bus(tmp_path: Path, mosquitto: Any, make_bus: Any) -> None:
+def test_kiosk_command_runs_a_twin_kiosk_on_the_bus(tmp_path: Path, mosquitto: MosquittoBroker, make_bus: MakeBus) -> None:
     presence = Inbox()
     spy = make_bus(mosquitto, "manager", connect=False, topics=TOPICS)
     spy.subscribe(TOPICS.presence("kiosk1"), m.Presence, presence)
@@ -70,7 +73,7 @@ def test_kiosk_command_runs_a_twin_kiosk_on_the_bus(tmp_path: Path, mosquitto: A
     assert (True, "printer:paper_ok") in details and details[-1] == (False, "closed")
 
 
-def test_hash_key_is_made_once_and_never_replaced(tmp_path: Path, capsys: Any) -> None:
+def test_hash_key_is_made_once_and_never_replaced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = branch_file(tmp_path)
     key = (tmp_path / "hash.key").read_bytes()
     assert stat.S_IMODE((tmp_path / "hash.key").stat().st_mode) == 0o600
@@ -79,7 +82,7 @@ def test_hash_key_is_made_once_and_never_replaced(tmp_path: Path, capsys: Any) -
     assert (tmp_path / "hash.key").read_bytes() == key
 
 
-def test_kiosk_without_the_branch_key_refuses_to_start(tmp_path: Path, capsys: Any, mosquitto: Any) -> None:
+def test_kiosk_without_the_branch_key_refuses_to_start(tmp_path: Path, capsys: pytest.CaptureFixture[str], mosquitto: MosquittoBroker) -> None:
     """A kiosk that made its own key would recognise nobody on the roster: it must not start."""
     cfg = branch_file(tmp_path, key=False)
     code = main(["kiosk", "--config", str(cfg), "--twin", "--no-screen", "--host", mosquitto.host,
@@ -90,7 +93,7 @@ def test_kiosk_without_the_branch_key_refuses_to_start(tmp_path: Path, capsys: A
     assert not (tmp_path / "hash.key").exists()
 
 
-def test_kiosk_command_without_a_broker_says_so(tmp_path: Path, capsys: Any) -> None:
+def test_kiosk_command_without_a_broker_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = branch_file(tmp_path)
     assert main(["kiosk", "--config", str(cfg), "--twin", "--no-screen"]) == 2
     assert "bus.host is empty" in capsys.readouterr().err

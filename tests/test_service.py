@@ -23,6 +23,7 @@ from qbus.config import load
 from qbus.topics import Topics
 from qserver.store import DurableCore
 from tests.bus_helpers import Inbox
+from tests.conftest import CoreOn, MakeBus, with_topics
 from tests.served import served_branch
 from tests.test_config import EXAMPLE
 
@@ -31,11 +32,9 @@ TOPICS = Topics(CFG.bus.prefix, CFG.branch.id)
 
 
 @pytest.fixture
-def dev(make_bus: Any) -> Any:
-    def make(broker: Any, device: str, **kw: Any) -> BusClient:
-        kw.setdefault("topics", TOPICS)
-        return make_bus(broker, device, **kw)
-    return make
+def dev(make_bus: MakeBus) -> MakeBus:
+    """Clients on the example branch's topics."""
+    return with_topics(make_bus, TOPICS)
 
 
 def _login(bus: BusClient, counter: int) -> None:
@@ -44,8 +43,8 @@ def _login(bus: BusClient, counter: int) -> None:
 
 
 @pytest.mark.parametrize("broker_name", ["mosquitto", "embedded_broker"])
-def test_ticket_call_and_state_flow(broker_name: str, request: pytest.FixtureRequest, core_on: Any,
-                                    dev: Any) -> None:
+def test_ticket_call_and_state_flow(broker_name: str, request: pytest.FixtureRequest, core_on: CoreOn,
+                                    dev: MakeBus) -> None:
     broker = request.getfixturevalue(broker_name)
     core_on(broker)
     events, hall = Inbox(), Inbox()
@@ -68,7 +67,7 @@ def test_ticket_call_and_state_flow(broker_name: str, request: pytest.FixtureReq
     assert refused.error.zh and refused.error.en
 
 
-def test_retried_request_is_applied_once(mosquitto: MosquittoBroker, core_on: Any, dev: Any) -> None:
+def test_retried_request_is_applied_once(mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus) -> None:
     runner = core_on(mosquitto)
     replies = Inbox()
     kiosk = dev(mosquitto, "kiosk1", connect=False)
@@ -82,8 +81,8 @@ def test_retried_request_is_applied_once(mosquitto: MosquittoBroker, core_on: An
     assert len(runner.store.core.tickets) == 1
 
 
-def test_malformed_payloads_get_errors_and_the_core_stays_up(mosquitto: MosquittoBroker, core_on: Any,
-                                                            dev: Any) -> None:
+def test_malformed_payloads_get_errors_and_the_core_stays_up(mosquitto: MosquittoBroker, core_on: CoreOn,
+                                                            dev: MakeBus) -> None:
     core_on(mosquitto)
     replies = Inbox()
     kiosk = dev(mosquitto, "kiosk1", connect=False)
@@ -145,7 +144,7 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def test_broker_restart_mid_day_resyncs_and_loses_no_call(volatile_mosquitto: MosquittoBroker,
-                                                          core_on: Any, dev: Any) -> None:
+                                                          core_on: CoreOn, dev: MakeBus) -> None:
     broker = volatile_mosquitto
     runner = core_on(broker)
     kiosk, counter = dev(broker, "kiosk1"), dev(broker, "counter1")
@@ -178,7 +177,7 @@ def _serve(cfg_path: Path) -> subprocess.Popen[bytes]:
 
 
 def test_core_killed_and_restarted_loses_nothing_acknowledged(tmp_path: Path, mosquitto: MosquittoBroker,
-                                                             dev: Any) -> None:
+                                                             dev: MakeBus) -> None:
     cfg_path = _write_cfg(tmp_path, mosquitto)
     proc = _serve(cfg_path)
     try:
@@ -202,7 +201,7 @@ def test_core_killed_and_restarted_loses_nothing_acknowledged(tmp_path: Path, mo
 
 
 def test_unknown_counter_and_rating_without_service_are_clear_errors(mosquitto: MosquittoBroker,
-                                                                    core_on: Any, dev: Any) -> None:
+                                                                    core_on: CoreOn, dev: MakeBus) -> None:
     core_on(mosquitto)
     manager = dev(mosquitto, "manager1")
     r = manager.request(m.CallNext(counter=42), 10)
@@ -213,8 +212,8 @@ def test_unknown_counter_and_rating_without_service_are_clear_errors(mosquitto: 
     assert not r.ok and r.error is not None and r.error.code == "no_rating_pending"
 
 
-def test_presence_of_the_core_goes_offline_when_it_stops(mosquitto: MosquittoBroker, core_on: Any,
-                                                         dev: Any) -> None:
+def test_presence_of_the_core_goes_offline_when_it_stops(mosquitto: MosquittoBroker, core_on: CoreOn,
+                                                         dev: MakeBus) -> None:
     runner = core_on(mosquitto)
     seen = Inbox()
     watcher = dev(mosquitto, "manager1", connect=False)
