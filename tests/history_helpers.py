@@ -4,6 +4,7 @@ real core, a simulated month."""
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,23 @@ def fresh_pg_dsn(pg: PgCluster) -> str:
     return pg.dsn.replace("dbname=qcall", f"dbname={name}")
 
 
+# What each store made by make_store was opened from (a file path or a DSN), for tests that open
+# the same database again in another process; the stores themselves do not keep it.
+_TARGETS: weakref.WeakKeyDictionary[SqlStore, str] = weakref.WeakKeyDictionary()
+
+
+def target_of(store: SqlStore) -> str:
+    """The SQLite path or PostgreSQL DSN `store` was opened from (a store from make_store)."""
+    return _TARGETS[store]
+
+
 def make_store(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[SqlStore]:
     if kind == "sqlite":
         target = str(tmp_path / "history.db")
     else:
         target = fresh_pg_dsn(request.getfixturevalue("postgres"))
     store = open_store(target)
-    store.target = target  # type: ignore[attr-defined]
+    _TARGETS[store] = target
     try:
         yield store
     finally:

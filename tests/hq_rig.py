@@ -183,11 +183,11 @@ def start_branch(root: Path, branch: str, central: CentralSite) -> BranchSite:
     broker = MosquittoBroker(root / branch / "run",
                              conf=dataclasses.replace(files.settings, persistence_dir=str(data))).start()
     vt = VirtualTime()
-    site = BranchSite(cfg, files, broker, None, vt)  # type: ignore[arg-type]  # the core comes next
+    runner = CoreRunner(cfg, root / branch / "journal.db", broker.host, broker.port, clock=vt.clock(),
+                        username="core", password=files.password("core"), pins=PinBook.example_for(cfg, CHEAP_COST))
+    site = BranchSite(cfg, files, broker, runner, vt)
     site.watch()  # before the core starts: its very first event (the day's reset) is recorded too
-    site.runner = CoreRunner(cfg, root / branch / "journal.db", broker.host, broker.port, clock=vt.clock(),
-                             username="core", password=files.password("core"),
-                             pins=PinBook.example_for(cfg, CHEAP_COST)).start()
+    runner.start()
     return site
 
 

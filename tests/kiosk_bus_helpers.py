@@ -44,7 +44,8 @@ class Gate:
         self._original = runner.service.on_message
         self.held: list[tuple[str, bytes]] = []
         self._cond = threading.Condition()
-        runner.service.on_message = self._hold  # type: ignore[method-assign]
+        # The seam: the runner hands every command to service.on_message; the gate stands in for it.
+        runner.service.on_message = self._hold  # type: ignore[method-assign]  # replaced on purpose, put back by release()
 
     def _hold(self, topic: str, payload: bytes) -> None:
         with self._cond:
@@ -59,7 +60,7 @@ class Gate:
         """Open the gate; the held commands reach the core (or are lost with `drop`)."""
         with self._cond:
             held, self.held = self.held, []
-        self._service.on_message = self._original  # type: ignore[method-assign]
+        self._service.on_message = self._original  # type: ignore[method-assign]  # the core's own handler again
         if not drop:
             for topic, payload in held:
                 self._original(topic, payload)

@@ -29,7 +29,7 @@ from tests.bridge_helpers import CFG, branch_with, rig, teller_of
 from tests.bus_helpers import Inbox, Printed
 
 
-def _rated(rig_events, counter: int) -> list[m.ServiceRated]:  # type: ignore[no-untyped-def]
+def _rated(rig_events: Inbox, counter: int) -> list[m.ServiceRated]:
     return [e for e in rig_events.values() if isinstance(e, m.ServiceRated) and e.counter == counter]
 
 

@@ -19,11 +19,11 @@ C = 3
 
 
 def bus(status: str, number: str = "", teller: str = "1001") -> m.CounterState:
-    return m.CounterState(counter=C, status=status, teller=teller, number=number)  # type: ignore[arg-type]
+    return m.CounterState(counter=C, status=CounterStatus(status), teller=teller, number=number)
 
 
-def press(key: Key, **kw: object) -> KeyPress:
-    return KeyPress(key, **kw)  # type: ignore[arg-type]
+def press(key: Key, *, digit: int = -1, counter: int = 0, prefix: str = "") -> KeyPress:
+    return KeyPress(key, digit=digit, counter=counter, prefix=prefix)
 
 
 def typed(panel: CounterPanel, digits: str, now: float = 0.0) -> list[Output]:
@@ -31,8 +31,9 @@ def typed(panel: CounterPanel, digits: str, now: float = 0.0) -> list[Output]:
     return outs + [panel.key(press(Key.ENTER), now)]
 
 
-def in_state(status: str, number: str = "A007", **kw: object) -> CounterPanel:
-    panel = CounterPanel(C, **kw)  # type: ignore[arg-type]
+def in_state(status: str, number: str = "A007", *, prefixes: dict[str, str] | None = None,
+             rating_scale: int = 5) -> CounterPanel:
+    panel = CounterPanel(C, prefixes=prefixes, rating_scale=rating_scale)
     panel.state_update(bus(status, number))
     return panel
 
@@ -163,7 +164,8 @@ def test_a_refused_login_starts_the_entry_again() -> None:
     p = CounterPanel(C)
     typed(p, "1001")
     typed(p, "9999")
-    assert p.key(press(Key.DIGIT, digit=1), 0.0).display.beep  # type: ignore[union-attr]
+    beeped = p.key(press(Key.DIGIT, digit=1), 0.0).display
+    assert beeped is not None and beeped.beep
     out = p.reply(False, "密码错误")
     assert out.display is not None and out.display.beep and out.display.keypad_text == "密码错误"
     p.key(press(Key.DIGIT, digit=1), 1.0)

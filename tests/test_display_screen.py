@@ -12,7 +12,7 @@ from display.errors import FontError
 from display.fonts import FontBook
 from display.hall import BusLink, HallState
 from display.layout import LAYOUTS, compute
-from display.panels import CallingPanel
+from display.panels import CallingPanel, RecentPanel
 from display.screen import HallScreen
 from qbus import messages as m
 from qbus.config import BranchConfig
@@ -94,7 +94,9 @@ def test_highlight_blinks_then_stops_after_highlight_s(cfg: BranchConfig, tmp_pa
     state = HallState.from_config(cfg)
     state.apply(called("A001", 1), T0)
     lit, framed = [], []
-    row = hall.panel("calling").row_rects[0].move(hall.layout.calling.topleft)  # type: ignore[attr-defined]
+    calling = hall.panel("calling")
+    assert isinstance(calling, CallingPanel)
+    row = calling.row_rects[0].move(hall.layout.calling.topleft)
     for k, dt in enumerate((0.1, 0.6, 1.1, cfg.display.highlight_s + 0.1)):
         hall.draw(state, T0 + dt)
         frame = saved_frame(surf, tmp_path / f"b{k}.png")
@@ -172,7 +174,8 @@ def test_every_element_fits_its_region_and_nothing_overlaps(
     assert rows == min(hall.layout.calling_rows, 4 if paused else 6)
     recent = sum(1 for name, _ in elements if name == "recent:recent") // 3  # number, zh, en
     panel = hall.panel("recent")
-    assert recent == len(panel.shown(state)) == len(panel.cells)  # type: ignore[attr-defined]
+    assert isinstance(panel, RecentPanel)
+    assert recent == len(panel.shown(state)) == len(panel.cells)
 
 
 def test_only_changed_regions_are_redrawn_and_the_result_equals_a_full_redraw(

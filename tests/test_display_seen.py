@@ -14,6 +14,7 @@ import pytest
 from display import theme
 from display.hall import BusLink, HallState
 from display.layout import LAYOUTS, min_text_px
+from display.panels import CallingPanel
 from display.screen import HallScreen
 from qbus import messages as m
 from qbus.config import BranchConfig
@@ -95,7 +96,8 @@ def test_the_newest_call_stays_marked_and_recent_calls_do_not_repeat_now_calling
     hall.draw(state, T0 + 30.0)  # long after the blink
     frame = saved_frame(surf, tmp_path / "hall.png")
     calling = hall.panel("calling")
-    rows = [r.move(hall.layout.calling.topleft) for r in calling.row_rects]  # type: ignore[attr-defined]
+    assert isinstance(calling, CallingPanel)
+    rows = [r.move(hall.layout.calling.topleft) for r in calling.row_rects]
 
     def amber(r: pygame.Rect) -> int:
         return pygame.mask.from_threshold(frame.subsurface(r), (*theme.HIGHLIGHT_BG, 255), (2, 2, 2, 255)).count()

@@ -60,9 +60,9 @@ def phone() -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
-def printed(r: Rig, key: bytes, **issue: object) -> tuple[m.TicketView, str]:
+def printed(r: Rig, key: bytes, *, masked_name: str = "", customer: str = "") -> tuple[m.TicketView, str]:
     """Take a number as the kiosk does and print it; returns the ticket and its QR's link."""
-    reply = r.kiosk.request(m.Issue(business="cash", **issue), 10)  # type: ignore[arg-type]
+    reply = r.kiosk.request(m.Issue(business="cash", masked_name=masked_name, customer=customer), 10)
     assert reply.ok and reply.ticket is not None
     layout = TicketLayout(r.cfg, link=lambda tid: ticket_url(BASE, key, tid))
     return reply.ticket, qr_text(layout.render(reply.ticket))

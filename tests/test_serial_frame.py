@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 import pytest
 
@@ -101,9 +102,9 @@ def test_typed_readers() -> None:
         lambda: Frame(1, Command.ACK, b"\x01"),
     ],
 )
-def test_bad_fields_are_refused_with_frame_error(make: object) -> None:
+def test_bad_fields_are_refused_with_frame_error(make: Callable[[], Frame]) -> None:
     with pytest.raises(FrameError) as info:
-        make()  # type: ignore[operator]
+        make()
     assert isinstance(info.value, ValueError)
 
 

@@ -112,8 +112,13 @@ def test_a_core_attribute_the_snapshot_does_not_cover_is_refused_not_dropped(tmp
 
     with pytest.raises(snapshot.SnapshotError, match="vip_note"):
         snapshot.check_shape(ticket=FatTicket)
-    core = BranchCore(CFG, "2026-11-30")
-    core.vip_notes = {}  # type: ignore[attr-defined]  # new state, no snapshot field for it
+
+    class FatCore(BranchCore):
+        def __init__(self) -> None:
+            super().__init__(CFG, "2026-11-30")
+            self.vip_notes: dict[str, str] = {}  # new state, no snapshot field for it
+
+    core = FatCore()
     with pytest.raises(snapshot.SnapshotError, match="vip_notes"):
         snapshot.capture(core)
     assert "vip_notes" not in snapshot.CORE_STATE | snapshot.CORE_DERIVED

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
 from qbus import messages as m
@@ -19,11 +20,11 @@ T = Topics(CFG.bus.prefix, CFG.branch.id)
 NOW = 1_780_000_000.0
 
 
-def fed(*messages: tuple[str, object]) -> LiveBranch:
+def fed(*messages: tuple[str, msgspec.Struct]) -> LiveBranch:
     v = LiveBranch(CFG, clock=lambda: NOW)
     v.set_online(True)
     for topic, msg in messages:
-        v.apply(topic, m.encode(msg))  # type: ignore[arg-type]
+        v.apply(topic, m.encode(msg))
     return v
 
 
