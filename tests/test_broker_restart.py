@@ -7,7 +7,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
 
 from display.feed import bus_feed
 from display.hall import HallState
@@ -52,7 +52,7 @@ def test_core_and_devices_are_back_within_a_second_of_the_broker(mosquitto: Mosq
     assert answered and answered[0] > 0 and answered[0] - back <= 2.0, "the kiosk's ticket came late"
 
 
-def _hall(inbox: queue.Queue[object], state: HallState, until: Any, timeout: float = 20.0) -> bool:
+def _hall(inbox: queue.Queue[object], state: HallState, until: Callable[[], bool], timeout: float = 20.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:

@@ -12,6 +12,7 @@ import pytest
 
 from qbus import messages as m
 from qcall.history import DayCloser, archive_journal, compact
+from qcore import BranchCore
 from qhistory.store import open_store
 from qserver.errors import JournalCorrupt
 from qserver.pins import CHEAP_COST, PinBook
@@ -40,7 +41,7 @@ def run_days(store: DurableCore, days: range) -> None:
         store.commit()
 
 
-def state(core: Any) -> bytes:
+def state(core: BranchCore) -> bytes:
     return msgspec.json.encode([core.day, core.counter_states(), core.queue_state(),
                                 sorted((t.number, int(t.state), t.issued_at) for t in core.tickets.values())])
 

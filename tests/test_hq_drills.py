@@ -36,11 +36,13 @@ from tests.hq_rig import (
 )
 from tests.pg_cluster import PgCluster
 
+Sites = tuple[CentralSite, list[BranchSite]]  # the sites fixture: head office and its branches
+
 BRANCHES = ["b1", "b2", "b3"]
 
 
 @pytest.fixture
-def sites(tmp_path: Path) -> Iterator[tuple[CentralSite, list[BranchSite]]]:
+def sites(tmp_path: Path) -> Iterator[Sites]:
     central = CentralSite(tmp_path, BRANCHES)
     branches: list[BranchSite] = []
     try:
@@ -96,7 +98,7 @@ def assert_head_office_figures_match(dsn: str, schema: str, site: BranchSite) ->
     assert got == [(k["issued"], k["served"], rated)]
 
 
-def test_the_link_cut_for_a_busy_hour_then_restored(sites: Any, postgres: PgCluster) -> None:
+def test_the_link_cut_for_a_busy_hour_then_restored(sites: Sites, postgres: PgCluster) -> None:
     central, branches = sites
     schema = f"d_{uuid.uuid4().hex[:8]}"
     ingest = in_process_ingest(hq_config(central, postgres.dsn, schema, BRANCHES))
@@ -126,7 +128,7 @@ def test_the_link_cut_for_a_busy_hour_then_restored(sites: Any, postgres: PgClus
 
 
 def test_restarts_and_an_ingest_killed_mid_batch_lose_and_double_nothing(
-        sites: Any, postgres: PgCluster, tmp_path: Path) -> None:
+        sites: Sites, postgres: PgCluster, tmp_path: Path) -> None:
     central, branches = sites
     schema = f"k_{uuid.uuid4().hex[:8]}"
     cfg = hq_config(central, postgres.dsn, schema, BRANCHES, batch_max=50, batch_wait_ms=20)

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,14 +16,14 @@ import psycopg
 import pytest
 
 from qbus import messages as m
-from qhq.config import parse
+from qhq.config import HqConfig, parse
 from qhq.report import Reports, page
 from qhq.store import HqStore
 from tests.hq_rig import ROOT, T0, db_rows, write_hq_toml
 from tests.pg_cluster import PgCluster
 
 
-def _cfg(pg: PgCluster) -> Any:
+def _cfg(pg: PgCluster) -> HqConfig:
     return parse({"database": {"dsn": pg.dsn, "schema": f"t_{uuid.uuid4().hex[:10]}"},
                   "targets": {"wait_minutes": {"vip": 10, "normal": 20}},
                   "branch": [{"id": "b1", "name": "福田支行", "region": "south"},
@@ -49,7 +50,7 @@ def rated(seq: int, number: str, at: float, stars: int) -> m.ServiceRated:
 
 
 @pytest.fixture
-def store(postgres: PgCluster) -> Any:
+def store(postgres: PgCluster) -> Iterator[HqStore]:
     s = HqStore.connect(_cfg(postgres))
     yield s
     s.close()

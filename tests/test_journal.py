@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,7 +20,7 @@ from tests.test_config import EXAMPLE
 CFG = load(EXAMPLE)
 
 
-def state(core: BranchCore) -> Any:
+def state(core: BranchCore) -> tuple[object, ...]:
     """What a person could observe of the core: tickets, counters, queues, the hall view."""
     tickets = sorted((t.number, t.state.name, t.counter, t.wait_from, t.rating, t.recalls)
                      for t in core.tickets.values())

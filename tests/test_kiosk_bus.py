@@ -5,7 +5,6 @@ when it must not, in none) and in the core's queue."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -15,6 +14,7 @@ from kiosk.flow import ViewKind
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.config import load
+from qserver.runner import CoreRunner
 from tests.bus_helpers import Inbox
 from tests.conftest import Broker, CoreOn, MakeBus
 from tests.kiosk_bus_helpers import (
@@ -56,7 +56,7 @@ def kiosk_detail(presence: Inbox, detail: str) -> bool:
     return presence.wait_for(lambda xs: any(x.value.device == "kiosk1" and x.value.detail == detail for x in xs))
 
 
-def waiting(runner: Any) -> int:
+def waiting(runner: CoreRunner) -> int:
     return sum(runner.store.core.queue_state().waiting.values())
 
 

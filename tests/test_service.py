@@ -21,6 +21,7 @@ from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import load
 from qbus.topics import Topics
+from qserver.service import CoreService
 from qserver.store import DurableCore
 from tests.bus_helpers import Inbox
 from tests.conftest import CoreOn, MakeBus, with_topics
@@ -119,11 +120,14 @@ def _nested(leaf: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.dictionaries(st.sampled_from(["stars", "business", "teller", "day", "to_counter"]),
                         st.one_of(st.integers(-9, 9), st.text(max_size=4)), max_size=2)),
 ))
-def test_fuzzed_commands_never_stop_the_service(fuzz_env: Any, payload: bytes) -> None:
+def test_fuzzed_commands_never_stop_the_service(fuzz_env: FuzzEnv, payload: bytes) -> None:
     service, store = fuzz_env
     service.on_message(TOPICS.cmd("counter1"), payload)
     service.turn()
     assert store.core.counter_state(1).status in ("closed", "idle", "called", "serving", "rating", "paused")
+
+
+FuzzEnv = tuple[CoreService, DurableCore]
 
 
 class _NullBus:
@@ -132,11 +136,9 @@ class _NullBus:
 
 
 @pytest.fixture(scope="module")
-def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzEnv]:
     """The service with its real store and journal, publishing into a null bus: only the command
     path is fuzzed here (the broker path is covered above)."""
-    from qserver.service import CoreService
-
     store = DurableCore(CFG, tmp_path_factory.mktemp("fuzz") / "j.db")
     service = CoreService(CFG, store, _NullBus(), TOPICS)
     yield service, store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from typing import Any
+from pathlib import Path
 
 import pytest
 
@@ -92,7 +92,7 @@ def test_every_command_has_help(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/London", "America/New_York"])
-def test_a_branch_day_runs_in_the_branch_zone(zone: str, tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_branch_day_runs_in_the_branch_zone(zone: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Arrivals per hour and the printed call times are the branch's local hours (09:00-17:00),
     whatever its zone: nothing assumes UTC+8."""
     text = EXAMPLE.read_text(encoding="utf-8").replace('"Asia/Shanghai"', f'"{zone}"')
