@@ -35,12 +35,12 @@ from paho.mqtt.enums import CallbackAPIVersion
 from qbus import messages as m
 from qbus.config.sections import BusSection
 from qbus.errors import BusError, BusTimeout, ConfigError, PayloadError
+from qbus.mqtt_socket import BufferedClient, raw_socket
 from qbus.roles import role_of
 from qbus.topics import Topics, check_device_id
 
 _LOG = logging.getLogger(__name__)
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
-_PAHO_LEVELS = {int(k): v for k, v in mqtt.LOGGING_LEVEL.items()}
 NO_ANSWER_ZH = "系统无响应"  # what a keypad or panel shows when the core did not answer in time
 NO_ANSWER_EN = "The queue system did not answer"
 
@@ -64,6 +64,25 @@ class _Handler:
     qos: int
     decode: Callable[[bytes], Any]
     handle: Callable[[Received[Any]], None]
+
+
+class _PahoLog:
+    """paho's own log lines, under `qbus.client.paho`, prefixed with the device. paho logs every
+    packet; given a logger it formats a line only when the level is enabled (an `on_log` callback
+    gets every line formatted first: a tenth of a flooded core's network thread). Its network
+    thread may run one last turn after close() and log "Client is not connected" as an error:
+    that is our goodbye, not a fault."""
+
+    def __init__(self, client: BusClient) -> None:
+        self.client = client
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        if not _PAHO_LOG.isEnabledFor(level):
+            return
+        text = fmt % args if args else fmt
+        if self.client._closed and text.startswith("Client is not connected"):
+            level = logging.DEBUG
+        _PAHO_LOG.log(level, "%s: %s", self.client.device, text)
 
 
 @dataclass(slots=True)
@@ -413,13 +432,13 @@ class BusClient:
 
     def _make_client(self, username: str, password: str, backoff: tuple[float, float],
                      clean: bool) -> mqtt.Client:
-        client = mqtt.Client(
+        client = BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=f"{self.topics.prefix}-{self.topics.branch}-{self.device}".replace("/", "-"),
             clean_session=clean,
             protocol=mqtt.MQTTv311,
         )
-        client.on_log = self._handle_log
+        client.enable_logger(_PahoLog(self))  # type: ignore[arg-type]  # paho only calls .log()
         if username:
             client.username_pw_set(username, password or None)
         will = m.Presence(device=self.device, online=False, kind=self.kind, detail="lost")
@@ -482,16 +501,6 @@ class BusClient:
         for p in pending:  # same id again: the core answers from its de-duplication cache
             self._send_request(p)
         self._last_error = ""
-
-    def _handle_log(self, _client: mqtt.Client, _userdata: Any, level: int, buf: str) -> None:
-        """paho's own log lines, under `qbus.client.paho`. Its network thread may run one last turn
-        after close() and log "Client is not connected" as an error: that is our goodbye, not a fault."""
-        py_level = _PAHO_LEVELS.get(level, logging.DEBUG)
-        if self._closed and buf.startswith("Client is not connected"):
-            py_level = logging.DEBUG
-        if not _PAHO_LOG.isEnabledFor(py_level):  # paho logs every packet: keep the usual case cheap
-            return
-        _PAHO_LOG.log(py_level, "%s: %s", self.device, buf)
 
     def _handle_subscribe(
         self, _client: mqtt.Client, _userdata: Any, mid: int, reasons: list[Any], _props: Any,
@@ -595,7 +604,8 @@ def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
     """Turn off Nagle's algorithm as soon as the socket opens (before CONNECT): paho leaves it on,
     and a small request then waits ~40 ms for a delayed ACK on each hop (88 ms request -> reply
     on loopback instead of about 1 ms)."""
-    if isinstance(sock, socket.socket) and sock.family in (socket.AF_INET, socket.AF_INET6):
+    sock = raw_socket(sock)
+    if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as err:
