@@ -10,14 +10,14 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from bus_helpers import Inbox
-from conftest import MakeBus
 
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import Received
 from qbus.mqtt_socket import CHUNK, BufferedSocket
 from qbus.topics import Topics
+from tests.bus_helpers import Inbox
+from tests.conftest import MakeBus
 
 
 @pytest.fixture
