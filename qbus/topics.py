@@ -33,7 +33,7 @@ import msgspec
 
 API_VERSION = "v1"
 
-TopicKind = Literal["cmd", "reply", "event", "state", "notice", "presence", "alert"]
+TopicKind = Literal["cmd", "reply", "event", "state", "notice", "presence", "alert", "archive"]
 
 # One topic level naming a device: lower-case, no MQTT wildcards or separators, short.
 DEVICE_ID = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -98,6 +98,7 @@ class TopicInfo:
 # How many levels follow each kind (None: any number >= 1; 0: none).
 _SHAPES: dict[str, int | None] = {
     "cmd": 1, "reply": 1, "event": 1, "state": None, "notice": 0, "presence": 1, "alert": 1,
+    "archive": 2,  # archive/<day>/<part>: a closed day's facts for head office (qhistory.parts)
 }
 
 
@@ -159,6 +160,12 @@ class Topics:
 
     def notice(self) -> str:
         return f"{self.base}/notice"
+
+    def archive(self, day: str, part: int) -> str:
+        """Part `part` (1..n) of a closed day's facts, for head office's history (docs/hq.md)."""
+        if part < 1:
+            raise ValueError(f"archive part {part}: parts count from 1")
+        return f"{self.base}/archive/{_level(day)}/{part}"
 
     # ---------------------------------------------------------------- subscription filters
 

@@ -704,12 +704,13 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     tune_gc()
     tune_latency()
-    from qcall.history import DayCloser
+    from qcall.history import DayCloser, qos1
 
     runner = CoreRunner(cfg, cfg.storage.journal, cfg.bus.host, cfg.bus.port, pins=pins,
                         ca_file=cfg.bus.ca_file if cfg.bus.tls else "",
                         username="core" if password else "", password=password)
-    runner.service.on_day_closed = DayCloser(cfg, runner.store)  # each reset archives the day closed
+    # Each reset archives the day closed (and, with [hq], sends it to head office on the core's bus).
+    runner.service.on_day_closed = DayCloser(cfg, runner.store, publish=qos1(runner.bus))
     with runner:
         try:
             while not done.wait(1.0):

@@ -33,7 +33,7 @@ from qbus.topics import Topics
 from qcall.demo_counters import DemoCounters
 from qcall.demo_display import DemoDisplay
 from qcall.demo_kiosk import DemoKiosk
-from qcall.history import DayCloser, close_day
+from qcall.history import DayCloser, close_day, qos1
 from qcall.web import WebServer, build_context
 from qserver.pins import PinBook
 from qserver.runner import CoreRunner
@@ -152,7 +152,7 @@ class Demo:
         # The demo's example PINs (each teller's id), explicitly: `qcall serve` refuses them.
         runner = CoreRunner(cfg, self.journal, self.host, self.port, pins=PinBook.example_for(cfg))
         if self.history:
-            runner.service.on_day_closed = DayCloser(cfg, runner.store, self.history)
+            runner.service.on_day_closed = DayCloser(cfg, runner.store, self.history, publish=qos1(runner.bus))
         self.runner = runner.start()
         self.service = self.runner.service
 

@@ -7,6 +7,11 @@ written in one transaction (qhistory.store), with a complaint for each 1-2 star 
 Already-archived days are skipped, so running this any number of times, or after a crash
 mid-archive, gives the same store.
 
+Head office: when the branch has an `[hq]` link, each day newly archived is also published on
+the branch broker as `archive/<day>/<part>` (qhistory.parts: `public(DayFacts)`, no customer
+hash, split so each part fits the broker's `max_packet_size`), QoS 1; the bridge carries it to
+head office, whose ingest archives it into its own history store (docs/hq.md).
+
 Compaction: archived days older than `[history] keep_days_in_journal` are cut out of the journal
 after a snapshot, at a day boundary and never past what the broker has confirmed, so start-up
 time and the file stay bounded however many days the branch has run.
@@ -16,11 +21,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from qbus.client import BusClient
 from qbus.config import BranchConfig
+from qbus.topics import Topics
 from qhistory import complaints as cm
+from qhistory import parts
 from qhistory.collect import facts_of
+from qhistory.facts import DayFacts
 from qhistory.replay import booking_rows, day_starts, replay_day
 from qhistory.store import SqlStore, open_store
 from qserver.journal import Journal, Row
@@ -39,9 +49,10 @@ def open_history(cfg: BranchConfig, journal: str | Path, target: str = "") -> Sq
 
 
 def archive_journal(cfg: BranchConfig, journal: Journal, store: SqlStore, *, include_current: bool = False,
-                    now: float | None = None) -> list[str]:
+                    now: float | None = None, on_archived: Callable[[DayFacts], None] | None = None) -> list[str]:
     """Archive every closed day of the journal not yet in the store (and, with `include_current`,
-    the journal's current day as it stands, closed at `now`); returns the days written."""
+    the journal's current day as it stands, closed at `now`); returns the days written.
+    `on_archived` gets each day's facts once it is committed (the head-office publish)."""
     starts = day_starts(journal.reset_rows())
     archived = {d.day for d in store.days(cfg.branch.id, "0000-00-00", "9999-99-99")}
     done = []
@@ -58,7 +69,37 @@ def archive_journal(cfg: BranchConfig, journal: Journal, store: SqlStore, *, inc
         if store.archive(facts, cm.from_ratings(cfg, facts)):
             done.append(day)
             _LOG.info("history: day %s archived (%d tickets)", day, len(facts.tickets))
+            if on_archived is not None:
+                on_archived(facts)
     return done
+
+
+Publish = Callable[[str, bytes], bool]
+"""Publish `payload` on `topic` at QoS 1 (the core's bus client); False if it was not queued."""
+
+
+def qos1(bus: BusClient) -> Publish:
+    """The core's own bus client as the archive's publisher (QoS 1: queued while offline)."""
+    return lambda topic, payload: bus.publish_raw(topic, payload, qos=1)
+
+
+def publish_archive(cfg: BranchConfig, facts: DayFacts, publish: Publish) -> int:
+    """Send a closed day to head office: its public facts in parts that each fit the branch
+    broker's `max_packet_size` (the central broker's is the same default; a bigger one there
+    changes nothing). Returns the parts sent; a part the client refused is logged (head office
+    then lacks the day until it is sent again: the branch's own history has it)."""
+    t = Topics(cfg.bus.prefix, cfg.branch.id)
+    rec = facts.record
+    # The topic and MQTT's header take < 100 bytes of the packet; keep a round margin.
+    payloads = parts.split(facts, cfg.bus.max_packet_size - 512)
+    sent = 0
+    for k, payload in enumerate(payloads, 1):
+        if publish(t.archive(rec.day, k), payload):
+            sent += 1
+        else:
+            _LOG.error("head office: part %d of %d of day %s was not sent", k, len(payloads), rec.day)
+    _LOG.info("head office: day %s sent in %d part(s), %d bytes", rec.day, len(payloads), sum(map(len, payloads)))
+    return sent
 
 
 def compact(cfg: BranchConfig, durable: DurableCore, store: SqlStore, published_seq: int | None = None) -> int:
@@ -118,10 +159,20 @@ def close_day(cfg: BranchConfig, journal_path: str | Path, target: str = "", now
 class DayCloser:
     """The core service's hook: when a day is reset, archive the day it closed, then compact."""
 
-    def __init__(self, cfg: BranchConfig, durable: DurableCore, target: str = "") -> None:
+    def __init__(self, cfg: BranchConfig, durable: DurableCore, target: str = "",
+                 publish: Publish | None = None) -> None:
         self.cfg = cfg
         self.durable = durable
         self.target = target or store_target(cfg, durable.journal.path)
+        # Only a branch linked to head office sends its days there.
+        self.publish = publish if cfg.hq.host else None
+
+    def _send(self, facts: DayFacts) -> None:
+        if self.publish is not None:
+            try:
+                publish_archive(self.cfg, facts, self.publish)
+            except Exception:  # never let head office's copy stop the branch's own archive
+                _LOG.exception("head office: day %s could not be sent", facts.record.day)
 
     def __call__(self, day: str, published_seq: int | None = None) -> None:
         try:
@@ -130,7 +181,7 @@ class DayCloser:
             _LOG.exception("history store %s cannot be opened; day %s stays in the journal", self.target, day)
             return
         try:
-            archive_journal(self.cfg, self.durable.journal, store)
+            archive_journal(self.cfg, self.durable.journal, store, on_archived=self._send)
             compact(self.cfg, self.durable, store, published_seq)
         except Exception:  # the queue must keep running; the next reset (or `qcall day close`) retries
             _LOG.exception("archiving into the history failed; the journal keeps the days")

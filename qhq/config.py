@@ -51,12 +51,35 @@ class Targets(_Base, kw_only=True):
     vip_service_level: float = 0.90
     satisfied_min: int = 4
     satisfaction: float = 0.85
+    # The month's star-teller ranking (星级柜员), graded as the history grades a branch's tellers
+    # (qhistory.figures.tellers): at least `star_min_rated` ratings, one star per grade met.
+    star_teller_share: float = 0.80
+    star_min_rated: int = 10
+    star_grades: list[float] = msgspec.field(default_factory=lambda: [0.80, 0.85, 0.90, 0.95, 0.98])
+    star_grade_min: int = 3
 
 
 class BranchEntry(_Base, kw_only=True):
     id: str
     name: str = ""
     region: str = ""
+    # The branch's own TOML (next to this file unless absolute): the history's reports of the
+    # branch need its businesses, tiers, tellers and targets. "" = no history report for it.
+    config: str = ""
+
+
+class WebSection(_Base, kw_only=True):
+    """`qcall hq web`: head office's pages (the branch web's sign-in, sessions and users file)."""
+
+    bind: str = "127.0.0.1"
+    port: int = 8090
+    base_url: str = ""  # https://... behind the reverse proxy: the session cookie is then Secure
+    session_secret_file: str = "hq-web-secret.key"  # next to this file unless absolute
+    users_file: str = "hq-users.toml"  # next to this file unless absolute (`qcall hq user add`)
+    session_minutes: int = 480
+    login_attempts: int = 5
+    login_window_s: int = 300
+    refresh_s: float = 20.0  # the live board is re-read this often even without a new event
 
 
 class HqConfig(_Base, kw_only=True):
@@ -64,6 +87,7 @@ class HqConfig(_Base, kw_only=True):
     broker: BrokerSection = msgspec.field(default_factory=BrokerSection)
     database: DatabaseSection = msgspec.field(default_factory=DatabaseSection)
     targets: Targets = msgspec.field(default_factory=Targets)
+    web: WebSection = msgspec.field(default_factory=WebSection)
     branch: list[BranchEntry] = []
 
     def region_of(self) -> dict[str, str]:
@@ -92,7 +116,37 @@ def load(path: str | Path) -> HqConfig:
         raise ConfigError(f"{p}: cannot read: {err.strerror}") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{p}: not valid TOML: {err}") from err
-    return parse(data, str(p))
+    cfg = parse(data, str(p))
+    branches = [msgspec.structs.replace(b, config=str(beside(p, b.config))) if b.config else b for b in cfg.branch]
+    cfg = msgspec.structs.replace(cfg, branch=branches)
+    problems = check_branch_configs(cfg)
+    if problems:
+        raise ConfigError(f"{p}: " + "; ".join(problems))
+    return cfg
+
+
+def beside(config_path: Path, name: str) -> Path:
+    """A file the head-office config names: absolute as given, else next to the config."""
+    q = Path(name)
+    return q if q.is_absolute() else config_path.resolve().parent / q
+
+
+def check_branch_configs(cfg: HqConfig) -> list[str]:
+    """Each `config` a branch entry names must load and be that branch's."""
+    from qbus.config import load as load_branch
+
+    out = []
+    for b in cfg.branch:
+        if not b.config:
+            continue
+        try:
+            got = load_branch(b.config).branch.id
+        except ConfigError as err:
+            out.append(f"branch {b.id!r}: config: {err}")
+            continue
+        if got != b.id:
+            out.append(f"branch {b.id!r}: config {b.config} is branch {got!r}'s")
+    return out
 
 
 def check(cfg: HqConfig) -> list[str]:
@@ -112,8 +166,16 @@ def check(cfg: HqConfig) -> list[str]:
             out.append(f"branch {b.id!r}: region is empty (the VIP report groups by region)")
     if not 1 <= cfg.database.batch_max <= 100_000:
         out.append("database.batch_max: 1..100000")
-    if not 0.0 < cfg.targets.satisfaction <= 1.0 or not 0.0 < cfg.targets.vip_service_level <= 1.0:
-        out.append("targets: satisfaction and vip_service_level are shares in (0, 1]")
+    t = cfg.targets
+    if not all(0.0 < x <= 1.0 for x in (t.satisfaction, t.vip_service_level, t.star_teller_share)):
+        out.append("targets: satisfaction, vip_service_level and star_teller_share are shares in (0, 1]")
+    if t.star_grades != sorted(t.star_grades) or not all(0.0 < g <= 1.0 for g in t.star_grades):
+        out.append("targets.star_grades: ascending shares in (0, 1]")
+    if t.star_min_rated < 1 or not 0 <= t.star_grade_min <= len(t.star_grades):
+        out.append("targets: star_min_rated >= 1, star_grade_min 0..len(star_grades)")
+    w = cfg.web
+    if not 1 <= w.port <= 65535 or w.refresh_s <= 0 or w.session_minutes < 1 or w.login_attempts < 1:
+        out.append("web: port 1..65535, refresh_s > 0, session_minutes and login_attempts >= 1")
     try:
         ZoneInfo(cfg.hq.timezone)
     except (ZoneInfoNotFoundError, ValueError):

@@ -34,7 +34,7 @@ from qhq.store import HqStore, Written
 
 _LOG = logging.getLogger(__name__)
 
-SUBSCRIPTIONS = ("event/+", "state/#", "archive/+", "link")
+SUBSCRIPTIONS = ("event/+", "state/#", "archive/+/+", "link")
 
 
 def filters(prefix: str, share: str = "") -> list[str]:
@@ -52,6 +52,7 @@ class Totals:
     batches: int = 0
     messages: int = 0
     retries: int = 0  # batches written again after the database came back
+    days_archived: int = 0  # whole days handed to the history store
 
 
 class Ingest:
@@ -182,6 +183,7 @@ class Ingest:
         t.duplicates += done.duplicates
         t.state += done.state
         t.rejected += done.rejected
+        t.days_archived += done.days_archived
         t.batches += 1
         t.messages += len(batch)
         with self._wake:

@@ -11,7 +11,9 @@
 - `hq_ticket`: each branch's tickets now (waiting or not, since when), last writer by (seq, n):
   the live "over target now" view reads only the waiting rows (a partial index).
 - `hq_state`: the branches' latest retained state (queues, counters, hall, stats) as sent.
-- `hq_link`: each bridge's up/down notification; `hq_archive`: day archives as sent;
+- `hq_link`: each bridge's up/down notification; `hq_archive`: the parts of day archives as sent
+  (qhistory.parts), kept until the day is whole and archived into the history's own tables
+  (`history_day`, `ticket_fact`, ... from qhistory.schema, in the same schema);
   `hq_branch`: branch -> region, from the head-office config; `hq_rejected`: payloads that failed
   the schema, kept with the reason (acknowledged so they cannot block the queue, never lost).
 """
@@ -22,6 +24,8 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import psycopg
+
+from qhistory.schema import schema_sql
 
 DDL = """
 CREATE SEQUENCE IF NOT EXISTS hq_received;
@@ -78,8 +82,9 @@ CREATE TABLE IF NOT EXISTS hq_link (
     branch text PRIMARY KEY, up boolean NOT NULL, since timestamptz NOT NULL
 );
 CREATE TABLE IF NOT EXISTS hq_archive (
-    branch text NOT NULL, day text NOT NULL, body jsonb NOT NULL, received timestamptz NOT NULL,
-    PRIMARY KEY (branch, day)
+    branch text NOT NULL, day text NOT NULL, part integer NOT NULL, parts integer NOT NULL,
+    body jsonb NOT NULL, received timestamptz NOT NULL,
+    PRIMARY KEY (branch, day, part)
 );
 CREATE TABLE IF NOT EXISTS hq_branch (
     branch text PRIMARY KEY, name text NOT NULL DEFAULT '', region text NOT NULL DEFAULT ''
@@ -99,6 +104,8 @@ def create(conn: psycopg.Connection[tuple[object, ...]], schema: str = "public")
         conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         conn.execute(f'SET search_path TO "{schema}"')
         conn.execute(DDL)
+        for stmt in schema_sql("postgres"):  # the history's tables: the archives land there
+            conn.execute(stmt)
 
 
 def month_bounds(t: float, tz: str) -> tuple[dt.datetime, dt.datetime]:

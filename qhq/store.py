@@ -5,15 +5,22 @@ DO NOTHING into `hq_event` (a redelivered event conflicts on its key and is drop
 roll-up and the live ticket table are advanced from the same staging rows in the same
 transaction, so a crash leaves either the whole batch or none of it. The caller acknowledges the
 batch's messages to the broker only after `write()` returned (qhq.ingest).
+
+Day archives come in parts (qhistory.parts); each part is kept in `hq_archive`, and a day whose
+parts are all there is handed, after the batch committed, to the history's store
+(`PgStore.archive`, idempotent per branch and day). A crash between the two leaves the messages
+unacknowledged: they come again, the parts change nothing and the day is archived then. Each
+commit that changed what head office shows sends `NOTIFY qcall_hq` (the schema as its payload):
+the head-office web re-reads its live board at once instead of polling.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import psycopg
@@ -21,8 +28,12 @@ import psycopg
 from qbus import messages as m
 from qbus.errors import PayloadError
 from qbus.topics import event_type
+from qhistory import parts
+from qhistory.facts import DayFacts
+from qhistory.store import HistoryError, PgStore
 from qhq import schema
 from qhq.config import HqConfig
+from qhq.history import open_history
 
 _LOG = logging.getLogger(__name__)
 
@@ -103,6 +114,7 @@ class Written:
     state: int = 0
     rejected: int = 0
     other: int = 0
+    days_archived: int = 0  # whole days handed to the history store (new ones)
     branches: set[str] = field(default_factory=set)
 
 
@@ -111,7 +123,7 @@ class _Batch:
     events: list[tuple[Any, ...]] = field(default_factory=list)
     state: dict[tuple[str, str], str] = field(default_factory=dict)
     links: dict[str, bool] = field(default_factory=dict)
-    archives: dict[tuple[str, str], str] = field(default_factory=dict)
+    archives: dict[tuple[str, str, int], tuple[int, str]] = field(default_factory=dict)
     rejected: list[tuple[str, str, bytes]] = field(default_factory=list)
     day_reset: bool = False
     skipped: int = 0
@@ -135,9 +147,11 @@ def _event_row(ord_: int, branch: str, ev: Any, payload: bytes) -> tuple[Any, ..
 class HqStore:
     """One PostgreSQL connection that writes batches (qhq.ingest) and keeps the branch list."""
 
-    def __init__(self, cfg: HqConfig, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, cfg: HqConfig, conn: psycopg.Connection[Any], dsn: str | None = None) -> None:
         self.cfg = cfg
         self.conn = conn
+        self._dsn = dsn
+        self._history: PgStore | None = None
         self.prefix = f"{cfg.hq.prefix}/v1/"
         self._months: set[str] = set()
         schema.create(conn, cfg.database.schema)
@@ -152,10 +166,18 @@ class HqStore:
     @classmethod
     def connect(cls, cfg: HqConfig, dsn: str | None = None) -> HqStore:
         # Named, so an operator (and the kill drill) sees head office's writers in pg_stat_activity.
-        return cls(cfg, psycopg.connect(dsn or cfg.database.dsn, autocommit=True, application_name=APP_NAME))
+        return cls(cfg, psycopg.connect(dsn or cfg.database.dsn, autocommit=True, application_name=APP_NAME), dsn)
 
     def close(self) -> None:
         self.conn.close()
+        if self._history is not None:
+            self._history.close()
+
+    def history(self) -> PgStore:
+        """The history's store in head office's schema (its own connection, opened on first use)."""
+        if self._history is None:
+            self._history = _unwrapped(lambda: open_history(self.cfg, self._dsn))
+        return self._history
 
     def sync_branches(self) -> None:
         """Branch -> name, region from the head-office config (the VIP report groups by region)."""
@@ -200,8 +222,16 @@ class HqStore:
         elif kind == "link" and not key:
             b.links[branch] = payload.strip() == b"1"
         elif kind == "archive" and key:
-            msgspec.json.decode(payload)
-            b.archives[(branch, key)] = payload.decode("utf-8")
+            day, _, k = key.partition("/")
+            if not k.isdigit():
+                raise PayloadError(f"archive topic {key!r}: archive/<day>/<part>")
+            try:
+                part = parts.decode(payload, branch, day)
+            except (parts.PartError, msgspec.ValidationError) as err:
+                raise PayloadError(f"archive: {err}") from err
+            if part.part != int(k):
+                raise PayloadError(f"archive part {part.part} sent on part {k}'s topic")
+            b.archives[(branch, day, part.part)] = (part.parts, msgspec.json.encode(part).decode("utf-8"))
         else:
             raise PayloadError(f"unexpected topic kind {kind!r}")
 
@@ -236,18 +266,52 @@ class HqStore:
                     "INSERT INTO hq_link VALUES (%s, %s, %s) ON CONFLICT (branch) DO UPDATE "
                     "SET up = excluded.up, since = excluded.since WHERE hq_link.up <> excluded.up",
                     [(br, up, now) for br, up in b.links.items()])
+            whole: list[DayFacts] = []
             if b.archives:
                 cur.executemany(
-                    "INSERT INTO hq_archive VALUES (%s, %s, %s::jsonb, %s) ON CONFLICT (branch, day) "
-                    "DO UPDATE SET body = excluded.body, received = excluded.received",
-                    [(br, day, body, now) for (br, day), body in b.archives.items()])
+                    "INSERT INTO hq_archive VALUES (%s, %s, %s, %s, %s::jsonb, %s) ON CONFLICT (branch, day, part) "
+                    "DO UPDATE SET parts = excluded.parts, body = excluded.body, received = excluded.received",
+                    [(br, day, k, n, body, now) for (br, day, k), (n, body) in b.archives.items()])
+                whole = self._whole_days(cur, {(br, day) for br, day, _ in b.archives})
+            if b.events or b.links or b.archives:
+                cur.execute("SELECT pg_notify('qcall_hq', %s)", (self.cfg.database.schema,))
             if b.rejected:
                 cur.executemany("INSERT INTO hq_rejected (topic, reason, payload) VALUES (%s, %s, %s)",
                                 b.rejected)
                 for topic, reason, _ in b.rejected:
                     _LOG.warning("refused a message on %s: %s", topic, reason)
         done.other = len(b.links) + len(b.archives) + b.skipped
+        for facts in whole:
+            done.days_archived += self._archive(facts)
         return done
+
+    def _whole_days(self, cur: psycopg.Cursor[Any], days: set[tuple[str, str]]) -> list[DayFacts]:
+        """The days of this batch's parts that are now whole and not yet in the history."""
+        out = []
+        for branch, day in sorted(days):
+            cur.execute("SELECT 1 FROM history_day WHERE branch = %s AND day = %s", (branch, day))
+            if cur.fetchone() is not None:
+                continue  # archived already: a replayed part changes nothing
+            cur.execute("SELECT body::text FROM hq_archive WHERE branch = %s AND day = %s ORDER BY part",
+                        (branch, day))
+            got = [msgspec.json.decode(row[0], type=parts.ArchivePart) for row in cur.fetchall()]
+            last = [p for p in got if p.parts == got[-1].parts]  # a day re-sent in another split: its own parts
+            if parts.complete(last):
+                out.append(parts.join(last))
+        return out
+
+    def _archive(self, facts: DayFacts) -> int:
+        """Hand a whole day to the history's store: 1 if it was new there. A day the store cannot
+        take (facts that break its keys) is kept aside in hq_rejected, like any bad payload."""
+        rec = facts.record
+        try:
+            return int(_unwrapped(lambda: self.history().archive(facts)))
+        except HistoryError as err:
+            _LOG.error("day %s of %s cannot go into the history: %s", rec.day, rec.branch, err)
+            self.conn.execute("INSERT INTO hq_rejected (topic, reason, payload) VALUES (%s, %s, %s)",
+                              (f"{self.prefix}{rec.branch}/archive/{rec.day}", str(err)[:500],
+                               msgspec.json.encode(facts.record)))
+            return 0
 
     def _ensure_months(self, lo: float, hi: float) -> None:
         t = lo
@@ -260,3 +324,17 @@ class HqStore:
             if end.timestamp() > hi:
                 return
             t = end.timestamp()
+
+
+T = TypeVar("T")
+
+
+def _unwrapped(call: Callable[[], T]) -> T:
+    """Run a history-store call; a lost database connection is re-raised as psycopg's own
+    OperationalError, so the ingest waits and writes the batch again as for its own tables."""
+    try:
+        return call()
+    except HistoryError as err:
+        if isinstance(err.__cause__, psycopg.OperationalError):
+            raise err.__cause__ from err
+        raise

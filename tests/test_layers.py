@@ -18,7 +18,9 @@ ALLOWED = {
     # The history: facts from a day's events (replayed through a fresh core), the store, reports.
     "qhistory": {"qbus", "qcore"},
     "hw": {"qbus"},
-    "qhq": {"qbus"},  # head office reads the branches' schema, never a branch component
+    # Head office reads the branches' schema and keeps their archived days in the history's own
+    # store and fact model (qhistory); never a branch component, never the web pages.
+    "qhq": {"qbus", "qhistory"},
     **{c: {"qbus", "hw"} for c in COMPONENTS},
 }
 
