@@ -270,8 +270,19 @@ def _web(args: argparse.Namespace) -> int:
     return 0
 
 
-def _user_add(args: argparse.Namespace) -> int:
+def new_password(login: str, from_stdin: bool) -> str:
+    """A new web password: one line of stdin, or asked twice without echo."""
     import getpass
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass(f"password for {login}: ")
+    if getpass.getpass("again: ") != password:
+        raise UsageError("the two passwords differ")
+    return password
+
+
+def _user_add(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from qbus.config import load
@@ -280,13 +291,7 @@ def _user_add(args: argparse.Namespace) -> int:
 
     cfg = load(args.config)
     path = beside(Path(args.config), cfg.web.users_file)
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"password for {args.login}: ")
-        if getpass.getpass("again: ") != password:
-            raise UsageError("the two passwords differ")
-    user = add_user(path, args.login, args.name, args.role, password)
+    user = add_user(path, args.login, args.name, args.role, new_password(args.login, args.password_stdin))
     print(f"{path}: {user.login} ({user.name}, {user.role}) saved")
     return 0
 

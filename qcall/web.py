@@ -13,8 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
 
 from qbus.client import BusClient, Received
 from qbus.config import BranchConfig
@@ -96,8 +98,8 @@ def _hasher(cfg: BranchConfig) -> Callable[[str], str] | None:
         return None
 
 
-def _uvicorn(ctx: WebContext, bind: str, port: int) -> uvicorn.Server:
-    config = uvicorn.Config(create_app(ctx), host=bind, port=port, log_level="warning", access_log=False,
+def _uvicorn(app: Starlette, bind: str, port: int) -> uvicorn.Server:
+    config = uvicorn.Config(app, host=bind, port=port, log_level="warning", access_log=False,
                             lifespan="on", timeout_graceful_shutdown=2, proxy_headers=True,
                             forwarded_allow_ips="127.0.0.1")
     return uvicorn.Server(config)
@@ -106,19 +108,25 @@ def _uvicorn(ctx: WebContext, bind: str, port: int) -> uvicorn.Server:
 def serve(ctx: WebContext, bind: str, port: int) -> None:
     """Run in the foreground until SIGTERM / Ctrl-C (`qcall web`, under systemd)."""
     _LOG.info("web service on http://%s:%d/ (public address: %s)", bind, port, ctx.cfg.web.base_url or "-")
-    _uvicorn(ctx, bind, port).run()
+    _uvicorn(create_app(ctx), bind, port).run()
+
+
+def serve_app(app: Starlette, bind: str, port: int) -> None:
+    """Any of our apps (head office's too) in the foreground until SIGTERM / Ctrl-C."""
+    _uvicorn(app, bind, port).run()
 
 
 class WebServer:
-    """The web service in a thread (the demo, the tests, the bench): `start()`, `url`, `stop()`."""
+    """The web service in a thread (the demo, the tests, the bench): `start()`, `url`, `stop()`.
+    `app`: another of our apps instead of the branch's (head office's, qcall.hq_web)."""
 
-    def __init__(self, ctx: WebContext, bind: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, ctx: Any, bind: str = "127.0.0.1", port: int = 0, app: Starlette | None = None) -> None:
         from qbus.broker import free_port
 
         self.ctx = ctx
         self.bind = bind
         self.port = port or free_port(bind)
-        self._server = _uvicorn(ctx, bind, self.port)
+        self._server = _uvicorn(app or create_app(ctx), bind, self.port)
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
 
     @property

@@ -114,7 +114,9 @@ def test_reports_on_hand_built_days(store: HqStore) -> None:
                                                                                      ("b2", 1, 660.0)]
         rank = r.ranking(now)
         assert [(x["branch"], x["satisfaction"], x["rated"], x["below_target"]) for x in rank] == [
-            ("b2", 1.0, 2, False), ("b1", 0.75, 4, True), ("b3", None, 0, False)]  # unrated last
+            ("b2", 1.0, 2, False), ("b1", 0.75, 4, True), ("b3", None, 0, None)]  # unrated last, not judged
+        assert [(x["vip_in_target"], x["vip_called"], x["vip_below_target"]) for x in rank] == [
+            (0, 0, None), (2, 3, True), (0, 1, True)]  # VIP called within 10 min, against 90 %
         vip = {x["region"]: (x["vip_called"], x["vip_in_target"]) for x in r.vip_by_region(now)}
         assert vip == {"south": (3, 2), "east": (1, 0)}
         drill = r.branch("b1", now)

@@ -3,24 +3,37 @@
 Every GET page goes through `page()` and every form through `action()`, so no route can forget
 a check: a missing or expired session goes to the sign-in page, a forged or stale form changes
 nothing (403), and a manager-only page or action refuses the lobby before anything is sent.
+The branch's pages and head office's (web.hq) both go through these: each app's context is a
+`Site` (its sessions, and how it renders a page).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from web.context import WebContext
-from web.sessions import COOKIE, Session, csrf_ok
+from web.sessions import COOKIE, Session, Sessions, csrf_ok
 
 _LOG = logging.getLogger(__name__)
 
 
-def session_of(ctx: WebContext, request: Request) -> Session | None:
+class Site(Protocol):
+    """What the checks need of an app's context (web.context.WebContext, web.hq.context.HqContext)."""
+
+    @property
+    def sessions(self) -> Sessions: ...
+
+    def render(self, s: Session | None, template: str, status: int = 200, **extra: Any) -> HTMLResponse: ...
+
+
+C = TypeVar("C", bound=Site)
+
+
+def session_of(ctx: Site, request: Request) -> Session | None:
     return ctx.sessions.load(request.cookies.get(COOKIE))
 
 
@@ -32,21 +45,16 @@ def login_redirect(request: Request, expired: bool = False) -> Response:
     return resp
 
 
-def render_page(ctx: WebContext, s: Session | None, template: str, status: int = 200, **extra: Any) -> HTMLResponse:
-    manager = bool(s and s.is_manager)
-    body = ctx.renderer.page(template, **ctx.renderer.context(manager, s.csrf if s else ""), session=s,
-                             branch=ctx.cfg.branch, **extra)
-    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+def render_page(ctx: Site, s: Session | None, template: str, status: int = 200, **extra: Any) -> HTMLResponse:
+    return ctx.render(s, template, status, **extra)
 
 
-Handler = Callable[[WebContext, Request, Session], Awaitable[Response]]
-
-
-def page(handler: Handler, *, manager_only: bool = False) -> Callable[[Request], Awaitable[Response]]:
+def page(handler: Callable[[C, Request, Session], Awaitable[Response]], *,
+         manager_only: bool = False) -> Callable[[Request], Awaitable[Response]]:
     """A GET page: signed-in people only; a manager page refuses the lobby with a 403 page."""
 
     async def endpoint(request: Request) -> Response:
-        ctx: WebContext = request.app.state.ctx
+        ctx: C = request.app.state.ctx
         s = session_of(ctx, request)
         if s is None:
             return login_redirect(request, expired=COOKIE in request.cookies)
@@ -57,12 +65,12 @@ def page(handler: Handler, *, manager_only: bool = False) -> Callable[[Request],
     return endpoint
 
 
-def action(handler: Callable[[WebContext, Request, Session, dict[str, str]], Awaitable[Response]], *,
+def action(handler: Callable[[C, Request, Session, dict[str, str]], Awaitable[Response]], *,
            manager_only: bool = False) -> Callable[[Request], Awaitable[Response]]:
     """A form POST: a live session, the session's CSRF token, and the role's right, in that order."""
 
     async def endpoint(request: Request) -> Response:
-        ctx: WebContext = request.app.state.ctx
+        ctx: C = request.app.state.ctx
         s = session_of(ctx, request)
         if s is None:
             return login_redirect(request, expired=True)

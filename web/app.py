@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from web import actions, pages, phone_pages
+from web import actions, pages, phone_pages, signin
 from web.access import action, page
 from web.context import WebContext
 
@@ -76,9 +76,9 @@ def create_app(ctx: WebContext) -> Starlette:
 
     routes = [
         Route("/", page(pages.now)),
-        Route("/login", pages.login_page, methods=["GET"]),
-        Route("/login", pages.login_post, methods=["POST"]),
-        Route("/logout", action(pages.logout), methods=["POST"]),
+        Route("/login", signin.login_page, methods=["GET"]),
+        Route("/login", signin.login_post, methods=["POST"]),
+        Route("/logout", action(signin.logout), methods=["POST"]),
         Route("/events", pages.events),
         Route("/lobby", page(pages.lobby)),
         Route("/counters", page(pages.counters, manager_only=True)),

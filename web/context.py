@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from starlette.responses import HTMLResponse
 
 from qbus import messages as m
 from qbus.config import BranchConfig
@@ -27,7 +28,7 @@ from web.live import LiveBranch
 from web.phone import PhoneLine, PhoneView
 from web.render import Renderer, touched
 from web.reports import ReportSource
-from web.sessions import LoginLimiter, Sessions
+from web.sessions import LoginLimiter, Session, Sessions
 from web.users import UserBook
 
 _LOG = logging.getLogger(__name__)
@@ -63,6 +64,17 @@ class WebContext:
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.live, self.person_name)
+
+    def render(self, s: Session | None, template: str, status: int = 200, **extra: Any) -> HTMLResponse:
+        """A full page for `s` (None: signed out), as every branch route answers."""
+        manager = bool(s and s.is_manager)
+        body = self.renderer.page(template, **self.renderer.context(manager, s.csrf if s else ""), session=s,
+                                  branch=self.cfg.branch, **extra)
+        return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.cfg.web.base_url.startswith("https://")
 
     def person_name(self, login: str) -> str:
         try:

@@ -1,4 +1,4 @@
-"""The pages people read (GET), sign-in and sign-out, the live event stream, the CSV download."""
+"""The pages people read (GET), the live event stream, the CSV download (sign-in: web.signin)."""
 
 from __future__ import annotations
 
@@ -10,61 +10,19 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
+from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
 from web import bookings as bk
 from web import checks
-from web.access import client_address, render_page, session_of
+from web.access import render_page, session_of
 from web.broadcast import BYE, PING, sse
 from web.context import WebContext, role_channel
 from web.reports import BadAsk, ask_of
-from web.sessions import COOKIE, Session
+from web.sessions import Session
 
 _LOG = logging.getLogger(__name__)
 
 PING_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
-
-
-async def login_page(request: Request) -> Response:
-    ctx: WebContext = request.app.state.ctx
-    msg = "会话已过期，请重新登录 (session expired: sign in again)" if request.query_params.get("expired") else ""
-    return render_page(ctx, None, "login.html", message=msg, next=request.query_params.get("next", "/"))
-
-
-async def login_post(request: Request) -> Response:
-    ctx: WebContext = request.app.state.ctx
-    form = await request.form()
-    login = str(form.get("login", "")).strip().lower()[:32]
-    password = str(form.get("password", ""))[:256]
-    nxt = str(form.get("next", "/"))
-    if not nxt.startswith("/") or nxt.startswith("//"):
-        nxt = "/"
-    keys = (f"login:{login}", f"addr:{client_address(request)}")
-    wait = ctx.limiter.wait_s(*keys)
-    if wait > 0:
-        return render_page(ctx, None, "login.html", 429, next=nxt,
-                     message=f"尝试次数过多，请 {wait / 60:.0f} 分钟后再试 (too many attempts: wait {wait:.0f} s)")
-    user = await run_in_threadpool(ctx.users.verify, login, password)
-    if user is None:
-        ctx.limiter.failed(*keys)
-        _LOG.warning("failed sign-in for %r from %s", login, client_address(request))
-        return render_page(ctx, None, "login.html", 401, next=nxt, message="用户名或密码错误 (wrong login or password)")
-    ctx.limiter.succeeded(keys[0])
-    cookie, s = ctx.sessions.create(user)
-    _LOG.info("%s (%s) signed in from %s", s.login, s.role, client_address(request))
-    resp = RedirectResponse(nxt, status_code=303)
-    resp.set_cookie(COOKIE, cookie, max_age=int(ctx.sessions.ttl_s), httponly=True, samesite="strict",
-                    secure=ctx.cfg.web.base_url.startswith("https://"))
-    return resp
-
-
-async def logout(ctx: WebContext, request: Request, s: Session, form: dict[str, str]) -> Response:
-    ctx.sessions.revoke(s.sid)
-    ctx.end_streams(s.sid)
-    _LOG.info("%s signed out", s.login)
-    resp = RedirectResponse("/login", status_code=303)
-    resp.delete_cookie(COOKIE)
-    return resp
 
 
 async def now(ctx: WebContext, request: Request, s: Session) -> Response:
