@@ -219,7 +219,7 @@ def write_hq_toml(cfg: HqConfig, path: Path) -> Path:
 
     data = msgspec.to_builtins(cfg)
     out: list[str] = []
-    for section in ("hq", "broker", "database", "targets"):
+    for section in ("hq", "broker", "database", "targets", "web"):
         out.append(f"[{section}]")
         out += [f"{k} = {toml_value(v)}" for k, v in data[section].items()]
     for b in data["branch"]:

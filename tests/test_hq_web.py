@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +23,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from qbus.broker import free_port
 from qcall.hq_web import build_hq_context
 from qcall.web import WebServer
 from qhistory import parts
@@ -27,7 +31,7 @@ from qhistory.facts import DayFacts, DayRecord, TicketFact
 from qhq.config import HqConfig, parse
 from qhq.store import HqStore
 from tests.browser import save_screenshot
-from tests.hq_rig import T0
+from tests.hq_rig import ROOT, T0, until, write_hq_toml
 from tests.pg_cluster import PgCluster
 from tests.test_hq_store import called, ev, issued, rated
 from tests.web_helpers import EXAMPLE
@@ -139,8 +143,13 @@ def test_head_office_pages_need_a_personal_login_and_the_forms_their_csrf_token(
 
 
 def _rows(driver: webdriver.Chrome, table: str) -> list[str]:
-    return [str(tr.get_attribute("data-branch") or tr.get_attribute("data-region"))
-            for tr in driver.find_elements(By.CSS_SELECTOR, f"#{table} tr[data-branch], #{table} tr[data-region]")]
+    """The branches (or regions) of a table in order, read in one script: the live board's HTML
+    may be swapped between two separate element look-ups."""
+    got = driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0])).map(function (tr) {"
+        " return tr.getAttribute('data-branch') || tr.getAttribute('data-region'); });",
+        f"#{table} tr[data-branch], #{table} tr[data-region]")
+    return [str(x) for x in got]
 
 
 def _login(driver: webdriver.Chrome, url: str) -> None:
@@ -149,6 +158,8 @@ def _login(driver: webdriver.Chrome, url: str) -> None:
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "form.login-card button").click()
     WebDriverWait(driver, 10).until(lambda d: d.find_elements(By.ID, "board"))
+    # The event stream's first message (the whole board) has been swapped in: the board is live.
+    WebDriverWait(driver, 10).until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-updated"))
 
 
 def test_the_board_ranking_regions_and_one_branch_in_chromium(hq_site: Site, chromium: webdriver.Chrome) -> None:
@@ -158,7 +169,7 @@ def test_the_board_ranking_regions_and_one_branch_in_chromium(hq_site: Site, chr
     assert _rows(d, "over") == ["b3", "b1"]
     assert "down" in str(d.find_element(By.CSS_SELECTOR, '#over tr[data-branch="b3"]').get_attribute("class"))
     assert d.find_element(By.CSS_SELECTOR, '#links-down li[data-branch="b3"]')
-    WebDriverWait(d, 10).until(lambda drv: "up" in str(drv.find_element(By.ID, "link").get_attribute("class")))
+    assert "up" in str(d.find_element(By.ID, "link").get_attribute("class"))
     # A new over-target ticket arrives at head office (b2: waiting 40 min): the open board shows it.
     hq_site.store.write([ev("b2", issued(3, "B020", NOW - 40 * 60))])
     WebDriverWait(d, 10).until(lambda drv: _rows(drv, "over") == ["b2", "b3", "b1"])
@@ -218,3 +229,43 @@ def test_csv_downloads_match_the_pages_and_no_page_shows_anything_personal(hq_si
         text = c.get(path + ("&" if "?" in path else "?") + "month=2026-03").text
         assert HASH not in text and "customer_hash" not in text, path
         assert not re.search(r"\d{15,19}", text), f"{path}: a card or ID number?"
+
+
+def test_qcall_hq_user_web_and_report_commands(hq_site: Site, tmp_path: Path) -> None:
+    """The way a bank starts it: `qcall hq user add`, `qcall hq web` as its own process, and
+    `qcall hq report --branch … --day …` printing the branch's history report from head office."""
+    config = write_hq_toml(hq_site.cfg, tmp_path / "hq.toml")
+    added = subprocess.run([sys.executable, "-m", "qcall.cli", "hq", "user", "add", "wang.wei", "--name", "王伟",
+                            "--config", str(config), "--password-stdin"], input="wang-wei-pass\n",
+                           capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert added.returncode == 0, added.stderr
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "qcall.cli", "hq", "web", "--config", str(config),
+                             "--listen-port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        until(lambda: _healthy(url), 20, "qcall hq web to answer")
+        c = httpx.Client(base_url=url, timeout=10)
+        r = c.post("/login", data={"login": "wang.wei", "password": "wang-wei-pass", "next": "/ranking"})
+        assert r.status_code == 303 and r.headers["location"] == "/ranking"
+        assert "福田支行" in c.get("/ranking?month=2026-03").text
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if proc.stderr is not None:
+            proc.stderr.close()
+    out = subprocess.run([sys.executable, "-m", "qcall.cli", "hq", "report", "--config", str(config), "--json",
+                          "--now", str(NOW), "--branch", "b1", "--day", "2026-03-01"],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
+    history = json.loads(out.stdout)["branch"]["history"]
+    assert history["period"]["label"] == "2026-03-01" and history["totals"]["arrivals"] == 20
+    assert history["star_tellers"]["ok"] == 1 and HASH not in out.stdout
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/healthz", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
