@@ -179,6 +179,10 @@ def test_provision_writes_the_bridge_and_check_config_refuses_a_link_without_cre
     ({"database": {"batch_max": 0}}, "batch_max"),
     ({"broker": {"port": "1883"}}, "port"),
     ({"hq": {"nmae": "typo"}}, "nmae"),
+    ({"targets": {"star_teller_share": 0}}, "star_teller_share"),
+    ({"targets": {"star_grades": [0.9, 0.8]}}, "star_grades"),
+    ({"web": {"port": 0}}, "web"),
+    ({"web": {"refresh_s": 0}}, "refresh_s"),
 ])
 def test_a_bad_head_office_config_is_refused_naming_the_key(change: dict[str, Any], named: str) -> None:
     from qbus.errors import ConfigError
@@ -186,6 +190,23 @@ def test_a_bad_head_office_config_is_refused_naming_the_key(change: dict[str, An
     data: dict[str, Any] = {"branch": [{"id": "b1", "region": "south"}], **change}
     with pytest.raises(ConfigError, match=named.replace("/", ".")):
         parse(data)
+
+
+def test_a_branch_config_that_is_another_branchs_or_missing_is_refused(tmp_path: Path) -> None:
+    from qbus.errors import ConfigError
+    from qhq.config import load
+
+    (tmp_path / "futian.toml").write_text((ROOT / "examples" / "branch.toml").read_text(encoding="utf-8"),
+                                         encoding="utf-8")
+    hq = tmp_path / "hq.toml"
+    hq.write_text('[[branch]]\nid = "nanshan"\nregion = "south"\nconfig = "futian.toml"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="nanshan.*futian.toml is branch 'futian'"):
+        load(hq)
+    hq.write_text('[[branch]]\nid = "futian"\nregion = "south"\nconfig = "nowhere.toml"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="futian.*nowhere.toml"):
+        load(hq)
+    hq.write_text('[[branch]]\nid = "futian"\nregion = "south"\nconfig = "futian.toml"\n', encoding="utf-8")
+    assert load(hq).branch[0].config == str(tmp_path / "futian.toml")
 
 
 def test_the_docs_hq_block_and_the_example_head_office_config_are_valid() -> None:
@@ -196,12 +217,17 @@ def test_the_docs_hq_block_and_the_example_head_office_config_are_valid() -> Non
     import msgspec
 
     from qbus.config.sections import HqSection
-    from qhq.config import load
+    from qhq.config import WebSection, load
 
     doc = (ROOT / "docs" / "hq.md").read_text(encoding="utf-8")
     block = re.search(r"```toml\n(\[hq\]\n.*?)```", doc, re.S)
     assert block is not None
     hq = msgspec.convert(tomllib.loads(block.group(1))["hq"], HqSection)
     assert hq.host and hq.cafile and hq.queue_max_messages == 200_000
+    web = re.search(r"```toml\n(\[web\]\n.*?)```", doc, re.S)  # the head-office web's block
+    assert web is not None
+    hq_web = msgspec.convert(tomllib.loads(web.group(1))["web"], WebSection)
+    assert hq_web.base_url.startswith("https://") and hq_web.refresh_s == 20
     cfg = load(ROOT / "examples" / "hq.toml")
     assert all(b.region for b in cfg.branch) and cfg.targets.satisfaction == 0.85
+    assert cfg.branch[0].config.endswith("branch.toml") and cfg.web.port == 8090

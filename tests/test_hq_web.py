@@ -52,7 +52,7 @@ def branch_toml(folder: Path, branch: str) -> Path:
 
 def archive_day(branch: str, day: str, tellers: dict[str, list[int]]) -> list[tuple[str, bytes]]:
     """A closed day of `branch` as its bridge sends it: each teller's served tickets with stars."""
-    tickets = []
+    tickets: list[TicketFact] = []
     for teller, stars in tellers.items():
         for s in stars:
             at = T0 - 86400 + 60 * len(tickets)
@@ -269,3 +269,19 @@ def _healthy(url: str) -> bool:
         return httpx.get(url + "/healthz", timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def test_the_pages_say_when_head_offices_database_is_away(tmp_path: Path) -> None:
+    cfg = parse({"database": {"dsn": f"host=127.0.0.1 port={free_port()} dbname=gone user=qcall connect_timeout=2"},
+                 "web": {"users_file": str(tmp_path / "u.toml"), "session_secret_file": str(tmp_path / "k")},
+                 "branch": [{"id": "b1", "region": "south"}]})
+    add_user(tmp_path / "u.toml", "li.hua", "李华", "manager", PASSWORD)
+    ctx = build_hq_context(cfg, tmp_path / "hq.toml", clock=lambda: NOW)
+    server = WebServer(ctx, app=create_hq_app(ctx)).start()
+    try:
+        c = signed_in(server.url)
+        for path in ("/", "/ranking", "/regions", "/branch/b1"):
+            r = c.get(path)
+            assert r.status_code == 503 and "总行数据库暂时无法访问" in r.text, path
+    finally:
+        server.stop()

@@ -21,6 +21,8 @@ ALLOWED = {
     # Head office reads the branches' schema and keeps their archived days in the history's own
     # store and fact model (qhistory); never a branch component, never the web pages.
     "qhq": {"qbus", "qhistory"},
+    # web/ includes head office's pages (web/hq): they too import only the schema; what they show
+    # of head office's database comes through the source `qcall hq web` wires (qcall.hq_web).
     **{c: {"qbus", "hw"} for c in COMPONENTS},
 }
 
@@ -49,6 +51,16 @@ def test_package_imports_only_what_the_architecture_allows(package: str) -> None
     wrong = {mod: sorted(found - ALLOWED[package]) for mod, found in imports_of(package).items()
              if found - ALLOWED[package]}
     assert wrong == {}, f"{package} may import only {sorted(ALLOWED[package])}"
+
+
+DATABASES = {"sqlite3", "psycopg", "psycopg_pool"}
+
+
+def test_the_web_pages_open_no_database() -> None:
+    """The branch's pages and head office's (web/hq) read the history store and head office's
+    PostgreSQL only through the sources qcall hands them (qcall.web_reports, qcall.hq_web)."""
+    found = {mod: sorted(f & DATABASES) for mod, f in all_imports("web").items() if f & DATABASES}
+    assert found == {}
 
 
 IMPURE = {"time", "threading", "os", "socket", "sqlite3", "datetime", "random", "subprocess", "pathlib",
