@@ -270,7 +270,7 @@ def month_rows(dsn: str) -> None:
     (5 % still waiting) in the live table, written with COPY."""
     rnd = random.Random(7)
     with psycopg.connect(dsn, autocommit=True) as c, c.cursor() as cur:
-        cur.execute("TRUNCATE hq_day, hq_ticket")
+        cur.execute("TRUNCATE hq_day, hq_ticket, hq_teller_day")
         with cur.copy("COPY hq_day (branch, day, arrivals, called, wait_sum_s, served, cancelled, rated, "
                       "satisfied, vip_called, vip_in_target, alerts) FROM STDIN") as cp:
             for b in range(BRANCHES):
@@ -281,6 +281,13 @@ def month_rows(dsn: str) -> None:
                     cp.write_row((f"br{b:04d}", f"2026-03-{d:02d}", arrivals, arrivals - 5, arrivals * 400.0,
                                   arrivals - 8, 3, rated, int(rated * rnd.uniform(0.7, 0.99)), vip,
                                   int(vip * rnd.uniform(0.75, 1.0)), rnd.randint(0, 5)))
+        with cur.copy("COPY hq_teller_day (branch, day, teller, served, rated, satisfied) FROM STDIN") as cp:
+            for b in range(BRANCHES):  # six tellers a day, each with ~40 rated services
+                for d in range(1, 32):
+                    for t in range(6):
+                        rated = rnd.randint(30, 50)
+                        cp.write_row((f"br{b:04d}", f"2026-03-{d:02d}", f"{1001 + t}", rated + 10, rated,
+                                      int(rated * rnd.uniform(0.75, 1.0))))
         now = T0 + 4 * 3600
         with cur.copy("COPY hq_ticket (branch, number, waiting, since, business, tier, seq, n) FROM STDIN") as cp:
             for b in range(BRANCHES):
@@ -291,6 +298,7 @@ def month_rows(dsn: str) -> None:
                                   time.strftime("%Y-%m-%d %H:%M:%S+00", time.gmtime(since)),
                                   "cash", "vip" if k % 5 == 0 else "normal", k + 1, 0))
         cur.execute("ANALYZE hq_day")
+        cur.execute("ANALYZE hq_teller_day")
         cur.execute("ANALYZE hq_ticket")
 
 
@@ -347,6 +355,7 @@ def main() -> None:
                 out["month_ranking_query_ms"] = timed_ms(lambda: r.ranking(now, "2026-03"))
                 out["vip_by_region_query_ms"] = timed_ms(lambda: r.vip_by_region(now, "2026-03"))
                 out["month_rows"] = BRANCHES * 31
+                out["month_teller_rows"] = BRANCHES * 31 * 6
         finally:
             cen.close()
     print(json.dumps(out))

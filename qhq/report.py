@@ -59,10 +59,9 @@ WITH d AS (
            sum(served)::int AS served, sum(wait_sum_s) AS wait_sum_s, sum(called) AS called,
            sum(vip_called)::int AS vip_called, sum(vip_in_target)::int AS vip_in_target
     FROM hq_day WHERE day >= %(start)s AND day < %(end)s GROUP BY branch
-), tel AS (  -- each teller's ratings over the month's archived days, as qhistory.figures.tellers
-    SELECT branch, teller, count(*) FILTER (WHERE stars > 0) AS rated,
-           count(*) FILTER (WHERE stars >= %(sat)s) AS ok
-    FROM ticket_fact WHERE day >= %(first)s AND day <= %(last)s AND outcome = 'served' AND teller <> ''
+), tel AS (  -- each teller's ratings over the month's archived days (qhistory.figures.tellers)
+    SELECT branch, teller, sum(rated) AS rated, sum(satisfied) AS ok
+    FROM hq_teller_day WHERE day >= %(start)s AND day < %(end)s
     GROUP BY branch, teller
 ), st AS (
     SELECT branch, count(*)::int AS graded,
@@ -159,10 +158,8 @@ class Reports:
         `below_target` (satisfaction), `star_below_target`, `vip_below_target` (None: no data)."""
         start, end, _ = month_of(now, self.cfg.hq.timezone, month)
         t = self.cfg.targets
-        rows = self._rows(RANKING, {"start": start, "end": end, "first": start.isoformat(),
-                                    "last": (end - dt.timedelta(days=1)).isoformat(), "sat": t.satisfied_min,
-                                    "grades": list(t.star_grades), "grade_min": t.star_grade_min,
-                                    "min_rated": t.star_min_rated})
+        rows = self._rows(RANKING, {"start": start, "end": end, "grades": list(t.star_grades),
+                                    "grade_min": t.star_grade_min, "min_rated": t.star_min_rated})
         for k, r in enumerate(rows, 1):
             r["rank"] = k
             r["below_target"] = _below(r["satisfaction"], t.satisfaction)

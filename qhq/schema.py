@@ -13,7 +13,9 @@
 - `hq_state`: the branches' latest retained state (queues, counters, hall, stats) as sent.
 - `hq_link`: each bridge's up/down notification; `hq_archive`: the parts of day archives as sent
   (qhistory.parts), kept until the day is whole and archived into the history's own tables
-  (`history_day`, `ticket_fact`, ... from qhistory.schema, in the same schema);
+  (`history_day`, `ticket_fact`, ... from qhistory.schema, in the same schema); `hq_teller_day`:
+  each archived day's served / rated / satisfied per teller, which the month's star-teller ranking
+  reads (a month of a thousand branches' tickets is millions of rows; this is thousands);
   `hq_branch`: branch -> region, from the head-office config; `hq_rejected`: payloads that failed
   the schema, kept with the reason (acknowledged so they cannot block the queue, never lost).
 """
@@ -85,6 +87,11 @@ CREATE TABLE IF NOT EXISTS hq_archive (
     branch text NOT NULL, day text NOT NULL, part integer NOT NULL, parts integer NOT NULL,
     body jsonb NOT NULL, received timestamptz NOT NULL,
     PRIMARY KEY (branch, day, part)
+);
+CREATE TABLE IF NOT EXISTS hq_teller_day (
+    branch text NOT NULL, day date NOT NULL, teller text NOT NULL,
+    served integer NOT NULL, rated integer NOT NULL, satisfied integer NOT NULL,
+    PRIMARY KEY (branch, day, teller)
 );
 CREATE TABLE IF NOT EXISTS hq_branch (
     branch text PRIMARY KEY, name text NOT NULL DEFAULT '', region text NOT NULL DEFAULT ''

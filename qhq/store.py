@@ -305,13 +305,31 @@ class HqStore:
         take (facts that break its keys) is kept aside in hq_rejected, like any bad payload."""
         rec = facts.record
         try:
-            return int(_unwrapped(lambda: self.history().archive(facts)))
+            new = int(_unwrapped(lambda: self.history().archive(facts)))
+            self._teller_days(facts)  # also after a crash between the two: DO NOTHING if there
+            return new
         except HistoryError as err:
             _LOG.error("day %s of %s cannot go into the history: %s", rec.day, rec.branch, err)
             self.conn.execute("INSERT INTO hq_rejected (topic, reason, payload) VALUES (%s, %s, %s)",
                               (f"{self.prefix}{rec.branch}/archive/{rec.day}", str(err)[:500],
                                msgspec.json.encode(facts.record)))
             return 0
+
+    def _teller_days(self, facts: DayFacts) -> None:
+        """The day's ratings per teller (served, rated, satisfied) for the star-teller ranking,
+        counted as qhistory.figures.tellers counts them (served tickets, stars > 0 rated)."""
+        sat = self.cfg.targets.satisfied_min
+        per: dict[str, list[int]] = {}
+        for t in facts.tickets:
+            if t.outcome == "served" and t.teller:
+                row = per.setdefault(t.teller, [0, 0, 0])
+                row[0] += 1
+                row[1] += t.stars > 0
+                row[2] += t.stars >= sat
+        rec = facts.record
+        with self.conn.cursor() as cur:
+            cur.executemany("INSERT INTO hq_teller_day VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                            [(rec.branch, rec.day, teller, *row) for teller, row in sorted(per.items())])
 
     def _ensure_months(self, lo: float, hi: float) -> None:
         t = lo
