@@ -106,6 +106,7 @@ def hq_site(tmp_path: Path, postgres: PgCluster) -> Iterator[Site]:
                             {"id": "b3", "name": "徐汇支行", "region": "华东 East"},
                             {"id": "b4", "name": "浦东支行", "region": "华东 East"}]})
     add_user(tmp_path / "hq-users.toml", "li.hua", "李华", "manager", PASSWORD)
+    add_user(tmp_path / "hq-users.toml", "zhang.li", "张丽", "lobby", PASSWORD)  # a viewer
     store = HqStore.connect(cfg)
     fill(store)
     ctx = build_hq_context(cfg, tmp_path / "hq.toml", clock=lambda: NOW)
@@ -117,9 +118,9 @@ def hq_site(tmp_path: Path, postgres: PgCluster) -> Iterator[Site]:
         store.close()
 
 
-def signed_in(url: str) -> httpx.Client:
+def signed_in(url: str, login: str = "li.hua") -> httpx.Client:
     c = httpx.Client(base_url=url, timeout=10)
-    r = c.post("/login", data={"login": "li.hua", "password": PASSWORD, "next": "/"})
+    r = c.post("/login", data={"login": login, "password": PASSWORD, "next": "/"})
     assert r.status_code == 303, r.text
     return c
 
@@ -215,11 +216,16 @@ def test_csv_downloads_match_the_pages_and_no_page_shows_anything_personal(hq_si
     got = list(csv.DictReader(io.StringIO(c.get("/ranking.csv?month=2026-03").text.lstrip("\ufeff"))))
     assert [(r["branch"], r["satisfaction"], r["below_target"]) for r in got] == [
         ("b2", "1.0", "False"), ("b3", "0.9", "False"), ("b1", "0.75", "True"), ("b4", "", "")]
+    assert [(r["branch"], r["star_share"], r["star_below_target"]) for r in got] == [
+        ("b2", "1.0", "False"), ("b3", "", ""), ("b1", "0.5", "True"), ("b4", "", "")]
     regions = list(csv.DictReader(io.StringIO(c.get("/regions.csv?month=2026-03").text.lstrip("\ufeff"))))
     assert {r["region"]: (r["vip_in_target"], r["vip_called"]) for r in regions} == {
         "华南 South": ("2", "2"), "华东 East": ("0", "1")}
     days = list(csv.DictReader(io.StringIO(c.get("/branch/b1/days.csv?month=2026-03").text.lstrip("\ufeff"))))
     assert [(r["day"], r["arrivals"], r["rated"]) for r in days] == [("2026-03-02", "4", "4")]
+    assert "王芳" in c.get("/branch/b1?month=2026-03").text  # the manager sees tellers' ratings
+    viewer = signed_in(hq_site.url, "zhang.li").get("/branch/b1?month=2026-03").text
+    assert 'id="history-report"' in viewer and "王芳" not in viewer  # the viewer: the same page without them
     assert c.get("/branch/nowhere").status_code == 404
     assert c.get("/ranking?month=March").status_code == 400
     assert c.get("/branch/b1?day=2026-13-40").status_code == 400
@@ -262,6 +268,9 @@ def test_qcall_hq_user_web_and_report_commands(hq_site: Site, tmp_path: Path) ->
     history = json.loads(out.stdout)["branch"]["history"]
     assert history["period"]["label"] == "2026-03-01" and history["totals"]["arrivals"] == 20
     assert history["star_tellers"]["ok"] == 1 and HASH not in out.stdout
+    # The ranking grades b1's tellers as the branch's own history report does: 1 star of 2 graded.
+    b1 = next(r for r in json.loads(out.stdout)["ranking"] if r["branch"] == "b1")
+    assert (b1["star_tellers"], b1["graded"]) == (history["star_tellers"]["ok"], history["star_tellers"]["n"])
 
 
 def _healthy(url: str) -> bool:

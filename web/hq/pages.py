@@ -7,6 +7,7 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -121,7 +122,7 @@ async def branches(ctx: HqContext, request: Request, s: Session) -> Response:
     """The branch picker (`?id=` goes straight to the branch)."""
     wanted = request.query_params.get("id", "").strip()
     if wanted:
-        return RedirectResponse(f"/branch/{wanted}", status_code=303)
+        return RedirectResponse(f"/branch/{quote(wanted, safe='')}", status_code=303)
     return ctx.render(s, "hq/branches.html", nav="branch", rows=ctx.source.branches())
 
 
