@@ -7,10 +7,14 @@ written in one transaction (qhistory.store), with a complaint for each 1-2 star 
 Already-archived days are skipped, so running this any number of times, or after a crash
 mid-archive, gives the same store.
 
-Head office: when the branch has an `[hq]` link, each day newly archived is also published on
-the branch broker as `archive/<day>/<part>` (qhistory.parts: `public(DayFacts)`, no customer
-hash, split so each part fits the broker's `max_packet_size`), QoS 1; the bridge carries it to
-head office, whose ingest archives it into its own history store (docs/hq.md).
+Head office: when the branch has an `[hq]` link, each archived day is also published on the
+branch broker as `archive/<day>/<part>` (qhistory.parts: `public(DayFacts)`, no customer hash,
+split so each part fits the broker's `max_packet_size`), QoS 1; the bridge carries it to head
+office, whose ingest archives it into its own history store (docs/hq.md). The journal's meta
+`hq_sent_through` is the newest day the branch broker acknowledged whole (every earlier one
+too); each close sends the archived days after it (at most the last RESEND_DAYS), so a day whose
+parts never reached the broker (the core stopped first, the broker was away) goes at the next
+close. Head office stores a day once however often it comes.
 
 Compaction: archived days older than `[history] keep_days_in_journal` are cut out of the journal
 after a snapshot, at a day boundary and never past what the broker has confirmed, so start-up
@@ -19,7 +23,9 @@ time and the file stay bounded however many days the branch has run.
 
 from __future__ import annotations
 
+import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -49,10 +55,9 @@ def open_history(cfg: BranchConfig, journal: str | Path, target: str = "") -> Sq
 
 
 def archive_journal(cfg: BranchConfig, journal: Journal, store: SqlStore, *, include_current: bool = False,
-                    now: float | None = None, on_archived: Callable[[DayFacts], None] | None = None) -> list[str]:
+                    now: float | None = None) -> list[str]:
     """Archive every closed day of the journal not yet in the store (and, with `include_current`,
-    the journal's current day as it stands, closed at `now`); returns the days written.
-    `on_archived` gets each day's facts once it is committed (the head-office publish)."""
+    the journal's current day as it stands, closed at `now`); returns the days written."""
     starts = day_starts(journal.reset_rows())
     archived = {d.day for d in store.days(cfg.branch.id, "0000-00-00", "9999-99-99")}
     done = []
@@ -69,32 +74,45 @@ def archive_journal(cfg: BranchConfig, journal: Journal, store: SqlStore, *, inc
         if store.archive(facts, cm.from_ratings(cfg, facts)):
             done.append(day)
             _LOG.info("history: day %s archived (%d tickets)", day, len(facts.tickets))
-            if on_archived is not None:
-                on_archived(facts)
     return done
 
 
-Publish = Callable[[str, bytes], bool]
-"""Publish `payload` on `topic` at QoS 1 (the core's bus client); False if it was not queued."""
+Publish = Callable[[str, bytes, Callable[[], None]], bool]
+"""Publish `payload` on `topic` at QoS 1 (the core's bus client), calling the callback once the
+broker acknowledged it; False if it was not queued."""
+
+HQ_SENT = "hq_sent_through"  # journal meta: the newest day the branch broker acknowledged whole
+RESEND_DAYS = 7  # a close sends at most this many unacknowledged days (a week's outage or crash)
 
 
 def qos1(bus: BusClient) -> Publish:
     """The core's own bus client as the archive's publisher (QoS 1: queued while offline)."""
-    return lambda topic, payload: bus.publish_raw(topic, payload, qos=1)
+    return lambda topic, payload, on_sent: bus.publish_raw(topic, payload, qos=1, on_sent=on_sent)
 
 
-def publish_archive(cfg: BranchConfig, facts: DayFacts, publish: Publish) -> int:
+def publish_archive(cfg: BranchConfig, facts: DayFacts, publish: Publish,
+                    on_all_sent: Callable[[], None] = lambda: None) -> int:
     """Send a closed day to head office: its public facts in parts that each fit the branch
     broker's `max_packet_size` (the central broker's is the same default; a bigger one there
-    changes nothing). Returns the parts sent; a part the client refused is logged (head office
-    then lacks the day until it is sent again: the branch's own history has it)."""
+    changes nothing). `on_all_sent` runs once the broker acknowledged every part. Returns the
+    parts queued; a part the client refused is logged, and the day goes again at the next close."""
     t = Topics(cfg.bus.prefix, cfg.branch.id)
     rec = facts.record
     # The topic and MQTT's header take < 100 bytes of the packet; keep a round margin.
     payloads = parts.split(facts, cfg.bus.max_packet_size - 512)
+    left = [len(payloads)]
+    lock = threading.Lock()
+
+    def acked() -> None:  # on the bus client's network thread
+        with lock:
+            left[0] -= 1
+            done = left[0] == 0
+        if done:
+            on_all_sent()
+
     sent = 0
     for k, payload in enumerate(payloads, 1):
-        if publish(t.archive(rec.day, k), payload):
+        if publish(t.archive(rec.day, k), payload, acked):
             sent += 1
         else:
             _LOG.error("head office: part %d of %d of day %s was not sent", k, len(payloads), rec.day)
@@ -166,13 +184,48 @@ class DayCloser:
         self.target = target or store_target(cfg, durable.journal.path)
         # Only a branch linked to head office sends its days there.
         self.publish = publish if cfg.hq.host else None
+        self._acked: set[str] = set()  # days the broker acknowledged whole since this start
+        self._lock = threading.Lock()
 
-    def _send(self, facts: DayFacts) -> None:
-        if self.publish is not None:
+    def send_pending(self, store: SqlStore) -> list[str]:
+        """Send head office the archived days after the acknowledged mark (the newest
+        RESEND_DAYS of them), first moving the mark over the days acknowledged since; returns the
+        days sent. Runs in the service thread, which owns the journal's meta."""
+        if self.publish is None:
+            return []
+        j, branch = self.durable.journal, self.cfg.branch.id
+        days = [d.day for d in store.days(branch, "0000-00-00", "9999-99-99")]
+        mark = old = j.meta(HQ_SENT)
+        with self._lock:
+            acked = set(self._acked)
+        for d in days:
+            if d <= mark:
+                continue
+            if d not in acked:
+                break
+            mark = d
+        if mark != old:
+            j.set_meta(HQ_SENT, mark)
+        sent = []
+        for d in [d for d in days if d > mark][-RESEND_DAYS:]:
+            facts = store.day_facts(branch, d)
+            if facts is None:
+                continue
             try:
-                publish_archive(self.cfg, facts, self.publish)
+                publish_archive(self.cfg, facts, self.publish, functools.partial(self._ack, d))
+                sent.append(d)
             except Exception:  # never let head office's copy stop the branch's own archive
-                _LOG.exception("head office: day %s could not be sent", facts.record.day)
+                _LOG.exception("head office: day %s could not be sent", d)
+        return sent
+
+    def _ack(self, day: str) -> None:
+        with self._lock:
+            self._acked.add(day)
+
+    def acknowledged(self) -> set[str]:
+        """Days the broker acknowledged whole since this closer was made."""
+        with self._lock:
+            return set(self._acked)
 
     def __call__(self, day: str, published_seq: int | None = None) -> None:
         try:
@@ -181,7 +234,8 @@ class DayCloser:
             _LOG.exception("history store %s cannot be opened; day %s stays in the journal", self.target, day)
             return
         try:
-            archive_journal(self.cfg, self.durable.journal, store, on_archived=self._send)
+            archive_journal(self.cfg, self.durable.journal, store)
+            self.send_pending(store)
             compact(self.cfg, self.durable, store, published_seq)
         except Exception:  # the queue must keep running; the next reset (or `qcall day close`) retries
             _LOG.exception("archiving into the history failed; the journal keeps the days")

@@ -71,6 +71,7 @@ class HistoryStore(Protocol):
 
     def archive(self, facts: DayFacts, complaints: Sequence[Complaint] = ()) -> bool: ...
     def days(self, branch: str, first: str, last: str) -> list[DayRecord]: ...
+    def day_facts(self, branch: str, day: str) -> DayFacts | None: ...
     def branches(self) -> list[str]: ...
     def tickets(self, branch: str, first: str, last: str) -> list[TicketFact]: ...
     def spans(self, branch: str, first: str, last: str) -> list[CounterSpan]: ...
@@ -196,6 +197,15 @@ class SqlStore:
     def days(self, branch: str, first: str, last: str) -> list[DayRecord]:
         """Archived days of `branch` in [first, last] (YYYY-MM-DD, inclusive), oldest first."""
         return self._range(DayRecord, branch, first, last, "day")
+
+    def day_facts(self, branch: str, day: str) -> DayFacts | None:
+        """One archived day whole, as it was archived (None: not archived)."""
+        rec = self.days(branch, day, day)
+        if not rec:
+            return None
+        return DayFacts(record=rec[0], tickets=self.tickets(branch, day, day), spans=self.spans(branch, day, day),
+                        alerts=self.alerts(branch, day, day), kiosk=self.kiosk(branch, day, day),
+                        bookings=self.bookings(branch, day, day))
 
     def branches(self) -> list[str]:
         return [r[0] for r in self._query("SELECT DISTINCT branch FROM history_day ORDER BY branch")]

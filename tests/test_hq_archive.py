@@ -5,13 +5,17 @@ bridge in parts that fit the broker's packet bound, lands once in head office's 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from qcall.history import DayCloser, qos1
+from qbus.broker import MosquittoBroker
+from qbus.config import load as load_branch
+from qbus.topics import Topics
+from qcall.history import HQ_SENT, DayCloser, qos1
 from qhistory import parts
 from qhistory import period as pd
 from qhistory.facts import DayFacts, DayRecord, Step, TicketFact
@@ -19,8 +23,11 @@ from qhistory.store import open_store
 from qhq.config import HqConfig, parse
 from qhq.history import open_history, report
 from qhq.store import HqStore
+from qserver.store import DurableCore
+from tests.conftest import MakeBus
 from tests.hq_rig import CentralSite, db_rows, hq_config, in_process_ingest, start_branch, until
 from tests.pg_cluster import PgCluster
+from tests.test_config import EXAMPLE
 
 DAY = "2026-03-02"
 
@@ -97,9 +104,9 @@ def test_a_day_closed_at_a_branch_lands_once_in_head_offices_history_with_the_sa
     sent: list[tuple[str, bytes]] = []
     publish = qos1(site.runner.bus)
 
-    def recorded(topic: str, payload: bytes) -> bool:
+    def recorded(topic: str, payload: bytes, on_sent: Callable[[], None]) -> bool:
         sent.append((topic, payload))
-        return publish(topic, payload)
+        return publish(topic, payload, on_sent)
 
     # Parts of 3 KB (the broker's bound stays 64 KB): the day travels as several parts.
     small = msgspec.structs.replace(site.cfg, bus=msgspec.structs.replace(site.cfg.bus, max_packet_size=3072))
@@ -137,3 +144,38 @@ def test_a_day_closed_at_a_branch_lands_once_in_head_offices_history_with_the_sa
         ingest.stop()
         site.close()
         central.broker.close()
+
+
+def test_a_day_that_never_reached_the_broker_goes_at_the_next_close_and_then_never_again(
+        tmp_path: Path, mosquitto: MosquittoBroker, make_bus: MakeBus) -> None:
+    """The core stopped after archiving days but before the broker had their parts (or the broker
+    was away): the next close sends every day after the acknowledged mark, once acknowledged they
+    are not sent again, and a new day goes alone."""
+    base = load_branch(EXAMPLE)
+    cfg = msgspec.structs.replace(base, hq=msgspec.structs.replace(base.hq, host="127.0.0.1"))
+    branch = cfg.branch.id
+    topics = Topics(cfg.bus.prefix, branch)
+    store = open_store(tmp_path / "history.db")
+    durable = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9)
+    heard: list[str] = []
+    watcher = make_bus(mosquitto, "watcher", connect=False, topics=topics)
+    watcher.subscribe(f"{topics.base}/archive/#", bytes, lambda msg: heard.append(msg.topic))
+    watcher.connect(10)
+    core = make_bus(mosquitto, "core", topics=topics)
+    try:
+        for day in ("2026-03-01", "2026-03-02", "2026-03-03"):
+            store.archive(msgspec.structs.replace(day_facts(branch, 2), record=DayRecord(
+                branch=branch, day=day, archived_at=1.0, opened_at=0.0, closed_at=2.0, tickets=0), tickets=[]))
+        closer = DayCloser(cfg, durable, str(tmp_path / "history.db"), publish=qos1(core))
+        assert closer.send_pending(store) == ["2026-03-01", "2026-03-02", "2026-03-03"]
+        until(lambda: len(closer.acknowledged()) == 3, 10, "the broker's acknowledgements")
+        until(lambda: len(heard) == 3, 10, "the parts at a subscriber")
+        assert closer.send_pending(store) == []  # all acknowledged: the mark moved, nothing again
+        assert durable.journal.meta(HQ_SENT) == "2026-03-03"
+        store.archive(msgspec.structs.replace(day_facts(branch, 0), record=DayRecord(
+            branch=branch, day="2026-03-04", archived_at=1.0, opened_at=0.0, closed_at=2.0, tickets=0)))
+        restarted = DayCloser(cfg, durable, str(tmp_path / "history.db"), publish=qos1(core))
+        assert restarted.send_pending(store) == ["2026-03-04"]  # the mark is in the journal
+    finally:
+        durable.close()
+        store.close()
