@@ -30,7 +30,7 @@ from qcore.queues import Queues
 from qcore.rules import pick, plan_counter
 from qcore.ticket import State, Ticket
 
-RECENT_CALLS = 20
+RECENT_CALLS = m.MAX_RECENT  # what HallView.recent may hold
 
 
 class BranchCore:
@@ -488,6 +488,8 @@ class BranchCore:
             if done is not None:
                 raise e.WrongState(f"alert {key} was acknowledged by {done.by} already",
                                    zh=f"该提醒已由 {done.by} 确认")
+            if len(self.acks) >= m.MAX_ACKS:
+                raise e.AcksFull(f"{m.MAX_ACKS} alerts were acknowledged today already; this one is not recorded")
             self.acks[key] = m.AckView(by=by, at=now)
         self.events.append(m.AlertAcked(at=now, number=number, by=by, key=key))
 
@@ -500,7 +502,7 @@ class BranchCore:
     # ------------------------------------------------------------------ appointments (预约)
 
     def book(self, now: float, code: str, at: float, business: str, tier: str = "normal", customer: str = "",
-             masked_name: str = "", source: str = "system", by: str = "") -> m.BookingView:
+             masked_name: str = "", source: m.BookingSource = "system", by: str = "") -> m.BookingView:
         """Book a slot for a business: on the slot grid, not past, within the slot's capacity."""
         now = self._now(now)
         code = code.upper()
@@ -517,6 +519,9 @@ class BranchCore:
         old = self.bookings.get(code)
         if old is not None and old.view.status != "cancelled":
             raise e.BadBooking(f"booking code {code} is taken", zh=f"预约码 {code} 已被使用")
+        if len(self.bookings) >= m.MAX_BOOKINGS and old is None:
+            raise e.BookingsFull(f"the branch holds {m.MAX_BOOKINGS} bookings already (cancelled ones count "
+                                 "until the day ends); book another day")
         taken = sum(1 for b in self.bookings.values() if b.view.at == at and b.view.business == business
                     and b.view.status != "cancelled")
         if taken >= self.plan.slot_cap:

@@ -87,14 +87,18 @@ _WHY: dict[type, str] = {
 
 
 def _check_grant(cfg: BranchConfig, cmd: m.Issue) -> None:
+    """A staff-only tier needs a real grant; a `granted_by` given on any tier must be a real one
+    (the history and state/stats count grants per member of staff: a made-up name is none)."""
     tier = next((t for t in cfg.tier if t.code == cmd.tier), None)
-    if tier is None or not tier.by_staff_only:
-        return
-    if cmd.via == "id_card" and cmd.customer:
-        return  # the kiosk read the holder's age from the ID card itself
+    staff_only = tier is not None and tier.by_staff_only
+    if not cmd.granted_by:
+        if not staff_only:
+            return
+        if cmd.via == "id_card" and cmd.customer:
+            return  # the kiosk read the holder's age from the ID card itself
     staff = next((t for t in cfg.teller if t.id == cmd.granted_by), None)
     if staff is None or staff.role not in GRANTING_ROLES:
-        raise StaffGrantRequired(f"tier {cmd.tier} needs granted_by naming lobby staff or a manager "
+        raise StaffGrantRequired(f"tier {cmd.tier}: granted_by must name lobby staff or a manager of the branch "
                                  f"(got {cmd.granted_by!r})")
 
 
