@@ -66,9 +66,6 @@ class HqConfig(_Base, kw_only=True):
     targets: Targets = msgspec.field(default_factory=Targets)
     branch: list[BranchEntry] = []
 
-    def region_of(self) -> dict[str, str]:
-        return {b.id: b.region for b in self.branch}
-
     def wait_target_s(self, tier: str) -> float:
         return 60.0 * self.targets.wait_minutes.get(tier, self.targets.default_wait_minutes)
 
