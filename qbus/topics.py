@@ -12,11 +12,11 @@ core can serve alongside the old one while devices are upgraded.
     state/counter/<n>     core, retained   CounterState     QoS 1
     state/hall            core, retained   HallView         QoS 1
     state/acks            core, retained   AcksState        QoS 1
-    state/stats           core, retained   the day's KPIs   QoS 1
+    state/bookings        core, retained   BookingsState    QoS 1
+    state/stats           core, retained   StatsState       QoS 1 (the day's KPIs)
     notice                retained         Notice           QoS 1
     presence/<device>     retained + LWT   Presence         QoS 1
-    alert/<kind>          core -> manager  WaitAlert        QoS 1
-    state/stats           core, retained   StatsState       QoS 1
+    alert/<kind>          core -> manager  WaitAlert, Advice, PinLockout   QoS 1
 
 The pads' LED text and prompts are not sent by the core: the serial bridge works them out from
 `state/counter/<n>` with the counter's own state machine, so there is one source of truth.

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import msgspec
 from argon2 import PasswordHasher
@@ -290,6 +291,7 @@ class PinGuard:
         self.max_failures = p.max_failures
         self.device_max_failures = p.device_max_failures
         self.lockout_s = p.lockout_minutes * 60.0
+        self.zone = ZoneInfo(cfg.branch.timezone)  # what a teller's "until" is read in
         self.alerts: list[m.PinLockout] = []
         self._tellers: dict[str, _Strikes] = {}
         self._devices: dict[str, _Strikes] = {}
@@ -329,7 +331,7 @@ class PinGuard:
         if now < dev.locked_until or now < who.locked_until:
             until = max(dev.locked_until, who.locked_until)
             raise PinLocked(f"teller {teller!r} at {device}: locked out after wrong PINs until "
-                            f"{datetime.fromtimestamp(until, UTC):%H:%M:%S} UTC")
+                            f"{datetime.fromtimestamp(until, self.zone):%H:%M:%S} (branch time)")
         ok = self.book.verify(teller, pin) and (not roles or self.roles.get(teller) in roles)
         if ok:
             cleared = who.any() or dev.count or dev.lockouts
