@@ -18,7 +18,6 @@ from typing import Any
 
 from hw.buttons import KioskButtons
 from hw.identity import IdentityReader, Presented, ReaderError, ReaderThread
-from hw.printer import PrinterStatus
 from kiosk.flow import KioskFlow, View, ViewKind
 from qbus import messages as m
 from qbus.config.sections import KioskSection
@@ -28,9 +27,8 @@ _LOG = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class KioskEvent:
-    """kind: present | reader_error | button | action | queues | printer | poll | tick. `data` is what goes
-    with it (queues: the core's retained QueueState, or people waiting per business code; printer:
-    a PrinterStatus)."""
+    """kind: present | reader_error | button | action | queues | poll | tick. `data` is what goes
+    with it (queues: the core's retained QueueState, or people waiting per business code)."""
 
     kind: str
     data: Any = None
@@ -100,8 +98,6 @@ class KioskApp:
             return self._action(ev.data)
         if ev.kind == "queues":
             return self._queues(ev.data)
-        if ev.kind == "printer":
-            return flow.printer_changed(ev.data)
         if ev.kind == "poll":
             return flow.printer_changed(flow.printer.status())
         return flow.tick()
@@ -158,10 +154,6 @@ class KioskApp:
             self.buttons.led("ready", not fault and self.flow.open_at(self.flow.clock()))
         if self.on_view is not None:
             self.on_view(view)
-
-    def printer_pushed(self, st: PrinterStatus) -> None:
-        """A status the printer reported by itself (any thread): handled on the kiosk's loop."""
-        self.events.put(KioskEvent("printer", st))
 
     def run(self, stop: threading.Event) -> None:
         """Main loop until `stop` is set. With a screen, call from the main thread (SDL wants that)."""

@@ -266,7 +266,7 @@ class KioskFlow:
         return self._take(b, now, tip=not anyway)
 
     def printer_changed(self, st: PrinterStatus) -> View:
-        """A fresh printer status (polled while idle, or pushed by the printer): the home screen
+        """A fresh printer status (polled while the kiosk is idle): the home screen
         (and the ready LED) says at once when no ticket can be printed, before anyone chooses."""
         fault = ("", "") if st.can_print else _printer_text(st)
         if fault != self.printer_fault:

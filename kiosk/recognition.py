@@ -2,7 +2,8 @@
 
 The raw number is hashed the moment it arrives (HMAC-SHA256 with the branch's secret key, so a leaked
 roster or journal cannot be reversed by hashing every possible card number) and then wiped. The key
-lives in `[privacy] hash_key_file`, made with mode 0600 if missing, and is never logged or sent.
+lives in `[privacy] hash_key_file` (mode 0600, made once per branch with `qcall hash-key`; a kiosk
+without it refuses to start), and is never logged or sent.
 The bank exports its tier list as a CSV of card numbers; `build_roster` turns it into `hash,tier`
 lines, so the kiosk never holds a raw number at all. Unknown media get the normal tier: recognition
 never turns into an error the customer sees.

@@ -38,6 +38,7 @@ from qbus.errors import BusError, BusTimeout, ConfigError, PayloadError
 from qbus.mqtt_socket import BufferedClient, raw_socket
 from qbus.roles import role_of
 from qbus.topics import Topics, check_device_id
+from qbus.topics import packet_size as packet_size  # (where it was first defined; re-exported)
 
 _LOG = logging.getLogger(__name__)
 _PAHO_LOG = logging.getLogger(f"{__name__}.paho")
@@ -613,15 +614,6 @@ def _no_delay(_client: mqtt.Client, _userdata: Any, sock: Any) -> None:
 
 
 tcp_no_delay = _no_delay  # for paho clients made outside BusClient (head office's ingest)
-
-
-def packet_size(topic: str, payload: bytes) -> int:
-    """Bytes of the MQTT 3.1.1 PUBLISH packet for `payload` on `topic` at QoS 1: fixed header
-    (1 byte + up to 4 of remaining length), topic length (2) + topic, packet id (2), payload. The
-    broker's max_packet_size counts the whole packet."""
-    remaining = 2 + len(topic.encode("utf-8")) + 2 + len(payload)
-    length_bytes = 1 if remaining < 128 else 2 if remaining < 16_384 else 3 if remaining < 2_097_152 else 4
-    return 1 + length_bytes + remaining
 
 
 def op_name(cmd: m.Command) -> str:

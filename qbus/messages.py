@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeAlias, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -33,17 +33,44 @@ MAX_NOTICE = 300  # hall notice lines
 MAX_LED = 64  # a pad's LED text
 MAX_COUNTER = 999
 MAX_STARS = 100
+MAX_BOOKING_CODE = 12
+MAX_ALERT_KEY = 80
+# How many of each a branch may have (qbus.config.validate refuses more), so the retained state the
+# core publishes (one entry per counter, business type, tier, member of staff) has a bound too.
+MAX_COUNTERS = 64  # counters in one branch (the biggest branches have ~30)
+MAX_BUSINESSES = 16  # business types
+MAX_TIERS = 8  # customer tiers
+MAX_STAFF = 128  # [[teller]] entries: tellers, lobby staff and managers
+MAX_RECENT = 20  # calls the hall screen lists as recent (qcore keeps exactly these)
+# Bookings the core holds at once (today's and later days'; cancelled ones until the day ends):
+# state/bookings lists them all in one retained message. Past it a `book` is refused (`bookings_full`).
+MAX_BOOKINGS = 150
+# Alerts acknowledged on the web dashboard in one day (state/acks lists them all): past it a further
+# acknowledgement is refused (`acks_full`); wait alerts acknowledged by ticket (qcall ack) are not kept.
+MAX_ACKS = 200
+# The largest payload the core can publish under these bounds (tests/test_schema_bounds.py builds
+# it, field by field at each bound, and checks it decodes and fits): `[bus] max_packet_size` must
+# hold it with the longest topic (qbus.config.validate).
+LARGEST_PAYLOAD = 62_000
+
+# Identifiers: business / tier codes, teller ids, web logins, device ids, error and reason codes,
+# ticket numbers. ASCII only (the config is held to the same pattern), so a code costs one byte a
+# character on the bus, never the six of a JSON-escaped control character.
+IDENT = r"^[A-Za-z0-9_.:-]*$"
 
 Id = Annotated[str, Meta(max_length=MAX_ID)]
-Code = Annotated[str, Meta(max_length=MAX_CODE)]
-Number = Annotated[str, Meta(max_length=MAX_NUMBER)]
+Code = Annotated[str, Meta(pattern=IDENT, max_length=MAX_CODE)]
+Number = Annotated[str, Meta(pattern=IDENT, max_length=MAX_NUMBER)]
 Hash = Annotated[str, Meta(max_length=MAX_HASH)]
 Name = Annotated[str, Meta(max_length=MAX_NAME)]
 Pin = Annotated[str, Meta(max_length=MAX_PIN)]
 Text = Annotated[str, Meta(max_length=MAX_TEXT)]
 NoticeText = Annotated[str, Meta(max_length=MAX_NOTICE)]
 # A business day: the shape only; the core also checks that it is a real calendar date.
-Day = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+Day = Annotated[str, Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", max_length=10)]
+MaybeDay = Annotated[str, Meta(pattern=r"^(\d{4}-\d{2}-\d{2})?$", max_length=10)]  # "" before the first day
+CounterKey = Annotated[str, Meta(pattern=r"^\d{1,3}$", max_length=3)]  # a counter id as a JSON object key
+HourKey = Annotated[str, Meta(pattern=r"^\d{2}$", max_length=2)]  # the branch's local hour "09"
 CounterNo = Annotated[int, Meta(ge=0, le=MAX_COUNTER)]
 Stars = Annotated[int, Meta(ge=0, le=MAX_STARS)]
 
@@ -69,9 +96,9 @@ class Msg(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 # The member of staff who acted (a web login or a teller id), journaled inside the command so the
 # journal and the history name them; "" for a device acting on its own (a keypad, the kiosk).
-Person = Annotated[str, msgspec.Meta(max_length=32)]
+Person = Annotated[str, msgspec.Meta(pattern=IDENT, max_length=MAX_CODE)]
 Reason = Annotated[str, msgspec.Meta(max_length=80)]
-AlertKey = Annotated[str, msgspec.Meta(max_length=80)]
+AlertKey = Annotated[str, msgspec.Meta(pattern=IDENT, max_length=MAX_ALERT_KEY)]  # "wait:A012", "paper:kiosk1:paper_out:1764…"
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,9 +238,10 @@ class SetNotice(Msg, tag="set_notice", tag_field="op", kw_only=True):
 # Appointments (预约). A booking code is what the customer types at the kiosk (the booking system's
 # own, or one the web made); `customer` is the keyed hash of the phone number or ID card that
 # booked (the kiosk matches a swiped card by the same hash), never the number itself.
-BookingCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{4,12}$")]
+BookingCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{4,12}$", max_length=MAX_BOOKING_CODE)]
 CustomerHash = Annotated[str, msgspec.Meta(max_length=128)]
 MaskedName = Annotated[str, msgspec.Meta(max_length=16)]
+BookingSource = Literal["web", "csv", "system"]
 
 
 class Book(Msg, tag="book", tag_field="op", kw_only=True):
@@ -223,11 +251,11 @@ class Book(Msg, tag="book", tag_field="op", kw_only=True):
 
     code: BookingCode
     at: float
-    business: str
-    tier: str = "normal"
+    business: Code
+    tier: Code = "normal"
     customer: CustomerHash = ""
     masked_name: MaskedName = ""
-    source: Literal["web", "csv", "system"] = "system"
+    source: BookingSource = "system"
     by: Person = ""
 
 
@@ -239,9 +267,9 @@ class CancelBooking(Msg, tag="cancel_booking", tag_field="op", kw_only=True):
 class CheckIn(Msg, tag="check_in", tag_field="op", kw_only=True):
     """At the kiosk: the booking's code as typed, or the keyed hash of the card swiped."""
 
-    code: Annotated[str, msgspec.Meta(max_length=12)] = ""
+    code: Annotated[str, msgspec.Meta(max_length=MAX_BOOKING_CODE)] = ""
     customer: CustomerHash = ""
-    kiosk: str = ""
+    kiosk: Code = ""
 
 
 class Tick(Msg, tag="tick", tag_field="op", kw_only=True):
@@ -253,7 +281,7 @@ class AckAlert(Msg, tag="ack_alert", tag_field="op", kw_only=True):
     `by` a teller id of the config (qcall ack). With `key`: one alert as the web dashboard names it
     ("wait:A012", "paper:kiosk1:…"), `by` the web login; the first acknowledgement of a key wins."""
 
-    number: str = ""
+    number: Number = ""
     by: Person
     key: AlertKey = ""
 
@@ -268,16 +296,17 @@ class KioskNote(Msg, tag="kiosk_note", tag_field="op", kw_only=True):
     re-announces it as a `KioskNoted` event. `detail` is a short code, never a card number."""
 
     kind: KioskNoteKind
-    kiosk: str = ""
-    business: str = ""
-    detail: str = ""
+    kiosk: Code = ""
+    business: Code = ""
+    detail: Code = ""
 
 
 class UnlockPin(Msg, tag="unlock_pin", tag_field="op", kw_only=True):
     """A manager lifts a PIN lockout (a teller id, and every device it locked) before the window
-    ends. Handled by the core service, never journaled: lockouts live only in its memory."""
+    ends. Handled by the core service, never journaled (the lockouts are kept in the journal's meta
+    table, not replayed)."""
 
-    teller: str
+    teller: Code
 
 
 class ResetDay(Msg, tag="reset_day", tag_field="op", kw_only=True):
@@ -346,15 +375,15 @@ class TicketView(Msg, kw_only=True):
 class BookingView(Msg, kw_only=True):
     """One booking as the lobby's day list and the booking system see it (no raw card or phone)."""
 
-    code: str
+    code: BookingCode
     at: float
-    business: str
-    tier: str = "normal"
-    masked_name: str = ""
-    source: str = "system"
-    by: str = ""
+    business: Code
+    tier: Code = "normal"
+    masked_name: MaskedName = ""
+    source: BookingSource = "system"
+    by: Person = ""
     status: Literal["booked", "checked_in", "late", "missed", "cancelled"] = "booked"
-    number: str = ""  # the ticket it became at check-in
+    number: Number = ""  # the ticket it became at check-in
     checked_in_at: float = 0.0
 
 
@@ -501,18 +530,18 @@ class AlertAcked(Event, tag="alert_ack", kw_only=True):
     """Alerts acknowledged by `by` (see AckAlert): a ticket's wait alerts (`number`), or one
     dashboard alert (`key`)."""
 
-    number: str = ""
-    by: str
-    key: str = ""
+    number: Number = ""
+    by: Person
+    key: AlertKey = ""
 
 
 class KioskNoted(Event, tag="kiosk", kw_only=True):
     """A kiosk's note (see KioskNote), as journaled: the history archives it with the day."""
 
-    kiosk: str
+    kiosk: Code
     kind: KioskNoteKind
-    business: str = ""
-    detail: str = ""
+    business: Code = ""
+    detail: Code = ""
 
 
 AdviceKind = Literal["open_counter", "satisfaction", "low_rating"]
@@ -528,33 +557,34 @@ class Advice(Event, tag="advice", kw_only=True):
     measured figure and its target (seconds, or a share)."""
 
     kind: AdviceKind
-    business: str = ""
-    counters: list[int] = []
-    counter: int = 0
-    number: str = ""
-    teller: str = ""
+    business: Code = ""
+    counters: Annotated[list[CounterNo], Meta(max_length=MAX_COUNTERS)] = []
+    counter: CounterNo = 0
+    number: Number = ""
+    teller: Code = ""
     value: float = 0.0
     target: float = 0.0
     sample: int = 0
-    zh: str = ""
-    en: str = ""
+    zh: Text = ""
+    en: Text = ""
 
 
 class NoticeSet(Event, tag="notice", kw_only=True):
-    zh: str = ""
-    en: str = ""
-    by: str = ""
+    zh: NoticeText = ""
+    en: NoticeText = ""
+    by: Person = ""
 
 
 class PinLockout(Event, tag="pin_lockout", kw_only=True):
     """Wrong PINs locked a teller id (`kind` teller) or a device (`kind` device: it tried several
     ids) out of PIN checks until `until`. Published by the core service on `alert/pin_lockout`
-    only (not journaled: a restart forgets lockouts). `counter` is 0 for a kiosk's staff PIN."""
+    only (not journaled; the lockout itself is kept across restarts in the journal's meta table).
+    `counter` is 0 for a kiosk's staff PIN."""
 
     kind: Literal["teller", "device"]
-    teller: str
-    device: str
-    counter: int = 0
+    teller: Code
+    device: Code
+    counter: CounterNo = 0
     failures: int
     until: float
 class BookingMade(Event, tag="booked", kw_only=True):
@@ -562,8 +592,8 @@ class BookingMade(Event, tag="booked", kw_only=True):
 
 
 class BookingCancelled(Event, tag="booking_cancelled", kw_only=True):
-    code: str
-    by: str = ""
+    code: BookingCode
+    by: Person = ""
 
 
 class BookingCheckedIn(Event, tag="checked_in", kw_only=True):
@@ -571,9 +601,9 @@ class BookingCheckedIn(Event, tag="checked_in", kw_only=True):
     `early_s` how long before the booked time it came (negative: after). History counts kept /
     late from these and the wait from the booked time as TicketCalled.at - booked_at."""
 
-    code: str
-    number: str
-    business: str
+    code: BookingCode
+    number: Number
+    business: Code
     booked_at: float
     late: bool = False
     early_s: float = 0.0
@@ -582,8 +612,8 @@ class BookingCheckedIn(Event, tag="checked_in", kw_only=True):
 class BookingMissed(Event, tag="booking_missed", kw_only=True):
     """Nobody checked in for a booking by the end of its business day (a no-show)."""
 
-    code: str
-    business: str
+    code: BookingCode
+    business: Code
     booked_at: float
 
 
@@ -613,23 +643,32 @@ class CounterState(Msg, kw_only=True):
     # The ticket in hand: its tier and how long it waited before this call (what the teller's
     # keypad and panel show after calling), and how many wait for this counter when the state was
     # made (its business types plus tickets transferred to it).
-    tier: str = ""
+    tier: Code = ""
     waited_s: float = 0.0
     waiting: int = 0
     since: float = 0.0  # when it entered this status (branch time): "paused since 10:42"
-    reason: str = ""  # a pause's reason given from the office
-    by: str = ""  # who last changed it from the office
+    reason: Code = ""  # a pause's reason given from the office
+    by: Person = ""  # who last changed it from the office
+
+
+# Retained state keyed by what the config names (at most as many keys as the config may have).
+_V = TypeVar("_V")
+ByBusiness: TypeAlias = Annotated[dict[Code, _V], Meta(max_length=MAX_BUSINESSES)]
+ByTier: TypeAlias = Annotated[dict[Code, _V], Meta(max_length=MAX_TIERS)]
+ByStaff: TypeAlias = Annotated[dict[Code, _V], Meta(max_length=MAX_STAFF + 1)]  # and "": nobody signed in
+ByCounter: TypeAlias = Annotated[dict[CounterKey, _V], Meta(max_length=MAX_COUNTERS)]
+ByHour: TypeAlias = Annotated[dict[HourKey, _V], Meta(max_length=24)]
 
 
 class QueueState(Msg, kw_only=True):
     """Retained: people waiting per business type (and per tier inside it)."""
 
     v: int = SCHEMA_VERSION
-    waiting: dict[str, int]
-    by_tier: dict[str, dict[str, int]] = {}
-    est_wait_s: dict[str, float] = {}
+    waiting: ByBusiness[int]
+    by_tier: ByBusiness[ByTier[int]] = {}
+    est_wait_s: ByBusiness[float] = {}
     # Since when the longest-waiting ticket of each business and tier waits (branch time).
-    oldest: dict[str, dict[str, float]] = {}
+    oldest: ByBusiness[ByTier[float]] = {}
 
 
 class WaitSummary(Msg, kw_only=True):
@@ -668,7 +707,7 @@ class StatsState(Msg, kw_only=True):
     """
 
     v: int = SCHEMA_VERSION
-    day: str
+    day: MaybeDay
     at: float = 0.0  # branch time the figures were made: a stale retained copy is told apart
     issued: int
     served: int
@@ -676,18 +715,18 @@ class StatsState(Msg, kw_only=True):
     cancelled: int
     still_waiting: int
     wait_s: WaitSummary
-    wait_s_by_tier: dict[str, WaitSummary] = {}
-    wait_s_by_type: dict[str, WaitSummary] = {}
-    service_s_by_type: dict[str, WaitSummary] = {}
+    wait_s_by_tier: ByTier[WaitSummary] = {}
+    wait_s_by_type: ByBusiness[WaitSummary] = {}
+    service_s_by_type: ByBusiness[WaitSummary] = {}
     satisfaction_rate: float | None = None
     unrated_rate: float | None = None
-    tier_target_met: dict[str, float] = {}
-    counter_busy_share: dict[str, float] = {}
-    by_teller: dict[str, TellerStats] = {}
-    by_counter: dict[str, CounterStats] = {}
-    priority_grants_by_staff: dict[str, int] = {}
-    arrivals_by_hour: dict[str, int] = {}
-    staffing_advice: dict[str, int] = {}
+    tier_target_met: ByTier[float] = {}
+    counter_busy_share: ByCounter[float] = {}
+    by_teller: ByStaff[TellerStats] = {}
+    by_counter: ByCounter[CounterStats] = {}
+    priority_grants_by_staff: ByStaff[int] = {}
+    arrivals_by_hour: ByHour[int] = {}
+    staffing_advice: ByHour[int] = {}
 
 
 class CallView(Msg, kw_only=True):
@@ -703,12 +742,12 @@ class HallView(Msg, kw_only=True):
     """Retained: everything the hall display shows, so a restarted screen redraws at once."""
 
     v: int = SCHEMA_VERSION
-    day: Annotated[str, Meta(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = ""  # "" before the first day
-    calling: list[CallView] = []
-    recent: list[CallView] = []
-    waiting: dict[str, int] = {}
-    paused: list[int] = []
-    closed: list[int] = []
+    day: MaybeDay = ""  # "" before the first day
+    calling: Annotated[list[CallView], Meta(max_length=MAX_COUNTERS)] = []
+    recent: Annotated[list[CallView], Meta(max_length=MAX_RECENT)] = []
+    waiting: ByBusiness[int] = {}
+    paused: Annotated[list[CounterNo], Meta(max_length=MAX_COUNTERS)] = []
+    closed: Annotated[list[CounterNo], Meta(max_length=MAX_COUNTERS)] = []
     notice_zh: NoticeText = ""
     notice_en: NoticeText = ""
     # The branch's clock is not confirmed yet (no time sync, no manager's confirmation): the day
@@ -732,7 +771,7 @@ class Presence(Msg, kw_only=True):
 
 
 class AckView(Msg, kw_only=True):
-    by: str
+    by: Person
     at: float
 
 
@@ -740,15 +779,15 @@ class AcksState(Msg, kw_only=True):
     """Retained `state/acks`: the day's acknowledged alerts, so a restarted dashboard still names who."""
 
     v: int = SCHEMA_VERSION
-    day: str = ""
-    acks: dict[str, AckView] = {}
+    day: MaybeDay = ""
+    acks: Annotated[dict[AlertKey, AckView], Meta(max_length=MAX_ACKS)] = {}
 
 
 class BookingsState(Msg, kw_only=True):
     """Retained `state/bookings`: every booking the core holds (today's and later days'), by time."""
 
     v: int = SCHEMA_VERSION
-    bookings: list[BookingView] = []
+    bookings: Annotated[list[BookingView], Meta(max_length=MAX_BOOKINGS)] = []
 
 
 class Notice(Msg, kw_only=True):

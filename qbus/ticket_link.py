@@ -40,14 +40,17 @@ def well_formed(token: str) -> bool:
 
 
 def load_link_key(path: Path, *, create: bool = True) -> bytes:
-    """The shared link key (32 random bytes, hex, mode 0600); made by whichever side starts first.
-
+    """The shared link key (32 random bytes, hex, mode 0600). `create`: made if missing, which only
+    the web service does (on the branch server, where it looks tokens up); a kiosk refuses to start
+    without its copy (`create=False`), since a key of its own would print links nobody can open.
     Kiosk and web on different machines need the same file (docs/operations.md)."""
     try:
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
         if not create:
-            raise ConfigError(f"{path}: no ticket link key file") from None
+            raise ConfigError(f"{path}: no phone link key file; copy the branch server's (`qcall web` "
+                              "makes it there on its first start: web.ticket_key_file) to this path, "
+                              "mode 0600") from None
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

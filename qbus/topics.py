@@ -12,11 +12,11 @@ core can serve alongside the old one while devices are upgraded.
     state/counter/<n>     core, retained   CounterState     QoS 1
     state/hall            core, retained   HallView         QoS 1
     state/acks            core, retained   AcksState        QoS 1
-    state/stats           core, retained   the day's KPIs   QoS 1
+    state/bookings        core, retained   BookingsState    QoS 1
+    state/stats           core, retained   StatsState       QoS 1 (the day's KPIs)
     notice                retained         Notice           QoS 1
     presence/<device>     retained + LWT   Presence         QoS 1
-    alert/<kind>          core -> manager  WaitAlert        QoS 1
-    state/stats           core, retained   StatsState       QoS 1
+    alert/<kind>          core -> manager  WaitAlert, Advice, PinLockout   QoS 1
 
 The pads' LED text and prompts are not sent by the core: the serial bridge works them out from
 `state/counter/<n>` with the counter's own state machine, so there is one source of truth.
@@ -232,3 +232,12 @@ def _counter(counter: int) -> int:
     if not 1 <= counter <= 999:
         raise ValueError(f"counter {counter}: must be 1..999")
     return counter
+
+
+def packet_size(topic: str, payload: bytes) -> int:
+    """Bytes of the MQTT 3.1.1 PUBLISH packet for `payload` on `topic` at QoS 1: fixed header
+    (1 byte + up to 4 of remaining length), topic length (2) + topic, packet id (2), payload. The
+    broker's max_packet_size counts the whole packet."""
+    remaining = 2 + len(topic.encode("utf-8")) + 2 + len(payload)
+    length_bytes = 1 if remaining < 128 else 2 if remaining < 16_384 else 3 if remaining < 2_097_152 else 4
+    return 1 + length_bytes + remaining

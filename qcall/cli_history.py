@@ -186,7 +186,7 @@ def _complaint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _when(t: float, tz: str = "Asia/Shanghai") -> str:
+def _when(t: float, tz: str) -> str:
     """A moment in the branch's time zone (the terminal may be set to another)."""
     import datetime as dt
     from zoneinfo import ZoneInfo
@@ -201,7 +201,7 @@ def _public(c: Any, now: float, tz: str) -> dict[str, Any]:
             "overdue": c.overdue(now), "outcome": c.outcome}
 
 
-def _line(c: Any, now: float, tz: str = "Asia/Shanghai") -> str:
+def _line(c: Any, now: float, tz: str) -> str:
     late = c.overdue(now)
     flag = f" 逾期 OVERDUE ({', '.join(late)})" if late else ""
     where = " ".join(x for x in (c.number, f"c{c.counter}" if c.counter else "", c.teller and f"t{c.teller}") if x)

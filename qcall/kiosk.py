@@ -235,7 +235,10 @@ def run_kiosk(cfg: BranchConfig, *, twin: bool = False, screen: bool | None = No
         timer.start()
     rt: KioskRuntime | None = None
     try:
-        key = load_link_key(link_key_file) if link_key_file is not None and cfg.web.base_url else None
+        # The kiosk never makes the phone link key: one it made itself would print QR codes the web
+        # service (which makes the key on the branch server) cannot open.
+        key = (load_link_key(link_key_file, create=False)
+               if link_key_file is not None and cfg.web.base_url else None)
         rt = KioskRuntime(cfg, host=host, port=port, twin=twin, screen=screen, link_key=key)
         rt.start()
         _LOG.info("kiosk %s running (%s)", cfg.kiosk.id, "simulated devices" if twin else "configured devices")

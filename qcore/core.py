@@ -30,7 +30,7 @@ from qcore.queues import Queues
 from qcore.rules import pick, plan_counter
 from qcore.ticket import State, Ticket
 
-RECENT_CALLS = 20
+RECENT_CALLS = m.MAX_RECENT  # what HallView.recent may hold
 
 
 class BranchCore:
@@ -500,7 +500,7 @@ class BranchCore:
     # ------------------------------------------------------------------ appointments (预约)
 
     def book(self, now: float, code: str, at: float, business: str, tier: str = "normal", customer: str = "",
-             masked_name: str = "", source: str = "system", by: str = "") -> m.BookingView:
+             masked_name: str = "", source: m.BookingSource = "system", by: str = "") -> m.BookingView:
         """Book a slot for a business: on the slot grid, not past, within the slot's capacity."""
         now = self._now(now)
         code = code.upper()

@@ -148,6 +148,20 @@ class SlotFull(CoreError, ValueError):
     zh = "该时段预约已满"
 
 
+class BookingsFull(CoreError, ValueError):
+    """The core holds m.MAX_BOOKINGS bookings already (state/bookings lists them in one message)."""
+
+    code = "bookings_full"
+    zh = "预约已达上限，请改约其他日期或到网点办理"
+
+
+class AcksFull(CoreError, ValueError):
+    """m.MAX_ACKS dashboard alerts acknowledged today already (state/acks lists them in one message)."""
+
+    code = "acks_full"
+    zh = "今日已确认的提醒过多，无法再记录"
+
+
 class NoBooking(CoreError, KeyError):
     code = "no_booking"
     zh = "没有找到您的预约，请到大堂服务台咨询"

@@ -11,6 +11,7 @@ from collections import Counter as Tally
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from qbus import messages as m
 from qcore.core import BranchCore
 from qcore.ticket import State, Ticket
 
@@ -61,7 +62,10 @@ def kpis(core: BranchCore, now: float, hour_of: Callable[[float], int] | None = 
         "counter_busy_share": _busy(core, now),
         "by_teller": by_teller(served, core.cfg.rating.satisfied_min),
         "by_counter": by_counter(served, core.cfg.rating.satisfied_min),
-        "priority_grants_by_staff": dict(sorted(Tally(t.granted_by for t in tickets if t.granted_by).items())),
+        # (the most frequent m.MAX_STAFF grantors: the core admits only the config's staff and the
+        # web's signed-in people, but the retained message must stay bounded whatever the day was)
+        "priority_grants_by_staff": dict(sorted(
+            Tally(t.granted_by for t in tickets if t.granted_by).most_common(m.MAX_STAFF))),
     }
     if hour_of is not None:
         arrivals = Tally(hour_of(t.issued_at) for t in tickets)

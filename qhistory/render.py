@@ -190,12 +190,12 @@ def body(rep: Report, *, tellers: bool = True) -> str:
         parts.append(_tellers(rep))
     parts.append(_hours(rep))
     parts.append(_complaints(rep))
-    parts.append(f"<footer>qcall · 生成于 generated {_when(rep.generated_at)} · 不含客户个人信息 "
+    parts.append(f"<footer>qcall · 生成于 generated {_when(rep.generated_at, rep.timezone)} · 不含客户个人信息 "
                  "no personal customer data</footer>")
     return "\n".join(parts)
 
 
-def _when(t: float, tz: str = "UTC") -> str:
+def _when(t: float, tz: str) -> str:
     return dt.datetime.fromtimestamp(t, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") + (" UTC" if tz == "UTC" else "")
 
 

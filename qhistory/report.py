@@ -175,7 +175,7 @@ def build_from(cfg: BranchConfig, period: Period, data: Loaded, by: str | None =
         if s.kind == "pause":
             pause[s.reason or "unspecified"] = round(pause.get(s.reason or "unspecified", 0.0) + s.end_at - s.start_at, 1)
     in_period = set(period.days())
-    rows = _complaints(data.complaints, in_period, now)
+    rows = _complaints(data.complaints, in_period, now, cfg.branch.timezone)
     rep = Report(
         branch=cfg.branch.id, branch_zh=cfg.branch.name_zh, branch_en=cfg.branch.name_en, period=period,
         generated_at=now, days=data.days, missing_days=[d for d in period.days() if d not in set(data.days)],
@@ -215,13 +215,16 @@ def _daily(tickets: Sequence[TicketFact], days: Sequence[str], tg: fg.Targets, h
     return out
 
 
-def _complaints(items: Sequence[Complaint], in_period: set[str], now: float) -> list[ComplaintRow]:
-    """Complaints opened in the period, and every one still open and overdue (whatever its day)."""
+def _complaints(items: Sequence[Complaint], in_period: set[str], now: float, tz: str) -> list[ComplaintRow]:
+    """Complaints opened in the period, and every one still open and overdue (whatever its day).
+    A complaint with no business day of its own belongs to the branch-local date it was opened on."""
     import datetime as dt
+    from zoneinfo import ZoneInfo
 
+    zone = ZoneInfo(tz)
     out = []
     for c in items:
-        opened_day = c.day or dt.datetime.fromtimestamp(c.opened_at, dt.UTC).date().isoformat()
+        opened_day = c.day or dt.datetime.fromtimestamp(c.opened_at, zone).date().isoformat()
         overdue = c.overdue(now)
         if opened_day in in_period or overdue:
             out.append(ComplaintRow(id=c.id, source=c.source, opened_at=c.opened_at, status=c.status,

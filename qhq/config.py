@@ -90,9 +90,6 @@ class HqConfig(_Base, kw_only=True):
     web: WebSection = msgspec.field(default_factory=WebSection)
     branch: list[BranchEntry] = []
 
-    def region_of(self) -> dict[str, str]:
-        return {b.id: b.region for b in self.branch}
-
     def wait_target_s(self, tier: str) -> float:
         return 60.0 * self.targets.wait_minutes.get(tier, self.targets.default_wait_minutes)
 

@@ -13,6 +13,9 @@ core enforces what the kiosk's own screen enforces:
 - a kiosk may withdraw only a ticket it issued itself within `KIOSK_WITHDRAW_S` that is still
   waiting (its printer failed, or the reply came too late); any other cancel is staff's;
 - a `reset_day` from a device must name a day the branch clock has reached;
+- a `granted_by` on any tier names real lobby staff or a manager;
+- a `book` past m.MAX_BOOKINGS held, a dashboard `ack_alert` past m.MAX_ACKS in a day, is refused
+  (the retained state lists them all in one message, which must fit the broker);
 - a command from the web service names the person acting (the web service signs its staff in
   itself, so a staff-only tier it issues is granted by that person).
 
@@ -71,6 +74,8 @@ def admit(cfg: BranchConfig, core: BranchCore, device: str, cmd: m.Command, now:
         _check_withdraw(core, device, cmd.number, now)
     elif isinstance(cmd, m.Rate):
         cmd = msgspec.structs.replace(cmd, source=device)
+    elif isinstance(cmd, m.Book | m.AckAlert):
+        _check_room(core, cmd)
     elif isinstance(cmd, m.ResetDay) and role != "core":
         today = business_day(now, cfg.branch.timezone, cfg.hours.daily_reset)
         if cmd.day > today:  # both are YYYY-MM-DD here (the schema's pattern): text order is date order
@@ -87,15 +92,32 @@ _WHY: dict[type, str] = {
 
 
 def _check_grant(cfg: BranchConfig, cmd: m.Issue) -> None:
+    """A staff-only tier needs a real grant; a `granted_by` given on any tier must be a real one
+    (the history and state/stats count grants per member of staff: a made-up name is none)."""
     tier = next((t for t in cfg.tier if t.code == cmd.tier), None)
-    if tier is None or not tier.by_staff_only:
-        return
-    if cmd.via == "id_card" and cmd.customer:
-        return  # the kiosk read the holder's age from the ID card itself
+    staff_only = tier is not None and tier.by_staff_only
+    if not cmd.granted_by:
+        if not staff_only:
+            return
+        if cmd.via == "id_card" and cmd.customer:
+            return  # the kiosk read the holder's age from the ID card itself
     staff = next((t for t in cfg.teller if t.id == cmd.granted_by), None)
     if staff is None or staff.role not in GRANTING_ROLES:
-        raise StaffGrantRequired(f"tier {cmd.tier} needs granted_by naming lobby staff or a manager "
+        raise StaffGrantRequired(f"tier {cmd.tier}: granted_by must name lobby staff or a manager of the branch "
                                  f"(got {cmd.granted_by!r})")
+
+
+def _check_room(core: BranchCore, cmd: m.Book | m.AckAlert) -> None:
+    """What the retained state lists in one message stays within the schema's bound: a booking
+    past m.MAX_BOOKINGS held, a dashboard acknowledgement past m.MAX_ACKS in a day, is refused
+    here, before the journal (so a journal never holds one that a replay would have to refuse)."""
+    if isinstance(cmd, m.Book):
+        held = core.bookings
+        if len(held) >= m.MAX_BOOKINGS and cmd.code.upper() not in held:
+            raise errors.BookingsFull(f"the branch holds {m.MAX_BOOKINGS} bookings already (cancelled "
+                                      "ones count until the day ends); book another day")
+    elif cmd.key and len(core.acks) >= m.MAX_ACKS and cmd.key not in core.acks:
+        raise errors.AcksFull(f"{m.MAX_ACKS} alerts were acknowledged today already; this one is not recorded")
 
 
 def _check_withdraw(core: BranchCore, device: str, number: str, now: float) -> None:

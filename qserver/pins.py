@@ -18,10 +18,13 @@ import json
 import logging
 import os
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+import msgspec
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -246,8 +249,20 @@ class _Strikes:
     locked_until: float = 0.0
     lockouts: int = 0  # in a row, without a right PIN in between: each one lasts twice as long
 
+    def any(self) -> bool:
+        return bool(self.count or self.locked_until or self.lockouts)
+
 
 MAX_LOCKOUT_S = 24 * 3600.0
+
+
+class _Saved(msgspec.Struct, forbid_unknown_fields=True):
+    """What survives a restart: per teller id and per device, [wrong PINs in a row, locked until
+    (branch time), lockouts in a row]. Counts and times only: never a PIN, never a hash."""
+
+    v: int = 1
+    tellers: dict[str, tuple[int, float, int]] = {}
+    devices: dict[str, tuple[int, float, int]] = {}
 
 
 class PinGuard:
@@ -260,19 +275,50 @@ class PinGuard:
     is hashed, so a flood of attempts costs the core nothing. Each lockout is logged
     (naming the teller, the device and the counter) and queued in `alerts` for `alert/pin_lockout`.
     A changed PIN file is re-read at the next check, which also lifts that teller's lockout.
+
+    The strikes survive a restart or a crash of the core service: `saved` is what `save` was last
+    given (qserver.store keeps it in the journal's meta table, fsynced before the wrong PIN's reply
+    goes out), so making the core restart gives a guesser no fresh tries. Only a change is saved:
+    a wrong PIN, a lockout, a right PIN after wrong ones, an unlock (a few writes per window per
+    device: a locked-out flood writes nothing).
     """
 
-    def __init__(self, book: PinBook, cfg: BranchConfig) -> None:
+    def __init__(self, book: PinBook, cfg: BranchConfig, *, saved: str = "",
+                 save: Callable[[str], None] | None = None) -> None:
         self.book = book
         self.roles = {t.id: t.role for t in cfg.teller}
         p = cfg.pins
         self.max_failures = p.max_failures
         self.device_max_failures = p.device_max_failures
         self.lockout_s = p.lockout_minutes * 60.0
+        self.zone = ZoneInfo(cfg.branch.timezone)  # what a teller's "until" is read in
         self.alerts: list[m.PinLockout] = []
         self._tellers: dict[str, _Strikes] = {}
         self._devices: dict[str, _Strikes] = {}
         self._mtime = _mtime(book.path)
+        self._save = save
+        if saved:
+            self._restore(saved)
+
+    def _restore(self, saved: str) -> None:
+        try:
+            got = msgspec.json.decode(saved, type=_Saved)
+        except (msgspec.DecodeError, msgspec.ValidationError) as err:
+            _LOG.error("saved PIN lockouts cannot be read (%s): starting without them", err)
+            return
+        self._tellers = {t: _Strikes(*v) for t, v in got.tellers.items() if t in self.roles}
+        self._devices = {d: _Strikes(*v) for d, v in got.devices.items()}
+        locked = [f"teller {t}" for t, s in self._tellers.items() if s.locked_until]
+        locked += [f"device {d}" for d, s in self._devices.items() if s.locked_until]
+        _LOG.warning("PIN strikes restored: %d teller ids, %d devices with wrong PINs; locked (until "
+                     "their window ends): %s", len(self._tellers), len(self._devices), ", ".join(locked) or "none")
+
+    def _persist(self) -> None:
+        if self._save is None:
+            return
+        keep = _Saved(tellers={t: (s.count, s.locked_until, s.lockouts) for t, s in self._tellers.items() if s.any()},
+                      devices={d: (s.count, s.locked_until, s.lockouts) for d, s in self._devices.items() if s.any()})
+        self._save(msgspec.json.encode(keep).decode())
 
     def check(self, teller: str, pin: str, *, device: str, counter: int, now: float,
               roles: tuple[str, ...] = ()) -> None:
@@ -285,11 +331,14 @@ class PinGuard:
         if now < dev.locked_until or now < who.locked_until:
             until = max(dev.locked_until, who.locked_until)
             raise PinLocked(f"teller {teller!r} at {device}: locked out after wrong PINs until "
-                            f"{datetime.fromtimestamp(until, UTC):%H:%M:%S} UTC")
+                            f"{datetime.fromtimestamp(until, self.zone):%H:%M:%S} (branch time)")
         ok = self.book.verify(teller, pin) and (not roles or self.roles.get(teller) in roles)
         if ok:
+            cleared = who.any() or dev.count or dev.lockouts
             self._tellers.pop(teller, None)
             dev.count = dev.lockouts = 0
+            if cleared:
+                self._persist()
             return
         dev.count += 1
         who.count += 1
@@ -299,6 +348,7 @@ class PinGuard:
             self._lock(who, "teller", teller, device, counter, now)
         if dev.count >= self.device_max_failures:
             self._lock(dev, "device", teller if known else "", device, counter, now)
+        self._persist()  # before the reply: a restart now must not forget this strike
         raise BadPin(f"teller {teller!r}: wrong id or PIN")
 
     def unlock(self, teller: str) -> bool:
@@ -307,6 +357,7 @@ class PinGuard:
         freed = [d for d, s in self._devices.items() if s.locked_until]
         for d in freed:
             self._devices.pop(d)
+        self._persist()
         _LOG.warning("PIN lockout of teller %s lifted by a manager (devices freed: %s)",
                      teller, ", ".join(freed) or "none")
         return True
@@ -334,6 +385,8 @@ class PinGuard:
         for t in changed:
             self._tellers.pop(t, None)
         self.book, self._mtime = fresh, mtime
+        if changed:
+            self._persist()
         _LOG.info("PIN file %s re-read: %d tellers, new PINs for %s", path, len(fresh.hashes),
                   ", ".join(sorted(changed)) or "nobody")
 

@@ -74,6 +74,9 @@ def error_reply(rid: str, err: QcallError) -> m.Reply:
     return m.Reply(id=rid, ok=False, error=m.ErrorInfo(code=err.code, en=err.en[:m.MAX_TEXT], zh=err.zh[:m.MAX_TEXT]))
 
 
+PIN_STRIKES = "pin_strikes"  # the journal meta key of qserver.pins' saved strikes and lockouts
+
+
 class DurableCore:
     """BranchCore + Journal + request de-duplication + snapshots."""
 
@@ -85,12 +88,15 @@ class DurableCore:
         `pins`: the tellers' PIN hashes (`qcall serve` loads `[pins] file`); without them every
         PIN is refused."""
         self.cfg = cfg
-        self.pins = PinGuard(pins or PinBook(), cfg)
         self.track_published = outbox
         self.config_digest = snapshot.behaviour_digest(cfg)
         self.schema = snapshot_schema()
         self.snapshot_every = snapshot_every
         self.journal = Journal(path)
+        # PIN strikes and lockouts live in the journal's meta table (counts and times, no PIN), each
+        # change written and fsynced at once, before the reply: a restart gives no fresh guesses.
+        self.pins = PinGuard(pins or PinBook(), cfg, saved=self.journal.meta(PIN_STRIKES),
+                             save=lambda value: self.journal.set_meta(PIN_STRIKES, value))
         self.writer = SnapshotWriter(self.journal.path, self.journal.journal_id, self.journal.write_lock)
         self.capturer = snapshot.Capturer()
         if snapshot_every <= 1_000_000:
@@ -186,7 +192,7 @@ class DurableCore:
         try:
             cmd = auth.admit(self.cfg, self.core, device, cmd, now)
             if isinstance(cmd, m.UnlockPin):
-                self.pins.unlock(cmd.teller)  # lockouts live in memory only: nothing to journal
+                self.pins.unlock(cmd.teller)  # saved in meta by the guard: nothing to journal
                 return m.Reply(id=rid, ok=True)
             cmd = self._check_pin(device, cmd, now)
         except QcallError as err:

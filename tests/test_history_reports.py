@@ -141,3 +141,15 @@ def test_no_personal_data_in_html_csv_or_json(tmp_path: Path) -> None:
     assert hasher.hash_number(card) not in exported and hasher.hash_number(id_no) not in exported
     store.close()
     journal.close()
+
+
+def test_a_complaint_without_a_day_belongs_to_the_branch_local_date_it_was_opened() -> None:
+    """07:30 in Shanghai on 2026-12-01 is 23:30 UTC the day before: the week of the 1st lists it."""
+    from qhistory.facts import Complaint
+    from qhistory.report import _complaints
+
+    opened = 1_796_081_400.0  # 2026-12-01 07:30 +08:00
+    c = Complaint(branch="futian", source="letter", opened_at=opened, text="排队太久", contact_due=opened + 1e6,
+                  reply_due=opened + 1e6, close_due=opened + 1e6)
+    assert [r.opened_at for r in _complaints([c], {"2026-12-01"}, opened, "Asia/Shanghai")] == [opened]
+    assert _complaints([c], {"2026-11-30"}, opened, "Asia/Shanghai") == []

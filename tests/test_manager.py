@@ -189,7 +189,7 @@ def test_watch_speaks_branch_time_labels_old_figures_and_says_the_broker_went_on
     now = [T0]
     broker = MosquittoBroker(tmp_path / "mqtt").start()
     port = broker.port
-    stats = m.StatsState(day="20260302", at=T0 - 3600, issued=7, served=5, no_shows=0, cancelled=0,
+    stats = m.StatsState(day="2026-03-02", at=T0 - 3600, issued=7, served=5, no_shows=0, cancelled=0,
                          still_waiting=2, wait_s=m.WaitSummary(n=5, mean=200.0, p90=300.0, max=320.0),
                          satisfaction_rate=0.8, unrated_rate=0.2)
     pub = BusClient(host=broker.host, port=port, topics=TOPICS, device="core")

@@ -186,3 +186,43 @@ def _takeover(host: str, port: int, ca_file: str, client_id: str, user: str, pas
     finally:
         c.disconnect()
         c.loop_stop()
+
+
+AS_SERVICE_USER = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]  # the doc's `qcall` user
+
+
+def test_the_documented_web_setup_lets_the_service_user_write_its_files() -> None:
+    """The doc's web block, run as written on an /etc/qcall made by `sudo mkdir` (root's, 0755): the
+    service user then adds a person, and the web's first start makes its session secret and phone
+    link key there. Without the ownership step the user file cannot be written at all."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root (the doc's commands run with sudo) and setpriv")
+    root = Path(tempfile.mkdtemp(prefix="qcall-web-"))  # (pytest's tmp_path is root's alone: 0700)
+    try:
+        _web_setup_as_documented(root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _web_setup_as_documented(root: Path) -> None:
+    os.chmod(root, 0o755)
+    etc = root / "etc/qcall"
+    etc.mkdir(parents=True)
+    shutil.copy(ROOT / "examples/branch.toml", etc / "branch.toml")
+    for line in block("web").strip().splitlines():
+        if line.startswith("cd "):
+            continue
+        cmd = (line.replace("/etc/", f"{root}/etc/").replace("sudo -u qcall ", " ".join(AS_SERVICE_USER) + " ")
+               .replace("sudo chown qcall", "chown nobody"))
+        done = subprocess.run(["bash", "-c", cmd], cwd=ROOT, input="s3cret-Passw0rd\ns3cret-Passw0rd\n",
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, f"{line}\n{done.stderr}"
+    first_start = ("from pathlib import Path; from qbus.config import load; from qcall.web import build_context; "
+                   f"p = Path('{etc / 'branch.toml'}'); build_context(load(p), p, host='127.0.0.1', port=1)")
+    done = subprocess.run([*AS_SERVICE_USER, str(ROOT / ".venv/bin/python"), "-c", first_start], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    for name in ("users.toml", "web-secret.key", "ticket-link.key"):
+        made = etc / name
+        assert made.exists() and made.stat().st_mode & 0o077 == 0, name
+    assert "zhou.min" in (etc / "users.toml").read_text(encoding="utf-8")

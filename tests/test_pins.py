@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -19,11 +20,23 @@ from qbus.broker import MosquittoBroker
 from qbus.config import ConfigError, load, loads
 from qbus.topics import Topics
 from qcall.cli import main
-from qserver.pins import CHEAP_COST, DEFAULT_COST, PIN_LENGTHS, PinBook, PinGuard, weak_reason
+from qserver.pins import (
+    CHEAP_COST,
+    DEFAULT_COST,
+    PIN_LENGTHS,
+    BadPin,
+    PinBook,
+    PinGuard,
+    PinLocked,
+    weak_reason,
+)
 from qserver.store import DurableCore
 from tests.bus_helpers import Inbox
 from tests.conftest import CoreOn, MakeBus
+from tests.served import PINS as SERVED_PINS
+from tests.served import served_branch
 from tests.test_config import EXAMPLE
+from tests.test_hostile_inputs import T0, HandClock
 
 CFG = load(EXAMPLE)
 TOPICS = Topics(CFG.bus.prefix, CFG.branch.id)
@@ -204,6 +217,11 @@ def test_pin_set_refuses_two_different_pins(tmp_path: Path) -> None:
     assert done.returncode == 2 and "differ" in done.stderr
 
 
+def _serve(cfg_path: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "qcall.cli", "serve", "--config", str(cfg_path)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _serve_refusal(cfg: Path, capsys: pytest.CaptureFixture[str]) -> str:
     assert main(["serve", "--config", str(cfg)]) == 2
     return capsys.readouterr().err
@@ -281,3 +299,87 @@ def test_pin_set_on_a_terminal_asks_twice_without_echo(tmp_path: Path) -> None:
             proc.wait()
     assert b"480261" not in seen  # echo was off while it was typed
     assert PinBook.load(tmp_path / "pins.toml").verify("1003", "480261")
+
+
+# ---------------------------------------------------------------------------------- restarts
+
+
+def test_strikes_and_a_lockout_survive_a_core_restart_and_end_on_the_branch_clock(
+        mosquitto: MosquittoBroker, core_on: CoreOn, make_bus: MakeBus, tmp_path: Path) -> None:
+    """An attacker who can make the core restart gets no fresh tries: the wrong PINs before a
+    restart still count, the lockout holds across the next one, and it ends when branch time
+    (injected here) passes the configured window, not before."""
+    clock = HandClock()
+    limits = msgspec.structs.replace(CFG.limits, device_rate_per_s=1e9, device_burst=1_000_000_000)
+    cfg = msgspec.structs.replace(CFG, limits=limits)
+    runner = core_on(mosquitto, cfg, pins=_book(), clock=clock.branch())
+    alerts = Inbox()
+    spy = make_bus(mosquitto, "manager1", connect=False, topics=TOPICS)
+    spy.subscribe(TOPICS.alert("pin_lockout"), m.decode_event, alerts)
+    spy.connect()
+    counter = make_bus(mosquitto, "counter2", topics=TOPICS)
+    wrong = [f"8642{n}" for n in range(CFG.pins.max_failures)]
+    for pin in wrong[:-1]:
+        assert code_of(counter.request(m.Login(counter=2, teller="1002", pin=pin), 10)) == "bad_pin"
+    runner.stop()
+    runner = core_on(mosquitto, cfg, pins=_book(), clock=clock.branch())  # a fresh process's memory
+    assert code_of(counter.request(m.Login(counter=2, teller="1002", pin=wrong[-1]), 10)) == "bad_pin"
+    right = m.Login(counter=2, teller="1002", pin=REAL_PINS["1002"])
+    assert code_of(counter.request(right, 10)) == "pin_locked"  # the 5th wrong PIN locked it
+    assert alerts.wait_count(1) and _failures(alerts.values()[0]) == CFG.pins.max_failures
+    runner.stop()
+    clock.to(T0 + 60)
+    core_on(mosquitto, cfg, pins=_book(), clock=clock.branch())
+    assert code_of(counter.request(right, 10)) == "pin_locked"  # still, after a second restart
+    window = CFG.pins.lockout_minutes * 60
+    clock.to(T0 + window - 5)
+    assert code_of(counter.request(right, 10)) == "pin_locked"
+    clock.to(T0 + window + 5)
+    assert code_of(counter.request(right, 10)) == "ok"
+    saved = b"".join(p.read_bytes() for p in tmp_path.glob("journal.db*"))
+    assert not [p for p in [*wrong, REAL_PINS["1002"]] if p.encode() in saved]  # counts, never a PIN
+
+
+def test_a_killed_qcall_serve_keeps_its_pin_lockouts(tmp_path: Path, mosquitto: MosquittoBroker,
+                                                     make_bus: MakeBus) -> None:
+    """The real `qcall serve`, SIGKILLed right after the lockout (no clean stop), starts locked."""
+    cfg_path = served_branch(tmp_path, mosquitto.host, mosquitto.port, tmp_path / "core.db")
+    proc = _serve(cfg_path)
+    try:
+        counter = make_bus(mosquitto, "counter2", topics=TOPICS, retry_s=0.5)
+        for n in range(CFG.pins.max_failures):
+            assert code_of(counter.request(m.Login(counter=2, teller="1002", pin=f"9753{n}"), 20)) == "bad_pin"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        proc = _serve(cfg_path)
+        right = m.Login(counter=2, teller="1002", pin=SERVED_PINS["1002"])
+        assert code_of(counter.request(right, 30)) == "pin_locked"
+        assert counter.request(m.Login(counter=2, teller="1001", pin=SERVED_PINS["1001"]), 10).ok  # others may
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+
+
+def _failures(alert: object) -> int:
+    assert isinstance(alert, m.PinLockout)
+    return alert.failures
+
+
+def test_saved_strikes_hold_no_pin_an_unlock_is_saved_and_a_damaged_value_is_survived(
+        caplog: pytest.LogCaptureFixture) -> None:
+    kept: dict[str, str] = {}
+    guard = PinGuard(_book(), CFG, save=lambda v: kept.__setitem__("v", v))
+    for n in range(CFG.pins.max_failures):
+        with pytest.raises(BadPin):
+            guard.check("1001", f"1357{n}", device="counter1", counter=1, now=100.0)
+    assert "1357" not in kept["v"] and REAL_PINS["1001"] not in kept["v"]
+    again = PinGuard(_book(), CFG, saved=kept["v"], save=lambda v: kept.__setitem__("v", v))
+    with pytest.raises(PinLocked):
+        again.check("1001", REAL_PINS["1001"], device="counter1", counter=1, now=101.0)
+    again.unlock("1001")  # a manager's `qcall pin unlock` is kept too
+    PinGuard(_book(), CFG, saved=kept["v"]).check("1001", REAL_PINS["1001"], device="counter1", counter=1,
+                                                   now=102.0)
+    caplog.set_level(logging.ERROR, logger="qserver.pins")
+    fresh = PinGuard(_book(), CFG, saved="{not json")
+    assert "cannot be read" in caplog.text
+    fresh.check("1001", REAL_PINS["1001"], device="counter1", counter=1, now=103.0)

@@ -93,6 +93,21 @@ def test_kiosk_without_the_branch_key_refuses_to_start(tmp_path: Path, capsys: p
     assert not (tmp_path / "hash.key").exists()
 
 
+def test_kiosk_without_the_phone_link_key_refuses_to_start(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          mosquitto: MosquittoBroker) -> None:
+    """A kiosk that made its own phone link key would print QR codes the web service cannot open
+    (it looks tokens up under the branch server's key): with `web.base_url` it must not start."""
+    cfg = branch_file(tmp_path)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('base_url = ""', 'base_url = "https://q.example"'),
+                   encoding="utf-8")
+    code = main(["kiosk", "--config", str(cfg), "--twin", "--no-screen", "--host", mosquitto.host,
+                 "--port", str(mosquitto.port), "--seconds", "0.5"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert str(tmp_path / "ticket-link.key") in err and "qcall web" in err
+    assert not (tmp_path / "ticket-link.key").exists()
+
+
 def test_kiosk_command_without_a_broker_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = branch_file(tmp_path)
     assert main(["kiosk", "--config", str(cfg), "--twin", "--no-screen"]) == 2

@@ -12,11 +12,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from qbus import messages as m
 from qbus.config.branch import BranchConfig
 from qbus.config.sections import SerialLine
-from qbus.topics import DEVICE_ID, is_level
+from qbus.topics import DEVICE_ID, is_level, packet_size
 
 # Letters that read like digits on a ticket: never a prefix (0/O, 1/I).
 AMBIGUOUS_PREFIXES = frozenset("IO")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+_IDENT = re.compile(m.IDENT.replace("*", "+"))  # a configured id is never empty
 
 
 def problems(cfg: BranchConfig) -> list[str]:
@@ -379,8 +380,25 @@ def _bus_limit_problems(cfg: BranchConfig) -> list[str]:
     for key, value, limit in bounded:
         if len(value) > limit:
             out.append(f"{key}: {len(value)} characters; at most {limit} fit on the bus")
-    if not 1024 <= cfg.bus.max_packet_size <= 268_435_455:
-        out.append("bus.max_packet_size: must be 1024..268435455 bytes (MQTT's own limit)")
+    idents = [*((f"business[{i}].code", b.code) for i, b in enumerate(cfg.business)),
+              *((f"tier[{i}].code", t.code) for i, t in enumerate(cfg.tier)),
+              *((f"teller[{i}].id", t.id) for i, t in enumerate(cfg.teller))]
+    for key, value in idents:
+        if not _IDENT.match(value):
+            out.append(f"{key}: {value!r} must be letters, digits, '_', '.', ':' or '-' (an id on the bus; "
+                       "the name is what people read)")
+    counts = (("counter", len(cfg.counter), m.MAX_COUNTERS), ("business", len(cfg.business), m.MAX_BUSINESSES),
+              ("tier", len(cfg.tier), m.MAX_TIERS), ("teller", len(cfg.teller), m.MAX_STAFF))
+    for key, n, limit in counts:
+        if n > limit:
+            out.append(f"{key}: {n} entries; a branch may have at most {limit} (the retained state lists them all)")
+    # The largest message the core publishes (m.LARGEST_PAYLOAD, tests/test_schema_bounds.py) on the
+    # longest topic: a broker limit below it would drop the core's connection for it.
+    topic = f"{cfg.bus.prefix}/v1/{cfg.branch.id}/presence/" + "x" * 32
+    need = packet_size(topic, b"x" * m.LARGEST_PAYLOAD)
+    if not need <= cfg.bus.max_packet_size <= 268_435_455:
+        out.append(f"bus.max_packet_size: must be {need}..268435455 bytes (the core's largest message "
+                   "on this branch's longest topic .. MQTT's own limit)")
     lim = cfg.limits
     if not lim.device_rate_per_s > 0:
         out.append("limits.device_rate_per_s: must be > 0")
