@@ -13,10 +13,14 @@ issue_p99_ms      request -> reply p99 of the other kiosks' issues and the count
                   during the flood (<= 20); issue_p50_ms, and before_flood_p50/p99_ms: the same
                   devices in the 3 s before the flood (what the machine gives without it)
 flood_sent, flood_ok, flood_rate_limited, others_requests   what happened
+priority          the nice value the core and the broker ran at: the one deploy/systemd gives them
+                  (qcall-core.service, mosquitto.service.d), when this process may set it (root);
+                  the flooder and the other devices run at the default, as on another machine.
+                  `--default-priority` runs everything at the default instead
 cpu_s_during_flood, load_avg_1min, broker_drop_warnings      how busy the machine was (the flooder
                   shares it with the core here; on a branch LAN it would be another machine)
 
-Run: .venv/bin/python bench/abuse.py
+Run: .venv/bin/python bench/abuse.py [--default-priority]
 """
 
 from __future__ import annotations
@@ -114,6 +118,27 @@ def flood(host: str, port: int, go: Any, out: Any) -> None:
     with lock:
         out.put({"sent": sent, "send_s": round(send_s, 2), "replied": len(replies & {f"flood-{i}" for i in range(sent)}),
                  "ok_ids": ok_ids})
+
+
+def deployed_nice() -> int:
+    """The Nice= of the core's systemd unit: the bench runs the core as a branch server does."""
+    unit = Path(__file__).resolve().parents[1] / "deploy" / "systemd" / "qcall-core.service"
+    for line in unit.read_text(encoding="utf-8").splitlines():
+        if line.startswith("Nice="):
+            return int(line.split("=", 1)[1])
+    return 0
+
+
+def set_priority(pids: tuple[int, ...], nice: int) -> int:
+    """Every thread of `pids` at `nice` (what systemd's Nice= does); the value set, or 0 when this
+    process may not raise a priority (not root)."""
+    try:
+        for pid in pids:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                os.setpriority(os.PRIO_PROCESS, int(task.name), nice)
+    except PermissionError:
+        return 0
+    return nice
 
 
 def cpu_s(pid: int) -> float:
@@ -249,6 +274,8 @@ def main() -> None:
         if not ready.wait(30):
             raise SystemExit("the other devices did not start")
         time.sleep(BEFORE_S)  # the branch at work before the flood: the machine's own noise
+        nice = 0 if "--default-priority" in sys.argv else set_priority((int(srv.core.pid), broker.pid),
+                                                                        deployed_nice())
         rss_before = rss_mb(srv.core.pid)
         procs = (("core", int(srv.core.pid)), ("flooder", flooder.pid or 0), ("mosquitto", broker.pid))
         cpu0 = {n: cpu_s(p) for n, p in procs}
@@ -292,6 +319,7 @@ def main() -> None:
         "flood_rate_limited": result["replied"] - len(result["ok_ids"]),
         "others_requests": measured["requests"],
         "broker_drop_warnings": broker_drops,
+        "priority": nice,
         "cpu_s_during_flood": cpu,
         "load_avg_1min": round(os.getloadavg()[0], 2),
     }))
