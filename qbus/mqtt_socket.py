@@ -27,7 +27,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
 CHUNK = 65536
-READ_BURST = 256  # packets handled per loop turn at most, so writes and keepalives still get turns
+READ_BURST = 32  # packets read per loop turn at most: a reply the service thread queued waits for at most this many
 
 
 class BufferedSocket:
