@@ -790,6 +790,30 @@ class BookingsState(Msg, kw_only=True):
     bookings: Annotated[list[BookingView], Meta(max_length=MAX_BOOKINGS)] = []
 
 
+class WaitingEntry(Msg, array_like=True):
+    """One waiting ticket in `state/waiting`, as a compact JSON array: `["A012", "normal", 1764554400.5]`."""
+
+    number: Number
+    tier: Code
+    key: float  # the core's wait key (issue, appointment or re-queue time): the order inside a tier
+
+
+class WaitingState(Msg, kw_only=True):
+    """Retained `state/waiting`: every waiting ticket of each business type, oldest key first.
+
+    What a service that (re)starts mid-day needs to know where each ticket stands (the web's phone
+    pages) without the day's events. Numbers, tiers and wait keys only: no names, no hashes.
+    `booked` lists the appointment tickets among them. `complete` is false when the list stops short
+    of everyone waiting (it is cut to fit the broker's max_packet_size: the first to be reached stay).
+    """
+
+    v: int = SCHEMA_VERSION
+    day: Annotated[str, Meta(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = ""
+    lines: dict[str, list[WaitingEntry]] = {}
+    booked: list[Number] = []
+    complete: bool = True
+
+
 class Notice(Msg, kw_only=True):
     """A notice line for the hall display (retained)."""
 

@@ -155,6 +155,9 @@ class Topics:
     def state_bookings(self) -> str:
         return f"{self.base}/state/bookings"
 
+    def state_waiting(self) -> str:
+        return f"{self.base}/state/waiting"
+
     def state_stats(self) -> str:
         return f"{self.base}/state/stats"
 

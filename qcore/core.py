@@ -678,6 +678,10 @@ class BranchCore:
         """People waiting per business type and tier, with the estimated wait for a new ticket."""
         return views.queue_state(self)
 
+    def waiting_state(self, limit: int = 1000) -> m.WaitingState:
+        """Every waiting ticket (number, tier, wait key) per business type, at most `limit`."""
+        return views.waiting_state(self, limit)
+
     def waiting_list(self, business: str | None = None) -> list[Ticket]:
         """Waiting tickets (optionally of one business type), oldest first."""
         return views.waiting_list(self, business)

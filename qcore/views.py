@@ -39,6 +39,19 @@ def queue_state(core: BranchCore) -> m.QueueState:
                         oldest=core.queues.oldest())
 
 
+def waiting_state(core: BranchCore, limit: int) -> m.WaitingState:
+    """Every waiting ticket per business type, oldest wait key first, at most `limit` of them (the
+    first to be reached stay): what a service restarted mid-day rebuilds the places from."""
+    everyone = waiting_list(core)
+    lines: dict[str, list[m.WaitingEntry]] = {}
+    booked: list[str] = []
+    for t in everyone[:max(0, limit)]:
+        lines.setdefault(t.business, []).append(m.WaitingEntry(t.number, t.tier, round(t.wait_from, 2)))
+        if t.appointment_at:
+            booked.append(t.number)
+    return m.WaitingState(day=core.day, lines=lines, booked=booked, complete=len(everyone) <= limit)
+
+
 def waiting_list(core: BranchCore, business: str | None = None) -> list[Ticket]:
     """Waiting tickets (optionally of one business type), oldest first."""
     q = core.queues

@@ -108,6 +108,7 @@ class CoreService:
         self.limiter = DeviceLimiter(lim.device_rate_per_s, lim.device_burst)
         self.unacked = Unacked()
         self.max_packet = cfg.bus.max_packet_size
+        self.waiting_listed = waiting_listed(cfg)
         # The core's own request ids carry a secret: nobody can pre-empt one (they are keyed by
         # device `core` as well, which no bus message can claim).
         self._secret = secrets.token_hex(8)
@@ -389,6 +390,8 @@ class CoreService:
             self._send(t.state_counter(c), m.encode(core.counter_state(c)), retain=True)
         self._send(t.state_queues(), m.encode(core.queue_state()), retain=True)
         self._send(t.state_hall(), m.encode(self.hall_view()), retain=True)
+        # Who waits where (the web's phone pages after a restart), cut to fit the broker's limit.
+        self._send(t.state_waiting(), m.encode(core.waiting_state(self.waiting_listed)), retain=True)
 
     def hall_view(self) -> m.HallView:
         """The core's hall view with the notice a person set (SetNotice), else the display's own."""
@@ -441,6 +444,14 @@ class CoreService:
         if done != self.published_seq:
             self.published_seq = done
             self.store.journal.stage_meta("published_seq", str(done))
+
+
+def waiting_listed(cfg: BranchConfig) -> int:
+    """How many tickets state/waiting lists within the broker's max_packet_size: one entry is
+    `["A012","normal",1764554400.25],` and, if it is an appointment, `"A012",` in `booked`."""
+    number = max(len(b.prefix) for b in cfg.business) + cfg.rules.number_width
+    tier = max(len(t.code) for t in cfg.tier)
+    return max(0, (cfg.bus.max_packet_size - 512) // (2 * number + tier + 27))
 
 
 def branch_kpis(cfg: BranchConfig, core: BranchCore, now: float) -> dict[str, Any]:

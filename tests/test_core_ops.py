@@ -85,6 +85,24 @@ def test_people_ahead_count_own_and_higher_tiers_and_appointments() -> None:
     assert core.issue(T0 + 8, "cash").ahead == 7  # the appointment is counted as ahead
 
 
+def test_waiting_state_lists_who_waits_where_oldest_first_and_says_when_it_is_cut() -> None:
+    core = staffed(CFG, 1)
+    core.issue(T0, "cash")
+    core.issue(T0 + 1, "personal", "vip")
+    core.issue(T0 + 2, "cash", appointment_at=T0 + 60)
+    core.issue(T0 + 3, "cash")
+    core.cancel(T0 + 4, "A001")
+    state = core.waiting_state()
+    assert state.day == DAY and state.complete
+    assert {b: [(x.number, x.tier, x.key) for x in line] for b, line in state.lines.items()} == {
+        "cash": [("A003", "normal", T0 + 3), ("A002", "normal", T0 + 60)],  # the appointment waits from its time
+        "personal": [("B001", "vip", T0 + 1)]}
+    assert state.booked == ["A002"]
+    assert b'"A001"' not in m.encode(state)  # cancelled: not waiting
+    cut = core.waiting_state(2)
+    assert not cut.complete and [x.number for xs in cut.lines.values() for x in xs] == ["B001", "A003"]
+
+
 def test_estimated_wait_divides_by_the_open_counters_serving_the_type() -> None:
     core = staffed(CFG, 1, 2)
     core.issue(T0, "cash")

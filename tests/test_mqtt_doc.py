@@ -26,7 +26,7 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
     "Event": m.decode_event,
     **{t.__name__: functools.partial(_strict, t)
        for t in (m.Reply, m.QueueState, m.CounterState, m.HallView, m.Notice, m.Presence, m.StatsState,
-                 m.AcksState, m.BookingsState)},
+                 m.AcksState, m.BookingsState, m.WaitingState)},
 }
 
 

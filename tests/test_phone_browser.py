@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import msgspec
@@ -39,16 +41,37 @@ def qr_text(escpos: bytes) -> str:
     raise AssertionError("no QR store command in the ticket bytes")
 
 
+class PhoneBranch:
+    """The module's branch: the rig, the web process (restartable) and the kiosk's link key."""
+
+    def __init__(self, r: Rig, config: Path, key: bytes) -> None:
+        self.r, self.config, self.key = r, config, key
+        self._web = ExitStack()
+        self.url = self._web.enter_context(web_process(config, r.broker.host, r.broker.port))
+
+    def restart_web(self) -> None:
+        """Stop `qcall web` and start a new process: it knows only what the bus tells it now."""
+        self._web.close()
+        self._web = ExitStack()
+        self.url = self._web.enter_context(web_process(self.config, self.r.broker.host, self.r.broker.port))
+
+    def close(self) -> None:
+        self._web.close()
+
+
 @pytest.fixture(scope="module")
-def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Rig, str, bytes]]:
+def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneBranch]:
     tmp = tmp_path_factory.mktemp("phone-branch")
     with rig(tmp, [1]) as r:
         config = write_branch(tmp / "etc", r.cfg)
         with config.open("a", encoding="utf-8") as f:
             f.write("phone_near = 1\n")  # [web] is the file's last table
         key = load_link_key(tmp / "etc" / "ticket-link.key")  # the kiosk's copy; the web reads the same file
-        with web_process(config, r.broker.host, r.broker.port) as url:
-            yield r, url, key
+        b = PhoneBranch(r, config, key)
+        try:
+            yield b
+        finally:
+            b.close()
 
 
 @pytest.fixture(scope="module")
@@ -60,9 +83,10 @@ def phone() -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
-def printed(r: Rig, key: bytes, *, masked_name: str = "", customer: str = "") -> tuple[m.TicketView, str]:
+def printed(r: Rig, key: bytes, business: str = "cash", *, masked_name: str = "",
+            customer: str = "") -> tuple[m.TicketView, str]:
     """Take a number as the kiosk does and print it; returns the ticket and its QR's link."""
-    reply = r.kiosk.request(m.Issue(business="cash", masked_name=masked_name, customer=customer), 10)
+    reply = r.kiosk.request(m.Issue(business=business, masked_name=masked_name, customer=customer), 10)
     assert reply.ok and reply.ticket is not None
     layout = TicketLayout(r.cfg, link=lambda tid: ticket_url(BASE, key, tid))
     return reply.ticket, qr_text(layout.render(reply.ticket))
@@ -79,8 +103,8 @@ def wait_text(driver: webdriver.Chrome, css: str, want: str, timeout: float = 5)
 
 
 def test_the_printed_qr_follows_the_ticket_live_until_it_is_called(
-        branch: tuple[Rig, str, bytes], phone: webdriver.Chrome) -> None:
-    r, url, key = branch
+        branch: PhoneBranch, phone: webdriver.Chrome) -> None:
+    r, url, key = branch.r, branch.url, branch.key
     r.login_by_keypad(1, "1001")  # 王芳
     first, _ = printed(r, key)
     second, _ = printed(r, key)
@@ -117,8 +141,8 @@ def test_the_printed_qr_follows_the_ticket_live_until_it_is_called(
 
 
 def test_leaving_the_line_cancels_at_the_core_and_moves_the_next_up(
-        branch: tuple[Rig, str, bytes], phone: webdriver.Chrome) -> None:
-    r, url, key = branch
+        branch: PhoneBranch, phone: webdriver.Chrome) -> None:
+    r, url, key = branch.r, branch.url, branch.key
     events = Inbox()
     r.kiosk.subscribe(r.topics.all_events(), msgspec.json.Decoder(m.AnyEvent).decode, events)
     leaving, link = printed(r, key)
@@ -143,8 +167,8 @@ def test_leaving_the_line_cancels_at_the_core_and_moves_the_next_up(
 
 
 def test_forged_expired_and_malformed_tokens_get_a_plain_not_found(
-        branch: tuple[Rig, str, bytes], phone: webdriver.Chrome) -> None:
-    r, url, key = branch
+        branch: PhoneBranch, phone: webdriver.Chrome) -> None:
+    r, url, key = branch.r, branch.url, branch.key
     ticket, link = printed(r, key)
     day, _, number = ticket.id.partition("-")
     yesterday = ticket_token(key, f"{int(day) - 1}-{number}")
@@ -163,8 +187,8 @@ def test_forged_expired_and_malformed_tokens_get_a_plain_not_found(
     assert httpx.get(link.replace(BASE, url), timeout=5).status_code == 200  # the real one still works
 
 
-def test_the_lobby_books_a_slot_and_sees_it_in_the_day_list(branch: tuple[Rig, str, bytes]) -> None:
-    r, url, _key = branch
+def test_the_lobby_books_a_slot_and_sees_it_in_the_day_list(branch: PhoneBranch) -> None:
+    url = branch.url
     c = signed_in(url, "zhao")
     page = c.get("/bookings")
     assert page.status_code == 200 and "新预约 Book a slot" in page.text
@@ -187,3 +211,20 @@ def test_the_lobby_books_a_slot_and_sees_it_in_the_day_list(branch: tuple[Rig, s
     assert bad.status_code == 400 and "格式不对" in result_of(bad.text)
     forged = c.post("/act/book", data=dict(form, csrf="forged"))
     assert forged.status_code == 403
+
+
+def test_a_web_service_restarted_mid_day_shows_the_places_at_once(
+        branch: PhoneBranch, phone: webdriver.Chrome) -> None:
+    """The new process has seen none of the day's events: the places come from the core's
+    retained state/waiting (and keep moving with the events from then on)."""
+    r, key = branch.r, branch.key
+    first, _ = printed(r, key, "corporate")  # counter 4's business: nobody calls it in this rig
+    printed(r, key, "corporate")
+    mine, link = printed(r, key, "corporate")
+    branch.restart_web()
+    phone.get(link.replace(BASE, branch.url))
+    assert text(phone, "#number") == mine.number
+    assert "前面还有 2 人" in text(phone, "#zh"), text(phone, "main")
+    assert text(phone, "#ahead") == "2"
+    assert r.manager.request(m.Cancel(number=first.number, by="2001"), 10).ok
+    wait_text(phone, "#zh", "请准备，前面还有 1 人")

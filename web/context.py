@@ -61,6 +61,7 @@ class WebContext:
     _ticket_news: dict[str, asyncio.Event] = field(default_factory=dict)
     _phone_last: dict[str, dict[str, Any]] = field(default_factory=dict)
     _event_dec: Any = field(default_factory=lambda: msgspec.json.Decoder(m.AnyEvent))
+    _waiting_dec: Any = field(default_factory=lambda: msgspec.json.Decoder(m.WaitingState))
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.live, self.person_name)
@@ -132,6 +133,15 @@ class WebContext:
             phone.dirty.update(self.live.queues.waiting)  # new estimates for everyone
         elif info.kind == "state" and info.rest == ("hall",) and self.live.hall.day:
             phone.set_day(self.live.hall.day)
+        elif info.kind == "state" and info.rest == ("waiting",):
+            try:
+                phone.rebuild(self._waiting_dec.decode(payload))
+            except (msgspec.DecodeError, msgspec.ValidationError) as err:
+                _LOG.warning("dropped malformed waiting state: %s", err)
+        elif info.kind == "state" and info.rest[0] == "counter":
+            seen = self.live.counters.get(int(info.rest[1])) if info.rest[1].isdigit() else None
+            if seen is not None:
+                phone.seen_counter(seen)
 
     def phone_view(self, number: str) -> PhoneView:
         assert self.phone is not None

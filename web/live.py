@@ -166,6 +166,7 @@ class LiveBranch:
                                      changed_at=ev.at)
             if len(t) > TICKETS_KEPT:
                 t.pop(next(iter(t)))
+            self.changed_tickets.add(v.number)
             self.dirty.add("lists")
         elif isinstance(ev, m.TicketCalled):
             self._mark(ev.number, "called", ev.at, counter=ev.counter)

@@ -141,6 +141,31 @@ class PhoneLine:
             p.clear()
             self.set_day(ev.day)
 
+    def rebuild(self, state: m.WaitingState) -> None:
+        """Places of the tickets this service never saw issued (it started after them), from the
+        core's retained `state/waiting`; what events already told is kept as it is."""
+        if state.day:
+            self.set_day(state.day)
+        booked = set(state.booked)
+        for business, entries in state.lines.items():
+            for e in entries:
+                if e.number in self.places:
+                    continue
+                self._seq += 1
+                self.places[e.number] = Place(e.number, business, self.rank.get(e.tier, 0), e.key, self._seq,
+                                              booked=e.number in booked)
+                self.dirty.add(business)
+
+    def seen_counter(self, c: m.CounterState) -> None:
+        """A ticket at a counter (called or being served) this service never saw issued: from the
+        core's retained `state/counter/<n>`, so its page says where to go after a restart too."""
+        if not c.number or c.number in self.places or c.status not in ("called", "serving"):
+            return
+        self._seq += 1
+        self.places[c.number] = Place(c.number, c.business, self.rank.get(c.tier, 0), 0.0, self._seq,
+                                      state=str(c.status), counter=c.counter)
+        self.touched.add(c.number)
+
     def _state(self, number: str, state: str, counter: int = 0) -> None:
         t = self.places.get(number)
         if t is None:
