@@ -16,11 +16,16 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the touch screen, headless
 
 import pygame
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from kiosk.flow import ViewKind
 from kiosk.recognition import KeyedHasher
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
+from qbus.config import load
+from qcall.web import WebServer, build_context
 from qserver.clock import BranchClock
 from qserver.pins import CHEAP_COST, PinBook
 from qserver.runner import CoreRunner
@@ -28,6 +33,7 @@ from tests.bus_helpers import Inbox
 from tests.conftest import MakeBus
 from tests.kiosk_bus_helpers import CFG, KEY, TOPICS, KioskOn, kiosk_factory, press, wait_view
 from tests.kiosk_fixtures import PLAIN_CARD
+from tests.web_helpers import live, sign_in, write_branch
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai")).timestamp()  # 10:00 branch time
 MIN = 60.0
@@ -38,6 +44,11 @@ class Shifted:
 
     def __init__(self) -> None:
         self.shift = 0.0
+        self._start = time.monotonic()
+
+    def wall(self) -> float:
+        """Branch time now, for a service that reads a plain clock (the web)."""
+        return T0 + time.monotonic() - self._start + self.shift
 
     def clock(self) -> BranchClock:
         # Wall and monotonic clock move together, so the core's clock watch sees no drift to step.
@@ -238,3 +249,48 @@ def test_a_booking_export_is_checked_whole_then_booked_row_by_row(
     assert len(refusals) == 1 and refusals[0].startswith("line 4 (ZZ9999)") and "full" in refusals[0]
     held = core.store.core.bookings_state().bookings
     assert [(b.code, b.source, b.status) for b in held] == [("K7Q2M9", "csv", "booked"), ("Q4RW7Z", "csv", "booked")]
+
+
+def test_the_lobbys_day_list_follows_check_in_call_and_no_show_without_a_reload(
+        mosquitto: MosquittoBroker, branch: tuple[CoreRunner, Shifted], kiosk_on: KioskOn, make_bus: MakeBus, tmp_path: Path,
+        chromium: webdriver.Chrome) -> None:
+    """The /bookings page open in real Chromium on the real web service: the kiosk's check-in,
+    the counter's call and the no-show each change the booking's row in place."""
+    _core, t = branch
+    office = make_bus(mosquitto, "manager", topics=TOPICS)
+    assert office.request(m.Book(code="K7Q2M9", at=T0 + 30 * MIN, business="cash", masked_name="李*",
+                                 source="web", by="zhao"), 10).ok
+    config = write_branch(tmp_path / "etc")
+    ctx = build_context(load(config), config, host=mosquitto.host, port=mosquitto.port, clock=t.wall)
+    server = WebServer(ctx).start()
+    try:
+        sign_in(chromium, server.url, "zhao")
+        chromium.get(server.url + "/bookings")
+        live(chromium)
+        row = '#bookings tr[data-code="K7Q2M9"]'
+
+        def row_says(want: str, ticket: str = "") -> None:
+            def shown(d: webdriver.Chrome) -> bool:
+                el = d.find_element(By.CSS_SELECTOR, row)
+                return want in el.text and el.get_attribute("data-ticket") == ticket
+            WebDriverWait(chromium, 5, poll_frequency=0.05).until(shown, f"the row never said {want!r} / {ticket!r}")
+
+        row_says("待到")
+        chromium.execute_script("window.notReloaded = true")
+        t.shift = 20 * MIN  # 10:20: ten minutes before the booked 10:30
+        rt = kiosk_on(mosquitto)
+        checked = rt.flow.check_in_code("K7Q2M9")
+        assert checked.ticket is not None, checked.zh
+        number = checked.ticket.number
+        row_says("已签到", "waiting")
+        assert number in chromium.find_element(By.CSS_SELECTOR, row).text
+        counter = make_bus(mosquitto, "counter1", topics=TOPICS)
+        assert counter.request(m.Login(counter=1, teller=CFG.teller[0].id, pin=CFG.teller[0].id), 10).ok
+        t.shift = 31 * MIN
+        assert counter.request(m.CallNext(counter=1), 10).number == number
+        row_says("1号窗口", "called")
+        assert counter.request(m.Skip(counter=1), 10).ok  # the customer did not come to the counter
+        row_says("过号", "missed")
+        assert chromium.execute_script("return window.notReloaded") is True  # the same page all along
+    finally:
+        server.stop()

@@ -201,7 +201,7 @@ def test_the_lobby_books_a_slot_and_sees_it_in_the_day_list(branch: PhoneBranch)
     assert code, result_of(done.text)
     assert "李小龙" not in done.text and "13800138000" not in done.text
     listed = c.get(f"/bookings?day={tomorrow}").text
-    row = re.search(rf'<tr class="due" data-code="{code.group(1)}">(.*?)</tr>', listed, re.S)
+    row = re.search(rf'<tr class="due" data-code="{code.group(1)}"[^>]*>(.*?)</tr>', listed, re.S)
     assert row and "10:00" in row.group(1) and "李*" in row.group(1) and "待到" in row.group(1)
     form.update(csrf=csrf_of(c), name="王五", ident="")
     assert c.post("/act/book", data=form).status_code == 200  # the slot's second place

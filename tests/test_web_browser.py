@@ -29,7 +29,7 @@ from qhistory.store import open_store
 from tests.bridge_helpers import Rig, rig
 from tests.browser import open_chromium, save_screenshot
 from tests.bus_helpers import Inbox
-from tests.web_helpers import PEOPLE, csrf_of, signed_in, web_process, write_branch
+from tests.web_helpers import csrf_of, live, sign_in, signed_in, web_process, write_branch
 
 CONFIG: dict[str, Path] = {}  # the web process's branch file (its [history] store is beside it)
 
@@ -51,20 +51,6 @@ def browser() -> Iterator[webdriver.Chrome]:
         yield driver
     finally:
         driver.quit()
-
-
-def sign_in(driver: webdriver.Chrome, url: str, login: str) -> None:
-    driver.delete_all_cookies()
-    driver.get(url + "/login")
-    driver.find_element(By.NAME, "login").send_keys(login)
-    driver.find_element(By.NAME, "password").send_keys(PEOPLE[login][2])
-    driver.find_element(By.CSS_SELECTOR, "form.login-card button").click()
-    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".who"))
-
-
-def live(driver: webdriver.Chrome) -> None:
-    """Wait until the page's event stream is open (its link mark turns green)."""
-    WebDriverWait(driver, 5).until(lambda d: "up" in (d.find_element(By.ID, "link").get_attribute("class") or ""))
 
 
 def click(driver: webdriver.Chrome, css: str) -> None:

@@ -14,6 +14,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from qbus.broker import free_port
 from qbus.config import BranchConfig, SerialLine
@@ -113,3 +116,17 @@ def csrf_of(c: httpx.Client) -> str:
 def result_of(html: str) -> str:
     match = RESULT.search(html)
     return re.sub(r"<[^>]+>", " ", match.group(1)).strip() if match else ""
+
+
+def sign_in(driver: webdriver.Chrome, url: str, login: str) -> None:
+    driver.delete_all_cookies()
+    driver.get(url + "/login")
+    driver.find_element(By.NAME, "login").send_keys(login)
+    driver.find_element(By.NAME, "password").send_keys(PEOPLE[login][2])
+    driver.find_element(By.CSS_SELECTOR, "form.login-card button").click()
+    WebDriverWait(driver, 5).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".who"))
+
+
+def live(driver: webdriver.Chrome) -> None:
+    """Wait until the page's event stream is open (its link mark turns green)."""
+    WebDriverWait(driver, 5).until(lambda d: "up" in d.find_element(By.ID, "link").get_attribute("class"))

@@ -11,12 +11,17 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from qbus import messages as m
 from qbus.config import BranchConfig
+
+if TYPE_CHECKING:
+    from web.live import TicketSeen
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud and typed at a kiosk
 ID_OR_PHONE = re.compile(r"^[0-9]{11}$|^[0-9]{17}[0-9Xx]$|^[0-9]{12,19}$")
@@ -58,10 +63,24 @@ class Row:
     en: str
     number: str
     source: str
+    ticket: str = ""  # what became of the ticket it gave: 等候中 waiting, 已叫号 3号窗口 called, ...
+    ticket_state: str = ""
 
 
-def day_rows(cfg: BranchConfig, bookings: list[m.BookingView], day: str, now: float) -> list[Row]:
-    """The day list: who is due, checked in, late (still expected), no-show or cancelled."""
+# A checked-in booking's ticket as the day list says it (the ticket's state from the events).
+TICKET_STATES = {"waiting": "等候中 waiting", "called": "已叫号 called", "serving": "办理中 being served",
+                 "served": "已办结 served", "missed": "过号 missed the call", "cancelled": "已取消 cancelled"}
+
+
+def day_of(cfg: BranchConfig, now: float) -> str:
+    """The branch's calendar day at `now` (its time zone), YYYY-MM-DD."""
+    return datetime.fromtimestamp(now, ZoneInfo(cfg.branch.timezone)).date().isoformat()
+
+
+def day_rows(cfg: BranchConfig, bookings: list[m.BookingView], day: str, now: float,
+             tickets: Mapping[str, TicketSeen] | None = None) -> list[Row]:
+    """The day list: who is due, checked in, late (still expected), no-show or cancelled, and for
+    a checked-in booking what its ticket is doing now (when this service has seen it: `tickets`)."""
     tz = ZoneInfo(cfg.branch.timezone)
     names = {b.code: b.name_zh for b in cfg.business}
     late_s = cfg.rules.appointment_late_minutes * 60
@@ -77,8 +96,12 @@ def day_rows(cfg: BranchConfig, bookings: list[m.BookingView], day: str, now: fl
             status, zh, en = {"checked_in": ("in", "已签到", "checked in"), "late": ("in late", "迟到签到（普通号）",
                               "came late: walk-in ticket"), "missed": ("noshow", "未到", "no-show"),
                               "cancelled": ("cancelled", "已取消", "cancelled")}[b.status]
+        seen = tickets.get(b.number) if tickets is not None and b.number else None
+        ticket = TICKET_STATES.get(seen.state, seen.state) if seen else ""
+        if seen and seen.counter and seen.state in ("called", "serving", "missed"):
+            ticket = f"{ticket} · {seen.counter}号窗口"
         out.append(Row(b.code, f"{local:%H:%M}", names.get(b.business, b.business), b.masked_name, status, zh, en,
-                       b.number, b.source))
+                       b.number, b.source, ticket, seen.state if seen else ""))
     return out
 
 

@@ -52,7 +52,6 @@ class WebContext:
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
     phone: PhoneLine | None = None  # the customers' phone pages (None: no ticket link key)
     hasher: Callable[[str], str] | None = None  # phone / ID number -> the kiosk's keyed hash (bookings)
-    bookings: list[m.BookingView] = field(default_factory=list)  # retained state/bookings
     _bookings_news: list[asyncio.Event] = field(default_factory=list)
     renderer: Renderer = field(init=False)
     _last: dict[bool, dict[str, str]] = field(default_factory=lambda: {True: {}, False: {}})
@@ -89,13 +88,9 @@ class WebContext:
     def on_message(self, topic: str, payload: bytes) -> None:
         self.live.apply(topic, payload)
         if topic == self.live.topics.state_bookings():
-            try:
-                self.bookings = msgspec.json.decode(payload, type=m.BookingsState).bookings
-                waiters, self._bookings_news = self._bookings_news, []
-                for waiter in waiters:
-                    waiter.set()
-            except (msgspec.DecodeError, msgspec.ValidationError) as err:
-                _LOG.warning("dropped malformed bookings state: %s", err)
+            waiters, self._bookings_news = self._bookings_news, []
+            for waiter in waiters:
+                waiter.set()
         if self.phone is not None:
             self._phone_message(topic, payload)
         for number in self.live.changed_tickets:
@@ -199,7 +194,7 @@ class WebContext:
     async def refresher(self) -> None:
         while True:
             await asyncio.sleep(REFRESH_S)
-            self.live.dirty.update(("queues", "alerts"))
+            self.live.dirty.update(("queues", "alerts", "bookings"))  # waits grow; a booking turns late
             self.flush()
 
     def end_streams(self, sid: str) -> None:

@@ -73,6 +73,7 @@ class LiveBranch:
         self.hall = m.HallView()
         self.stats: dict[str, Any] = {}
         self.acks: dict[str, m.AckView] = {}
+        self.bookings: list[m.BookingView] = []  # retained state/bookings (the lobby's day list)
         self.notice = m.Notice()
         self.devices = Devices()
         self.tickets: dict[str, TicketSeen] = {}
@@ -88,6 +89,7 @@ class LiveBranch:
             "queues": msgspec.json.Decoder(m.QueueState).decode,
             "hall": msgspec.json.Decoder(m.HallView).decode,
             "acks": msgspec.json.Decoder(m.AcksState).decode,
+            "bookings": msgspec.json.Decoder(m.BookingsState).decode,
             "stats": msgspec.json.decode,
         }
         self._counter_dec = msgspec.json.Decoder(m.CounterState)
@@ -146,6 +148,9 @@ class LiveBranch:
         elif kind == "acks":
             self.acks = dict(value.acks)
             self.dirty.add("alerts")
+        elif kind == "bookings":
+            self.bookings = value.bookings
+            self.dirty.add("bookings")
         elif kind == "stats" and isinstance(value, dict):
             self.stats = value
             self.dirty.update(("kpis", "counters"))

@@ -53,10 +53,7 @@ def yesterday_archived(ctx: WebContext) -> bool | None:
 
 def today(ctx: WebContext) -> str:
     """The branch's calendar day now (its time zone), as YYYY-MM-DD."""
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    return datetime.fromtimestamp(ctx.clock(), ZoneInfo(ctx.cfg.branch.timezone)).date().isoformat()
+    return bk.day_of(ctx.cfg, ctx.clock())
 
 
 async def bookings(ctx: WebContext, request: Request, s: Session, result: Any = None,
@@ -66,8 +63,8 @@ async def bookings(ctx: WebContext, request: Request, s: Session, result: Any = 
     day = request.query_params.get("day", now_day)
     if day not in bk.days_ahead(now_day, 60):
         day = now_day
-    rows = bk.day_rows(ctx.cfg, ctx.bookings, day, ctx.clock())
-    return render_page(ctx, s, "bookings.html", status, rows=rows, day=day, days=bk.days_ahead(now_day),
+    rows = bk.day_rows(ctx.cfg, ctx.live.bookings, day, ctx.clock(), ctx.live.tickets)
+    return render_page(ctx, s, "bookings.html", status, rows=rows, day=day, today=now_day, days=bk.days_ahead(now_day),
                        slots=bk.slots(ctx.cfg), result=result, made=made, can_hash=ctx.hasher is not None)
 
 

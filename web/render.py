@@ -12,6 +12,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from web import bookings as bk
 from web import views
 from web.live import LiveBranch
 
@@ -25,6 +26,7 @@ SECTIONS: dict[str, frozenset[str]] = {
     "alerts": frozenset({"alerts", "devices", "queues", "counters"}),
     "lists": frozenset({"lists"}),
     "notice": frozenset({"notice", "hall"}),
+    "bookings": frozenset({"bookings", "lists"}),  # today's day list: the bookings and their tickets
 }
 MANAGER_ONLY = frozenset({"controls"})
 
@@ -64,6 +66,8 @@ class Renderer:
             ctx["rows"] = views.kpi_rows(v, manager)
         elif name == "alerts":
             ctx["rows"] = views.alert_rows(v, manager, self.name_of)
+        elif name == "bookings":
+            ctx["rows"] = bk.day_rows(v.cfg, v.bookings, bk.day_of(v.cfg, v.clock()), v.clock(), v.tickets)
         elif name == "lists":
             ctx["missed"] = sorted((t for t in v.tickets.values() if t.state == "missed"),
                                    key=lambda t: -t.changed_at)
