@@ -32,6 +32,7 @@ from kiosk.staff import StaffAuth, StaffDenied
 from kiosk.ticket import TicketLayout
 from qbus.config import BranchConfig, Business
 from qbus.errors import QcallError
+from qbus.hours import issuing_at, last_ticket
 from qbus.messages import CheckIn, ErrorInfo, Issue, TicketView, Via
 
 _LOG = logging.getLogger(__name__)
@@ -381,18 +382,7 @@ class KioskFlow:
 
     def open_at(self, now: float) -> bool:
         """Within the hours tickets are issued (always, when `[kiosk] hours_only` is off)."""
-        if not self.cfg.kiosk.hours_only:
-            return True
-        local = datetime.fromtimestamp(now, self._tz)
-        if local.isoweekday() not in self.cfg.hours.weekdays:
-            return False
-        hhmm = f"{local.hour:02d}:{local.minute:02d}"
-        return self.cfg.hours.open <= hhmm < self._last_ticket()
-
-    def _last_ticket(self) -> str:
-        hh, mm = map(int, self.cfg.hours.close.split(":"))
-        end = max(0, hh * 60 + mm - self.cfg.kiosk.last_ticket_min)
-        return f"{end // 60:02d}:{end % 60:02d}"
+        return issuing_at(self.cfg, now)
 
     def _command(self, b: Business, who: Recognized | None) -> Issue:
         tier = who.tier if who else self.recognizer.normal_tier
@@ -476,7 +466,7 @@ class KioskFlow:
     def _closed_view(self) -> View:
         """What the idle screen says outside opening hours, before anyone presses a button."""
         if self._closed is None:
-            h, last = self.cfg.hours, self._last_ticket()
+            h, last = self.cfg.hours, last_ticket(self.cfg)
             self._closed = View(ViewKind.MESSAGE, f"现在不是取号时间。本网点取号时间 {h.open}–{last}，欢迎届时光临。",
                                 f"Tickets are issued from {h.open} to {last}. Please come back then.")
         return self._closed

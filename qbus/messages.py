@@ -74,7 +74,7 @@ HourKey = Annotated[str, Meta(pattern=r"^\d{2}$", max_length=2)]  # the branch's
 CounterNo = Annotated[int, Meta(ge=0, le=MAX_COUNTER)]
 Stars = Annotated[int, Meta(ge=0, le=MAX_STARS)]
 
-Via = Literal["button", "bank_card", "passbook", "id_card", "staff", "appointment", "transfer"]
+Via = Literal["button", "bank_card", "passbook", "id_card", "staff", "appointment", "transfer", "poster"]
 
 
 class CounterStatus(StrEnum):

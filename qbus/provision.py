@@ -16,6 +16,7 @@ writes) and an ACL per role, built from the same topic functions the clients use
 - the web service has two identities: `web1` reads what the dashboard shows and sends the
   manager's commands; `web_lobby1` may only send on its own command topic, so a lobby person's
   request can never be published as the manager's (the core also refuses its manager-only ops);
+  with `[web] poster` on, a third, `web_poster1`, may only send on its own command topic (issue);
 - the core reads every command and writes everything.
 
 Re-running keeps existing passwords (devices keep working) unless `rotate=True`.
@@ -134,6 +135,8 @@ def devices_for(cfg: BranchConfig, extra: Iterable[str] = ()) -> list[str]:
     devices += [bridge_device(i) for i in range(len(cfg.serial))]
     if cfg.web.enabled:
         devices += [cfg.web.device, cfg.web.lobby_device]
+    if cfg.web.enabled and cfg.web.poster:
+        devices.append(cfg.web.poster_device)
     devices += list(extra)
     out = list(dict.fromkeys(devices))
     for d in out:
@@ -181,7 +184,7 @@ def grant_for(topics: Topics, device: str, cfg: BranchConfig) -> Grant:
     if role == "web":
         return Grant(device, role, (t.cmd(device), *own_write),
                      (*own_read, t.all_events(), t.alert("advice"), t.all_presence(), t.notice()))
-    if role == "web_lobby":
+    if role in ("web_lobby", "web_poster"):
         return Grant(device, role, (t.cmd(device), *own_write), (t.reply(device),))
     raise ConfigError(f"device {device!r}: no role, no access")
 

@@ -4,7 +4,7 @@ The broker ACL (qbus.provision) decides who may publish on which topic; it canno
 so the core service checks the op with `allowed()` and, for a counter, that the command names the
 device's own counter. The two layers are written from this one table so they cannot drift.
 
-Roles, by device id: `kiosk*`, `bridge*`, `manager*`, `display*`, `core*`, `web_lobby*`, `web*`
+Roles, by device id: `kiosk*`, `bridge*`, `manager*`, `display*`, `core*`, `web_lobby*`, `web_poster*`, `web*`
 by prefix, then `counter<N>` (N = 1..999: a teller's keypad or software panel) and `pad<N>`
 (counter N's customer-facing rating pad: the serial bridge speaks for it, or a rating tablet has
 its own credential); anything else is `unknown` and may do nothing. qserver.auth enforces this
@@ -19,14 +19,15 @@ from typing import Literal
 
 from qbus import messages as m
 
-Role = Literal["kiosk", "bridge", "manager", "display", "core", "counter", "pad", "web", "web_lobby", "unknown"]
+Role = Literal["kiosk", "bridge", "manager", "display", "core", "counter", "pad", "web", "web_lobby", "web_poster",
+               "unknown"]
 
 _COUNTER = re.compile(r"^counter([1-9]\d{0,2})$")
 _PAD = re.compile(r"^pad([1-9]\d{0,2})$")
 # Staff roles (the config's teller.role) that may grant a staff-only tier at the kiosk.
 GRANTING_ROLES = ("lobby", "manager")
-# `web_lobby` before `web`: the web service's lobby identity is the narrower one.
-_PREFIXED: tuple[Role, ...] = ("kiosk", "bridge", "manager", "display", "core", "web_lobby", "web")
+# `web_lobby` and `web_poster` before `web`: the web service's narrower identities.
+_PREFIXED: tuple[Role, ...] = ("kiosk", "bridge", "manager", "display", "core", "web_lobby", "web_poster", "web")
 
 
 def op_of(cls: type[m.Msg]) -> str:
@@ -57,6 +58,9 @@ OPS_BY_ROLE: dict[Role, frozenset[str]] = {
                                         m.CancelBooking)),
     "web_lobby": frozenset(op_of(c) for c in (m.Issue, m.Cancel, m.Requeue, m.Move, m.AckAlert,
                                               m.SetNotice, m.Book, m.CancelBooking)),
+    # The door poster's remote ticket (web.poster): a walk-in number for a customer's phone and
+    # nothing else; the core also holds it to the walk-in tiers (qserver.auth).
+    "web_poster": frozenset({op_of(m.Issue)}),
     "unknown": frozenset(),
 }
 

@@ -30,6 +30,7 @@ from web.context import WebContext
 from web.feed import BusFeed
 from web.live import LiveBranch
 from web.phone import PhoneLine
+from web.poster import Poster, derive_key
 from web.sessions import LoginLimiter, Sessions, load_secret
 from web.users import UserBook
 
@@ -78,12 +79,14 @@ def build_context(cfg: BranchConfig, config_path: Path, *, host: str | None = No
     secret = load_secret(secret_file or beside(config_path, w.session_secret_file))
     link_key = load_link_key(ticket_key_file or beside(config_path, w.ticket_key_file))
     bhost, bport = _broker(cfg, host, port)
-    feed = BusFeed(_client(cfg, w.device, bhost, bport), _client(cfg, w.lobby_device, bhost, bport))
+    poster = _client(cfg, w.poster_device, bhost, bport) if w.poster else None
+    feed = BusFeed(_client(cfg, w.device, bhost, bport), _client(cfg, w.lobby_device, bhost, bport), poster)
     return WebContext(cfg=cfg, live=LiveBranch(cfg, clock), feed=feed, users=users,
                       sessions=Sessions(secret, w.session_minutes, clock),
                       limiter=LoginLimiter(w.login_attempts, w.login_window_s, clock), clock=clock,
                       disk_path=Path(cfg.storage.journal).resolve().parent, history=HistoryReports(cfg, history),
-                      phone=PhoneLine(cfg, link_key), hasher=_hasher(cfg))
+                      phone=PhoneLine(cfg, link_key), hasher=_hasher(cfg),
+                      poster=Poster(cfg, derive_key(secret)) if w.poster else None)
 
 
 def _hasher(cfg: BranchConfig) -> Callable[[str], str] | None:

@@ -17,7 +17,9 @@ core enforces what the kiosk's own screen enforces:
 - a `book` past m.MAX_BOOKINGS held, a dashboard `ack_alert` past m.MAX_ACKS in a day, is refused
   (the retained state lists them all in one message, which must fit the broker);
 - a command from the web service names the person acting (the web service signs its staff in
-  itself, so a staff-only tier it issues is granted by that person).
+  itself, so a staff-only tier it issues is granted by that person);
+- the door poster's identity (`web_poster*`, [web] poster) issues only walk-in tickets: no
+  priority or staff-only tier, no customer, grant or appointment; stamped `via="poster"`.
 
 `admit()` also stamps what the core knows better than the payload: the kiosk of an issue and the
 source of a rating are the sending device.
@@ -65,7 +67,10 @@ def admit(cfg: BranchConfig, core: BranchCore, device: str, cmd: m.Command, now:
     if role in ("web", "web_lobby") and not (cmd.granted_by if isinstance(cmd, m.Issue)
                                              else getattr(cmd, "by", "")):
         raise Forbidden(f"{device}: a command from the web service must name the person acting")
-    if isinstance(cmd, m.Issue) and role not in ("web", "web_lobby"):
+    if isinstance(cmd, m.Issue) and role == "web_poster":
+        _check_poster(cfg, cmd)
+        cmd = msgspec.structs.replace(cmd, kiosk=device, via="poster")
+    elif isinstance(cmd, m.Issue) and role not in ("web", "web_lobby"):
         # (the web service signs its staff in itself and names them: checked just above)
         _check_grant(cfg, cmd)
         if role == "kiosk":
@@ -118,6 +123,20 @@ def _check_room(core: BranchCore, cmd: m.Book | m.AckAlert) -> None:
                                       "ones count until the day ends); book another day")
     elif cmd.key and len(core.acks) >= m.MAX_ACKS and cmd.key not in core.acks:
         raise errors.AcksFull(f"{m.MAX_ACKS} alerts were acknowledged today already; this one is not recorded")
+
+
+def _check_poster(cfg: BranchConfig, cmd: m.Issue) -> None:
+    """A remote ticket from the door's poster is a plain walk-in one: nobody was recognised and
+    nobody granted anything, so no priority or staff-only tier, no customer, no appointment."""
+    if not cfg.web.poster:
+        raise Forbidden("remote tickets from the door's poster are off ([web] poster)")
+    tier = next((t for t in cfg.tier if t.code == cmd.tier), None)
+    if tier is not None and (tier.priority or tier.by_staff_only):
+        raise Forbidden(f"the poster's remote ticket is a walk-in one: tier {cmd.tier} needs the kiosk or staff",
+                        zh="远程取号只能取普通号")
+    if cmd.granted_by or cmd.staff_pin or cmd.customer or cmd.masked_name or cmd.appointment_at:
+        raise Forbidden("the poster's remote ticket names no customer, grant or appointment",
+                        zh="远程取号只能取普通号")
 
 
 def _check_withdraw(core: BranchCore, device: str, number: str, now: float) -> None:

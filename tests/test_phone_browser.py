@@ -6,6 +6,7 @@ the QR's data read back from its GS ( k store command, as a phone camera would r
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -22,12 +23,15 @@ from kiosk.ticket import TicketLayout
 from qbus import messages as m
 from qbus.client import BusClient
 from qbus.ticket_link import load_link_key, ticket_token, ticket_url
-from tests.bridge_helpers import Rig, rig
+from tests.bridge_helpers import CFG, Rig, rig
 from tests.browser import open_chromium, save_screenshot
 from tests.bus_helpers import Inbox
 from tests.web_helpers import csrf_of, result_of, signed_in, web_process, write_branch
+from web.poster import derive_key, poster_code
+from web.sessions import load_secret
 
 BASE = "http://127.0.0.1"  # web.base_url of write_branch: what the QR holds
+POSTER_CAP = 3  # [web] poster_window_max here: remote tickets per poster code
 
 
 def qr_text(escpos: bytes) -> str:
@@ -62,10 +66,13 @@ class PhoneBranch:
 @pytest.fixture(scope="module")
 def branch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PhoneBranch]:
     tmp = tmp_path_factory.mktemp("phone-branch")
-    with rig(tmp, [1]) as r:
+    poster_on = msgspec.structs.replace(CFG, web=msgspec.structs.replace(
+        CFG.web, poster=True, poster_window_max=POSTER_CAP))  # the core reads the same branch file
+    with rig(tmp, [1], cfg=poster_on) as r:
         config = write_branch(tmp / "etc", r.cfg)
-        with config.open("a", encoding="utf-8") as f:
-            f.write("phone_near = 1\n")  # [web] is the file's last table
+        text = config.read_text(encoding="utf-8").replace("\n[kiosk]\n", "\n[kiosk]\nhours_only = false\n", 1)
+        # [web] is the file's last table; the door poster's remote ticket is on, 3 per code
+        config.write_text(text + f"phone_near = 1\nposter = true\nposter_window_max = {POSTER_CAP}\n", encoding="utf-8")
         key = load_link_key(tmp / "etc" / "ticket-link.key")  # the kiosk's copy; the web reads the same file
         b = PhoneBranch(r, config, key)
         try:
@@ -228,3 +235,128 @@ def test_a_web_service_restarted_mid_day_shows_the_places_at_once(
     assert text(phone, "#ahead") == "2"
     assert r.manager.request(m.Cancel(number=first.number, by="2001"), 10).ok
     wait_text(phone, "#zh", "请准备，前面还有 1 人")
+
+
+# ---------------------------------------------------------------------------------- the door poster
+
+TAKEN_BY_CODE: dict[str, int] = {}  # remote tickets this module took on each poster code
+
+
+def poster_url(branch: PhoneBranch) -> str:
+    """The URL in the door screen's QR right now, as the signed-in lobby's screen shows it."""
+    screen = signed_in(branch.url, "zhao").get("/poster")
+    assert screen.status_code == 200 and "<svg" in screen.text and "扫码取号" in screen.text
+    found = re.search(r'id="qr" data-url="([^"]+)"', screen.text)
+    assert found and found.group(1).startswith(BASE + "/p/")
+    return found.group(1).replace(BASE, branch.url)
+
+
+def poster_key(branch: PhoneBranch) -> bytes:
+    return derive_key(load_secret(branch.config.parent / "web-secret.key", create=False))
+
+
+def window_now(branch: PhoneBranch) -> int:
+    return int(time.time() // (branch.r.cfg.web.poster_minutes * 60))
+
+
+def remote_issued(r: Rig) -> list[m.TicketView]:
+    return [x.value.ticket for x in r.events.items if isinstance(x.value, m.TicketIssued) and x.value.ticket.via == "poster"]
+
+
+def scan(url: str, cookie: str = "") -> tuple[str, str]:
+    """A phone without a browser scans the code: (its cookie, the form token on the page)."""
+    page = httpx.get(url, headers={"Cookie": f"qcall_phone={cookie}"} if cookie else {}, timeout=10)
+    assert page.status_code == 200, page.text
+    form = re.search(r'name="form" value="([0-9a-f]+)"', page.text)
+    assert form, page.text
+    return page.cookies.get("qcall_phone") or cookie, form.group(1)
+
+
+def choose(url: str, cookie: str, form: str, business: str = "cash") -> httpx.Response:
+    headers = {"Cookie": f"qcall_phone={cookie}"} if cookie else {}
+    return httpx.post(url, data={"form": form, "business": business}, headers=headers, timeout=10)
+
+
+def took(url: str) -> None:
+    TAKEN_BY_CODE[url] = TAKEN_BY_CODE.get(url, 0) + 1
+
+
+def test_the_door_posters_code_gives_a_walk_in_ticket_the_phone_then_follows(
+        branch: PhoneBranch, phone: webdriver.Chrome) -> None:
+    r = branch.r
+    url = poster_url(branch)
+    phone.delete_all_cookies()
+    phone.get(url)
+    assert "请选择业务" in text(phone, "main") and "普通客户" in text(phone, ".hint")
+    phone.find_element(By.CSS_SELECTOR, 'button[data-business="personal"]').click()
+    WebDriverWait(phone, 5).until(lambda d: "/t/" in d.current_url)
+    took(url)
+    number = text(phone, "#number")
+    assert r.events.wait_for(lambda xs: any(t.number == number for t in remote_issued(r)))
+    ticket = next(t for t in remote_issued(r) if t.number == number)
+    assert (ticket.business, ticket.tier, ticket.via) == ("personal", "normal", "poster")
+    assert r.core.service.store.core.tickets[number].kiosk == "web_poster1"  # the core stamped who issued it
+    assert "前面还有" in text(phone, "#zh") or "请准备" in text(phone, "#zh")  # its place, at once
+    save_screenshot(phone, "phone-poster-ticket")
+    # The same phone scans again: no second number, a link to the one it has.
+    phone.get(url)
+    assert f"您今天已取号 {number}" in text(phone, "#said")
+    phone.find_element(By.ID, "mine").click()
+    wait_text(phone, "#number", number)
+
+
+def test_one_per_phone_per_day_even_with_a_cookie_saved_from_before(branch: PhoneBranch) -> None:
+    r = branch.r
+    url = poster_url(branch)
+    before = len(remote_issued(r))
+    blank, form = scan(url)
+    first = choose(url, blank, form)
+    assert first.status_code == 303 and first.headers["location"].startswith("/t/"), first.text
+    took(url)
+    mine = first.headers["location"]
+    holding = first.cookies.get("qcall_phone")
+    assert holding and holding != blank
+    # The same phone again, with the cookie it now has: refused, with its ticket linked.
+    again = choose(url, holding, form)
+    assert again.status_code == 409 and "您今天已取号" in again.text and f'href="{mine}"' in again.text
+    page = httpx.get(url, headers={"Cookie": f"qcall_phone={holding}"}, timeout=10)
+    assert "每部手机每天限取一个号" in page.text and f'href="{mine}"' in page.text and 'name="form"' not in page.text
+    # The cookie saved before it took the number, replayed: the service remembers the phone.
+    replayed = choose(url, blank, form)
+    assert replayed.status_code == 409 and f'href="{mine}"' in replayed.text
+    assert httpx.get(branch.url + mine, timeout=5).status_code == 200  # the link really is its page
+    time.sleep(0.2)  # (no event can say "nothing else was issued": a short look for a second one)
+    assert len(remote_issued(r)) == before + 1
+
+
+def test_an_old_or_forged_poster_code_and_a_forged_form_are_refused(branch: PhoneBranch) -> None:
+    r = branch.r
+    key = poster_key(branch)
+    before = len(remote_issued(r))
+    old = f"{branch.url}/p/{poster_code(key, window_now(branch) - 2)}"  # ten minutes ago: a photo taken home
+    for url in (old, f"{branch.url}/p/{poster_code(b'x' * 32, window_now(branch))}", f"{branch.url}/p/short"):
+        page = httpx.get(url, timeout=5)
+        assert page.status_code == 403 and "请在网点门口重新扫码" in page.text and "scan the poster" in page.text
+        assert choose(url, "", "0" * 32).status_code == 403
+    url = poster_url(branch)
+    cookie, form = scan(url)
+    other_cookie, other_form = scan(url)
+    for c, f in (("", form), (cookie, "0" * 32), (cookie, other_form), (cookie[:-2] + "xx", form)):
+        refused = choose(url, c, f)
+        assert refused.status_code == 403 and "请求无效" in refused.text, (c, f)
+    assert choose(url, cookie, form, business="gold").status_code == 400
+    time.sleep(0.2)  # (no event can say "nothing was issued": a short look for one)
+    assert len(remote_issued(r)) == before
+
+
+def test_one_poster_code_gives_at_most_its_cap_of_remote_tickets(branch: PhoneBranch) -> None:
+    url = poster_url(branch)
+    answers = []
+    for _ in range(POSTER_CAP + 1 - TAKEN_BY_CODE.get(url, 0)):  # fresh phones (no cookies) on one code
+        cookie, form = scan(url)
+        answers.append(choose(url, cookie, form).status_code)
+    assert answers[:-1] == [303] * (len(answers) - 1)
+    assert answers[-1] == 429
+    cookie, form = scan(url)
+    full = choose(url, cookie, form)
+    assert full.status_code == 429 and "远程取号名额已满" in full.text and "kiosk" in full.text

@@ -23,7 +23,7 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from web import actions, pages, phone_pages, signin
+from web import actions, pages, phone_pages, poster_pages, signin
 from web.access import action, page
 from web.context import WebContext
 
@@ -94,6 +94,9 @@ def create_app(ctx: WebContext) -> Starlette:
         Route("/t/{token}/events", phone_pages.ticket_events),
         Route("/t/{token}/leave", phone_pages.leave_confirm, methods=["GET"]),
         Route("/t/{token}/leave", phone_pages.leave, methods=["POST"]),
+        Route("/poster", page(poster_pages.door_screen)),
+        Route("/p/{code}", poster_pages.scanned, methods=["GET"]),
+        Route("/p/{code}", poster_pages.take, methods=["POST"]),
         Route("/act/requeue", action(actions.requeue), methods=["POST"]),
         Route("/act/cancel", action(actions.cancel), methods=["POST"]),
         Route("/act/move", action(actions.move), methods=["POST"]),

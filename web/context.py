@@ -26,6 +26,7 @@ from web.broadcast import BYE, Broadcaster, Follower, sse
 from web.feed import BusFeed
 from web.live import LiveBranch
 from web.phone import PhoneLine, PhoneView
+from web.poster import Poster
 from web.render import Renderer, touched
 from web.reports import ReportSource
 from web.sessions import LoginLimiter, Session, Sessions
@@ -51,6 +52,7 @@ class WebContext:
     history: ReportSource | None = None  # the history store's reports (None: not wired, live day only)
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
     phone: PhoneLine | None = None  # the customers' phone pages (None: no ticket link key)
+    poster: Poster | None = None  # the door poster's remote ticket (None: [web] poster is off)
     hasher: Callable[[str], str] | None = None  # phone / ID number -> the kiosk's keyed hash (bookings)
     _bookings_news: list[asyncio.Event] = field(default_factory=list)
     renderer: Renderer = field(init=False)

@@ -5,7 +5,8 @@
 message to the event loop (`loop.call_soon_threadsafe`), where the LiveBranch applies it and the
 pages are updated: paho's network thread never touches the model. Commands go out as `web1`
 (a manager's) or `web_lobby1` (a lobby person's), so the broker and the core both hold the lobby
-to the lobby's rights whatever the web code does. `request()` blocks, so pages call it in a
+to the lobby's rights whatever the web code does. With `[web] poster` on, a third identity
+(`web_poster1`) sends the door poster's remote tickets and nothing else. `request()` blocks, so pages call it in a
 worker thread.
 """
 
@@ -25,9 +26,10 @@ _LOG = logging.getLogger(__name__)
 class BusFeed:
     """`start(loop, on_message, on_link)`, `send(role, cmd)`, `close()` (safe twice)."""
 
-    def __init__(self, reader: BusClient, lobby: BusClient) -> None:
+    def __init__(self, reader: BusClient, lobby: BusClient, poster: BusClient | None = None) -> None:
         self.reader = reader  # also the manager's command identity
         self.lobby = lobby
+        self.poster = poster  # the door poster's remote tickets ([web] poster), issue only
         self._closed = False
 
     def start(self, loop: asyncio.AbstractEventLoop, on_message: Callable[[str, bytes], None],
@@ -48,11 +50,18 @@ class BusFeed:
         self.reader.on_offline = link(False)
         self.reader.start()
         self.lobby.start()
+        if self.poster is not None:
+            self.poster.start()
         _LOG.info("web service on the bus as %s (lobby commands as %s) at %s:%s", self.reader.device,
                   self.lobby.device, self.reader.host, self.reader.port)
 
     def send(self, role: str, cmd: m.Command) -> m.Reply:
-        """Send `cmd` for a person of `role` and wait for the core's reply (BusError if none)."""
+        """Send `cmd` for a person of `role` (or the door poster's customer, role `poster`) and wait
+        for the core's reply (BusError if none)."""
+        if role == "poster":
+            if self.poster is None:
+                raise BusError("the door poster's remote ticket is off ([web] poster)")
+            return self.poster.request(cmd)
         bus = self.reader if role == "manager" else self.lobby
         return bus.request(cmd)
 
@@ -60,7 +69,7 @@ class BusFeed:
         if self._closed:
             return
         self._closed = True
-        for bus in (self.lobby, self.reader):
+        for bus in (self.lobby, self.reader, *([self.poster] if self.poster is not None else [])):
             try:
                 bus.close()
             except BusError as err:

@@ -303,3 +303,13 @@ class WebSection(Base, kw_only=True):
     # kiosk (qbus.ticket_link); relative to the config file like the other [web] files.
     ticket_key_file: str = "ticket-link.key"
     phone_near: int = 3  # at this many people ahead the page says 请准备 / your turn is near
+    # The remote ticket from a QR poster at the branch door (docs/web.md "Remote ticket"). Off by
+    # default: the poster page shows a code that changes every poster_minutes (the one before is
+    # still accepted), so a photo of it is useless from home; one ticket per phone per day, at most
+    # poster_window_max per code and poster_day_max a day. Walk-in tiers only, under its own bus
+    # identity (poster_device, role web_poster: issue only).
+    poster: bool = False
+    poster_device: str = "web_poster1"
+    poster_minutes: float = 5.0
+    poster_window_max: int = 20
+    poster_day_max: int = 300

@@ -362,6 +362,30 @@ def _web_problems(cfg: BranchConfig) -> list[str]:
         out.append("web.lobby_device: must differ from web.device (the broker tells them apart)")
     elif not w.lobby_device.startswith("web_lobby") or w.device.startswith("web_lobby"):
         out.append("web.lobby_device: must start with 'web_lobby' and web.device must not")
+    if w.device.startswith("web_poster") or w.lobby_device.startswith("web_poster"):
+        out.append("web.device / lobby_device: 'web_poster…' is the poster's identity (web.poster_device)")
+    return out + _poster_problems(cfg)
+
+
+def _poster_problems(cfg: BranchConfig) -> list[str]:
+    """The remote ticket from the door's QR poster: checked whether on or off, so turning it on
+    later cannot meet a surprise; what it needs to work only when it is on."""
+    w, out = cfg.web, []
+    if not re.fullmatch(r"web_poster[a-z0-9_-]{0,22}", w.poster_device):
+        out.append(f"web.poster_device: {w.poster_device!r} must start with 'web_poster' "
+                   "(lower-case letters, digits, '-', '_')")
+    if not 1 <= w.poster_minutes <= 30:
+        out.append(f"web.poster_minutes: {w.poster_minutes:g} must be 1..30 (how often the poster's code changes)")
+    if not 1 <= w.poster_window_max <= 1000:
+        out.append(f"web.poster_window_max: {w.poster_window_max} must be 1..1000 tickets per code")
+    if not w.poster_window_max <= w.poster_day_max <= 10_000:
+        out.append(f"web.poster_day_max: {w.poster_day_max} must be poster_window_max..10000 tickets a day")
+    if w.poster and not w.enabled:
+        out.append("web.poster: the poster's tickets are the web service's: web.enabled must be true")
+    if w.poster and not w.base_url:
+        out.append("web.poster: needs web.base_url (the poster's QR holds <base_url>/p/<code>)")
+    if w.poster and not any(not t.priority and not t.by_staff_only for t in cfg.tier):
+        out.append("web.poster: no walk-in tier to issue (every tier is a priority or staff-only one)")
     return out
 
 
