@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from qbus import messages as m
@@ -86,3 +87,30 @@ def test_the_lobby_identity_reads_nothing_of_the_branch(secured: tuple[BranchCon
     finally:
         lobby.close()
         reader.close()
+
+
+def test_the_door_posters_identity_only_takes_walk_in_numbers(tmp_path: Path) -> None:
+    """[web] poster on: `web_poster1` gets its own credential; the broker keeps it off the other
+    identities' topics and the core allows it a walk-in `issue` and nothing else."""
+    base = load(EXAMPLE)
+    cfg = msgspec.structs.replace(base, web=msgspec.structs.replace(base.web, poster=True,
+                                                                   base_url="https://q.bank.example"))
+    prov = provision(cfg, tmp_path / "etc", listen_port=free_port())
+    with MosquittoBroker(tmp_path / "run", conf=prov.settings).start() as broker:
+        core = CoreRunner(cfg, tmp_path / "journal.db", broker.host, broker.port, username="core",
+                          password=prov.password("core")).start()
+        poster = client(cfg, broker, prov, "web_poster1").connect(5)
+        try:
+            forged = m.Request(id="forged-grant", cmd=m.Issue(business="cash", tier="priority", granted_by="zhao",
+                                                              via="staff"))
+            poster.publish_raw(poster.topics.cmd("web_lobby1"), m.encode(forged))  # as the lobby: dropped
+            ticket = poster.request(m.Issue(business="cash"))
+            assert ticket.ok and ticket.ticket is not None and ticket.ticket.via == "poster"
+            for cmd in (m.Issue(business="cash", tier="vip"), m.Cancel(number=ticket.ticket.number, by="zhao")):
+                refused = poster.request(cmd)
+                assert not refused.ok and refused.error is not None and refused.error.code == "forbidden"
+            assert "forged-grant" not in [row.rid for row in core.store.journal.rows(0)]
+            assert [t.number for t in core.service.store.core.waiting_list()] == [ticket.ticket.number]
+        finally:
+            poster.close()
+            core.stop()

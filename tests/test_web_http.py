@@ -202,3 +202,22 @@ def test_the_lobby_never_gets_teller_ratings_from_reports_and_pages_refuse_frami
     page = mgr.get("/")
     assert page.headers["x-frame-options"] == "DENY" and "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
+
+
+def test_the_door_poster_is_off_by_default_and_then_nothing_of_it_answers(branch: Branch) -> None:
+    """[web] poster is off: no door screen, no remote ticket page or form (a plain 404), and the
+    core refuses the poster's identity even if someone sends as it."""
+    c = signed_in(branch.url, "zhao")
+    assert c.get("/poster").status_code == 404
+    for code in ("AAAAAAAAAAAA", "x"):
+        assert httpx.get(f"{branch.url}/p/{code}", timeout=5).status_code == 404
+        assert httpx.post(f"{branch.url}/p/{code}", data={"business": "cash"}, timeout=5).status_code == 404
+    assert "扫码取号" not in c.get("/lobby").text
+    poster = BusClient(host=branch.kiosk.host, port=branch.kiosk.port, topics=branch.core.topics,
+                       device="web_poster1").connect(10)
+    try:
+        reply = poster.request(m.Issue(business="cash"), 10)
+    finally:
+        poster.close()
+    assert not reply.ok and reply.error is not None and reply.error.code == "forbidden"
+    assert "[web] poster" in reply.error.en
