@@ -122,7 +122,8 @@ def test_provision_gives_the_poster_its_own_command_topic_and_nothing_more() -> 
     ('device = "web_poster9"', "'web_poster…' is the poster's identity"),
 ])
 def test_check_config_refuses_a_poster_that_could_not_work(tmp_path: Path, capsys: Any, web: str, said: str) -> None:
-    text = EXAMPLE.read_text(encoding="utf-8").replace("\n[web]\n", f"\n[web]\n{web}\n", 1)
+    text = EXAMPLE.read_text(encoding="utf-8").replace("\nposter = false\n", "\n")
+    text = text.replace("\n[web]\n", f"\n[web]\n{web}\n", 1)
     path = tmp_path / "branch.toml"
     path.write_text(text, encoding="utf-8")
     assert main(["check-config", "--config", str(path)]) != 0
