@@ -244,7 +244,9 @@ TAKEN_BY_CODE: dict[str, int] = {}  # remote tickets this module took on each po
 
 def poster_url(branch: PhoneBranch) -> str:
     """The URL in the door screen's QR right now, as the signed-in lobby's screen shows it."""
-    screen = signed_in(branch.url, "zhao").get("/poster")
+    lobby = signed_in(branch.url, "zhao")
+    assert 'href="/poster"' in lobby.get("/lobby").text  # the lobby's way to the door screen
+    screen = lobby.get("/poster")
     assert screen.status_code == 200 and "<svg" in screen.text and "扫码取号" in screen.text
     found = re.search(r'id="qr" data-url="([^"]+)"', screen.text)
     assert found and found.group(1).startswith(BASE + "/p/")

@@ -129,4 +129,4 @@ def sign_in(driver: webdriver.Chrome, url: str, login: str) -> None:
 
 def live(driver: webdriver.Chrome) -> None:
     """Wait until the page's event stream is open (its link mark turns green)."""
-    WebDriverWait(driver, 5).until(lambda d: "up" in d.find_element(By.ID, "link").get_attribute("class"))
+    WebDriverWait(driver, 5).until(lambda d: "up" in (d.find_element(By.ID, "link").get_attribute("class") or ""))
