@@ -130,7 +130,7 @@ class WebContext:
             phone.dirty.update(self.live.queues.waiting)  # new estimates for everyone
         elif info.kind == "state" and info.rest == ("hall",) and self.live.hall.day:
             phone.set_day(self.live.hall.day)
-        elif info.kind == "state" and info.rest == ("waiting",):
+        elif info.kind == "state" and info.rest == ("waiting",) and not phone.rebuilt:
             try:
                 phone.rebuild(self._waiting_dec.decode(payload))
             except (msgspec.DecodeError, msgspec.ValidationError) as err:
@@ -166,6 +166,8 @@ class WebContext:
 
     def on_link(self, online: bool) -> None:
         self.live.set_online(online)
+        if online and self.phone is not None:
+            self.phone.rebuilt = False  # events may have been missed: take the retained places again
         self._schedule()
 
     def _schedule(self) -> None:

@@ -78,6 +78,7 @@ class PhoneLine:
         self.day_tag = ""
         self.dirty: set[str] = set()  # businesses whose order changed
         self.touched: set[str] = set()  # tickets whose own state changed
+        self.rebuilt = False  # places taken from state/waiting since the last (re)connect
         self._seq = 0
 
     # ------------------------------------------------------------------ lookup
@@ -143,7 +144,10 @@ class PhoneLine:
 
     def rebuild(self, state: m.WaitingState) -> None:
         """Places of the tickets this service never saw issued (it started after them), from the
-        core's retained `state/waiting`; what events already told is kept as it is."""
+        core's retained `state/waiting`; what events already told is kept as it is. Once done,
+        the events keep the places right (the owner clears `rebuilt` after a lost bus link, when
+        events may have been missed, and the broker sends the retained state again)."""
+        self.rebuilt = True
         if state.day:
             self.set_day(state.day)
         booked = set(state.booked)
