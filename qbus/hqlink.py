@@ -33,7 +33,11 @@ from qbus.provision import Grant, _existing_password, _write_private, new_passwo
 from qbus.topics import Topics
 
 # Relative to a branch's tree: what goes out to head office, and what head office may push in.
-OUTGOING = ("event/#", "alert/#", "state/#", "archive/#")
+# Every retained state but `state/waiting` (the branch's whole waiting list, up to the broker's packet
+# limit, after every change: for the branch's own web service, never worth head office's link or its
+# queue while the link is down).
+OUTGOING = ("event/#", "alert/#", "state/queues", "state/counter/+", "state/hall", "state/stats", "state/acks",
+            "state/bookings", "archive/#")
 INCOMING = ("notice", "offer/#")
 LINK = "link"  # the bridge's own retained up/down notification
 

@@ -123,6 +123,8 @@ def test_the_link_cut_for_a_busy_hour_then_restored(sites: Sites, postgres: PgCl
             assert_head_office_figures_match(postgres.dsn, schema, site)
         links = db_rows(postgres.dsn, schema, "SELECT branch, up FROM hq_link ORDER BY branch")
         assert links == [(b, True) for b in BRANCHES]
+        states = {r[0] for r in db_rows(postgres.dsn, schema, "SELECT key FROM hq_state WHERE branch = %s", "b1")}
+        assert "queues" in states and not {k for k in states if "waiting" in k}, states  # the waiting list stays home
     finally:
         ingest.stop()
 
