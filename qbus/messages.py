@@ -802,13 +802,14 @@ class WaitingState(Msg, kw_only=True):
     """Retained `state/waiting`: every waiting ticket of each business type, oldest key first.
 
     What a service that (re)starts mid-day needs to know where each ticket stands (the web's phone
-    pages) without the day's events. Numbers, tiers and wait keys only: no names, no hashes.
+    pages) without the day's events. Sent at most every half second while tickets come and go. Numbers, tiers and wait keys only: no names, no hashes.
     `booked` lists the appointment tickets among them. `complete` is false when the list stops short
     of everyone waiting (it is cut to fit the broker's max_packet_size: the first to be reached stay).
     """
 
     v: int = SCHEMA_VERSION
     day: Annotated[str, Meta(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = ""
+    seq: int = 0  # the journal row it reflects: every event up to this `seq` is in it
     lines: dict[str, list[WaitingEntry]] = {}
     booked: list[Number] = []
     complete: bool = True

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import queue
 import secrets
 import threading
@@ -53,6 +54,9 @@ _LOG = logging.getLogger(__name__)
 STATS_EVERY_S = 60.0
 # After events, the KPIs (served and satisfaction per counter on the dashboard) follow within this.
 STATS_AFTER_EVENTS_S = 2.0
+# state/waiting (the whole waiting list) at most this often while tickets come and go: a flood of
+# issues must not rebuild and send it per batch. Its `seq` tells a reader which events it includes.
+WAITING_EVERY_S = 0.5
 
 # Events that change the retained state/bookings (the lobby's day list).
 BOOKING_EVENTS = (m.BookingMade, m.BookingCancelled, m.BookingCheckedIn, m.BookingMissed, m.DayReset)
@@ -119,6 +123,8 @@ class CoreService:
         self.published_seq = int(store.journal.meta("published_seq", "0") or 0)
         self._last_stats = 0.0
         self._stats_stale = False
+        self._last_waiting = 0.0
+        self._waiting_stale = False
         self._stop = threading.Event()
         self._full_state = threading.Event()
         self.bad_payloads = 0
@@ -194,6 +200,7 @@ class CoreService:
                 self._full_state.clear()
                 self.publish_all_state()
             self.publish_stats()
+            self.publish_waiting()
         self._advance_published()
         self.store.journal.flush_meta()
 
@@ -204,6 +211,8 @@ class CoreService:
 
     def _sleep_for(self) -> float:
         due = self.store.core.next_deadline()
+        if self._waiting_stale:
+            due = min(due or math.inf, self._last_waiting + WAITING_EVERY_S)
         wait = 1.0 if due is None else due - self.clock.now()
         return max(0.01, min(1.0, wait))
 
@@ -348,7 +357,7 @@ class CoreService:
         if bookings:
             self._send(t.state_bookings(), m.encode(self.store.core.bookings_state()), retain=True)
         if events:
-            self._stats_stale = True
+            self._stats_stale = self._waiting_stale = True
         if events or hall_changed:
             self._publish_state(counters)
             for advice in self.advisor.observe(events, self.store.core, self.clock.now()):
@@ -390,8 +399,6 @@ class CoreService:
             self._send(t.state_counter(c), m.encode(core.counter_state(c)), retain=True)
         self._send(t.state_queues(), m.encode(core.queue_state()), retain=True)
         self._send(t.state_hall(), m.encode(self.hall_view()), retain=True)
-        # Who waits where (the web's phone pages after a restart), cut to fit the broker's limit.
-        self._send(t.state_waiting(), m.encode(core.waiting_state(self.waiting_listed)), retain=True)
 
     def hall_view(self) -> m.HallView:
         """The core's hall view with the notice a person set (SetNotice), else the display's own."""
@@ -420,6 +427,22 @@ class CoreService:
         if any(core.notice):
             self._send(self.topics.notice(), m.encode(m.Notice(zh=core.notice[0], en=core.notice[1])), retain=True)
         self.publish_stats(force=True)
+        self.publish_waiting(force=True)
+
+    def publish_waiting(self, force: bool = False) -> None:
+        """Retained state/waiting after changes, at most every WAITING_EVERY_S (like state/stats it
+        is rebuilt from the core, so it is sent outside the outbox's flights)."""
+        now = self.clock.now()
+        if not force and (not self._waiting_stale or now - self._last_waiting < WAITING_EVERY_S):
+            return
+        self._last_waiting, self._waiting_stale = now, False
+        state = self.store.core.waiting_state(self.waiting_listed)
+        state.seq = self.store.journal.last_seq
+        topic, payload = self.topics.state_waiting(), m.encode(state)
+        if packet_size(topic, payload) > self.max_packet:  # waiting_listed keeps it under: a bug
+            _LOG.error("state/waiting is %d bytes, over max_packet_size; not published", len(payload))
+            return
+        self.bus.publish_raw(topic, payload, retain=True)
 
     def publish_stats(self, force: bool = False) -> None:
         now = self.clock.now()

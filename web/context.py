@@ -130,9 +130,11 @@ class WebContext:
             phone.dirty.update(self.live.queues.waiting)  # new estimates for everyone
         elif info.kind == "state" and info.rest == ("hall",) and self.live.hall.day:
             phone.set_day(self.live.hall.day)
-        elif info.kind == "state" and info.rest == ("waiting",) and not phone.rebuilt:
+        elif info.kind == "state" and info.rest == ("waiting",):
             try:
                 phone.rebuild(self._waiting_dec.decode(payload))
+                for c in self.live.counters.values():  # a ticket it no longer lists may be at a counter
+                    phone.seen_counter(c)
             except (msgspec.DecodeError, msgspec.ValidationError) as err:
                 _LOG.warning("dropped malformed waiting state: %s", err)
         elif info.kind == "state" and info.rest[0] == "counter":
@@ -166,8 +168,6 @@ class WebContext:
 
     def on_link(self, online: bool) -> None:
         self.live.set_online(online)
-        if online and self.phone is not None:
-            self.phone.rebuilt = False  # events may have been missed: take the retained places again
         self._schedule()
 
     def _schedule(self) -> None:

@@ -39,6 +39,7 @@ class Place:
     counter: int = 0
     booked: bool = False
     masked_name: str = ""
+    at_seq: int = 0  # the journal row of the last event (or state/waiting) that told us about it
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,6 @@ class PhoneLine:
         self.day_tag = ""
         self.dirty: set[str] = set()  # businesses whose order changed
         self.touched: set[str] = set()  # tickets whose own state changed
-        self.rebuilt = False  # places taken from state/waiting since the last (re)connect
         self._seq = 0
 
     # ------------------------------------------------------------------ lookup
@@ -110,32 +110,32 @@ class PhoneLine:
             self._seq += 1
             key = max(v.issued_at, v.appointment_at) if v.appointment_at else v.issued_at
             p[v.number] = Place(v.number, v.business, self.rank.get(v.tier, 0), key, self._seq,
-                                booked=v.appointment_at > 0, masked_name=v.masked_name)
+                                booked=v.appointment_at > 0, masked_name=v.masked_name, at_seq=ev.seq)
             tag = v.id[: -len(v.number)] if v.id.endswith(v.number) else self.day_tag
             if len(self.by_token) < TOKENS_KEPT:
                 self.by_token[ticket_token(self.key, tag + v.number)] = v.number
             self.dirty.add(v.business)
         elif isinstance(ev, m.TicketCalled):
-            self._state(ev.number, "called", ev.counter)
+            self._state(ev.number, "called", ev.seq, ev.counter)
         elif isinstance(ev, m.ServiceStarted):
-            self._state(ev.number, "serving", ev.counter)
+            self._state(ev.number, "serving", ev.seq, ev.counter)
         elif isinstance(ev, m.ServiceFinished):
-            self._state(ev.number, "served", ev.counter)
+            self._state(ev.number, "served", ev.seq, ev.counter)
         elif isinstance(ev, m.TicketSkipped):
-            self._state(ev.number, "missed", ev.counter)
+            self._state(ev.number, "missed", ev.seq, ev.counter)
         elif isinstance(ev, m.TicketCancelled):
-            self._state(ev.number, "cancelled")
+            self._state(ev.number, "cancelled", ev.seq)
         elif isinstance(ev, m.TicketRequeued):
             t = p.get(ev.number)
             if t is not None and not self.requeue_front:
                 t.key = ev.at
-            self._state(ev.number, "waiting")
+            self._state(ev.number, "waiting", ev.seq)
         elif isinstance(ev, (m.TicketMoved, m.TicketTransferred)):
             t = p.get(ev.number)
             if t is not None:
                 self.dirty.add(t.business)
                 t.business = ev.to_business
-            self._state(ev.number, "waiting")
+            self._state(ev.number, "waiting", ev.seq)
         elif isinstance(ev, m.DayReset):
             for t in p.values():
                 self.touched.add(t.number)
@@ -143,22 +143,34 @@ class PhoneLine:
             self.set_day(ev.day)
 
     def rebuild(self, state: m.WaitingState) -> None:
-        """Places of the tickets this service never saw issued (it started after them), from the
-        core's retained `state/waiting`; what events already told is kept as it is. Once done,
-        the events keep the places right (the owner clears `rebuilt` after a lost bus link, when
-        events may have been missed, and the broker sends the retained state again)."""
-        self.rebuilt = True
+        """Correct the places from the core's retained `state/waiting`: the tickets this service
+        never saw issued (it started after them) are added, and what it missed while it was away
+        (a call, a cancel: events older than the state's `seq` it never got) is set right. What
+        events newer than the state told is kept as it is."""
         if state.day:
             self.set_day(state.day)
         booked = set(state.booked)
+        listed: set[str] = set()
         for business, entries in state.lines.items():
             for e in entries:
-                if e.number in self.places:
-                    continue
-                self._seq += 1
-                self.places[e.number] = Place(e.number, business, self.rank.get(e.tier, 0), e.key, self._seq,
-                                              booked=e.number in booked)
-                self.dirty.add(business)
+                listed.add(e.number)
+                t = self.places.get(e.number)
+                if t is None:
+                    self._seq += 1
+                    self.places[e.number] = Place(e.number, business, self.rank.get(e.tier, 0), e.key, self._seq,
+                                                  booked=e.number in booked, at_seq=state.seq)
+                    self.dirty.add(business)
+                elif t.at_seq < state.seq and (t.state, t.business, t.key) != ("waiting", business, e.key):
+                    self.dirty.update((t.business, business))
+                    t.state, t.business, t.key, t.at_seq = "waiting", business, e.key, state.seq
+                    self.touched.add(t.number)
+        if not state.complete:
+            return
+        for t in list(self.places.values()):
+            if t.state == "waiting" and t.number not in listed and t.at_seq < state.seq:
+                del self.places[t.number]  # no longer waiting, and we missed why: "watch the hall screen"
+                self.dirty.add(t.business)
+                self.touched.add(t.number)
 
     def seen_counter(self, c: m.CounterState) -> None:
         """A ticket at a counter (called or being served) this service never saw issued: from the
@@ -170,10 +182,11 @@ class PhoneLine:
                                       state=str(c.status), counter=c.counter)
         self.touched.add(c.number)
 
-    def _state(self, number: str, state: str, counter: int = 0) -> None:
+    def _state(self, number: str, state: str, seq: int, counter: int = 0) -> None:
         t = self.places.get(number)
         if t is None:
             return
+        t.at_seq = max(t.at_seq, seq)
         if (t.state == "waiting") != (state == "waiting"):
             self.dirty.add(t.business)
         t.state = state
