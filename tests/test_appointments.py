@@ -17,7 +17,6 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # the touch screen, headless
 import pygame
 import pytest
 from selenium import webdriver
-from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from kiosk.flow import ViewKind
@@ -269,10 +268,17 @@ def test_the_lobbys_day_list_follows_check_in_call_and_no_show_without_a_reload(
         live(chromium)
         row = '#bookings tr[data-code="K7Q2M9"]'
 
+        def row_now() -> tuple[str, str]:
+            """The row's text and ticket state, read at once (a live swap replaces the element)."""
+            got = chromium.execute_script(
+                "var r = document.querySelector(arguments[0]);"
+                "return r ? [r.innerText, r.getAttribute('data-ticket') || ''] : ['', ''];", row)
+            return str(got[0]), str(got[1])
+
         def row_says(want: str, ticket: str = "") -> None:
-            def shown(d: webdriver.Chrome) -> bool:
-                el = d.find_element(By.CSS_SELECTOR, row)
-                return want in el.text and el.get_attribute("data-ticket") == ticket
+            def shown(_d: webdriver.Chrome) -> bool:
+                text, state = row_now()
+                return want in text and state == ticket
             WebDriverWait(chromium, 5, poll_frequency=0.05).until(shown, f"the row never said {want!r} / {ticket!r}")
 
         row_says("待到")
@@ -283,7 +289,7 @@ def test_the_lobbys_day_list_follows_check_in_call_and_no_show_without_a_reload(
         assert checked.ticket is not None, checked.zh
         number = checked.ticket.number
         row_says("已签到", "waiting")
-        assert number in chromium.find_element(By.CSS_SELECTOR, row).text
+        assert number in row_now()[0]
         counter = make_bus(mosquitto, "counter1", topics=TOPICS)
         assert counter.request(m.Login(counter=1, teller=CFG.teller[0].id, pin=CFG.teller[0].id), 10).ok
         t.shift = 31 * MIN
