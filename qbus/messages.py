@@ -48,6 +48,9 @@ MAX_BOOKINGS = 150
 # Alerts acknowledged on the web dashboard in one day (state/acks lists them all): past it a further
 # acknowledgement is refused (`acks_full`); wait alerts acknowledged by ticket (qcall ack) are not kept.
 MAX_ACKS = 200
+# Waiting tickets state/waiting lists (the first to be reached): a branch with more waiting than this
+# shows the rest's phone pages their places again from the next events after a web restart.
+MAX_WAITING_LISTED = 500
 # The largest payload the core can publish under these bounds (tests/test_schema_bounds.py builds
 # it, field by field at each bound, and checks it decodes and fits): `[bus] max_packet_size` must
 # hold it with the longest topic (qbus.config.validate).
@@ -791,27 +794,28 @@ class BookingsState(Msg, kw_only=True):
 
 
 class WaitingEntry(Msg, array_like=True):
-    """One waiting ticket in `state/waiting`, as a compact JSON array: `["A012", "normal", 1764554400.5]`."""
+    """One waiting ticket in `state/waiting`, a compact JSON array: `["A012", "cash", "normal", 1764554400.5, false]`."""
 
     number: Number
+    business: Code
     tier: Code
-    key: float  # the core's wait key (issue, appointment or re-queue time): the order inside a tier
+    key: Annotated[float, Meta(ge=0, le=1e10)]  # the core's wait key (issue, appointment or re-queue time)
+    booked: bool = False  # an appointment ticket
 
 
 class WaitingState(Msg, kw_only=True):
-    """Retained `state/waiting`: every waiting ticket of each business type, oldest key first.
+    """Retained `state/waiting`: every waiting ticket, oldest wait key first (at most
+    MAX_WAITING_LISTED: the first to be reached; `complete` is false when some are left out).
 
     What a service that (re)starts mid-day needs to know where each ticket stands (the web's phone
-    pages) without the day's events. Sent at most every half second while tickets come and go. Numbers, tiers and wait keys only: no names, no hashes.
-    `booked` lists the appointment tickets among them. `complete` is false when the list stops short
-    of everyone waiting (it is cut to fit the broker's max_packet_size: the first to be reached stay).
+    pages) without the day's events. Sent at most every half second while tickets come and go.
+    Numbers, business types, tiers and wait keys only: no names, no hashes.
     """
 
     v: int = SCHEMA_VERSION
-    day: Annotated[str, Meta(pattern=r"^(\d{4}-\d{2}-\d{2})?$")] = ""
+    day: MaybeDay = ""
     seq: int = 0  # the journal row it reflects: every event up to this `seq` is in it
-    lines: dict[str, list[WaitingEntry]] = {}
-    booked: list[Number] = []
+    tickets: Annotated[list[WaitingEntry], Meta(max_length=MAX_WAITING_LISTED)] = []
     complete: bool = True
 
 

@@ -678,8 +678,8 @@ class BranchCore:
         """People waiting per business type and tier, with the estimated wait for a new ticket."""
         return views.queue_state(self)
 
-    def waiting_state(self, limit: int = 1000) -> m.WaitingState:
-        """Every waiting ticket (number, tier, wait key) per business type, at most `limit`."""
+    def waiting_state(self, limit: int = m.MAX_WAITING_LISTED) -> m.WaitingState:
+        """Every waiting ticket (number, business, tier, wait key), oldest key first, at most `limit`."""
         return views.waiting_state(self, limit)
 
     def waiting_list(self, business: str | None = None) -> list[Ticket]:

@@ -39,17 +39,13 @@ def queue_state(core: BranchCore) -> m.QueueState:
                         oldest=core.queues.oldest())
 
 
-def waiting_state(core: BranchCore, limit: int) -> m.WaitingState:
-    """Every waiting ticket per business type, oldest wait key first, at most `limit` of them (the
-    first to be reached stay): what a service restarted mid-day rebuilds the places from."""
+def waiting_state(core: BranchCore, limit: int = m.MAX_WAITING_LISTED) -> m.WaitingState:
+    """Every waiting ticket, oldest wait key first, at most `limit` of them (the first to be
+    reached stay): what a service restarted mid-day rebuilds the places from."""
     everyone = waiting_list(core)
-    lines: dict[str, list[m.WaitingEntry]] = {}
-    booked: list[str] = []
-    for t in everyone[:max(0, limit)]:
-        lines.setdefault(t.business, []).append(m.WaitingEntry(t.number, t.tier, round(t.wait_from, 2)))
-        if t.appointment_at:
-            booked.append(t.number)
-    return m.WaitingState(day=core.day, lines=lines, booked=booked, complete=len(everyone) <= limit)
+    listed = [m.WaitingEntry(t.number, t.business, t.tier, round(t.wait_from, 2), t.appointment_at > 0)
+              for t in everyone[:max(0, limit)]]
+    return m.WaitingState(day=core.day, tickets=listed, complete=len(everyone) <= limit)
 
 
 def waiting_list(core: BranchCore, business: str | None = None) -> list[Ticket]:

@@ -112,7 +112,6 @@ class CoreService:
         self.limiter = DeviceLimiter(lim.device_rate_per_s, lim.device_burst)
         self.unacked = Unacked()
         self.max_packet = cfg.bus.max_packet_size
-        self.waiting_listed = waiting_listed(cfg)
         # The core's own request ids carry a secret: nobody can pre-empt one (they are keyed by
         # device `core` as well, which no bus message can claim).
         self._secret = secrets.token_hex(8)
@@ -436,13 +435,9 @@ class CoreService:
         if not force and (not self._waiting_stale or now - self._last_waiting < WAITING_EVERY_S):
             return
         self._last_waiting, self._waiting_stale = now, False
-        state = self.store.core.waiting_state(self.waiting_listed)
+        state = self.store.core.waiting_state()  # within the schema's bounds: it fits the broker
         state.seq = self.store.journal.last_seq
-        topic, payload = self.topics.state_waiting(), m.encode(state)
-        if packet_size(topic, payload) > self.max_packet:  # waiting_listed keeps it under: a bug
-            _LOG.error("state/waiting is %d bytes, over max_packet_size; not published", len(payload))
-            return
-        self.bus.publish_raw(topic, payload, retain=True)
+        self.bus.publish_raw(self.topics.state_waiting(), m.encode(state), retain=True)
 
     def publish_stats(self, force: bool = False) -> None:
         now = self.clock.now()
@@ -467,14 +462,6 @@ class CoreService:
         if done != self.published_seq:
             self.published_seq = done
             self.store.journal.stage_meta("published_seq", str(done))
-
-
-def waiting_listed(cfg: BranchConfig) -> int:
-    """How many tickets state/waiting lists within the broker's max_packet_size: one entry is
-    `["A012","normal",1764554400.25],` and, if it is an appointment, `"A012",` in `booked`."""
-    number = max(len(b.prefix) for b in cfg.business) + cfg.rules.number_width
-    tier = max(len(t.code) for t in cfg.tier)
-    return max(0, (cfg.bus.max_packet_size - 512) // (2 * number + tier + 27))
 
 
 def branch_kpis(cfg: BranchConfig, core: BranchCore, now: float) -> dict[str, Any]:

@@ -94,13 +94,12 @@ def test_waiting_state_lists_who_waits_where_oldest_first_and_says_when_it_is_cu
     core.cancel(T0 + 4, "A001")
     state = core.waiting_state()
     assert state.day == DAY and state.complete
-    assert {b: [(x.number, x.tier, x.key) for x in line] for b, line in state.lines.items()} == {
-        "cash": [("A003", "normal", T0 + 3), ("A002", "normal", T0 + 60)],  # the appointment waits from its time
-        "personal": [("B001", "vip", T0 + 1)]}
-    assert state.booked == ["A002"]
+    assert [(x.number, x.business, x.tier, x.key, x.booked) for x in state.tickets] == [
+        ("B001", "personal", "vip", T0 + 1, False), ("A003", "cash", "normal", T0 + 3, False),
+        ("A002", "cash", "normal", T0 + 60, True)]  # the appointment waits from its time
     assert b'"A001"' not in m.encode(state)  # cancelled: not waiting
     cut = core.waiting_state(2)
-    assert not cut.complete and [x.number for xs in cut.lines.values() for x in xs] == ["B001", "A003"]
+    assert not cut.complete and [x.number for x in cut.tickets] == ["B001", "A003"]
 
 
 def test_estimated_wait_divides_by_the_open_counters_serving_the_type() -> None:

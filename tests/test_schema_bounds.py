@@ -37,7 +37,7 @@ from tests.test_config import example_text
 REQUEST_ROOTS: tuple[Any, ...] = (m.Request,)
 PUBLISHED_ROOTS: tuple[Any, ...] = (
     m.Reply, m.CounterState, m.QueueState, m.StatsState, m.HallView, m.Presence, m.AcksState,
-    m.BookingsState, m.Notice, *m.AnyEvent.__args__,
+    m.BookingsState, m.WaitingState, m.Notice, *m.AnyEvent.__args__,
 )
 # Fields that need no bound, and why. Empty: every field of the contract has one.
 EXEMPT: dict[str, str] = {}
@@ -144,6 +144,8 @@ def _strings(t: mi.StrType, n: int) -> list[str]:
 
 def _largest(t: mi.Type, n: int = 1) -> list[Any]:
     """`n` distinct largest values of type `t` (distinct: they may be the keys of one dict)."""
+    if isinstance(t, mi.StructType) and t.array_like:  # a compact JSON array, its fields in order
+        return [[_largest(f.type)[0] for f in t.fields] for _ in range(n)]
     if isinstance(t, mi.StructType):
         return [{f.encode_name: _largest(f.type)[0] for f in t.fields}
                 | ({t.tag_field: t.tag} if t.tag_field else {}) for _ in range(n)]

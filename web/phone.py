@@ -149,21 +149,19 @@ class PhoneLine:
         events newer than the state told is kept as it is."""
         if state.day:
             self.set_day(state.day)
-        booked = set(state.booked)
         listed: set[str] = set()
-        for business, entries in state.lines.items():
-            for e in entries:
-                listed.add(e.number)
-                t = self.places.get(e.number)
-                if t is None:
-                    self._seq += 1
-                    self.places[e.number] = Place(e.number, business, self.rank.get(e.tier, 0), e.key, self._seq,
-                                                  booked=e.number in booked, at_seq=state.seq)
-                    self.dirty.add(business)
-                elif t.at_seq < state.seq and (t.state, t.business, t.key) != ("waiting", business, e.key):
-                    self.dirty.update((t.business, business))
-                    t.state, t.business, t.key, t.at_seq = "waiting", business, e.key, state.seq
-                    self.touched.add(t.number)
+        for e in state.tickets:
+            listed.add(e.number)
+            t = self.places.get(e.number)
+            if t is None:
+                self._seq += 1
+                self.places[e.number] = Place(e.number, e.business, self.rank.get(e.tier, 0), e.key, self._seq,
+                                              booked=e.booked, at_seq=state.seq)
+                self.dirty.add(e.business)
+            elif t.at_seq < state.seq and (t.state, t.business, t.key) != ("waiting", e.business, e.key):
+                self.dirty.update((t.business, e.business))
+                t.state, t.business, t.key, t.at_seq = "waiting", e.business, e.key, state.seq
+                self.touched.add(t.number)
         if not state.complete:
             return
         for t in list(self.places.values()):
