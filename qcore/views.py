@@ -43,7 +43,7 @@ def waiting_state(core: BranchCore, limit: int = m.MAX_WAITING_LISTED) -> m.Wait
     """Every waiting ticket, oldest wait key first, at most `limit` of them (the first to be
     reached stay): what a service restarted mid-day rebuilds the places from."""
     everyone = waiting_list(core)
-    listed = [m.WaitingEntry(t.number, t.business, t.tier, round(t.wait_from, 2), t.appointment_at > 0)
+    listed = [m.WaitingEntry(t.number, t.business, t.tier, t.wait_from, t.appointment_at > 0)
               for t in everyone[:max(0, limit)]]
     return m.WaitingState(day=core.day, tickets=listed, complete=len(everyone) <= limit)
 

@@ -158,9 +158,9 @@ class PhoneLine:
                 self.places[e.number] = Place(e.number, e.business, self.rank.get(e.tier, 0), e.key, self._seq,
                                               booked=e.booked, at_seq=state.seq)
                 self.dirty.add(e.business)
-            elif t.at_seq < state.seq and (t.state, t.business, t.key) != ("waiting", e.business, e.key):
+            elif t.at_seq < state.seq and (t.state, t.business) != ("waiting", e.business):
                 self.dirty.update((t.business, e.business))
-                t.state, t.business, t.key, t.at_seq = "waiting", e.business, e.key, state.seq
+                t.state, t.business, t.key, t.at_seq = "waiting", e.business, e.key, state.seq  # (re-queued: its new key)
                 self.touched.add(t.number)
         if not state.complete:
             return
