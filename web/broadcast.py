@@ -13,10 +13,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator, Callable
 
 _LOG = logging.getLogger(__name__)
 
 QUEUE_MAX = 64
+PING_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 
 
 def sse(event: str, data: object) -> bytes:
@@ -92,3 +94,52 @@ class Broadcaster:
             except (asyncio.QueueEmpty, asyncio.QueueFull):
                 pass
         return len(group)
+
+
+class SessionStreams:
+    """The streams each signed-in session has open, so signing out (or an expired session) ends
+    them at once instead of at their next message."""
+
+    def __init__(self, broadcaster: Broadcaster) -> None:
+        self.broadcaster = broadcaster
+        self._by_sid: dict[str, set[Follower]] = {}
+
+    def follow(self, sid: str, channel: str) -> Follower:
+        f = self.broadcaster.follow(channel)
+        self._by_sid.setdefault(sid, set()).add(f)
+        return f
+
+    def leave(self, sid: str, f: Follower) -> None:
+        self.broadcaster.leave(f)
+        group = self._by_sid.get(sid)
+        if group is not None:
+            group.discard(f)
+            if not group:
+                del self._by_sid[sid]
+
+    def end(self, sid: str) -> None:
+        for f in self._by_sid.pop(sid, set()):
+            try:
+                f.queue.put_nowait(BYE)
+            except asyncio.QueueFull:
+                self.broadcaster.leave(f)
+
+
+async def signed_in_stream(first: bytes, follower: Follower, alive: Callable[[], bool],
+                           close: Callable[[], None]) -> AsyncIterator[bytes]:
+    """A signed-in page's event stream: `first` (the whole picture), then what the follower is
+    sent, a ping when nothing came for PING_S; `bye` once the session is gone. `close` runs when
+    the browser goes away too."""
+    try:
+        yield b"retry: 2000\n" + first
+        while True:
+            try:
+                data = await asyncio.wait_for(follower.queue.get(), PING_S)
+            except TimeoutError:
+                data = PING
+            if data is BYE or not alive():
+                yield BYE
+                return
+            yield data
+    finally:
+        close()

@@ -22,7 +22,7 @@ from starlette.responses import HTMLResponse
 from qbus import messages as m
 from qbus.config import BranchConfig
 from web import phone_pages
-from web.broadcast import BYE, Broadcaster, Follower, sse
+from web.broadcast import Broadcaster, SessionStreams, sse
 from web.feed import BusFeed
 from web.live import LiveBranch
 from web.phone import PhoneLine, PhoneView
@@ -56,9 +56,9 @@ class WebContext:
     hasher: Callable[[str], str] | None = None  # phone / ID number -> the kiosk's keyed hash (bookings)
     _bookings_news: list[asyncio.Event] = field(default_factory=list)
     renderer: Renderer = field(init=False)
+    streams: SessionStreams = field(init=False)
     _last: dict[bool, dict[str, str]] = field(default_factory=lambda: {True: {}, False: {}})
     _flush_due: bool = False
-    _by_sid: dict[str, set[Follower]] = field(default_factory=dict)
     _ticket_news: dict[str, asyncio.Event] = field(default_factory=dict)
     _phone_last: dict[str, dict[str, Any]] = field(default_factory=dict)
     _event_dec: Any = field(default_factory=lambda: msgspec.json.Decoder(m.AnyEvent))
@@ -66,6 +66,7 @@ class WebContext:
 
     def __post_init__(self) -> None:
         self.renderer = Renderer(self.live, self.person_name)
+        self.streams = SessionStreams(self.broadcaster)
 
     def render(self, s: Session | None, template: str, status: int = 200, **extra: Any) -> HTMLResponse:
         """A full page for `s` (None: signed out), as every branch route answers."""
@@ -202,11 +203,7 @@ class WebContext:
             self.flush()
 
     def end_streams(self, sid: str) -> None:
-        for f in self._by_sid.pop(sid, set()):
-            try:
-                f.queue.put_nowait(BYE)
-            except asyncio.QueueFull:
-                self.broadcaster.leave(f)
+        self.streams.end(sid)
 
 
 def role_channel(manager: bool) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import logging
@@ -15,15 +14,12 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from web import bookings as bk
 from web import checks
 from web.access import render_page, session_of
-from web.broadcast import BYE, PING, sse
+from web.broadcast import BYE, signed_in_stream, sse
 from web.context import WebContext, role_channel
 from web.reports import BadAsk, ask_of
 from web.sessions import Session
 
 _LOG = logging.getLogger(__name__)
-
-PING_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
-
 
 async def now(ctx: WebContext, request: Request, s: Session) -> Response:
     sections = ctx.renderer.sections(s.is_manager, csrf=s.csrf)
@@ -140,29 +136,11 @@ async def events(request: Request) -> Response:
     s = session_of(ctx, request)
     if s is None:
         return Response(BYE, media_type="text/event-stream", headers={"Cache-Control": "no-store"})
-    follower = ctx.broadcaster.follow(role_channel(s.is_manager))
-    ctx._by_sid.setdefault(s.sid, set()).add(follower)
+    sid = s.sid
+    follower = ctx.streams.follow(sid, role_channel(s.is_manager))
     first = sse("sections", ctx.renderer.sections(s.is_manager))
-
-    async def stream() -> Any:
-        try:
-            yield b"retry: 2000\n" + first
-            while True:
-                try:
-                    data = await asyncio.wait_for(follower.queue.get(), PING_S)
-                except TimeoutError:
-                    data = PING
-                if data is BYE or not ctx.sessions.alive(s):
-                    yield BYE
-                    return
-                yield data
-        finally:
-            ctx.broadcaster.leave(follower)
-            group = ctx._by_sid.get(s.sid)
-            if group is not None:
-                group.discard(follower)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
+    stream = signed_in_stream(first, follower, lambda: ctx.sessions.alive(s), lambda: ctx.streams.leave(sid, follower))
+    return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 

@@ -24,7 +24,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from qbus import messages as m
 from qbus.errors import BusError
 from qbus.ticket_link import well_formed
-from web.broadcast import PING, sse
+from web.broadcast import PING, PING_S, sse
 
 if TYPE_CHECKING:
     from web.context import WebContext
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 _LOG = logging.getLogger(__name__)
 
 CUSTOMER = "customer"  # the `by` of a cancel the customer made on their phone
-PING_S = 15.0
+
 NO_STORE = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 
 

@@ -8,7 +8,6 @@ message queued to every open board (web.broadcast). A burst of commits is one qu
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -20,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import HTMLResponse
 
 from web import views
-from web.broadcast import BYE, Broadcaster, Follower, sse
+from web.broadcast import Broadcaster, Follower, SessionStreams, sse
 from web.hq.source import Board, HeadOffice, SourceDown
 from web.sessions import LoginLimiter, Session, Sessions
 from web.users import UserBook
@@ -55,11 +54,12 @@ class HqContext:
     refresh_s: float = 20.0
     broadcaster: Broadcaster = field(default_factory=Broadcaster)
     env: Environment = field(init=False)
+    streams: SessionStreams = field(init=False)
     _board_html: str = ""
-    _by_sid: dict[str, set[Follower]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.env = environment(self.timezone)
+        self.streams = SessionStreams(self.broadcaster)
 
     def render(self, s: Session | None, template: str, status: int = 200, **extra: Any) -> HTMLResponse:
         body = self.env.get_template(template).render(
@@ -99,19 +99,10 @@ class HqContext:
             self.broadcaster.publish(BOARD, sse("sections", {"board": html}))
 
     def follow(self, s: Session) -> Follower:
-        f = self.broadcaster.follow(BOARD)
-        self._by_sid.setdefault(s.sid, set()).add(f)
-        return f
+        return self.streams.follow(s.sid, BOARD)
 
     def leave(self, s: Session, f: Follower) -> None:
-        self.broadcaster.leave(f)
-        group = self._by_sid.get(s.sid)
-        if group is not None:
-            group.discard(f)
+        self.streams.leave(s.sid, f)
 
     def end_streams(self, sid: str) -> None:
-        for f in self._by_sid.pop(sid, set()):
-            try:
-                f.queue.put_nowait(BYE)
-            except asyncio.QueueFull:
-                self.broadcaster.leave(f)
+        self.streams.end(sid)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 from collections.abc import Callable, Sequence
@@ -14,12 +13,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response, StreamingResponse
 
 from web.access import session_of
-from web.broadcast import BYE, PING, sse
+from web.broadcast import BYE, signed_in_stream, sse
 from web.hq.context import HqContext
 from web.hq.source import Row, SourceDown
 from web.sessions import Session
-
-PING_S = 15.0
 
 # ?by= of the ranking: (the value sorted on, the count it is out of, its pass/fail key)
 SORTS: dict[str, tuple[str, str, str]] = {
@@ -58,22 +55,8 @@ async def events(request: Request) -> Response:
     except SourceDown:
         first = b""
 
-    async def stream() -> Any:
-        try:
-            yield b"retry: 2000\n" + first
-            while True:
-                try:
-                    data = await asyncio.wait_for(follower.queue.get(), PING_S)
-                except TimeoutError:
-                    data = PING
-                if data is BYE or not ctx.sessions.alive(s):
-                    yield BYE
-                    return
-                yield data
-        finally:
-            ctx.leave(s, follower)
-
-    return StreamingResponse(stream(), media_type="text/event-stream",
+    stream = signed_in_stream(first, follower, lambda: ctx.sessions.alive(s), lambda: ctx.leave(s, follower))
+    return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
