@@ -121,6 +121,7 @@ def test_the_printed_qr_follows_the_ticket_live_until_it_is_called(
     assert text(phone, "#number") == mine.number
     assert "前面还有 2 人" in text(phone, "#zh") and "2 ahead of you" in text(phone, "#en")
     assert "张*" in text(phone, ".name")
+    assert "请保留纸质号票" in text(phone, ".hint")  # a kiosk ticket: the paper is the ticket
     assert "c" * 64 not in phone.page_source  # the card's keyed hash never reaches the page
     with httpx.stream("GET", link.replace(BASE, url) + "/events", timeout=5) as live:
         opening = next(live.iter_bytes())
@@ -299,6 +300,7 @@ def test_the_door_posters_code_gives_a_walk_in_ticket_the_phone_then_follows(
     assert (ticket.business, ticket.tier, ticket.via) == ("personal", "normal", "poster")
     assert r.core.service.store.core.tickets[number].kiosk == "web_poster1"  # the core stamped who issued it
     assert "前面还有" in text(phone, "#zh") or "请准备" in text(phone, "#zh")  # its place, at once
+    assert "此页面就是您的号票" in text(phone, ".hint") and "纸质" not in text(phone, ".hint")  # no paper here
     save_screenshot(phone, "phone-poster-ticket")
     # The same phone scans again: no second number, a link to the one it has.
     phone.get(url)

@@ -39,6 +39,7 @@ class Place:
     counter: int = 0
     booked: bool = False
     masked_name: str = ""
+    remote: bool = False  # taken on a phone at the door poster: no paper ticket, this page is it
     at_seq: int = 0  # the journal row of the last event (or state/waiting) that told us about it
 
 
@@ -56,6 +57,7 @@ class PhoneView:
     en: str
     masked_name: str = ""
     booked: bool = False
+    remote: bool = False
 
     def as_json(self) -> dict[str, Any]:
         return {"state": self.state, "ahead": self.ahead, "wait_min": self.wait_min, "zh": self.zh,
@@ -110,7 +112,8 @@ class PhoneLine:
             self._seq += 1
             key = max(v.issued_at, v.appointment_at) if v.appointment_at else v.issued_at
             p[v.number] = Place(v.number, v.business, self.rank.get(v.tier, 0), key, self._seq,
-                                booked=v.appointment_at > 0, masked_name=v.masked_name, at_seq=ev.seq)
+                                booked=v.appointment_at > 0, masked_name=v.masked_name,
+                                remote=v.via == "poster", at_seq=ev.seq)
             tag = v.id[: -len(v.number)] if v.id.endswith(v.number) else self.day_tag
             if len(self.by_token) < TOKENS_KEPT:
                 self.by_token[ticket_token(self.key, tag + v.number)] = v.number
@@ -273,7 +276,7 @@ class PhoneLine:
             en = f"You missed your call. Within {self.requeue_min:.0f} min ask at the lobby desk to rejoin, or take a new number"
         else:
             zh, en = "您已离开队列，欢迎再来", "You have left the line"
-        return PhoneView(t.number, bzh, ben, state, ahead, wait, zh, en, t.masked_name, t.booked)
+        return PhoneView(t.number, bzh, ben, state, ahead, wait, zh, en, t.masked_name, t.booked, t.remote)
 
 
 def _per_person(est: dict[str, float], waiting: dict[str, int], business: str, fallback_s: float) -> float:
