@@ -73,6 +73,37 @@ class Spy:
             return b"\n".join(self.seen)
 
 
+class Tap:
+    """An event stream left open all day, read to its end in a thread: what a browser that never
+    reloaded received (the sections as they changed, the phone's updates), not only the opening."""
+
+    def __init__(self, url: str, path: str, cookies: httpx.Cookies | None = None) -> None:
+        self.got = bytearray()
+        self._opened = threading.Event()
+        self._client = httpx.Client(base_url=url, cookies=cookies, timeout=httpx.Timeout(5, read=60))
+        self._thread = threading.Thread(target=self._read, args=(path,), daemon=True)
+        self._thread.start()
+        assert self._opened.wait(5), f"{path}: no opening message"
+
+    def _read(self, path: str) -> None:
+        try:
+            with self._client.stream("GET", path) as stream:
+                for chunk in stream.iter_bytes():
+                    self.got += chunk
+                    self._opened.set()
+        except httpx.HTTPError:
+            pass  # the service stopped under it
+        finally:
+            self._opened.set()
+            self._client.close()
+
+    def ended(self) -> bytes:
+        """Everything received; the stream must have ended (sign-out or the service stopping)."""
+        self._thread.join(10)
+        assert not self._thread.is_alive(), "the stream never ended"
+        return bytes(self.got)
+
+
 def first_message(c: httpx.Client, path: str) -> bytes:
     """The first whole message of an event stream (the page's whole picture)."""
     got = b""
@@ -163,7 +194,9 @@ def test_a_day_on_the_web_shows_no_raw_number_or_full_name_on_any_page(
     server = WebServer(build_context(cfg, config, host=mosquitto.host, port=mosquitto.port, clock=t.wall)).start()
     url = server.url
     try:
+        pages: dict[str, bytes] = {}  # where -> what it showed or held
         lobby, manager = signed_in(url, "zhao"), signed_in(url, "zhou")
+        all_day = {who: Tap(url, "/events", c.cookies) for who, c in (("lobby", lobby), ("manager", manager))}
         # Booked on the web, as the lobby types it: an ID card, a bank card in fours, a phone.
         book_on_the_web(lobby, "personal", PEOPLE[0][0], IDS[0])
         book_on_the_web(lobby, "cash", "王五", " ".join(re.findall(".{1,4}", CARDS[1])))
@@ -171,6 +204,16 @@ def test_a_day_on_the_web_shows_no_raw_number_or_full_name_on_any_page(
         refused = lobby.post("/act/book", data={"csrf": csrf_of(lobby), "business": "cash", "day": DAY,
                                                 "slot": "11:00", "name": "赵德胜", "ident": CARDS[5] + "x"})
         assert refused.status_code == 400 and "格式不对" in result_of(refused.text)
+        # Free text typed at the desk: a reason or a hall notice with the customer's card or ID in it.
+        typed = {"/act/issue": {"business": "cash", "tier": "priority", "reason": f"行动不便 证件 {IDS[3]}"},
+                 "/act/notice": {"zh": f"请卡号 {' '.join(re.findall('.{1,4}', CARDS[4]))} 的客户到大堂", "en": ""}}
+        for path, fields in typed.items():
+            said = lobby.post(path, data=dict(fields, csrf=csrf_of(lobby)))
+            assert said.status_code == 400 and "卡号" in result_of(said.text), (path, result_of(said.text))
+            pages[f"refused {path}"] = said.content
+        desk = lobby.post("/act/issue", data={"csrf": csrf_of(lobby), "business": "cash", "tier": "priority",
+                                              "reason": "行动不便，电话回访"})
+        assert desk.status_code == 200 and "已取号" in result_of(desk.text)
         # A booking system's export with raw ID / card numbers, imported with `qcall book-import`:
         # first a hand-edited one whose rows lost a field (a name in `tier`, a number in `business`).
         export = tmp_path / "export" / "bookings.csv"
@@ -190,6 +233,8 @@ def test_a_day_on_the_web_shows_no_raw_number_or_full_name_on_any_page(
         cli_out = capsys.readouterr()
 
         tickets = kiosk_day(kiosk_on, mosquitto, t)
+        link_key = load_link_key(etc / "ticket-link.key")
+        phones = {tk.number: Tap(url, f"/t/{ticket_token(link_key, tk.id)}/events") for tk in tickets}
         t.shift = 31 * MIN
         served = serve_and_rate(make_bus, mosquitto, [5, 1])
         named = [tk for tk in tickets if tk.masked_name]
@@ -203,13 +248,14 @@ def test_a_day_on_the_web_shows_no_raw_number_or_full_name_on_any_page(
         took = choose(p_url, cookie, form_token)
         assert took.status_code == 303, took.text
 
-        pages: dict[str, bytes] = {"book-import output": (cli_out.out + cli_out.err).encode(),
-                                   "book-import refusal": (bad_out.out + bad_out.err).encode(),
-                                   "refused booking": refused.content, "door": door.content}
-        link_key = load_link_key(etc / "ticket-link.key")
-        for tk in named[:4] + [next(tk for tk in tickets if tk.number == served[0])]:
+        pages.update({"book-import output": (cli_out.out + cli_out.err).encode(),
+                      "book-import refusal": (bad_out.out + bad_out.err).encode(),
+                      "refused booking": refused.content, "door": door.content})
+        pages["/p/ scanned"] = httpx.get(p_url, timeout=5).content
+        for tk in named[:4] + [tk for tk in tickets if tk.number in served]:
             token = ticket_token(link_key, tk.id)
             pages[f"/t/ {tk.number}"] = httpx.get(f"{url}/t/{token}", timeout=5).content
+            pages[f"/t/ {tk.number} leave"] = httpx.get(f"{url}/t/{token}/leave", timeout=5).content
             with httpx.Client(base_url=url, timeout=5) as phone:
                 pages[f"/t/ {tk.number} stream"] = first_message(phone, f"/t/{token}/events")
         pages["poster's /t/"] = httpx.get(url + took.headers["location"], timeout=5).content
@@ -252,8 +298,17 @@ def test_a_day_on_the_web_shows_no_raw_number_or_full_name_on_any_page(
         sign_in(chromium, url, "zhou")
         chromium.get(url + report[0])
         pages["chromium report"] = (chromium.page_source + chromium.find_element(By.TAG_NAME, "body").text).encode()
+        for who, c in (("lobby", lobby), ("manager", manager)):  # signing out ends the all-day streams
+            assert c.post("/logout", data={"csrf": csrf_of(c)}).status_code == 303
+            pages[f"{who} /events all day"] = all_day[who].ended()
     finally:
         server.stop()
+    for number, tap in phones.items():
+        pages[f"/t/ {number} stream all day"] = tap.ended()
+    day_stream = pages["manager /events all day"]
+    assert day_stream.count(b"event: sections") > 5 and "已签到".encode() in day_stream and b"event: bye" in day_stream
+    heard = [n for n in served if n in phones]
+    assert heard and "1号窗口".encode() in pages[f"/t/ {heard[0]} stream all day"]  # it heard its call
 
     numbers = CARDS[:6] + IDS + [PHONE]
     hashes = [KeyedHasher(KEY).hash_number(n) for n in numbers]
