@@ -32,6 +32,16 @@ from qbus.errors import ConfigError
 COLUMNS = ("code", "date", "time", "business", "tier", "name", "id_number")
 CODE = re.compile(r"^[A-Za-z0-9]{4,12}$")
 NUMBER = re.compile(r"^[0-9]{11,19}[0-9Xx]?$")
+SHOWABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")  # a code as configs spell them: never a name or number
+
+
+def not_configured(column: str, value: str) -> str:
+    """The refusal of a business or tier the config lacks. The value is quoted only when it looks
+    like a code: a row that lost a field has the customer's name or ID number in that column, and
+    the refusal goes to a terminal and its logs, where neither may be."""
+    if SHOWABLE.match(value):
+        return f"{column}: {value!r} is not in the config"
+    return f"{column}: not a {column} code of the config (not repeated here: a field missing before it?)"
 
 
 def read_bookings(cfg: BranchConfig, text: str, hasher: Callable[[str], str] | None,
@@ -59,10 +69,10 @@ def read_bookings(cfg: BranchConfig, text: str, hasher: Callable[[str], str] | N
             bad.append("date/time: YYYY-MM-DD and HH:MM")
             at = 0.0
         if get["business"] not in businesses:
-            bad.append(f"business: {get['business']!r} is not in the config")
+            bad.append(not_configured("business", get["business"]))
         tier = get["tier"] or "normal"
         if tier not in tiers:
-            bad.append(f"tier: {tier!r} is not in the config")
+            bad.append(not_configured("tier", tier))
         ident = re.sub(r"[\s-]", "", get["id_number"])
         if ident and not NUMBER.match(ident):
             bad.append("id_number: an ID card, bank card or phone number")
