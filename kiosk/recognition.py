@@ -30,7 +30,8 @@ from pathlib import Path
 from hw.identity import Kind, Presented, Secret
 from qbus.config import BranchConfig
 from qbus.errors import QcallError
-from qbus.messages import MAX_NAME, Via
+from qbus.messages import Via
+from qbus.names import mask_name
 
 _LOG = logging.getLogger(__name__)
 
@@ -235,17 +236,6 @@ def age_on(birth: date, today: date) -> int:
     if (today.month, today.day) < (birth.month, birth.day):
         years -= 1
     return years
-
-
-def mask_name(name: str) -> str:
-    """张三 -> 张*, 欧阳娜娜 -> 欧***, John Smith -> J*** S****; empty stays empty. At most
-    messages.MAX_NAME characters (the bus refuses longer), however long the name on the card."""
-    name = " ".join(name.split())
-    if not name:
-        return ""
-    if any(ord(c) > 0x2E7F for c in name) and " " not in name:
-        return (name[0] + "*" * (len(name) - 1))[:MAX_NAME]
-    return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split(" "))[:MAX_NAME]
 
 
 # -- putting it together ---------------------------------------------------------------------------

@@ -243,7 +243,8 @@ class SetNotice(Msg, tag="set_notice", tag_field="op", kw_only=True):
 # booked (the kiosk matches a swiped card by the same hash), never the number itself.
 BookingCode = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{4,12}$", max_length=MAX_BOOKING_CODE)]
 CustomerHash = Annotated[str, msgspec.Meta(max_length=128)]
-MaskedName = Annotated[str, msgspec.Meta(max_length=16)]
+MAX_MASKED_NAME = 16  # a booking's masked name (张*)
+MaskedName = Annotated[str, msgspec.Meta(max_length=MAX_MASKED_NAME)]
 BookingSource = Literal["web", "csv", "system"]
 
 

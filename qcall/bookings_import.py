@@ -28,6 +28,7 @@ from qbus import messages as m
 from qbus.client import BusClient
 from qbus.config import BranchConfig
 from qbus.errors import ConfigError
+from qbus.names import mask_name
 
 COLUMNS = ("code", "date", "time", "business", "tier", "name", "id_number")
 CODE = re.compile(r"^[A-Za-z0-9]{4,12}$")
@@ -84,7 +85,7 @@ def read_bookings(cfg: BranchConfig, text: str, hasher: Callable[[str], str] | N
         name = get["name"]
         out.append((line, m.Book(code=get["code"].upper(), at=at, business=get["business"], tier=tier,
                                  customer=hasher(ident) if ident and hasher else "",
-                                 masked_name=f"{name[0]}*" if name else "", source="csv", by=by)))
+                                 masked_name=mask_name(name, m.MAX_MASKED_NAME), source="csv", by=by)))
     if problems:
         raise ConfigError("bookings CSV refused, nothing was sent:\n  " + "\n  ".join(problems))
     return out

@@ -20,8 +20,8 @@ from kiosk.recognition import (
     age_on,
     build_roster,
     load_key,
-    mask_name,
 )
+from qbus.names import mask_name
 from tests.kiosk_fixtures import PLAIN_CARD, VIP_CARD, branch, id_card
 
 KEY = bytes(range(32))
@@ -178,3 +178,9 @@ def test_age_on() -> None:
 )
 def test_mask_name(name: str, masked: str) -> None:
     assert mask_name(name) == masked
+
+
+def test_a_bookings_masked_name_fits_the_booking_field() -> None:
+    """The web and the booking import mask with the kiosk's rule, cut to a booking's 16 characters."""
+    assert mask_name("Maximilian Alexander Wolfgang", 16) == "M********* A****"
+    assert mask_name("张三丰", 16) == "张**"

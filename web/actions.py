@@ -19,6 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from qbus import messages as m
 from qbus.errors import BusError, BusTimeout
+from qbus.names import mask_name
 from web import bookings as bk
 from web.access import render_page
 from web.context import WebContext
@@ -221,7 +222,7 @@ async def book(ctx: WebContext, request: Request, s: Session, form: dict[str, st
     customer = ctx.hasher(ident) if ident and ctx.hasher else ""
     code = bk.new_code()
     cmd = m.Book(code=code, at=bk.slot_at(ctx.cfg, day, slot), business=business, customer=customer,
-                 masked_name=bk.mask_name(form.get("name", ""))[:16], source="web", by=s.login)
+                 masked_name=mask_name(form.get("name", ""), m.MAX_MASKED_NAME), source="web", by=s.login)
     out, status = await _booking_change(ctx, s, cmd)
     if not out.ok:
         return await bookings_page(ctx, request, s, out, status)

@@ -31,12 +31,6 @@ def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(6))
 
 
-def mask_name(name: str) -> str:
-    """张三丰 -> 张*: the most of a name any screen, page or log may show."""
-    name = name.strip()
-    return f"{name[0]}*" if name else ""
-
-
 def slots(cfg: BranchConfig) -> list[str]:
     """Every bookable slot start of a day, "HH:MM", within opening hours."""
     step = cfg.rules.appointment_slot_minutes
