@@ -31,7 +31,7 @@ from hw.identity import Kind, Presented, Secret
 from qbus.config import BranchConfig
 from qbus.errors import QcallError
 from qbus.messages import Via
-from qbus.names import mask_name
+from qbus.pii import mask_name
 
 _LOG = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from qbus import messages as m
 from qbus.client import BusClient
 from qbus.config import BranchConfig
 from qbus.errors import ConfigError
-from qbus.names import mask_name
+from qbus.pii import mask_name
 
 COLUMNS = ("code", "date", "time", "business", "tier", "name", "id_number")
 CODE = re.compile(r"^[A-Za-z0-9]{4,12}$")

@@ -34,6 +34,7 @@ import msgspec
 from qbus import messages as m
 from qbus.config import BranchConfig
 from qbus.errors import QcallError
+from qbus.pii import NO_RAW_NUMBER, has_raw_number
 from qbus.roles import GRANTING_ROLES, allowed, may_send, op_of, role_of
 from qcore import BranchCore, errors
 from qcore.ticket import State
@@ -50,11 +51,27 @@ class Forbidden(QcallError, PermissionError):
     zh = "无权进行此操作"
 
 
+class RawNumberInText(QcallError, ValueError):
+    """Free text (a desk ticket's reason, the hall notice, a kiosk's note) holding what looks like
+    an ID card or bank card number: refused before the journal, whoever sent it (qbus.pii)."""
+
+    code = "raw_number"
+    zh = NO_RAW_NUMBER[0]
+
+
 class StaffGrantRequired(Forbidden):
     """A staff-only tier without a valid grant by lobby staff or a manager."""
 
     code = "staff_grant_required"
     zh = "该客户级别需大堂工作人员授权"
+
+
+def _check_free_text(cmd: m.Command) -> None:
+    texts = (cmd.reason,) if isinstance(cmd, m.Issue) else (
+        (cmd.zh, cmd.en) if isinstance(cmd, m.SetNotice) else (
+            (cmd.detail,) if isinstance(cmd, m.KioskNote) else ()))
+    if has_raw_number(*texts):
+        raise RawNumberInText(f"{type(cmd).__name__}: free text may not hold an ID card or bank card number")
 
 
 def admit(cfg: BranchConfig, core: BranchCore, device: str, cmd: m.Command, now: float) -> m.Command:
@@ -64,6 +81,7 @@ def admit(cfg: BranchConfig, core: BranchCore, device: str, cmd: m.Command, now:
         raise Forbidden(f"{device} ({role}) may not send {op}{_WHY.get(type(cmd), '')}")
     if not may_send(device, cmd):
         raise Forbidden(f"{device} may only command its own counter")
+    _check_free_text(cmd)
     if role in ("web", "web_lobby") and not (cmd.granted_by if isinstance(cmd, m.Issue)
                                              else getattr(cmd, "by", "")):
         raise Forbidden(f"{device}: a command from the web service must name the person acting")

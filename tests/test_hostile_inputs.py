@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from kiosk.privacy import scan_paths
 from qbus import messages as m
 from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
@@ -222,6 +223,30 @@ def test_a_kiosk_cannot_issue_a_staff_only_tier_without_a_real_grant(
     # An elderly customer recognised from the ID card's birth date: what the kiosk itself allows.
     aged = kiosk.request(m.Issue(business="cash", tier="priority", via="id_card", customer="ab" * 32), 10)
     assert aged.ok
+
+
+def test_free_text_holding_a_card_or_id_number_is_refused_by_the_core_before_the_journal(
+        mosquitto: MosquittoBroker, core_on: CoreOn, dev: MakeBus, tmp_path: Path) -> None:
+    """The web refuses such a reason or notice on its form; any other sender (a script with a
+    staff credential, a kiosk) is refused by the core, so the number never reaches the journal,
+    the bus's events or the hall screen."""
+    card, id_no = "6222021234567890123", "44030419800515203X"
+    runner = core_on(mosquitto)
+    kiosk, manager = dev(mosquitto, "kiosk1"), dev(mosquitto, "manager1")
+    refused = [
+        kiosk.request(m.Issue(business="cash", tier="priority", via="staff", granted_by="2001",
+                              reason=f"客户 {id_no[:6]} {id_no[6:14]} {id_no[14:]}"), 10),  # spaced as typed
+        manager.request(m.SetNotice(zh=f"请持卡 {card[:4]}-{card[4:8]}-{card[8:12]}-{card[12:]} 的客户", by="2001"), 10),
+        kiosk.request(m.KioskNote(kind="unknown_card", detail=card), 10),
+    ]
+    assert [error_code(r) for r in refused] == ["raw_number"] * 3
+    assert all(card not in r.error.en and id_no[:14] not in r.error.en for r in refused if r.error)
+    # What staff really write passes: a reason, a notice with a phone number and a time.
+    assert kiosk.request(m.Issue(business="cash", tier="priority", via="staff", granted_by="2001",
+                                 reason="孕妇 pregnant"), 10).ok
+    assert manager.request(m.SetNotice(zh="今日 17:00 停止外汇业务，咨询 0755-83661234", by="2001"), 10).ok
+    runner.stop()
+    assert scan_paths([tmp_path / "journal.db", tmp_path / "journal.db-wal"], [card, id_no]) == []
 
 
 def test_a_kiosk_may_only_withdraw_its_own_fresh_tickets(

@@ -21,7 +21,7 @@ from kiosk.recognition import (
     build_roster,
     load_key,
 )
-from qbus.names import mask_name
+from qbus.pii import mask_name
 from tests.kiosk_fixtures import PLAIN_CARD, VIP_CARD, branch, id_card
 
 KEY = bytes(range(32))

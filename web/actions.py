@@ -19,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 
 from qbus import messages as m
 from qbus.errors import BusError, BusTimeout
-from qbus.names import mask_name
+from qbus.pii import NO_RAW_NUMBER, has_raw_number, mask_name
 from web import bookings as bk
 from web.access import render_page
 from web.context import WebContext
@@ -29,10 +29,6 @@ from web.sessions import Session
 
 PAUSE_REASONS = set(get_args(m.PauseReason)) - {""}
 NUMBER = re.compile(r"^[A-Z]\d{2,4}$")
-# 15 digits or more, spaced or dashed as people type them: an ID card (15/18) or a bank card (16-19).
-# Free text staff type goes to the journal, the bus and other people's screens, where none may be.
-RAW_NUMBER = re.compile(r"\d(?:[\s-]?\d){14,}")
-NO_RAW_NUMBER = ("请勿填写证件号或卡号", "no ID card or bank card numbers here")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +136,7 @@ async def issue(ctx: WebContext, request: Request, s: Session, form: dict[str, s
         return _bad(ctx, s, f"给予“{tiers[tier].name_zh}”需要填写原因", f"a {tier} ticket needs a reason")
     if len(reason) > 80:
         return _bad(ctx, s, "原因最多 80 个字", "reason: at most 80 characters")
-    if RAW_NUMBER.search(reason):
+    if has_raw_number(reason):
         return _bad(ctx, s, *NO_RAW_NUMBER)
     cmd = m.Issue(business=business, tier=tier, via="staff", granted_by=s.login, reason=reason)
     if ctx.feed is None:
@@ -168,7 +164,7 @@ async def notice(ctx: WebContext, request: Request, s: Session, form: dict[str, 
         return _bad(ctx, s, "请填写公告内容", "write the notice")
     if len(zh) > 300 or len(en) > 300:
         return _bad(ctx, s, "公告最多 300 个字", "notice: at most 300 characters")
-    if RAW_NUMBER.search(zh + "\n" + en):
+    if has_raw_number(zh, en):
         return _bad(ctx, s, *NO_RAW_NUMBER)
     out, status = await _send(ctx, s, m.SetNotice(zh=zh, en=en, by=s.login))
     return await _lobby_result(ctx, s, out, status, "大厅公告已更新 (notice set)" if zh or en else "已恢复默认公告")
