@@ -44,6 +44,18 @@ def name_forms(name: str) -> list[bytes]:
         name.encode("unicode_escape"), name.encode("ascii", "backslashreplace")]
 
 
+def assert_clean(places: dict[str, bytes], numbers: list[str], names: list[str]) -> None:
+    """No raw number (in any form, nor 12 of its digits in a row) and no full name in any place."""
+    for where, blob in places.items():
+        assert not find_raw_numbers(blob, numbers, where=where), where
+        for number in numbers:
+            for run in digit_runs(number):
+                assert run.encode() not in blob, f"{where}: 12 digits of a raw number"
+        for name in names:
+            for form in name_forms(name):
+                assert form not in blob, f"{where}: a full name"
+
+
 def test_a_day_of_swipes_leaves_no_raw_number_or_name_anywhere(
         tmp_path: Path, mosquitto: MosquittoBroker, core_on: CoreOn, kiosk_on: KioskOn, make_bus: MakeBus,
         caplog: pytest.LogCaptureFixture) -> None:
@@ -111,13 +123,6 @@ def test_a_day_of_swipes_leaves_no_raw_number_or_name_anywhere(
     for p in journal:
         places[p.name] = p.read_bytes()
     assert not scan_paths(journal + [mosquitto.workdir], numbers)
-    for where, blob in places.items():
-        assert not find_raw_numbers(blob, numbers, where=where), where
-        for number in numbers:
-            for run in digit_runs(number):
-                assert run.encode() not in blob, f"{where}: 12 digits of a raw number"
-        for name in names:
-            for form in name_forms(name):
-                assert form not in blob, f"{where}: a full name"
+    assert_clean(places, numbers, names)
     core.stop()  # checkpointed journal too
     assert not scan_paths(list(tmp_path.glob("journal.db*")), numbers)
