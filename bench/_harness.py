@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import msgspec
 
 from qbus import messages as m
@@ -88,13 +89,42 @@ def web_branch_file(tmp: Path, listen: int, web_keys: str = "") -> Path:
     return config
 
 
-def start_web(config: Path, broker: MosquittoBroker) -> subprocess.Popen[bytes]:
-    """`qcall web` as its own process (the figure includes its own event loop and RSS); the caller
-    terminates it."""
-    return subprocess.Popen(
+def start_web(config: Path, broker: MosquittoBroker, url: str, timeout: float = 20.0) -> subprocess.Popen[bytes]:
+    """`qcall web` as its own process (the figure includes its own event loop and RSS), returned
+    once `url`/healthz answers; the caller terminates it."""
+    proc = subprocess.Popen(
         [sys.executable, "-m", "qcall.cli", "web", "--config", str(config), "--host", broker.host,
          "--port", str(broker.port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    return proc
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("qcall web did not start")
+            time.sleep(0.05)
+    except BaseException:
+        proc.terminate()
+        proc.wait(10)
+        raise
+
+
+def quantile(xs: list[float], q: float, digits: int = 2) -> float:
+    """The q-quantile of `xs` (nearest rank), rounded; -1 when there is none."""
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(q * len(xs)))], digits) if xs else -1.0
+
+
+def hwm_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return -1.0
 
 
 class CallTimes:

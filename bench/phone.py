@@ -27,12 +27,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import CallTimes, branch_server, start_web, unlimited, web_branch_file
+from bench._harness import CallTimes, branch_server, hwm_mb, quantile, start_web, unlimited, web_branch_file
 from qbus import messages as m
 from qbus.broker import free_port
 from qbus.client import BusClient
@@ -45,18 +44,6 @@ TICKETS = 1000
 PER_TICKET = 2
 CALLS = 10
 AHEAD = re.compile(rb'"state":"(\w+)","ahead":(\d+)')
-
-
-def p(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * len(xs)))], 1) if xs else -1.0
-
-
-def hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return -1.0
 
 
 class Follower:
@@ -151,8 +138,8 @@ def main() -> None:
         (tmp / "users.toml").write_text("", encoding="utf-8")
         key = load_link_key(tmp / "ticket-link.key")
         with branch_server(unlimited(cfg), tmp) as broker:  # one kiosk issues the whole burst
-            proc = start_web(config, broker)
             url = f"http://127.0.0.1:{listen}"
+            proc = start_web(config, broker, url)
             topics = Topics(cfg.bus.prefix, cfg.branch.id)
             calls = CallTimes()
             called_at = calls.at
@@ -164,16 +151,6 @@ def main() -> None:
                 bus.connect(10)
                 kiosk.connect(10)
                 assert bus.request(m.Login(counter=1, teller="1001", pin="1001"), 10, device="counter1").ok
-                deadline = time.monotonic() + 20
-                while True:
-                    try:
-                        if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise SystemExit("qcall web did not start")
-                    time.sleep(0.05)
                 tickets = []
                 for _ in range(TICKETS):
                     reply = kiosk.request(m.Issue(business="cash"), 10)
@@ -195,8 +172,8 @@ def main() -> None:
         print(f"warning: {missing} follower updates never arrived", file=sys.stderr)
     out = {
         "followers": TICKETS * PER_TICKET, "calls": CALLS, "updates": len(per_follower), "missing": missing,
-        "call_to_phone_p50_ms": p(per_call, 0.5), "call_to_phone_p99_ms": p(per_call, 0.99),
-        "follower_update_p50_ms": p(per_follower, 0.5), "follower_update_p99_ms": p(per_follower, 0.99),
+        "call_to_phone_p50_ms": quantile(per_call, 0.5, 1), "call_to_phone_p99_ms": quantile(per_call, 0.99, 1),
+        "follower_update_p50_ms": quantile(per_follower, 0.5, 1), "follower_update_p99_ms": quantile(per_follower, 0.99, 1),
         "rss_mb": rss,
     }
     print(json.dumps(out))

@@ -27,7 +27,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._harness import CallTimes, branch_server, start_web, unlimited, web_branch_file
+from bench._harness import CallTimes, branch_server, hwm_mb, quantile, start_web, unlimited, web_branch_file
 from qbus import messages as m
 from qbus.broker import free_port
 from qbus.client import BusClient
@@ -40,18 +40,6 @@ STREAMS = 50
 CALLS = 40
 PAGES = 200
 PASSWORD = "bench-password-1"
-
-
-def p(xs: list[float], q: float) -> float:
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(q * len(xs)))], 2) if xs else -1.0
-
-
-def hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024, 1)
-    return -1.0
 
 
 async def follow(host: str, port: int, cookie: str, seen: dict[str, list[float]], opened: asyncio.Event,
@@ -138,8 +126,8 @@ def main() -> None:
         config = web_branch_file(tmp, listen)
         add_user(tmp / "users.toml", "bench", "压测", "manager", PASSWORD)
         with branch_server(unlimited(cfg), tmp) as broker:  # one kiosk issues the whole burst
-            proc = start_web(config, broker)
             url = f"http://127.0.0.1:{listen}"
+            proc = start_web(config, broker, url)
             topics = Topics(cfg.bus.prefix, cfg.branch.id)
             calls = CallTimes()
             called_at = calls.at
@@ -153,16 +141,6 @@ def main() -> None:
                 for c in (1, 2):
                     teller = f"100{c}"
                     assert bus.request(m.Login(counter=c, teller=teller, pin=teller), 10, device=f"counter{c}").ok
-                deadline = time.monotonic() + 20
-                while True:
-                    try:
-                        if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    if time.monotonic() > deadline:
-                        raise SystemExit("qcall web did not start")
-                    time.sleep(0.05)
                 login = httpx.post(url + "/login", data={"login": "bench", "password": PASSWORD, "next": "/"})
                 assert login.status_code == 303, login.text
                 lat, pages = asyncio.run(run(url, login.cookies, bus, kiosk, called_at))
@@ -174,8 +152,8 @@ def main() -> None:
                 kiosk.close()
     out = {
         "streams": STREAMS, "calls": CALLS, "samples": len(lat),
-        "event_to_page_p50_ms": p(lat, 0.5), "event_to_page_p99_ms": p(lat, 0.99),
-        "page_p50_ms": p(pages, 0.5), "page_p99_ms": p(pages, 0.99),
+        "event_to_page_p50_ms": quantile(lat, 0.5), "event_to_page_p99_ms": quantile(lat, 0.99),
+        "page_p50_ms": quantile(pages, 0.5), "page_p99_ms": quantile(pages, 0.99),
         "rss_mb": rss,
     }
     print(json.dumps(out))
