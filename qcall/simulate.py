@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -202,9 +202,23 @@ def _schedule_day_arrivals(sim: Sim, cfg: BranchConfig, p: DayParams, start: flo
     tiers = {t.code for t in cfg.tier}
     normal = next(t.code for t in sorted(cfg.tier, key=lambda t: t.rank) if not t.priority)
     self_service = {b.code for b in cfg.business if b.self_service_zh or b.self_service_en}
+    for t in arrival_times(rng, start, end, p.arrivals_per_hour, DAY_PROFILE):
+        business = rng.choices(list(mix), list(mix.values()))[0]
+        if business in self_service and rng.random() < p.self_service_prob:
+            continue  # steered to the self-service machine: no ticket
+        tier = pick_tier(rng, TIER_MIX, tiers, normal)
+        via = "id_card" if tier == "priority" else ("bank_card" if tier != normal else "button")
+        sim.at(t, _arrival(sim, business, tier, via, tellers))
+
+
+def arrival_times(rng: random.Random, start: float, end: float, per_hour: float,
+                  profile: list[float]) -> Iterator[float]:
+    """Arrival times from `start` to `end`: Poisson within each hour, the hours shaped by
+    `profile` (relative busyness through the day) around `per_hour` on average. Lazy: what the
+    caller draws from `rng` for one arrival comes before the next arrival's draw."""
     hours = max(1, int((end - start) // 3600))
-    prof = [DAY_PROFILE[i * len(DAY_PROFILE) // hours] for i in range(hours)]
-    scale = p.arrivals_per_hour * hours / sum(prof)
+    prof = [profile[i * len(profile) // hours] for i in range(hours)]
+    scale = per_hour * hours / sum(prof)
     for h, rel in enumerate(prof):
         t = start + h * 3600
         rate = rel * scale / 3600
@@ -212,18 +226,17 @@ def _schedule_day_arrivals(sim: Sim, cfg: BranchConfig, p: DayParams, start: flo
             t += rng.expovariate(rate)
             if t >= start + (h + 1) * 3600 or t >= end:
                 break
-            business = rng.choices(list(mix), list(mix.values()))[0]
-            if business in self_service and rng.random() < p.self_service_prob:
-                continue  # steered to the self-service machine: no ticket
-            tier = normal
-            r = rng.random()
-            for code, share in TIER_MIX.items():
-                if r < share and code in tiers:
-                    tier = code
-                    break
-                r -= share
-            via = "id_card" if tier == "priority" else ("bank_card" if tier != normal else "button")
-            sim.at(t, _arrival(sim, business, tier, via, tellers))
+            yield t
+
+
+def pick_tier(rng: random.Random, tier_mix: dict[str, float], tiers: set[str], normal: str) -> str:
+    """A customer's tier from the shares in `tier_mix` (those the branch has); `normal` otherwise."""
+    r = rng.random()
+    for code, share in tier_mix.items():
+        if r < share and code in tiers:
+            return code
+        r -= share
+    return normal
 
 
 def _arrival(sim: Sim, business: str, tier: str, via: str, tellers: list[Teller]) -> Callable[[], None]:

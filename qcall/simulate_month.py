@@ -24,7 +24,16 @@ from zoneinfo import ZoneInfo
 import msgspec
 
 from qbus.config import BranchConfig
-from qcall.simulate import TIER_MIX, DayParams, Sim, Teller, _business_mix, _wake_all
+from qcall.simulate import (
+    TIER_MIX,
+    DayParams,
+    Sim,
+    Teller,
+    _business_mix,
+    _wake_all,
+    arrival_times,
+    pick_tier,
+)
 from qcore import BranchCore, CoreError
 from qhistory import complaints as cm
 from qhistory.collect import collect
@@ -185,39 +194,25 @@ def _arrivals(sim: Sim, cfg: BranchConfig, p: DayParams, d: dt.date, start: floa
     tier_mix = dict(TIER_MIX)
     if pension > 1.2:
         tier_mix["priority"] = 0.20
-    hours = max(1, int((end - start) // 3600))
-    prof = [DAY_PROFILE[i * len(DAY_PROFILE) // hours] for i in range(hours)]
     per_hour = p.arrivals_per_hour * WEEKDAY_FACTOR[d.weekday()] * pension
-    scale = per_hour * hours / sum(prof)
     core = sim.core
     if rng.random() < 0.2:
         at = start + rng.uniform(0, end - start)
         sim.at(at, lambda: core.note_kiosk(sim.now, "kiosk1", "printer_fault", "", "paper_out"))
-    for h, rel in enumerate(prof):
-        t = start + h * 3600
-        rate = rel * scale / 3600
-        while True:
-            t += rng.expovariate(rate)
-            if t >= start + (h + 1) * 3600 or t >= end:
-                break
-            business = rng.choices(list(mix), list(mix.values()))[0]
-            if business in self_service:
-                if rng.random() < p.self_service_prob:
-                    sim.at(t, _note(sim, "offer_accepted", business))
-                    continue
-                sim.at(t, _note(sim, "offer_declined", business))
-            tier, r = normal, rng.random()
-            for code, share in tier_mix.items():
-                if r < share and code in tiers:
-                    tier = code
-                    break
-                r -= share
-            via = "id_card" if tier == "priority" else ("bank_card" if tier != normal else
-                                                         rng.choice(["button", "button", "bank_card", "passbook"]))
-            granted = staff if tier == "priority" else ""
-            if rng.random() < 0.01:
-                sim.at(t, _note(sim, "unknown_card", ""))
-            sim.at(t, _arrival(sim, business, tier, via, granted, tellers))
+    for t in arrival_times(rng, start, end, per_hour, DAY_PROFILE):
+        business = rng.choices(list(mix), list(mix.values()))[0]
+        if business in self_service:
+            if rng.random() < p.self_service_prob:
+                sim.at(t, _note(sim, "offer_accepted", business))
+                continue
+            sim.at(t, _note(sim, "offer_declined", business))
+        tier = pick_tier(rng, tier_mix, tiers, normal)
+        via = "id_card" if tier == "priority" else ("bank_card" if tier != normal else
+                                                     rng.choice(["button", "button", "bank_card", "passbook"]))
+        granted = staff if tier == "priority" else ""
+        if rng.random() < 0.01:
+            sim.at(t, _note(sim, "unknown_card", ""))
+        sim.at(t, _arrival(sim, business, tier, via, granted, tellers))
 
 
 def _note(sim: Sim, kind: str, business: str) -> Callable[[], None]:
