@@ -6,12 +6,16 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from qbus import messages as m
+from qbus.broker import MosquittoBroker, free_port
 from qbus.client import BusClient, Received
+from qbus.config import BranchConfig
+from qbus.provision import Provisioned, provision
 
 CHILD = Path(__file__).with_name("bus_child.py")
 
@@ -135,3 +139,11 @@ class RecordingBus:
     def on(self, topic: str) -> list[bytes]:
         """The payloads published on `topic`, oldest first."""
         return [p for t, p in self.sent if t == topic]
+
+
+@contextmanager
+def provisioned_broker(cfg: BranchConfig, root: Path) -> Iterator[tuple[MosquittoBroker, Provisioned]]:
+    """`cfg` provisioned into `root`/etc, its own mosquitto.conf running on a free loopback port."""
+    prov = provision(cfg, root / "etc", listen_port=free_port())
+    with MosquittoBroker(root / "run", conf=prov.settings).start() as broker:
+        yield broker, prov

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from qbus import messages as m
-from qbus.broker import MosquittoBroker, free_port
+from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import BranchConfig, load, loads
 from qbus.config.sections import BusSection
@@ -27,7 +27,7 @@ from qbus.errors import BusError, ConfigError
 from qbus.provision import Provisioned, broker_gid, password_hash, provision, verify_password
 from qbus.roles import may_send
 from qbus.topics import Topics
-from tests.bus_helpers import FakeCore, Inbox
+from tests.bus_helpers import FakeCore, Inbox, provisioned_broker
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "branch.toml"
 Login = Callable[..., BusClient]
@@ -47,13 +47,8 @@ def cfg() -> BranchConfig:
 @pytest.fixture(scope="module")
 def secured(cfg: BranchConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MosquittoBroker, Provisioned]]:
     """The example branch provisioned, its own mosquitto.conf running on a free loopback port."""
-    root = tmp_path_factory.mktemp("secured")
-    prov = provision(cfg, root / "etc", listen_port=free_port())
-    broker = MosquittoBroker(root / "run", conf=prov.settings).start()
-    try:
-        yield broker, prov
-    finally:
-        broker.close()
+    with provisioned_broker(cfg, tmp_path_factory.mktemp("secured")) as secured:
+        yield secured
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from qbus import messages as m
-from qbus.broker import MosquittoBroker, free_port
+from qbus.broker import MosquittoBroker
 from qbus.client import BusClient
 from qbus.config import BranchConfig, loads
 from qbus.errors import BusError, ConfigError
 from qbus.provision import Provisioned, provision
 from qbus.topics import Topics
-from tests.bus_helpers import Inbox
+from tests.bus_helpers import Inbox, provisioned_broker
 from tests.conftest import CoreOn
 from tests.test_config import EXAMPLE
 
@@ -36,13 +36,8 @@ def cfg() -> BranchConfig:
 
 @pytest.fixture(scope="module")
 def tls_broker(cfg: BranchConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MosquittoBroker, Provisioned]]:
-    root = tmp_path_factory.mktemp("tls")
-    prov = provision(cfg, root / "etc", listen_port=free_port())
-    broker = MosquittoBroker(root / "run", conf=prov.settings).start()
-    try:
-        yield broker, prov
-    finally:
-        broker.close()
+    with provisioned_broker(cfg, tmp_path_factory.mktemp("tls")) as secured:
+        yield secured
 
 
 def _client(cfg: BranchConfig, broker: MosquittoBroker, prov: Provisioned, device: str, **kw: Any) -> BusClient:
