@@ -17,6 +17,8 @@ from qcore import BranchCore
 from qhistory.collect import collect
 from qhistory.facts import DayFacts
 from qhistory.store import SqlStore, open_store
+from qserver.pins import CHEAP_COST, PinBook
+from qserver.store import DurableCore
 from tests.coretools import BUSINESS, DAY, MIN, T0, TIERS
 from tests.pg_cluster import PgCluster
 
@@ -100,6 +102,16 @@ def sender(cmd: Any) -> str:
     from qbus import messages as m
 
     return f"pad{cmd.counter}" if isinstance(cmd, m.Rate) else "manager1"
+
+
+def journaled_hand_day(cfg: BranchConfig, path: Path) -> DurableCore:
+    """The hand day's commands through a durable core into the journal at `path`, committed, as
+    the core service would have written them; the caller closes it (or goes on with the day)."""
+    store = DurableCore(cfg, path, snapshot_every=10**9, pins=PinBook.example_for(cfg, CHEAP_COST))
+    for i, (at, cmd) in enumerate(commands_of_hand_day()):
+        store.submit(f"r{i}", sender(cmd), cmd, at)
+    store.commit()
+    return store
 
 
 def commands_of_hand_day() -> list[tuple[float, Any]]:

@@ -12,10 +12,8 @@ import pytest
 from qbus.config import ConfigError, loads
 from qcall.cli import main
 from qhistory.store import open_store
-from qserver.pins import CHEAP_COST, PinBook
-from qserver.store import DurableCore
 from tests.coretools import EXAMPLE, T0
-from tests.history_helpers import cfg_with, commands_of_hand_day, sender
+from tests.history_helpers import cfg_with, journaled_hand_day
 
 EX = str(EXAMPLE)
 
@@ -68,12 +66,7 @@ def test_day_close_archives_once(tmp_path: Path, capsys: pytest.CaptureFixture[s
     from tests.history_helpers import cfg_toml
 
     cfg_file.write_text(cfg_toml(), encoding="utf-8")
-    live = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9,
-                       pins=PinBook.example_for(cfg, CHEAP_COST))
-    for i, (at, cmd) in enumerate(commands_of_hand_day()):
-        live.submit(f"r{i}", sender(cmd), cmd, at)
-    live.commit()
-    live.close()
+    journaled_hand_day(cfg, tmp_path / "journal.db").close()
     args = ("day", "close", "--config", str(cfg_file), "--journal", str(tmp_path / "journal.db"))
     code, out, _ = run(capsys, *args)
     assert code == 0 and "archived into" in out and "2026-03-02" in out
@@ -134,12 +127,7 @@ def test_day_close_on_the_hand_day_counts_the_still_waiting_as_abandoned(tmp_pat
     from qcall.history import close_day
 
     cfg = cfg_with()
-    live = DurableCore(cfg, tmp_path / "journal.db", snapshot_every=10**9,
-                       pins=PinBook.example_for(cfg, CHEAP_COST))
-    for i, (at, cmd) in enumerate(commands_of_hand_day()):
-        live.submit(f"r{i}", sender(cmd), cmd, at)
-    live.commit()
-    live.close()
+    journaled_hand_day(cfg, tmp_path / "journal.db").close()
     assert close_day(cfg, tmp_path / "journal.db", now=T0 + 10 * 3600) == ["2026-03-02"]
     store = open_store(tmp_path / "history.db")
     outcome = {t.number: t.outcome for t in store.tickets("hist", "2026-03-02", "2026-03-02")}

@@ -15,8 +15,6 @@ from qcore.stats import counters_needed, erlang_c
 from qhistory import figures as fg
 from qhistory import period, report
 from qhistory.store import open_store
-from qserver.pins import CHEAP_COST, PinBook
-from qserver.store import DurableCore
 from tests.coretools import DAY, MIN, T0
 from tests.history_helpers import cfg_with, hand_day, hand_facts, same
 
@@ -87,12 +85,9 @@ def test_replaying_the_journal_gives_the_facts_of_the_live_day(tmp_path: Path) -
     """The day's commands go through the durable core into a journal; archiving replays them."""
     core, live_events = hand_day(CFG)
     journal = tmp_path / "journal.db"
-    store = DurableCore(CFG, journal, snapshot_every=10**9, pins=PinBook.example_for(CFG, CHEAP_COST))
-    from tests.history_helpers import commands_of_hand_day, sender
+    from tests.history_helpers import journaled_hand_day
 
-    for i, (at, cmd) in enumerate(commands_of_hand_day()):
-        store.submit(f"r{i}", sender(cmd), cmd, at)
-    store.commit()
+    store = journaled_hand_day(CFG, journal)
     store.submit("reset", "core", m.ResetDay(day="2026-03-03"), T0 + 18 * 3600)
     store.commit()
     hist = open_store(tmp_path / "history.db")
