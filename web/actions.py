@@ -98,10 +98,14 @@ def _bad(ctx: WebContext, s: Session, zh: str, en: str, template: str = "lobby.h
                  result=Outcome(False, zh, en))
 
 
+def _bad_number(ctx: WebContext, s: Session, number: str) -> Response:
+    return _bad(ctx, s, f"号码格式不对：{number or '（空）'}，例如 A012", f"not a ticket number: {number!r}")
+
+
 async def requeue(ctx: WebContext, request: Request, s: Session, form: dict[str, str]) -> Response:
     number = _number(form)
     if not NUMBER.match(number):
-        return _bad(ctx, s, f"号码格式不对：{number or '（空）'}，例如 A012", f"not a ticket number: {number!r}")
+        return _bad_number(ctx, s, number)
     out, status = await _send(ctx, s, m.Requeue(number=number, by=s.login))
     return await _lobby_result(ctx, s, out, status, f"{number} 已重新排队 (back in the queue)")
 
@@ -109,7 +113,7 @@ async def requeue(ctx: WebContext, request: Request, s: Session, form: dict[str,
 async def cancel(ctx: WebContext, request: Request, s: Session, form: dict[str, str]) -> Response:
     number = _number(form)
     if not NUMBER.match(number):
-        return _bad(ctx, s, f"号码格式不对：{number or '（空）'}，例如 A012", f"not a ticket number: {number!r}")
+        return _bad_number(ctx, s, number)
     out, status = await _send(ctx, s, m.Cancel(number=number, by=s.login))
     return await _lobby_result(ctx, s, out, status, f"{number} 已取消 (cancelled)")
 
@@ -117,7 +121,7 @@ async def cancel(ctx: WebContext, request: Request, s: Session, form: dict[str, 
 async def move(ctx: WebContext, request: Request, s: Session, form: dict[str, str]) -> Response:
     number, to = _number(form), form.get("to_business", "")
     if not NUMBER.match(number):
-        return _bad(ctx, s, f"号码格式不对：{number or '（空）'}，例如 A012", f"not a ticket number: {number!r}")
+        return _bad_number(ctx, s, number)
     names = {b.code: b.name_zh for b in ctx.cfg.business}
     if to not in names:
         return _bad(ctx, s, "请选择要转去的业务", "choose the business to move to")
