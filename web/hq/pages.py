@@ -74,9 +74,14 @@ def _month(ctx: HqContext, request: Request) -> str:
     return ctx.source.month(ctx.clock(), request.query_params.get("month", "").strip()[:7])
 
 
-async def ranking(ctx: HqContext, request: Request, s: Session) -> Response:
+def _sort_of(request: Request) -> str:
+    """The ranking's `?by=`, satisfaction unless it names one of SORTS."""
     by = request.query_params.get("by", "satisfaction")
-    by = by if by in SORTS else "satisfaction"
+    return by if by in SORTS else "satisfaction"
+
+
+async def ranking(ctx: HqContext, request: Request, s: Session) -> Response:
+    by = _sort_of(request)
     region = request.query_params.get("region", "")
     try:
         month = _month(ctx, request)
@@ -137,6 +142,11 @@ def _csv(name: str, header: Sequence[str], rows: list[Row], cell: Callable[[str,
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+def _csv_refused(err: ValueError | SourceDown) -> Response:
+    """A CSV asked for a bad month (400) or while the database is down (503): one plain line."""
+    return PlainTextResponse(f"{err}\n", status_code=400 if isinstance(err, ValueError) else 503)
+
+
 RANKING_CSV = ("rank", "branch", "name", "region", "satisfaction", "rated", "below_target", "star_share",
                "graded", "star_tellers", "star_below_target", "vip_service_level", "vip_called", "vip_in_target",
                "vip_below_target", "arrivals", "served", "wait_mean_s")
@@ -147,13 +157,13 @@ DAYS_CSV = ("day", "arrivals", "served", "cancelled", "rated", "satisfied", "sat
 
 
 async def ranking_csv(ctx: HqContext, request: Request, s: Session) -> Response:
-    by = request.query_params.get("by", "satisfaction")
+    by = _sort_of(request)
     try:
         month = _month(ctx, request)
         rows = await run_in_threadpool(ctx.source.ranking, ctx.clock(), month)
     except (ValueError, SourceDown) as err:
-        return PlainTextResponse(f"{err}\n", status_code=400 if isinstance(err, ValueError) else 503)
-    got = ranked(rows, by if by in SORTS else "satisfaction", request.query_params.get("region", ""))
+        return _csv_refused(err)
+    got = ranked(rows, by, request.query_params.get("region", ""))
     return _csv(f"qcall-hq-ranking-{month}.csv", RANKING_CSV, got)
 
 
@@ -162,7 +172,7 @@ async def regions_csv(ctx: HqContext, request: Request, s: Session) -> Response:
         month = _month(ctx, request)
         rows = await run_in_threadpool(ctx.source.regions, ctx.clock(), month)
     except (ValueError, SourceDown) as err:
-        return PlainTextResponse(f"{err}\n", status_code=400 if isinstance(err, ValueError) else 503)
+        return _csv_refused(err)
     return _csv(f"qcall-hq-regions-{month}.csv", REGIONS_CSV, rows)
 
 
@@ -174,7 +184,7 @@ async def branch_csv(ctx: HqContext, request: Request, s: Session) -> Response:
     except KeyError:
         return PlainTextResponse(f"no such branch: {bid}\n", status_code=404)
     except (ValueError, SourceDown) as err:
-        return PlainTextResponse(f"{err}\n", status_code=400 if isinstance(err, ValueError) else 503)
+        return _csv_refused(err)
     return _csv(f"qcall-hq-{bid}-{month}.csv", DAYS_CSV, got.info["days"])
 
 
