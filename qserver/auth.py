@@ -66,11 +66,19 @@ class StaffGrantRequired(Forbidden):
     zh = "该客户级别需大堂工作人员授权"
 
 
+def _free_text(cmd: m.Command) -> tuple[str, ...]:
+    """What a person or a device wrote in words in this command (no other command has any)."""
+    if isinstance(cmd, m.Issue):
+        return (cmd.reason,)
+    if isinstance(cmd, m.SetNotice):
+        return (cmd.zh, cmd.en)
+    if isinstance(cmd, m.KioskNote):
+        return (cmd.detail,)
+    return ()
+
+
 def _check_free_text(cmd: m.Command) -> None:
-    texts = (cmd.reason,) if isinstance(cmd, m.Issue) else (
-        (cmd.zh, cmd.en) if isinstance(cmd, m.SetNotice) else (
-            (cmd.detail,) if isinstance(cmd, m.KioskNote) else ()))
-    if has_raw_number(*texts):
+    if has_raw_number(*_free_text(cmd)):
         raise RawNumberInText(f"{type(cmd).__name__}: free text may not hold an ID card or bank card number")
 
 
